@@ -1,0 +1,328 @@
+"""The catalog: one document per distinct image, keyed by its sha256, and a delivery ledger.
+
+One interface, two implementations that pass the same contract tests: :class:`SqliteCatalog`
+(the embedded default, a JSON document per row) and :class:`MongoCatalog` (pymongo; the Airflow
+adapter builds its client from the ``mongo_default`` connection). Every write is an upsert keyed by
+content hash or delivery id, so a retried task never duplicates a record.
+
+An image document::
+
+    {"sha256", "raw_key", "format", "width", "height", "bytes",
+     "status": "raw" | "processed" | "quarantined",
+     "retrieved_at", "last_seen_at",            # ISO-8601 UTC strings (they sort as time)
+     "keywords": [...], "run_ids": [...], "sources": [{"source", "uri"}...],
+     "outputs": {recipe: {"key", "version", "width", "height", "bytes", "seconds", "processed_at"}},
+     "quarantine": {"reason", "stage", "key", "at"} | None}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def to_iso(value: datetime | str) -> str:
+    """Normalise a timestamp to the catalog's sortable UTC ISO form."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        raise ValueError("catalog timestamps must be timezone-aware")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def new_image_doc(
+    sha256: str, *, raw_key: str, format: str, width: int, height: int, bytes: int,
+    source: str, uri: str, keyword: str, run_id: str, seen_at: str,
+) -> dict[str, Any]:
+    return {
+        "sha256": sha256,
+        "raw_key": raw_key,
+        "format": format,
+        "width": width,
+        "height": height,
+        "bytes": bytes,
+        "status": "raw",
+        "retrieved_at": seen_at,
+        "last_seen_at": seen_at,
+        "keywords": [keyword],
+        "run_ids": [run_id],
+        "sources": [{"source": source, "uri": uri}],
+        "outputs": {},
+        "quarantine": None,
+    }
+
+
+def _check_field(path: str) -> str:
+    if not _FIELD_PATH.match(path):
+        raise ValueError(f"invalid field path: {path!r}")
+    return path
+
+
+class Catalog(ABC):
+    """What the pipeline needs to know about images and deliveries."""
+
+    @abstractmethod
+    def record_image(self, sha256: str, **fields: Any) -> bool:
+        """Upsert an image seen by a retrieval; returns True when it is new to the catalog.
+
+        ``fields`` are those of :func:`new_image_doc`. Seeing a known image again adds its keyword,
+        run id and source to the sets and moves ``last_seen_at``; nothing else changes.
+        """
+
+    @abstractmethod
+    def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
+        """Store a recipe's output for an image and mark it processed."""
+
+    @abstractmethod
+    def record_quarantine(self, sha256: str, reason: str, stage: str, key: str, at: str,
+                          base: dict[str, Any] | None = None) -> None:
+        """Mark an image quarantined; ``base`` creates the document if it does not exist yet."""
+
+    @abstractmethod
+    def get(self, sha256: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def find(
+        self, *, keyword: str | None = None, run_id: str | None = None, status: str | None = None,
+        has_output: str | None = None, between: tuple[str, str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Images matching every given filter, by sha256.
+
+        ``between=(field, since, until)`` keeps documents whose (dotted) field is in
+        ``[since, until)``, e.g. ``("outputs.half_gray.processed_at", start, end)``.
+        """
+
+    @abstractmethod
+    def pending(self, recipe: str, version: int) -> list[str]:
+        """sha256 of images not quarantined whose ``recipe`` output is missing or outdated."""
+
+    @abstractmethod
+    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def put_delivery(self, delivery_id: str, doc: dict[str, Any]) -> None:
+        """Upsert a delivery ledger entry."""
+
+    @abstractmethod
+    def deliveries(self) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SqliteCatalog(Catalog):
+    """The embedded default: one SQLite file, a JSON document per image."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so that read-modify-write
+        # sequences from parallel tasks serialise instead of losing updates.
+        self.conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+
+    def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
+        """Apply ``change(doc)`` atomically; insert ``base`` (changed) when absent. True if inserted."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT doc FROM images WHERE sha256 = ?", (sha256,)).fetchone()
+            if row is None and base is None:
+                raise KeyError(f"no catalog record for {sha256}")
+            doc = json.loads(row[0]) if row else dict(base)  # type: ignore[arg-type]
+            change(doc)
+            self.conn.execute(
+                "INSERT INTO images (sha256, doc) VALUES (?, ?) "
+                "ON CONFLICT(sha256) DO UPDATE SET doc = excluded.doc",
+                (sha256, json.dumps(doc, sort_keys=True)),
+            )
+            self.conn.execute("COMMIT")
+            return row is None
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def record_image(self, sha256: str, **fields: Any) -> bool:
+        base = new_image_doc(sha256, **fields)
+
+        def seen_again(doc: dict[str, Any]) -> None:
+            for name, value in (("keywords", fields["keyword"]), ("run_ids", fields["run_id"])):
+                if value not in doc[name]:
+                    doc[name].append(value)
+            source = {"source": fields["source"], "uri": fields["uri"]}
+            if source not in doc["sources"]:
+                doc["sources"].append(source)
+            doc["last_seen_at"] = max(doc["last_seen_at"], fields["seen_at"])
+
+        return self._update(sha256, seen_again, base)
+
+    def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
+        def add_output(doc: dict[str, Any]) -> None:
+            doc["outputs"][recipe] = output
+            doc["status"] = "processed"
+
+        self._update(sha256, add_output)
+
+    def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
+        def quarantine(doc: dict[str, Any]) -> None:
+            doc["status"] = "quarantined"
+            doc["quarantine"] = {"reason": reason, "stage": stage, "key": key, "at": at}
+
+        self._update(sha256, quarantine, base)
+
+    def get(self, sha256: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT doc FROM images WHERE sha256 = ?", (sha256,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None):
+        where, args = [], []
+        if keyword is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.keywords') WHERE value = ?)")
+            args.append(keyword)
+        if run_id is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.run_ids') WHERE value = ?)")
+            args.append(run_id)
+        if status is not None:
+            where.append("json_extract(doc, '$.status') = ?")
+            args.append(status)
+        if has_output is not None:
+            where.append("json_extract(doc, ?) IS NOT NULL")
+            args.append(f"$.outputs.{_check_field(has_output)}")
+        if between is not None:
+            path, since, until = between
+            where.append("json_extract(doc, ?) >= ? AND json_extract(doc, ?) < ?")
+            args += [f"$.{_check_field(path)}", since, f"$.{path}", until]
+        sql = "SELECT doc FROM images" + (" WHERE " + " AND ".join(where) if where else "")
+        return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY sha256", args)]
+
+    def pending(self, recipe: str, version: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT sha256 FROM images WHERE json_extract(doc, '$.status') != 'quarantined' "
+            "AND coalesce(json_extract(doc, ?), -1) != ? ORDER BY sha256",
+            (f"$.outputs.{_check_field(recipe)}.version", version),
+        )
+        return [r[0] for r in rows]
+
+    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT doc FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_delivery(self, delivery_id: str, doc: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO deliveries (id, doc) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+            (delivery_id, json.dumps({**doc, "id": delivery_id}, sort_keys=True)),
+        )
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM deliveries ORDER BY id")]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class MongoCatalog(Catalog):
+    """MongoDB through pymongo: collections ``images`` and ``deliveries`` in one database."""
+
+    def __init__(self, database: Any, owns_client: Any = None):
+        self.db = database
+        self.images = database["images"]
+        self.ledger = database["deliveries"]
+        self._client = owns_client
+        self.images.create_index("keywords")
+        self.images.create_index("run_ids")
+        self.images.create_index("status")
+        self.images.create_index("retrieved_at")
+
+    @staticmethod
+    def _out(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        if doc is not None:
+            doc.pop("_id", None)
+        return doc
+
+    def record_image(self, sha256: str, **fields: Any) -> bool:
+        base = new_image_doc(sha256, **fields)
+        on_insert = {k: v for k, v in base.items() if k not in {"keywords", "run_ids", "sources", "last_seen_at"}}
+        result = self.images.update_one(
+            {"_id": sha256},
+            {
+                "$setOnInsert": on_insert,
+                "$addToSet": {
+                    "keywords": fields["keyword"],
+                    "run_ids": fields["run_id"],
+                    "sources": {"source": fields["source"], "uri": fields["uri"]},
+                },
+                "$max": {"last_seen_at": fields["seen_at"]},
+            },
+            upsert=True,
+        )
+        return result.upserted_id is not None
+
+    def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
+        result = self.images.update_one(
+            {"_id": sha256}, {"$set": {f"outputs.{_check_field(recipe)}": output, "status": "processed"}}
+        )
+        if result.matched_count == 0:
+            raise KeyError(f"no catalog record for {sha256}")
+
+    def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
+        change = {"status": "quarantined", "quarantine": {"reason": reason, "stage": stage, "key": key, "at": at}}
+        update: dict[str, Any] = {"$set": change}
+        if base is not None:
+            update["$setOnInsert"] = {k: v for k, v in base.items() if k not in change}
+        result = self.images.update_one({"_id": sha256}, update, upsert=base is not None)
+        if result.matched_count == 0 and result.upserted_id is None:
+            raise KeyError(f"no catalog record for {sha256}")
+
+    def get(self, sha256: str) -> dict[str, Any] | None:
+        return self._out(self.images.find_one({"_id": sha256}))
+
+    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None):
+        query: dict[str, Any] = {}
+        if keyword is not None:
+            query["keywords"] = keyword
+        if run_id is not None:
+            query["run_ids"] = run_id
+        if status is not None:
+            query["status"] = status
+        if has_output is not None:
+            query[f"outputs.{_check_field(has_output)}"] = {"$exists": True}
+        if between is not None:
+            path, since, until = between
+            query[_check_field(path)] = {"$gte": since, "$lt": until}
+        return [self._out(d) for d in self.images.find(query).sort("_id", 1)]
+
+    def pending(self, recipe: str, version: int) -> list[str]:
+        query = {"status": {"$ne": "quarantined"}, f"outputs.{_check_field(recipe)}.version": {"$ne": version}}
+        return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
+
+    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
+        return self._out(self.ledger.find_one({"_id": delivery_id}))
+
+    def put_delivery(self, delivery_id: str, doc: dict[str, Any]) -> None:
+        self.ledger.replace_one({"_id": delivery_id}, {**doc, "id": delivery_id}, upsert=True)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return [self._out(d) for d in self.ledger.find().sort("_id", 1)]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+

@@ -1,0 +1,75 @@
+"""The pipeline's settings: one object, read from environment variables.
+
+Which backends run is chosen here, with no code change:
+
+- object store: ``IMAGE_PIPELINE_STORE_URL`` is ``file:///abs/path`` (default: the project's
+  ``data/`` folder) or ``s3://bucket[/prefix]`` (credentials and endpoint from the Airflow
+  connection named by ``IMAGE_PIPELINE_AWS_CONN_ID``, default ``aws_default``);
+- catalog: ``IMAGE_PIPELINE_CATALOG`` is ``sqlite`` (default; file ``IMAGE_PIPELINE_SQLITE_PATH``)
+  or ``mongo`` (the Airflow connection ``IMAGE_PIPELINE_MONGO_CONN_ID``, default ``mongo_default``,
+  database ``IMAGE_PIPELINE_MONGO_DB``);
+- email: ``IMAGE_PIPELINE_EMAIL`` is ``auto`` (SMTP when the connection
+  ``IMAGE_PIPELINE_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
+  ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIX = "IMAGE_PIPELINE_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    store_url: str = field(default_factory=lambda: (PROJECT_ROOT / "data").as_uri())
+    aws_conn_id: str = "aws_default"
+    catalog: str = "sqlite"
+    sqlite_path: str = str(PROJECT_ROOT / "data" / "catalog.sqlite3")
+    mongo_conn_id: str = "mongo_default"
+    mongo_db: str = "image_pipeline"
+    email: str = "auto"
+    smtp_conn_id: str = "smtp_default"
+    email_from: str = "Image Pipeline <pipeline@localhost>"
+    email_to: str = "gallery@localhost"
+    attach_max_bytes: int = 10 * 1024 * 1024
+    link_expiry_seconds: int = 7 * 24 * 3600
+    batch_size: int = 25
+
+    def __post_init__(self) -> None:
+        if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
+            raise SettingsError(f"store URL must start with file:// or s3://, got {self.store_url!r}")
+        if self.catalog not in {"sqlite", "mongo"}:
+            raise SettingsError(f"catalog must be 'sqlite' or 'mongo', got {self.catalog!r}")
+        if self.email not in {"auto", "smtp", "outbox"}:
+            raise SettingsError(f"email must be 'auto', 'smtp' or 'outbox', got {self.email!r}")
+        if self.attach_max_bytes < 0 or self.batch_size < 1:
+            raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Settings from ``IMAGE_PIPELINE_*`` variables; unset ones keep their defaults."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(ENV_PREFIX + f.name.upper(), "").strip()
+            if not raw:
+                continue
+            if f.type in ("int", int):
+                try:
+                    values[f.name] = int(raw)
+                except ValueError as exc:
+                    raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be an integer") from exc
+            else:
+                values[f.name] = raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def store_is_s3(self) -> bool:
+        return self.store_url.startswith("s3://")
