@@ -1,0 +1,110 @@
+"""Shared fixtures. Airflow reads its configuration at import time, so the environment for a
+throw-away Airflow home (SQLite metadata DB, this project's DAGs, no examples) is set here, before
+any test module imports Airflow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="image-pipeline-airflow-home-"))
+os.environ.update(
+    AIRFLOW_HOME=str(AIRFLOW_HOME),
+    AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
+    AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__UNIT_TEST_MODE="True",
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+)
+# No test may reach the internet, nor use a developer's own settings.
+for name in list(os.environ):
+    if name.startswith("IMAGE_PIPELINE_") or name.startswith("AIRFLOW_CONN_"):
+        del os.environ[name]
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated Airflow metadata DB in the throw-away home (once per session)."""
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    yield AIRFLOW_HOME
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def pipeline_env(tmp_path, monkeypatch):
+    """The embedded default on a fresh data folder: local store, SQLite catalog, outbox email."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("IMAGE_PIPELINE_STORE_URL", data.as_uri())
+    monkeypatch.setenv("IMAGE_PIPELINE_SQLITE_PATH", str(tmp_path / "catalog.sqlite3"))
+    monkeypatch.setenv("IMAGE_PIPELINE_EMAIL", "outbox")
+    return data
+
+
+@pytest.fixture
+def samples(tmp_path_factory):
+    """The CLI's offline sample set: 6 images, one non-image and one truncated JPEG."""
+    from image_pipeline.cli import make_samples
+
+    folder = tmp_path_factory.mktemp("samples")
+    make_samples(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """An S3 endpoint on loopback (moto's server mode): a real HTTP API, no internet."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_client(moto_server, monkeypatch):
+    import boto3
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    return boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+
+
+@pytest.fixture
+def s3_bucket(s3_client):
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    yield name
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for obj in page.get("Contents", []):
+            s3_client.delete_object(Bucket=name, Key=obj["Key"])
+    s3_client.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A static file server on loopback; returns (base URL, folder it serves)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None  # type: ignore[assignment]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
