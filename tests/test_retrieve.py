@@ -1,0 +1,91 @@
+"""Retrieval from a folder and from URLs (served on loopback) into the raw zone and catalog."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from image_pipeline.catalog import SqliteCatalog
+from image_pipeline.retrieve import ingest_folder, ingest_urls, validate_request
+from image_pipeline.storage import LocalStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as cat:
+        yield cat
+
+
+def test_folder_ingestion_is_content_addressed_and_idempotent(store, catalog, samples):
+    first = ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
+    # 6 images + the truncated JPEG (its header is fine) are new; the fake JPEG is quarantined.
+    assert first.as_dict() == {"new": 7, "duplicate": 0, "quarantined": 1, "failed": 0}
+    objects = list(store.list())
+    assert len(list(store.list("raw/"))) == 7 and len(list(store.list("quarantine/"))) == 1
+
+    again = ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
+    assert again.as_dict() == {"new": 0, "duplicate": 7, "quarantined": 1, "failed": 0}
+    assert list(store.list()) == objects
+    assert len(catalog.find()) == 8
+    docs = catalog.find(status="raw")
+    assert all(d["keywords"] == ["demo"] and d["run_ids"] == ["r1"] for d in docs)
+    bad = catalog.find(status="quarantined")[0]
+    assert bad["quarantine"]["stage"] == "retrieve" and "image header" in bad["quarantine"]["reason"]
+
+
+def test_same_image_under_two_names_and_keywords_is_one_record(store, catalog, samples, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(samples / "sample-0.jpg", other / "renamed.jpeg")
+    ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
+    summary = ingest_folder(store, catalog, other, keyword="again", run_id="r2")
+    assert summary.as_dict()["duplicate"] == 1
+    (doc,) = catalog.find(keyword="again")
+    assert doc["keywords"] == ["demo", "again"] and doc["run_ids"] == ["r1", "r2"]
+    assert len(doc["sources"]) == 2
+
+
+def test_url_ingestion_through_icrawler(store, catalog, samples, http_server):
+    base, root = http_server
+    for name in ("sample-0.jpg", "sample-1.png", "broken.jpg"):
+        shutil.copy(samples / name, root / name)
+    (root / "page.html").write_text("<html>not an image</html>")
+    urls = [f"{base}/sample-0.jpg", f"{base}/sample-1.png", f"{base}/broken.jpg", f"{base}/page.html",
+            f"{base}/missing.jpg"]
+    summary = ingest_urls(store, catalog, urls, keyword="web", run_id="r1")
+    # icrawler's downloader already drops responses Pillow cannot open, and the 404: not fetched.
+    assert summary.as_dict() == {"new": 2, "duplicate": 0, "quarantined": 0, "failed": 3}
+    assert not list(store.list("quarantine/"))
+    uris = sorted(d["sources"][0]["uri"] for d in catalog.find(status="raw"))
+    assert uris == [f"{base}/sample-0.jpg", f"{base}/sample-1.png"]
+    again = ingest_urls(store, catalog, urls[:2], keyword="web", run_id="r2")
+    assert again.as_dict() == {"new": 0, "duplicate": 2, "quarantined": 0, "failed": 0}
+
+
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        ({"source": "folder", "folder": "/nonexistent", "keyword": "k"}, "existing folder"),
+        ({"source": "folder", "folder": ".", "keyword": "  "}, "keyword must not be empty"),
+        ({"source": "folder", "folder": ".", "keyword": "a\nb"}, "keyword"),
+        ({"source": "urls", "urls": [], "keyword": "k"}, "at least one URL"),
+        ({"source": "urls", "urls": ["file:///etc/passwd"], "keyword": "k"}, "not an http"),
+        ({"source": "urls", "urls": ["http://"], "keyword": "k"}, "not an http"),
+        ({"source": "ftp", "keyword": "k"}, "unknown source"),
+    ],
+)
+def test_invalid_requests_are_refused(request_, message):
+    with pytest.raises(ValueError, match=message):
+        validate_request(**request_)
+
+
+def test_valid_request_is_normalised(tmp_path):
+    req = validate_request(source="urls", urls=[" http://a/x.jpg ", "http://a/x.jpg", ""], keyword=" cats ")
+    assert req == {"source": "urls", "folder": "", "urls": ["http://a/x.jpg"], "keyword": "cats"}
+    assert validate_request(source="folder", folder=str(tmp_path), keyword="k")["folder"] == str(tmp_path.resolve())
