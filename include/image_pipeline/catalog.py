@@ -45,6 +45,7 @@ def new_image_doc(
     sha256: str, *, raw_key: str, format: str, width: int, height: int, bytes: int,
     source: str, uri: str, keyword: str, run_id: str, seen_at: str,
 ) -> dict[str, Any]:
+    seen_at = to_iso(seen_at)
     return {
         "sha256": sha256,
         "raw_key": raw_key,
@@ -61,6 +62,10 @@ def new_image_doc(
         "outputs": {},
         "quarantine": None,
     }
+
+
+def _normalised_output(output: dict[str, Any]) -> dict[str, Any]:
+    return {**output, "processed_at": to_iso(output["processed_at"])}
 
 
 def _check_field(path: str) -> str:
@@ -170,11 +175,13 @@ class SqliteCatalog(Catalog):
             source = {"source": fields["source"], "uri": fields["uri"]}
             if source not in doc["sources"]:
                 doc["sources"].append(source)
-            doc["last_seen_at"] = max(doc["last_seen_at"], fields["seen_at"])
+            doc["last_seen_at"] = max(doc["last_seen_at"], base["last_seen_at"])
 
         return self._update(sha256, seen_again, base)
 
     def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
+        output = _normalised_output(output)
+
         def add_output(doc: dict[str, Any]) -> None:
             doc["outputs"][recipe] = output
             doc["status"] = "processed"
@@ -182,6 +189,8 @@ class SqliteCatalog(Catalog):
         self._update(sha256, add_output)
 
     def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
+        at = to_iso(at)
+
         def quarantine(doc: dict[str, Any]) -> None:
             doc["status"] = "quarantined"
             doc["quarantine"] = {"reason": reason, "stage": stage, "key": key, "at": at}
@@ -269,13 +278,14 @@ class MongoCatalog(Catalog):
                     "run_ids": fields["run_id"],
                     "sources": {"source": fields["source"], "uri": fields["uri"]},
                 },
-                "$max": {"last_seen_at": fields["seen_at"]},
+                "$max": {"last_seen_at": base["last_seen_at"]},
             },
             upsert=True,
         )
         return result.upserted_id is not None
 
     def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
+        output = _normalised_output(output)
         result = self.images.update_one(
             {"_id": sha256}, {"$set": {f"outputs.{_check_field(recipe)}": output, "status": "processed"}}
         )
@@ -283,6 +293,7 @@ class MongoCatalog(Catalog):
             raise KeyError(f"no catalog record for {sha256}")
 
     def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
+        at = to_iso(at)
         change = {"status": "quarantined", "quarantine": {"reason": reason, "stage": stage, "key": key, "at": at}}
         update: dict[str, Any] = {"$set": change}
         if base is not None:
