@@ -90,8 +90,11 @@ def test_quarantine_can_create_the_record(catalog):
     base = new_image_doc(sha, **fields)
     catalog.record_quarantine(sha, "not an image", "retrieve", "quarantine/d", "2026-11-01T10:00:00.000000+00:00", base=base)
     catalog.record_quarantine(sha, "not an image", "retrieve", "quarantine/d", "2026-11-01T10:00:00.000000+00:00", base=base)
+    catalog.record_quarantine(sha, "other", "process", "quarantine/d", "2026-11-09T10:00:00.000000+00:00")
     doc = catalog.get(sha)
     assert doc["status"] == "quarantined" and doc["keywords"] == ["cats"]
+    assert doc["quarantine"] == {"reason": "not an image", "stage": "retrieve", "key": "quarantine/d",
+                                 "at": "2026-11-01T10:00:00.000000+00:00"}
     assert len(catalog.find()) == 1
 
 
@@ -149,3 +152,11 @@ def test_sqlite_parallel_writers_lose_no_update(tmp_path):
         t.join()
     with SqliteCatalog(path) as cat:
         assert len(cat.get(sha)["keywords"]) == 80
+
+
+def test_the_same_run_seeing_an_image_again_changes_nothing(catalog):
+    sha, fields = image()
+    catalog.record_image(sha, **fields)
+    before = catalog.get(sha)
+    catalog.record_image(sha, **{**fields, "seen_at": "2026-11-05T10:00:00.000000+00:00"})
+    assert catalog.get(sha) == before

@@ -21,11 +21,12 @@ from image_pipeline.storage import ObjectStore, open_store
 
 OWNER = "image-pipeline"
 
-# Retrieve -> process -> analytics/deliver are chained by these Assets.
-RAW_IMAGES = Asset(name="gallery_raw_images", uri="image-pipeline://gallery/raw")
-PROCESSED_IMAGES = Asset(name="gallery_processed_images", uri="image-pipeline://gallery/processed")
-DAILY_REPORTS = Asset(name="gallery_daily_reports", uri="image-pipeline://gallery/reports")
-ARCHIVES = Asset(name="gallery_archives", uri="image-pipeline://gallery/archives")
+# Retrieve -> process -> analytics/deliver are chained by these Assets. Name-only on purpose: a URI
+# with a scheme makes Airflow load every provider's URI normaliser (boto3 included) at parse time.
+RAW_IMAGES = Asset(name="gallery_raw_images")
+PROCESSED_IMAGES = Asset(name="gallery_processed_images")
+DAILY_REPORTS = Asset(name="gallery_daily_reports")
+ARCHIVES = Asset(name="gallery_archives")
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,

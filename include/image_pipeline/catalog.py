@@ -92,7 +92,9 @@ class Catalog(ABC):
     @abstractmethod
     def record_quarantine(self, sha256: str, reason: str, stage: str, key: str, at: str,
                           base: dict[str, Any] | None = None) -> None:
-        """Mark an image quarantined; ``base`` creates the document if it does not exist yet."""
+        """Mark an image quarantined; ``base`` creates the document if it does not exist yet.
+
+        The first quarantine of an image stands: recording it again changes nothing."""
 
     @abstractmethod
     def get(self, sha256: str) -> dict[str, Any] | None: ...
@@ -169,13 +171,14 @@ class SqliteCatalog(Catalog):
         base = new_image_doc(sha256, **fields)
 
         def seen_again(doc: dict[str, Any]) -> None:
-            for name, value in (("keywords", fields["keyword"]), ("run_ids", fields["run_id"])):
+            news = False
+            for name, value in (("keywords", fields["keyword"]), ("run_ids", fields["run_id"]),
+                                ("sources", {"source": fields["source"], "uri": fields["uri"]})):
                 if value not in doc[name]:
                     doc[name].append(value)
-            source = {"source": fields["source"], "uri": fields["uri"]}
-            if source not in doc["sources"]:
-                doc["sources"].append(source)
-            doc["last_seen_at"] = max(doc["last_seen_at"], base["last_seen_at"])
+                    news = True
+            if news:  # the same run seeing the same image again (a retry) changes nothing
+                doc["last_seen_at"] = max(doc["last_seen_at"], base["last_seen_at"])
 
         return self._update(sha256, seen_again, base)
 
@@ -192,8 +195,9 @@ class SqliteCatalog(Catalog):
         at = to_iso(at)
 
         def quarantine(doc: dict[str, Any]) -> None:
-            doc["status"] = "quarantined"
-            doc["quarantine"] = {"reason": reason, "stage": stage, "key": key, "at": at}
+            if doc["quarantine"] is None:  # the first quarantine stands: a retry changes nothing
+                doc["status"] = "quarantined"
+                doc["quarantine"] = {"reason": reason, "stage": stage, "key": key, "at": at}
 
         self._update(sha256, quarantine, base)
 
@@ -268,21 +272,25 @@ class MongoCatalog(Catalog):
 
     def record_image(self, sha256: str, **fields: Any) -> bool:
         base = new_image_doc(sha256, **fields)
-        on_insert = {k: v for k, v in base.items() if k not in {"keywords", "run_ids", "sources", "last_seen_at"}}
-        result = self.images.update_one(
-            {"_id": sha256},
+        from pymongo.errors import DuplicateKeyError
+
+        try:
+            self.images.insert_one({"_id": sha256, **base})
+            return True
+        except DuplicateKeyError:
+            pass
+        source = {"source": fields["source"], "uri": fields["uri"]}
+        news = [{"keywords": {"$ne": fields["keyword"]}}, {"run_ids": {"$ne": fields["run_id"]}},
+                {"sources": {"$ne": source}}]
+        # Only a new keyword, run or source updates the record: a retry of the same run changes nothing.
+        self.images.update_one(
+            {"_id": sha256, "$or": news},
             {
-                "$setOnInsert": on_insert,
-                "$addToSet": {
-                    "keywords": fields["keyword"],
-                    "run_ids": fields["run_id"],
-                    "sources": {"source": fields["source"], "uri": fields["uri"]},
-                },
+                "$addToSet": {"keywords": fields["keyword"], "run_ids": fields["run_id"], "sources": source},
                 "$max": {"last_seen_at": base["last_seen_at"]},
             },
-            upsert=True,
         )
-        return result.upserted_id is not None
+        return False
 
     def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
         output = _normalised_output(output)
@@ -293,13 +301,18 @@ class MongoCatalog(Catalog):
             raise KeyError(f"no catalog record for {sha256}")
 
     def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
-        at = to_iso(at)
-        change = {"status": "quarantined", "quarantine": {"reason": reason, "stage": stage, "key": key, "at": at}}
-        update: dict[str, Any] = {"$set": change}
+        from pymongo.errors import DuplicateKeyError
+
+        change = {"status": "quarantined", "quarantine": {"reason": reason, "stage": stage, "key": key, "at": to_iso(at)}}
         if base is not None:
-            update["$setOnInsert"] = {k: v for k, v in base.items() if k not in change}
-        result = self.images.update_one({"_id": sha256}, update, upsert=base is not None)
-        if result.matched_count == 0 and result.upserted_id is None:
+            try:
+                self.images.insert_one({"_id": sha256, **base, **change})
+                return
+            except DuplicateKeyError:
+                pass
+        # The first quarantine stands: a retry changes nothing.
+        result = self.images.update_one({"_id": sha256, "quarantine": None}, {"$set": change})
+        if result.matched_count == 0 and self.images.count_documents({"_id": sha256}) == 0:
             raise KeyError(f"no catalog record for {sha256}")
 
     def get(self, sha256: str) -> dict[str, Any] | None:

@@ -1,0 +1,214 @@
+"""Each DAG run end to end with ``dag.test()`` on the embedded default (and on S3 and SMTP through
+Airflow connections), asserting the run's state and what it wrote."""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import io
+import json
+import socket
+import urllib.request
+import zipfile
+from datetime import datetime, timezone
+from email import policy
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
+TODAY = datetime.now(timezone.utc).date().isoformat()
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    assert bag.import_errors == {}
+    return bag
+
+
+def run(dags, dag_id, conf=None, expect="success"):
+    dag_run = dags.get_dag(dag_id).test(run_conf=conf or {})
+    assert dag_run.state == expect, f"{dag_id} ended {dag_run.state}"  # dag.test() does not raise
+    return dag_run
+
+
+def task_states(dag_run):
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {(ti.task_id, ti.map_index): (ti.state, ti.rendered_map_index) for ti in dag_run.get_task_instances(session=session)}
+
+
+def catalog_docs(tmp_path):
+    from image_pipeline.catalog import SqliteCatalog
+
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as cat:
+        return cat.find(), cat.deliveries()
+
+
+def snapshot(data: Path) -> dict[str, str]:
+    return {p.relative_to(data).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(data.rglob("*")) if p.is_file()}
+
+
+def run_chain(dags, samples):
+    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    run(dags, "gallery_process", {"batch_size": 3})
+    run(dags, "gallery_analytics", {"day": TODAY})
+    run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
+
+
+def test_retrieve_stores_each_distinct_image_once(dags, pipeline_env, samples, tmp_path):
+    dag_run = run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    raw = sorted((pipeline_env / "raw").rglob("*.*"))
+    assert len(raw) == 7 and len(list((pipeline_env / "quarantine").rglob("*.*"))) == 1
+    docs, _ = catalog_docs(tmp_path)
+    assert len(docs) == 8
+    assert {d["status"] for d in docs} == {"raw", "quarantined"}
+    assert all(d["run_ids"] == [dag_run.run_id] and d["keywords"] == ["demo"] for d in docs)
+    assert all(Path(pipeline_env, d["raw_key"]).name.startswith(d["sha256"]) for d in docs if d["raw_key"])
+
+
+def test_retrieve_refuses_a_bad_request_before_any_side_effect(dags, pipeline_env, tmp_path):
+    dag_run = run(dags, "gallery_retrieve", {"source": "folder", "folder": str(tmp_path / "nope"), "keyword": "k"},
+                  expect="failed")
+    states = task_states(dag_run)
+    assert states[("validate_request", -1)][0] == "failed"
+    assert states[("retrieve_images", -1)][0] == "upstream_failed"
+    assert not pipeline_env.exists() or snapshot(pipeline_env) == {}
+    with pytest.raises(Exception, match="source"):  # the form's schema refuses an unknown source outright
+        dags.get_dag("gallery_retrieve").test(run_conf={"source": "ftp"})
+
+
+def test_process_maps_batches_and_quarantines(dags, pipeline_env, samples, tmp_path):
+    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    dag_run = run(dags, "gallery_process", {"batch_size": 3})
+    states = task_states(dag_run)
+    mapped = sorted(v[1] for (task, idx), v in states.items() if task == "process_batch")
+    assert mapped == ["batch 0: 3 images", "batch 1: 3 images", "batch 2: 1 images"]
+    docs, _ = catalog_docs(tmp_path)
+    processed = [d for d in docs if d["status"] == "processed"]
+    assert len(processed) == 6
+    for doc in processed:
+        out = doc["outputs"]["half_gray"]
+        with Image.open(pipeline_env / out["key"]) as im:
+            assert (im.format, im.mode) == ("JPEG", "L")
+            assert sorted(im.size) == sorted((doc["width"] // 2, doc["height"] // 2))
+        assert out["seconds"] > 0 and out["bytes"] == (pipeline_env / out["key"]).stat().st_size
+    reasons = {d["quarantine"]["stage"]: d["quarantine"]["reason"] for d in docs if d["status"] == "quarantined"}
+    assert set(reasons) == {"retrieve", "process"} and "truncated" in reasons["process"]
+    # Nothing pending: the summary is skipped, so no Asset event triggers downstream DAGs.
+    rerun = run(dags, "gallery_process", {"batch_size": 3})
+    assert task_states(rerun)[("summarize", -1)][0] == "skipped"
+
+
+def test_analytics_writes_the_days_report(dags, pipeline_env, samples):
+    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    run(dags, "gallery_process")
+    run(dags, "gallery_analytics", {"day": TODAY})
+    folder = pipeline_env / "reports" / "daily" / f"dt={TODAY}"
+    rows = dict(line.split(",", 1) for line in (folder / "stats.csv").read_text().splitlines())
+    assert (rows["retrieved"], rows["processed"], rows["quarantined"]) == ("8", "6", "2")
+    with Image.open(folder / "chart.png") as chart:
+        assert chart.format == "PNG"
+
+
+def test_deliver_archives_and_emails(dags, pipeline_env, samples, tmp_path):
+    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    run(dags, "gallery_process")
+    run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
+    (archive,) = (pipeline_env / "archives").iterdir()
+    (eml,) = (pipeline_env / "outbox").iterdir()
+    with zipfile.ZipFile(archive) as zf:
+        names = [n for n in zf.namelist() if n.startswith("images/")]
+        manifest = json.loads(zf.read("manifest.json"))
+        assert names == [m["file"] for m in manifest] and len(names) == 6
+        for name in names:
+            with Image.open(io.BytesIO(zf.read(name))) as im:
+                assert (im.format, im.mode) == ("JPEG", "L")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert msg["To"] == "you@example.com"
+    assert next(msg.iter_attachments()).get_content() == archive.read_bytes()
+    _, deliveries = catalog_docs(tmp_path)
+    assert [d["status"] for d in deliveries] == ["sent"]
+
+
+def test_deliver_refuses_a_bad_recipient(dags, pipeline_env):
+    dag_run = run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "x@example.com\nBcc: all@example.com"},
+                  expect="failed")
+    assert task_states(dag_run)[("plan_deliveries", -1)][0] == "failed"
+    assert not (pipeline_env / "outbox").exists() and not (pipeline_env / "archives").exists()
+
+
+def test_rerunning_the_chain_changes_nothing(dags, pipeline_env, samples, tmp_path):
+    run_chain(dags, samples)
+    objects, (docs, deliveries) = snapshot(pipeline_env), catalog_docs(tmp_path)
+    assert len(deliveries) == 1 and len(list((pipeline_env / "outbox").iterdir())) == 1
+    run_chain(dags, samples)  # new runs on the same input
+    assert snapshot(pipeline_env) == objects  # no object added, rewritten or lost; no second email
+    new_docs, new_deliveries = catalog_docs(tmp_path)
+    assert new_deliveries == deliveries
+    assert len(new_docs) == len(docs)
+    for old, new in zip(docs, new_docs):
+        if old["raw_key"]:  # provenance records the second retrieval run, nothing else changes
+            assert len(new["run_ids"]) == 2
+            old = {**old, "run_ids": new["run_ids"], "last_seen_at": new["last_seen_at"]}
+        assert new == old
+
+
+@pytest.fixture
+def aws_connection(monkeypatch, moto_server, s3_client, s3_bucket):
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": moto_server, "region_name": "us-east-1"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("IMAGE_PIPELINE_STORE_URL", f"s3://{s3_bucket}/gallery")
+    return s3_bucket
+
+
+def test_chain_on_s3_through_the_aws_connection(dags, pipeline_env, samples, aws_connection, s3_client, monkeypatch):
+    monkeypatch.setenv("IMAGE_PIPELINE_ATTACH_MAX_BYTES", "0")  # force a presigned link
+    run_chain(dags, samples)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=aws_connection)["Contents"]]
+    assert sum(k.startswith("gallery/processed/half_gray/") for k in keys) == 6
+    (archive_key,) = [k for k in keys if k.startswith("gallery/archives/")]
+    (eml_key,) = [k for k in keys if k.startswith("gallery/outbox/")]
+    assert not pipeline_env.exists()  # nothing went to local files
+    msg = email.message_from_bytes(s3_client.get_object(Bucket=aws_connection, Key=eml_key)["Body"].read(),
+                                   policy=policy.default)
+    link = next(line for line in msg.get_body().get_content().splitlines() if line.startswith("http"))
+    with urllib.request.urlopen(link) as response:
+        assert response.read() == s3_client.get_object(Bucket=aws_connection, Key=archive_key)["Body"].read()
+
+
+def test_deliver_through_the_smtp_connection(dags, pipeline_env, samples, monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                "extra": {"disable_ssl": True, "disable_tls": True}}
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
+        monkeypatch.setenv("IMAGE_PIPELINE_EMAIL", "auto")
+        run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+        run(dags, "gallery_process")
+        run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
+        run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
+    finally:
+        controller.stop()
+    assert len(received) == 1 and received[0].rcpt_tos == ["you@example.com"]
+    assert not (pipeline_env / "outbox").exists()
