@@ -1,0 +1,55 @@
+"""Settings from the environment, and the library's CLI running the stages without Airflow."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from image_pipeline.cli import main
+from image_pipeline.settings import PROJECT_ROOT, Settings, SettingsError
+
+
+def test_defaults_are_the_embedded_default():
+    cfg = Settings.from_env()
+    assert cfg.store_url == (PROJECT_ROOT / "data").as_uri()
+    assert (cfg.catalog, cfg.email, cfg.aws_conn_id, cfg.mongo_conn_id, cfg.smtp_conn_id) == (
+        "sqlite", "auto", "aws_default", "mongo_default", "smtp_default")
+
+
+def test_environment_selects_backends(monkeypatch):
+    monkeypatch.setenv("IMAGE_PIPELINE_STORE_URL", "s3://bucket/prefix")
+    monkeypatch.setenv("IMAGE_PIPELINE_CATALOG", "mongo")
+    monkeypatch.setenv("IMAGE_PIPELINE_ATTACH_MAX_BYTES", "42")
+    cfg = Settings.from_env()
+    assert cfg.store_is_s3 and cfg.catalog == "mongo" and cfg.attach_max_bytes == 42
+
+
+@pytest.mark.parametrize("name, value", [("STORE_URL", "ftp://x"), ("CATALOG", "postgres"), ("EMAIL", "pigeon"),
+                                         ("BATCH_SIZE", "0"), ("ATTACH_MAX_BYTES", "lots")])
+def test_bad_settings_are_refused(monkeypatch, name, value):
+    monkeypatch.setenv(f"IMAGE_PIPELINE_{name}", value)
+    with pytest.raises(SettingsError):
+        Settings.from_env()
+
+
+def test_cli_runs_the_pipeline_without_airflow(pipeline_env, tmp_path, capsys):
+    samples = tmp_path / "samples"
+    assert main(["samples", str(samples)]) == 0
+    assert main(["retrieve", "--folder", str(samples), "--keyword", "cli"]) == 0
+    assert main(["process"]) == 0
+    assert '"processed": 6' in capsys.readouterr().out
+    assert main(["report"]) == 0
+    assert main(["deliver", "--keyword", "cli", "--to", "me@example.com"]) == 0
+    capsys.readouterr()
+    assert main(["last-delivery", "--keyword", "cli"]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["images"] == "6"
+    with zipfile.ZipFile(lines["archive"]) as zf:
+        assert sum(n.startswith("images/") for n in zf.namelist()) == 6
+    assert lines["email"].startswith(str(pipeline_env / "outbox"))
+
+
+def test_cli_refuses_a_bad_request(pipeline_env):
+    with pytest.raises(ValueError, match="existing folder"):
+        main(["retrieve", "--folder", "/nonexistent", "--keyword", "x"])
