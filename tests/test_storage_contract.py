@@ -108,3 +108,14 @@ def test_open_store_by_url(tmp_path, s3_client, s3_bucket):
     assert s3_client.get_object(Bucket=s3_bucket, Key="pre/fix/raw/x")["Body"].read() == b"1"
     with pytest.raises(ValueError):
         open_store("ftp://host/x")
+
+
+def test_local_objects_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from image_pipeline.storage import FILE_MODE
+
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("raw/a", b"1")
+    assert stat.S_IMODE(os.stat(store.path("raw/a")).st_mode) == FILE_MODE

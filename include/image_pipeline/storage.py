@@ -16,6 +16,12 @@ from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
 
+# mkstemp creates files readable by their owner only; objects get the usual umask-based mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
 class ObjectNotFound(KeyError):
     """The key does not exist in the store."""
 
@@ -87,6 +93,7 @@ class LocalStore(ObjectStore):
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.fchmod(fd, FILE_MODE)
         return target, fd, tmp
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
