@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test demo install install-test clean
+.PHONY: run test demo bench install install-test clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: install-test
 
 demo: install
 	scripts/demo $(IMAGES)
+
+# Side-by-side benchmark on real photos: make bench IMAGES=/tmp/wallpapers
+# (build that corpus with: PYTHON=.venv/bin/python ../shared/corpus/fetch-wallpapers /tmp/wallpapers)
+bench: install
+	@test -n "$(IMAGES)" || { echo "usage: make bench IMAGES=DIR"; exit 2; }
+	$(VENV)/bin/python benchmarks/bench_half_gray.py $(IMAGES)
 
 clean:
 	rm -rf .airflow data

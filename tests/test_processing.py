@@ -64,13 +64,29 @@ def test_half_gray_applies_exif_rotation(tmp_path):
         assert out.size == (100, 200)
 
 
-def test_half_gray_puts_transparency_on_white(tmp_path):
-    transparent = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+@pytest.mark.parametrize("mode, colour, expected", [
+    ("RGBA", (0, 0, 0, 0), 255),      # fully transparent black: white
+    ("RGBA", (0, 0, 0, 128), 127),    # half-transparent black: mid gray
+    ("RGBA", (255, 0, 0, 255), 76),   # opaque red: its luma
+    ("LA", (0, 0), 255),
+])
+def test_half_gray_puts_transparency_on_white(tmp_path, mode, colour, expected):
     src = tmp_path / "in.png"
-    src.write_bytes(encode(transparent, "PNG"))
+    src.write_bytes(encode(Image.new(mode, (65, 64), colour), "PNG"))
     half_gray(src, tmp_path / "out.jpg")
     with Image.open(tmp_path / "out.jpg") as out:
-        assert out.size == (32, 32) and out.getextrema()[0] > 240
+        low, high = out.getextrema()
+        assert out.size == (32, 32) and abs(low - expected) <= 2 and abs(high - expected) <= 2
+
+
+def test_half_gray_palette_transparency(tmp_path):
+    im = Image.new("P", (40, 40), 0)
+    im.putpalette([0, 0, 0, 255, 255, 255])
+    src = tmp_path / "in.gif"
+    im.save(src, "GIF", transparency=0)  # the black index is transparent
+    half_gray(src, tmp_path / "out.jpg")
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.getextrema()[0] > 250
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "GIF", "WEBP", "TIFF", "BMP"])
