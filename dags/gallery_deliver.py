@@ -42,7 +42,7 @@ def gallery_deliver():
     @task
     def plan_deliveries(params: dict, **context) -> list[dict]:
         """One delivery per selection; refuses a bad request before anything is built or sent."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from image_pipeline import airflow_adapter as af
         from image_pipeline.delivery import Selection
@@ -60,6 +60,8 @@ def gallery_deliver():
         except ValueError as exc:
             raise AirflowFailException(f"invalid request: {exc}") from None
         if not selections:
+            if context["dag_run"].run_type == "asset_triggered":  # processing no retrieval run fed
+                raise AirflowSkipException("the processing run was not fed by a retrieval run: nothing to deliver")
             raise AirflowFailException("nothing to deliver: give a keyword or a run_id")
         return [{"recipe": s.recipe, "keyword": s.keyword, "run_id": s.run_id, "recipient": recipient}
                 for s in selections]

@@ -21,8 +21,9 @@ DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 TODAY = datetime.now(timezone.utc).date().isoformat()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dags(airflow_db):
+    """Parsed afresh for each test: dag.test() leaves a run's conf in the DAG object's params."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_DIR))
@@ -212,3 +213,33 @@ def test_deliver_through_the_smtp_connection(dags, pipeline_env, samples, monkey
         controller.stop()
     assert len(received) == 1 and received[0].rcpt_tos == ["you@example.com"]
     assert not (pipeline_env / "outbox").exists()
+
+
+def test_chain_on_mongodb_through_the_mongo_connection(dags, pipeline_env, samples, monkeypatch):
+    """No MongoDB server here: the provider's MongoHook gets a mongomock client for the URI it built
+    from the ``mongo_default`` connection (tests/test_catalog_contract.py runs a real server with MONGO_URI)."""
+    import mongomock
+
+    server, uris = mongomock.MongoClient(), []
+
+    def client_for(uri, **options):
+        uris.append(uri)
+        return server
+
+    monkeypatch.setattr("airflow.providers.mongo.hooks.mongo.MongoClient", client_for)
+    monkeypatch.setattr(server, "close", lambda: None)
+    monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", json.dumps({"conn_type": "mongo", "host": "catalog.invalid", "port": 27017}))
+    monkeypatch.setenv("IMAGE_PIPELINE_CATALOG", "mongo")
+    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    run(dags, "gallery_process")
+    run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
+    assert uris and all("catalog.invalid:27017" in uri for uri in uris)
+    images = server["image_pipeline"]["images"]
+    assert images.count_documents({}) == 8 and images.count_documents({"status": "processed"}) == 6
+    assert server["image_pipeline"]["deliveries"].count_documents({"status": "sent"}) == 1
+    assert not (pipeline_env.parent / "catalog.sqlite3").exists()
+
+
+def test_deliver_without_a_selection_is_refused(dags, pipeline_env):
+    dag_run = run(dags, "gallery_deliver", {}, expect="failed")
+    assert task_states(dag_run)[("plan_deliveries", -1)][0] == "failed"
