@@ -13,11 +13,11 @@ form's `day` overrides the day.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
-from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSED_IMAGES
+from image_pipeline import airflow_adapter as af
+from image_pipeline.analytics import write_daily_report
+from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
 
 
 @dag(
@@ -25,7 +25,7 @@ from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSE
     schedule=AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable("@daily", timezone="UTC"), assets=[PROCESSED_IMAGES]
     ),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=2,
     default_args=DEFAULT_ARGS,
@@ -40,9 +40,6 @@ from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSE
 def gallery_analytics():
     @task(outlets=[DAILY_REPORTS])
     def daily_report(params: dict, **context) -> dict:
-        from image_pipeline import airflow_adapter as af
-        from image_pipeline.analytics import write_daily_report
-
         day = af.run_day(context, params["day"])
         with af.catalog() as catalog:
             report = write_daily_report(af.object_store(), catalog, day, params["recipe"])

@@ -13,18 +13,21 @@ images of each retrieval run that fed the processing run to the default recipien
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from airflow.sdk import Param, dag, task
-
-from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, PROCESSED_IMAGES
+from image_pipeline import airflow_adapter as af
+from image_pipeline import delivery
+from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
+from image_pipeline.delivery import Selection
+from image_pipeline.mail import validate_address
 from image_pipeline.processing import RECIPES
 
 
 @dag(
     dag_id="gallery_deliver",
     schedule=[PROCESSED_IMAGES],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=2,
     default_args=DEFAULT_ARGS,
@@ -42,12 +45,6 @@ def gallery_deliver():
     @task
     def plan_deliveries(params: dict, **context) -> list[dict]:
         """One delivery per selection; refuses a bad request before anything is built or sent."""
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-        from image_pipeline import airflow_adapter as af
-        from image_pipeline.delivery import Selection
-        from image_pipeline.mail import validate_address
-
         recipient = params["recipient"] or af.settings().email_to
         try:
             validate_address(recipient)
@@ -68,17 +65,12 @@ def gallery_deliver():
 
     @task(outlets=[ARCHIVES], map_index_template="{{ delivery_name }}")
     def deliver(request: dict, **context) -> dict:
-        from airflow.sdk import get_current_context
-
-        from image_pipeline import airflow_adapter as af
-        from image_pipeline.delivery import Selection, deliver as send
-
         selection = Selection(request["recipe"], request["keyword"], request["run_id"])
         get_current_context()["delivery_name"] = f"{selection.describe()} to {request['recipient']}"
         cfg = af.settings()
         store = af.object_store(cfg)
         with af.catalog(cfg) as catalog:
-            entry = send(store, catalog, af.mailer(store, cfg), selection, recipient=request["recipient"],
+            entry = delivery.deliver(store, catalog, af.mailer(store, cfg), selection, recipient=request["recipient"],
                          sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes,
                          link_expiry_seconds=cfg.link_expiry_seconds)
         context["outlet_events"][ARCHIVES].extra = {k: entry.get(k) for k in ("status", "archive_key", "images")}

@@ -14,18 +14,19 @@ Runs when `gallery_retrieve` updates the `gallery_raw_images` Asset, or by hand;
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow.sdk import Param, dag, task
-
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, RAW_IMAGES
+from image_pipeline import airflow_adapter as af
+from image_pipeline import process
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, RAW_IMAGES, START_DATE
 from image_pipeline.processing import RECIPES
 
 
 @dag(
     dag_id="gallery_process",
     schedule=[RAW_IMAGES],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # two runs would plan the same pending images
     default_args=DEFAULT_ARGS,
@@ -39,28 +40,18 @@ from image_pipeline.processing import RECIPES
 def gallery_process():
     @task
     def plan_batches(params: dict) -> list[dict]:
-        from image_pipeline import airflow_adapter as af
-        from image_pipeline.process import plan_batches as plan
-
         with af.catalog() as catalog:
-            batches = plan(catalog, params["recipe"], params["batch_size"])
+            batches = process.plan_batches(catalog, params["recipe"], params["batch_size"])
         return [{"index": i, "recipe": params["recipe"], "sha256s": b} for i, b in enumerate(batches)]
 
     @task(map_index_template="{{ batch_name }}")
     def process_batch(batch: dict) -> dict:
-        from airflow.sdk import get_current_context
-
-        from image_pipeline import airflow_adapter as af
-        from image_pipeline.process import process_batch as run
-
         get_current_context()["batch_name"] = f"batch {batch['index']}: {len(batch['sha256s'])} images"
         with af.catalog() as catalog:
-            return run(af.object_store(), catalog, batch["recipe"], batch["sha256s"])
+            return process.process_batch(af.object_store(), catalog, batch["recipe"], batch["sha256s"])
 
     @task(outlets=[PROCESSED_IMAGES])
     def summarize(results: list[dict], **context) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
         totals = {k: sum(r[k] for r in results) for k in ("processed", "quarantined", "skipped")}
         if not (totals["processed"] or totals["quarantined"]):
             raise AirflowSkipException(f"nothing changed: {totals}")  # no Asset event, no downstream run

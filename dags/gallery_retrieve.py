@@ -14,17 +14,18 @@ which triggers `gallery_process`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, RAW_IMAGES
+from image_pipeline import airflow_adapter as af
+from image_pipeline import retrieve as retrieval
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, RAW_IMAGES, START_DATE
 
 
 @dag(
     dag_id="gallery_retrieve",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
@@ -42,24 +43,17 @@ def gallery_retrieve():
     @task
     def validate_request(params: dict) -> dict:
         """Refuse a bad request before anything is downloaded or stored."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from image_pipeline.retrieve import validate_request as validate
-
         try:
-            return validate(source=params["source"], folder=params["folder"], urls=params["urls"],
+            return retrieval.validate_request(source=params["source"], folder=params["folder"], urls=params["urls"],
                             keyword=params["keyword"])
         except ValueError as exc:
             raise AirflowFailException(f"invalid request: {exc}") from None  # retrying cannot help
 
     @task(outlets=[RAW_IMAGES])
     def retrieve_images(request: dict, **context) -> dict:
-        from image_pipeline import airflow_adapter as af
-        from image_pipeline.retrieve import retrieve
-
         run_id = context["run_id"]
         with af.catalog() as catalog:
-            summary = retrieve(af.object_store(), catalog, request, run_id=run_id)
+            summary = retrieval.retrieve(af.object_store(), catalog, request, run_id=run_id)
         result = {"run_id": run_id, "keyword": request["keyword"], "source": request["source"], **summary.as_dict()}
         context["outlet_events"][RAW_IMAGES].extra = result
         return result

@@ -20,6 +20,7 @@ from image_pipeline.settings import Settings
 from image_pipeline.storage import ObjectStore, open_store
 
 OWNER = "image-pipeline"
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 # Retrieve -> process -> analytics/deliver are chained by these Assets. Name-only on purpose: a URI
 # with a scheme makes Airflow load every provider's URI normaliser (boto3 included) at parse time.

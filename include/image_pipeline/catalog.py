@@ -271,9 +271,9 @@ class MongoCatalog(Catalog):
         return doc
 
     def record_image(self, sha256: str, **fields: Any) -> bool:
-        base = new_image_doc(sha256, **fields)
         from pymongo.errors import DuplicateKeyError
 
+        base = new_image_doc(sha256, **fields)
         try:
             self.images.insert_one({"_id": sha256, **base})
             return True
