@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from airflow.sdk import Asset, BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from image_pipeline.catalog import Catalog, MongoCatalog, SqliteCatalog
 from image_pipeline.mail import Mailer, OutboxMailer, SmtpMailer
@@ -77,7 +78,7 @@ def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
         return OutboxMailer(store)
     try:
         conn = BaseHook.get_connection(cfg.smtp_conn_id)
-    except Exception:  # the SDK raises AirflowNotFoundException, older paths other errors
+    except AirflowNotFoundException:
         if cfg.email == "smtp":
             raise
         return OutboxMailer(store)

@@ -147,7 +147,7 @@ def deliver(
     if entry and entry["status"] == "sent":
         return entry  # exactly once: a retry or a re-run after a send does not send again
     attach = archive.bytes <= attach_max_bytes
-    link = store.link(archive.key, link_expiry_seconds)
+    link = None if attach else store.link(archive.key, link_expiry_seconds)
     body = (
         f"Hello,\n\nyour images are ready: {archive.images} images ({selection.describe()}).\n\n"
         + ("The ZIP archive is attached.\n" if attach else f"Download the ZIP archive ({archive.bytes} bytes):\n{link}\n")
@@ -162,7 +162,7 @@ def deliver(
     entry = {
         "status": "sent", "recipient": recipient, "selection": asdict(selection), "archive_key": archive.key,
         "archive_bytes": archive.bytes, "images": archive.images, "attached": attach,
-        "link": None if attach else link, "location": location, "sent_at": utcnow_iso(),
+        "link": link, "location": location, "sent_at": utcnow_iso(),
     }
     catalog.put_delivery(did, entry)
     return {**entry, "id": did}

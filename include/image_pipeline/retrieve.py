@@ -101,7 +101,7 @@ def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, k
     return _ingest_files(store, catalog, files, source="folder", keyword=keyword, run_id=run_id)
 
 
-def download_urls(urls: list[str], dest: Path, threads: int = 4, timeout: int = 10) -> list[tuple[Path, str]]:
+def download_urls(urls: list[str], dest: Path, threads: int = 4, idle_timeout: int = 30) -> list[tuple[Path, str]]:
     """Fetch URLs with icrawler's UrlListCrawler; returns ``(file, url)`` for each download."""
     from icrawler import ImageDownloader
     from icrawler.builtin import UrlListCrawler
@@ -120,7 +120,7 @@ def download_urls(urls: list[str], dest: Path, threads: int = 4, timeout: int = 
         downloader_cls=RecordingDownloader, downloader_threads=threads,
         storage={"root_dir": str(dest)}, log_level=logging.WARNING,
     )
-    crawler.crawl(str(url_file), max_num=len(urls), max_idle_time=timeout * 3)
+    crawler.crawl(str(url_file), max_num=len(urls), max_idle_time=idle_timeout)
     return sorted(fetched, key=lambda item: item[1])
 
 

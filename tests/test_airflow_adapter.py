@@ -1,0 +1,28 @@
+"""The adapter: which day a run reports on, and which backends the settings select."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from types import SimpleNamespace
+
+from image_pipeline import airflow_adapter as af
+from image_pipeline.catalog import SqliteCatalog
+from image_pipeline.mail import OutboxMailer
+from image_pipeline.storage import LocalStore
+
+
+def test_run_day_prefers_the_form_then_the_data_interval_then_the_run_time():
+    run = SimpleNamespace(run_after=datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc))
+    interval = {"data_interval_start": datetime(2026, 11, 20, tzinfo=timezone.utc), "dag_run": run}
+    assert af.run_day(interval, "2026-01-31") == date(2026, 1, 31)
+    assert af.run_day(interval) == date(2026, 11, 20)
+    assert af.run_day({"data_interval_start": None, "dag_run": run}) == date(2026, 11, 21)
+
+
+def test_embedded_default_backends(pipeline_env, monkeypatch):
+    monkeypatch.setenv("IMAGE_PIPELINE_EMAIL", "auto")  # no smtp_default connection: the outbox
+    store = af.object_store()
+    assert isinstance(store, LocalStore) and store.root == pipeline_env.resolve()
+    with af.catalog() as catalog:
+        assert isinstance(catalog, SqliteCatalog)
+    assert isinstance(af.mailer(store), OutboxMailer)
