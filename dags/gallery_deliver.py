@@ -38,7 +38,7 @@ from image_pipeline.processing import RECIPES
         "run_id": Param("", type="string", maxLength=250, description="Or: the images of this gallery_retrieve run."),
         "recipe": Param("half_gray", type="string", enum=sorted(RECIPES)),
         "recipient": Param("", type="string", maxLength=254,
-                           description="Email address; empty: IMAGE_PIPELINE_EMAIL_TO."),
+                           description="Email address; empty: GALLERY_EMAIL_TO."),
     },
 )
 def gallery_deliver():

@@ -29,7 +29,7 @@ os.environ.update(
 )
 # No test may reach the internet, nor use a developer's own settings.
 for name in list(os.environ):
-    if name.startswith("IMAGE_PIPELINE_") or name.startswith("AIRFLOW_CONN_"):
+    if name.startswith("GALLERY_") or name.startswith("AIRFLOW_CONN_"):
         del os.environ[name]
 
 
@@ -46,9 +46,9 @@ def airflow_db():
 def pipeline_env(tmp_path, monkeypatch):
     """The embedded default on a fresh data folder: local store, SQLite catalog, outbox email."""
     data = tmp_path / "data"
-    monkeypatch.setenv("IMAGE_PIPELINE_STORE_URL", data.as_uri())
-    monkeypatch.setenv("IMAGE_PIPELINE_SQLITE_PATH", str(tmp_path / "catalog.sqlite3"))
-    monkeypatch.setenv("IMAGE_PIPELINE_EMAIL", "outbox")
+    monkeypatch.setenv("GALLERY_STORE_URL", data.as_uri())
+    monkeypatch.setenv("GALLERY_SQLITE_PATH", str(tmp_path / "catalog.sqlite3"))
+    monkeypatch.setenv("GALLERY_EMAIL", "outbox")
     return data
 
 

@@ -20,7 +20,7 @@ def test_run_day_prefers_the_form_then_the_data_interval_then_the_run_time():
 
 
 def test_embedded_default_backends(pipeline_env, monkeypatch):
-    monkeypatch.setenv("IMAGE_PIPELINE_EMAIL", "auto")  # no smtp_default connection: the outbox
+    monkeypatch.setenv("GALLERY_EMAIL", "auto")  # no smtp_default connection: the outbox
     store = af.object_store()
     assert isinstance(store, LocalStore) and store.root == pipeline_env.resolve()
     with af.catalog() as catalog:

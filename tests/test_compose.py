@@ -42,9 +42,9 @@ def test_connections_the_code_uses_are_defined(compose):
 
 def test_pipeline_settings_are_valid_for_the_stack(compose, monkeypatch):
     for name, value in airflow_env(compose).items():
-        if name.startswith("IMAGE_PIPELINE_"):
-            monkeypatch.setenv(name, value.replace("${IMAGE_PIPELINE_BUCKET:-image-pipeline}", "image-pipeline")
-                               .replace("${IMAGE_PIPELINE_EMAIL_TO:-gallery@example.com}", "gallery@example.com"))
+        if name.startswith("GALLERY_"):
+            monkeypatch.setenv(name, value.replace("${GALLERY_BUCKET:-image-pipeline}", "image-pipeline")
+                               .replace("${GALLERY_EMAIL_TO:-gallery@example.com}", "gallery@example.com"))
     cfg = Settings.from_env()
     assert cfg.store_is_s3 and cfg.catalog == "mongo" and cfg.email == "smtp"
 

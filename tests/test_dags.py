@@ -166,12 +166,12 @@ def aws_connection(monkeypatch, moto_server, s3_client, s3_bucket):
     conn = {"conn_type": "aws", "login": "testing", "password": "testing",
             "extra": {"endpoint_url": moto_server, "region_name": "us-east-1"}}
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
-    monkeypatch.setenv("IMAGE_PIPELINE_STORE_URL", f"s3://{s3_bucket}/gallery")
+    monkeypatch.setenv("GALLERY_STORE_URL", f"s3://{s3_bucket}/gallery")
     return s3_bucket
 
 
 def test_chain_on_s3_through_the_aws_connection(dags, pipeline_env, samples, aws_connection, s3_client, monkeypatch):
-    monkeypatch.setenv("IMAGE_PIPELINE_ATTACH_MAX_BYTES", "0")  # force a presigned link
+    monkeypatch.setenv("GALLERY_ATTACH_MAX_BYTES", "0")  # force a presigned link
     run_chain(dags, samples)
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=aws_connection)["Contents"]]
     assert sum(k.startswith("gallery/processed/half_gray/") for k in keys) == 6
@@ -204,7 +204,7 @@ def test_deliver_through_the_smtp_connection(dags, pipeline_env, samples, monkey
         conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
                 "extra": {"disable_ssl": True, "disable_tls": True}}
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
-        monkeypatch.setenv("IMAGE_PIPELINE_EMAIL", "auto")
+        monkeypatch.setenv("GALLERY_EMAIL", "auto")
         run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
         run(dags, "gallery_process")
         run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
@@ -229,7 +229,7 @@ def test_chain_on_mongodb_through_the_mongo_connection(dags, pipeline_env, sampl
     monkeypatch.setattr("airflow.providers.mongo.hooks.mongo.MongoClient", client_for)
     monkeypatch.setattr(server, "close", lambda: None)
     monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", json.dumps({"conn_type": "mongo", "host": "catalog.invalid", "port": 27017}))
-    monkeypatch.setenv("IMAGE_PIPELINE_CATALOG", "mongo")
+    monkeypatch.setenv("GALLERY_CATALOG", "mongo")
     run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
     run(dags, "gallery_process")
     run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})

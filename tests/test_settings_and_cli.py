@@ -18,9 +18,9 @@ def test_defaults_are_the_embedded_default():
 
 
 def test_environment_selects_backends(monkeypatch):
-    monkeypatch.setenv("IMAGE_PIPELINE_STORE_URL", "s3://bucket/prefix")
-    monkeypatch.setenv("IMAGE_PIPELINE_CATALOG", "mongo")
-    monkeypatch.setenv("IMAGE_PIPELINE_ATTACH_MAX_BYTES", "42")
+    monkeypatch.setenv("GALLERY_STORE_URL", "s3://bucket/prefix")
+    monkeypatch.setenv("GALLERY_CATALOG", "mongo")
+    monkeypatch.setenv("GALLERY_ATTACH_MAX_BYTES", "42")
     cfg = Settings.from_env()
     assert cfg.store_is_s3 and cfg.catalog == "mongo" and cfg.attach_max_bytes == 42
 
@@ -28,7 +28,7 @@ def test_environment_selects_backends(monkeypatch):
 @pytest.mark.parametrize("name, value", [("STORE_URL", "ftp://x"), ("CATALOG", "postgres"), ("EMAIL", "pigeon"),
                                          ("BATCH_SIZE", "0"), ("ATTACH_MAX_BYTES", "lots")])
 def test_bad_settings_are_refused(monkeypatch, name, value):
-    monkeypatch.setenv(f"IMAGE_PIPELINE_{name}", value)
+    monkeypatch.setenv(f"GALLERY_{name}", value)
     with pytest.raises(SettingsError):
         Settings.from_env()
 

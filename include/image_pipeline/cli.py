@@ -1,7 +1,7 @@
 """``image-pipeline``: the library's stages from the command line, without Airflow.
 
-Uses the same settings as the DAGs (``IMAGE_PIPELINE_*``). Without Airflow there are no Airflow
-connections: S3 uses boto3's own configuration, MongoDB ``IMAGE_PIPELINE_MONGO_URI``, and email
+Uses the same settings as the DAGs (``GALLERY_*``). Without Airflow there are no Airflow
+connections: S3 uses boto3's own configuration, MongoDB ``GALLERY_MONGO_URI``, and email
 always goes to the outbox.
 
     image-pipeline samples DIR            # a small offline sample set (plus one broken file)
@@ -36,9 +36,9 @@ def backends(cfg: Settings) -> Iterator[tuple[ObjectStore, Catalog]]:
     if cfg.catalog == "mongo":
         import pymongo
 
-        uri = os.environ.get("IMAGE_PIPELINE_MONGO_URI")
+        uri = os.environ.get("GALLERY_MONGO_URI")
         if not uri:
-            raise SystemExit("IMAGE_PIPELINE_CATALOG=mongo needs IMAGE_PIPELINE_MONGO_URI outside Airflow")
+            raise SystemExit("GALLERY_CATALOG=mongo needs GALLERY_MONGO_URI outside Airflow")
         client = pymongo.MongoClient(uri)
         catalog: Catalog = MongoCatalog(client[cfg.mongo_db], owns_client=client)
     else:

@@ -2,14 +2,14 @@
 
 Which backends run is chosen here, with no code change:
 
-- object store: ``IMAGE_PIPELINE_STORE_URL`` is ``file:///abs/path`` (default: the project's
+- object store: ``GALLERY_STORE_URL`` is ``file:///abs/path`` (default: the project's
   ``data/`` folder) or ``s3://bucket[/prefix]`` (credentials and endpoint from the Airflow
-  connection named by ``IMAGE_PIPELINE_AWS_CONN_ID``, default ``aws_default``);
-- catalog: ``IMAGE_PIPELINE_CATALOG`` is ``sqlite`` (default; file ``IMAGE_PIPELINE_SQLITE_PATH``)
-  or ``mongo`` (the Airflow connection ``IMAGE_PIPELINE_MONGO_CONN_ID``, default ``mongo_default``,
-  database ``IMAGE_PIPELINE_MONGO_DB``);
-- email: ``IMAGE_PIPELINE_EMAIL`` is ``auto`` (SMTP when the connection
-  ``IMAGE_PIPELINE_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
+  connection named by ``GALLERY_AWS_CONN_ID``, default ``aws_default``);
+- catalog: ``GALLERY_CATALOG`` is ``sqlite`` (default; file ``GALLERY_SQLITE_PATH``)
+  or ``mongo`` (the Airflow connection ``GALLERY_MONGO_CONN_ID``, default ``mongo_default``,
+  database ``GALLERY_MONGO_DB``);
+- email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
+  ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
   ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-ENV_PREFIX = "IMAGE_PIPELINE_"
+ENV_PREFIX = "GALLERY_"
 
 
 class SettingsError(ValueError):
@@ -55,7 +55,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """Settings from ``IMAGE_PIPELINE_*`` variables; unset ones keep their defaults."""
+        """Settings from ``GALLERY_*`` variables; unset ones keep their defaults."""
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = os.environ.get(ENV_PREFIX + f.name.upper(), "").strip()
