@@ -52,8 +52,10 @@ def gallery_retrieve():
     @task(outlets=[RAW_IMAGES])
     def retrieve_images(request: dict, **context) -> dict:
         run_id = context["run_id"]
-        with af.catalog() as catalog:
-            summary = retrieval.retrieve(af.object_store(), catalog, request, run_id=run_id)
+        cfg = af.settings()
+        with af.catalog(cfg) as catalog:
+            summary = retrieval.retrieve(af.object_store(cfg), catalog, request, run_id=run_id,
+                                         policy=cfg.fetch_policy())
         result = {"run_id": run_id, "keyword": request["keyword"], "source": request["source"], **summary.as_dict()}
         context["outlet_events"][RAW_IMAGES].extra = result
         return result

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from image_pipeline.catalog import SqliteCatalog
+from image_pipeline.fetch import FetchPolicy
 from image_pipeline.retrieve import ingest_folder, ingest_urls, validate_request
 from image_pipeline.storage import LocalStore
 
@@ -25,12 +26,14 @@ def catalog(tmp_path):
 def test_folder_ingestion_is_content_addressed_and_idempotent(store, catalog, samples):
     first = ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
     # 6 images + the truncated JPEG (its header is fine) are new; the fake JPEG is quarantined.
-    assert first.as_dict() == {"new": 7, "duplicate": 0, "quarantined": 1, "failed": 0}
+    assert first.as_dict() == {"new": 7, "duplicate": 0, "quarantined": 1, "failed": 0, "refused": 0,
+                               "refused_reasons": {}}
     objects = list(store.list())
     assert len(list(store.list("raw/"))) == 7 and len(list(store.list("quarantine/"))) == 1
 
     again = ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
-    assert again.as_dict() == {"new": 0, "duplicate": 7, "quarantined": 1, "failed": 0}
+    assert again.as_dict() == {"new": 0, "duplicate": 7, "quarantined": 1, "failed": 0, "refused": 0,
+                               "refused_reasons": {}}
     assert list(store.list()) == objects
     assert len(catalog.find()) == 8
     docs = catalog.find(status="raw")
@@ -51,21 +54,31 @@ def test_same_image_under_two_names_and_keywords_is_one_record(store, catalog, s
     assert len(doc["sources"]) == 2
 
 
-def test_url_ingestion_through_icrawler(store, catalog, samples, http_server):
+def test_url_ingestion_through_icrawler_and_the_safe_fetcher(store, catalog, samples, http_server):
     base, root = http_server
     for name in ("sample-0.jpg", "sample-1.png", "broken.jpg"):
         shutil.copy(samples / name, root / name)
-    (root / "page.html").write_text("<html>not an image</html>")
-    urls = [f"{base}/sample-0.jpg", f"{base}/sample-1.png", f"{base}/broken.jpg", f"{base}/page.html",
-            f"{base}/missing.jpg"]
-    summary = ingest_urls(store, catalog, urls, keyword="web", run_id="r1")
-    # icrawler's downloader already drops responses Pillow cannot open, and the 404: not fetched.
-    assert summary.as_dict() == {"new": 2, "duplicate": 0, "quarantined": 0, "failed": 3}
-    assert not list(store.list("quarantine/"))
-    uris = sorted(d["sources"][0]["uri"] for d in catalog.find(status="raw"))
-    assert uris == [f"{base}/sample-0.jpg", f"{base}/sample-1.png"]
-    again = ingest_urls(store, catalog, urls[:2], keyword="web", run_id="r2")
-    assert again.as_dict() == {"new": 0, "duplicate": 2, "quarantined": 0, "failed": 0}
+    shutil.copy(samples / "sample-0.jpg", root / "same-content.jpg")
+    (root / "page.jpg").write_text("<html>not an image, whatever its name</html>")
+    urls = [f"{base}/sample-0.jpg", f"{base}/sample-1.png", f"{base}/same-content.jpg", f"{base}/broken.jpg",
+            f"{base}/page.jpg", f"{base}/missing.jpg", "http://169.254.169.254/latest/meta-data/"]
+    policy = FetchPolicy(allowed_hosts=frozenset({"127.0.0.1"}))
+    summary = ingest_urls(store, catalog, urls, keyword="web", run_id="r1", policy=policy)
+    assert summary.as_dict() == {"new": 2, "duplicate": 1, "quarantined": 0, "failed": 0, "refused": 4,
+                                 "refused_reasons": {"address": 1, "http_404": 1, "not_an_image": 2}}
+    (doc,) = [d for d in catalog.find() if len(d["sources"]) == 2]
+    assert sorted(s["uri"] for s in doc["sources"]) == [f"{base}/same-content.jpg", f"{base}/sample-0.jpg"]
+    assert len(list(store.list("raw/"))) == 2 and not list(store.list("quarantine/"))
+    again = ingest_urls(store, catalog, urls[:2], keyword="web", run_id="r2", policy=policy)
+    assert again.as_dict()["new"] == 0 and again.as_dict()["duplicate"] == 2
+
+
+def test_private_addresses_are_refused_without_the_allow_list(store, catalog, samples, http_server):
+    base, root = http_server
+    shutil.copy(samples / "sample-0.jpg", root / "a.jpg")
+    summary = ingest_urls(store, catalog, [f"{base}/a.jpg"], keyword="web", run_id="r1")
+    assert summary.as_dict()["refused_reasons"] == {"address": 1}
+    assert not list(store.list())
 
 
 @pytest.mark.parametrize(

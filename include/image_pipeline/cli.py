@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
             source = "urls" if args.url else "folder"
             request = validate_request(source=source, folder=args.folder, urls=args.url, keyword=args.keyword)
-            result = retrieve(store, catalog, request, run_id=f"cli__{uuid.uuid4().hex[:12]}").as_dict()
+            result = retrieve(store, catalog, request, run_id=f"cli__{uuid.uuid4().hex[:12]}",
+                              policy=cfg.fetch_policy()).as_dict()
         elif args.command == "process":
             from image_pipeline.process import plan_batches, process_batch
 

@@ -13,11 +13,12 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 from urllib.parse import urlparse
 
 from image_pipeline import keys
 from image_pipeline.catalog import Catalog, new_image_doc, utcnow_iso
+from image_pipeline.fetch import FetchPolicy, SafeFetcher
 from image_pipeline.processing import BadImage, inspect_image
 from image_pipeline.storage import ObjectStore
 
@@ -27,10 +28,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class RetrievalSummary:
     counts: Counter = field(default_factory=Counter)  # new / duplicate / quarantined / failed
+    refused: Counter = field(default_factory=Counter)  # by the fetcher's reason
     sha256s: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, int]:
-        return {k: self.counts.get(k, 0) for k in ("new", "duplicate", "quarantined", "failed")}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: self.counts.get(k, 0) for k in ("new", "duplicate", "quarantined", "failed")}
+        out["refused"] = sum(self.refused.values())
+        out["refused_reasons"] = dict(sorted(self.refused.items()))
+        return out
 
 
 def ingest_bytes(
@@ -101,36 +106,21 @@ def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, k
     return _ingest_files(store, catalog, files, source="folder", keyword=keyword, run_id=run_id)
 
 
-def download_urls(urls: list[str], dest: Path, threads: int = 4, idle_timeout: int = 30) -> list[tuple[Path, str]]:
-    """Fetch URLs with icrawler's UrlListCrawler; returns ``(file, url)`` for each download."""
-    from icrawler import ImageDownloader
-    from icrawler.builtin import UrlListCrawler
+def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keyword: str, run_id: str,
+                policy: FetchPolicy | None = None) -> RetrievalSummary:
+    """Fetch URLs through the safe fetcher and ingest what came back; refusals are counted by reason."""
+    from image_pipeline.crawl import download_urls
 
-    fetched: list[tuple[Path, str]] = []
-
-    class RecordingDownloader(ImageDownloader):
-        # icrawler names files 000001.jpg...; remember which URL each file came from.
-        def process_meta(self, task):
-            if task.get("success") and task.get("filename"):
-                fetched.append((dest / task["filename"], task["file_url"]))
-
-    url_file = dest / ".urls.txt"
-    url_file.write_text("\n".join(urls) + "\n")
-    crawler = UrlListCrawler(
-        downloader_cls=RecordingDownloader, downloader_threads=threads,
-        storage={"root_dir": str(dest)}, log_level=logging.WARNING,
-    )
-    crawler.crawl(str(url_file), max_num=len(urls), max_idle_time=idle_timeout)
-    return sorted(fetched, key=lambda item: item[1])
-
-
-def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keyword: str, run_id: str) -> RetrievalSummary:
+    fetcher = SafeFetcher(policy or FetchPolicy())
     with tempfile.TemporaryDirectory(prefix="image-pipeline-dl-") as tmp:
-        files = download_urls(urls, Path(tmp))
-        summary = _ingest_files(store, catalog, files, source="urls", keyword=keyword, run_id=run_id)
-    summary.counts["failed"] += len(set(urls)) - len(files)
+        downloads = download_urls(urls, Path(tmp), fetcher)
+        kept = [(d.path, d.url) for d in downloads if d.path is not None]
+        summary = _ingest_files(store, catalog, kept, source="urls", keyword=keyword, run_id=run_id)
+    for d in downloads:
+        if d.outcome == "refused":
+            summary.refused[d.reason] += 1
+    summary.counts["failed"] += len(set(urls)) - len(downloads)  # never answered before the crawl ended
     return summary
-
 
 SOURCES = ("folder", "urls")
 MAX_URLS = 1000
@@ -161,8 +151,9 @@ def validate_request(*, source: str, folder: str = "", urls: list[str] | None = 
     raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
 
 
-def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str) -> RetrievalSummary:
+def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
+             policy: FetchPolicy | None = None) -> RetrievalSummary:
     """Run a validated request (see :func:`validate_request`)."""
     if request["source"] == "folder":
         return ingest_folder(store, catalog, request["folder"], keyword=request["keyword"], run_id=run_id)
-    return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id)
+    return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id, policy=policy)

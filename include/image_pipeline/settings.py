@@ -8,6 +8,9 @@ Which backends run is chosen here, with no code change:
 - catalog: ``GALLERY_CATALOG`` is ``sqlite`` (default; file ``GALLERY_SQLITE_PATH``)
   or ``mongo`` (the Airflow connection ``GALLERY_MONGO_CONN_ID``, default ``mongo_default``,
   database ``GALLERY_MONGO_DB``);
+- downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
+  default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
+  ``GALLERY_DOWNLOAD_TIMEOUT`` and ``GALLERY_DOWNLOADS_PER_HOST``;
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
   ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
@@ -42,6 +45,11 @@ class Settings:
     attach_max_bytes: int = 10 * 1024 * 1024
     link_expiry_seconds: int = 7 * 24 * 3600
     batch_size: int = 25
+    allowed_hosts: str = ""  # comma-separated hosts exempt from the private-address guard
+    download_max_bytes: int = 50 * 1024 * 1024
+    download_max_pixels: int = 100_000_000
+    download_timeout: int = 60  # seconds for one whole download
+    downloads_per_host: int = 4
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -52,6 +60,8 @@ class Settings:
             raise SettingsError(f"email must be 'auto', 'smtp' or 'outbox', got {self.email!r}")
         if self.attach_max_bytes < 0 or self.batch_size < 1:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
+        if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host) < 1:
+            raise SettingsError("download limits must be positive")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -69,6 +79,15 @@ class Settings:
             else:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]
+
+    def fetch_policy(self):
+        """The safe fetcher's limits (see :mod:`image_pipeline.fetch`)."""
+        from image_pipeline.fetch import FetchPolicy
+
+        return FetchPolicy.from_hosts(
+            self.allowed_hosts, max_bytes=self.download_max_bytes, max_pixels=self.download_max_pixels,
+            deadline=float(self.download_timeout), per_host=self.downloads_per_host,
+        )
 
     @property
     def store_is_s3(self) -> bool:
