@@ -25,7 +25,7 @@ install: $(VENV)/.stamp-install
 install-test: $(VENV)/.stamp-test
 
 run: install
-	scripts/airflow db migrate
+	scripts/init-airflow
 	scripts/airflow standalone
 
 test: install-test

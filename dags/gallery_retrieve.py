@@ -2,24 +2,29 @@
 ### gallery_retrieve: images into the gallery
 
 Brings images into the raw zone of the object store and records one catalog document per distinct
-image (content hash, source, keyword, run, timestamps). Sources, chosen in the trigger form:
+image, with its provenance (source URL, page, engine, keyword, filters, run, data interval, licence
+hint where the engine gives one). Engines, chosen in the trigger form:
 
-- **folder**: every file under a local folder (uploads);
-- **urls**: a list of image URLs, fetched with icrawler's `UrlListCrawler`.
+- **bing**: keyword search (one mapped task per keyword), with Bing's filters (`type`, `color`,
+  `size`, `license`, `layout`, `people`, `date`);
+- **greedy**: every image of a site (icrawler's `GreedyImageCrawler`), from `site_url`;
+- **urls**: a list of image URLs (icrawler's `UrlListCrawler`);
+- **inbox**: the files dropped into the store's `inbox/` zone (a local folder or an S3 prefix).
 
-Re-running a request stores nothing twice: objects and records are keyed by the image's sha256.
-Files that are not images are quarantined with the reason. Emits the `gallery_raw_images` Asset,
-which triggers `gallery_process`.
+Every download goes through the safe fetcher: no private or metadata addresses (at every redirect),
+bounded size, time and pixels, images recognised by their bytes. Refusals are counted by reason in
+the task log and the Asset event. Re-running stores nothing twice: objects and records are keyed by
+the image's sha256. Emits `gallery_raw_images`, which triggers `gallery_process`.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline import retrieve as retrieval
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, RAW_IMAGES, START_DATE
 
 
 @dag(
@@ -32,35 +37,43 @@ from image_pipeline.airflow_adapter import DEFAULT_ARGS, RAW_IMAGES, START_DATE
     tags=["image-pipeline", "retrieve"],
     doc_md=__doc__,
     params={
-        "source": Param("folder", type="string", enum=["folder", "urls"], description="Where images come from."),
-        "folder": Param("", type="string", description="source=folder: a local folder of images."),
-        "urls": Param([], type="array", items={"type": "string"}, description="source=urls: image URLs, one per line."),
-        "keyword": Param("uploads", type="string", minLength=1, maxLength=100,
-                         description="Label recorded on every image; deliveries select by it."),
+        "engine": Param("bing", type="string", enum=list(retrieval.ENGINES), description="Where images come from."),
+        "keywords": Param([], type="array", items={"type": "string"},
+                          description="Search terms (one task each), or a label for other engines."),
+        "count": Param(20, type="integer", minimum=1, maximum=1000, description="Images wanted per keyword."),
+        "filters": Param({}, type="object", description='Search filters, e.g. {"size": "large", "type": "photo"}.'),
+        "site_url": Param("", type="string", description="engine=greedy: the site to crawl."),
+        "urls": Param([], type="array", items={"type": "string"}, description="engine=urls: image URLs."),
     },
 )
 def gallery_retrieve():
     @task
-    def validate_request(params: dict) -> dict:
-        """Refuse a bad request before anything is downloaded or stored."""
+    def plan_requests(params: dict) -> list[dict]:
+        """Refuse a bad request before anything is downloaded or stored; one request per task."""
         try:
-            return retrieval.validate_request(source=params["source"], folder=params["folder"], urls=params["urls"],
-                            keyword=params["keyword"])
+            return retrieval.validate_request(
+                engine=params["engine"], keywords=params["keywords"], count=params["count"],
+                filters=params["filters"], site_url=params["site_url"], urls=params["urls"],
+                max_count=af.settings().max_count,
+            )
         except ValueError as exc:
             raise AirflowFailException(f"invalid request: {exc}") from None  # retrying cannot help
 
-    @task(outlets=[RAW_IMAGES])
+    @task(outlets=[RAW_IMAGES], pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
     def retrieve_images(request: dict, **context) -> dict:
-        run_id = context["run_id"]
+        get_current_context()["request_name"] = f"{request['engine']}: {request['keyword']}"
         cfg = af.settings()
+        run_id = context["run_id"]
         with af.catalog(cfg) as catalog:
-            summary = retrieval.retrieve(af.object_store(cfg), catalog, request, run_id=run_id,
-                                         policy=cfg.fetch_policy())
-        result = {"run_id": run_id, "keyword": request["keyword"], "source": request["source"], **summary.as_dict()}
+            summary = retrieval.retrieve(
+                af.object_store(cfg), catalog, request, run_id=run_id, policy=cfg.fetch_policy(),
+                provenance=af.run_provenance(context), bing_url=cfg.bing_url, idle_timeout=cfg.crawl_idle_timeout,
+            )
+        result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
         context["outlet_events"][RAW_IMAGES].extra = result
         return result
 
-    retrieve_images(validate_request())
+    retrieve_images.expand(request=plan_requests())
 
 
 gallery_retrieve()

@@ -36,8 +36,9 @@ for name in list(os.environ):
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated Airflow metadata DB in the throw-away home (once per session)."""
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    # The project's own set-up script, with this throw-away home (env.sh keeps an AIRFLOW_HOME that is set).
+    subprocess.run([str(PROJECT_ROOT / "scripts" / "init-airflow")], check=True, capture_output=True,
+                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     yield AIRFLOW_HOME
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
@@ -50,6 +51,16 @@ def pipeline_env(tmp_path, monkeypatch):
     monkeypatch.setenv("GALLERY_SQLITE_PATH", str(tmp_path / "catalog.sqlite3"))
     monkeypatch.setenv("GALLERY_EMAIL", "outbox")
     return data
+
+
+@pytest.fixture
+def inbox(pipeline_env, samples):
+    """The sample set uploaded into the embedded default store's inbox zone."""
+    from image_pipeline.retrieve import upload_to_inbox
+    from image_pipeline.storage import LocalStore
+
+    upload_to_inbox(LocalStore(pipeline_env), samples)
+    return pipeline_env / "inbox"
 
 
 @pytest.fixture

@@ -56,15 +56,26 @@ def snapshot(data: Path) -> dict[str, str]:
             for p in sorted(data.rglob("*")) if p.is_file()}
 
 
+RETRIEVE_INBOX = {"engine": "inbox", "keywords": ["demo"]}
+
+
+def upload(samples):
+    from image_pipeline import airflow_adapter as af
+    from image_pipeline.retrieve import upload_to_inbox
+
+    upload_to_inbox(af.object_store(), samples)
+
+
 def run_chain(dags, samples):
-    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    upload(samples)  # the same files uploaded again on every run
+    run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     run(dags, "gallery_process", {"batch_size": 3})
     run(dags, "gallery_analytics", {"day": TODAY})
     run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
 
 
-def test_retrieve_stores_each_distinct_image_once(dags, pipeline_env, samples, tmp_path):
-    dag_run = run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+def test_retrieve_stores_each_distinct_image_once(dags, pipeline_env, inbox, tmp_path):
+    dag_run = run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     raw = sorted((pipeline_env / "raw").rglob("*.*"))
     assert len(raw) == 7 and len(list((pipeline_env / "quarantine").rglob("*.*"))) == 1
     docs, _ = catalog_docs(tmp_path)
@@ -72,21 +83,33 @@ def test_retrieve_stores_each_distinct_image_once(dags, pipeline_env, samples, t
     assert {d["status"] for d in docs} == {"raw", "quarantined"}
     assert all(d["run_ids"] == [dag_run.run_id] and d["keywords"] == ["demo"] for d in docs)
     assert all(Path(pipeline_env, d["raw_key"]).name.startswith(d["sha256"]) for d in docs if d["raw_key"])
+    assert not list(inbox.iterdir())  # the inbox is emptied: each file is ingested once
+    assert {d["sources"][0]["source"] for d in docs} == {"inbox"}
 
 
-def test_retrieve_refuses_a_bad_request_before_any_side_effect(dags, pipeline_env, tmp_path):
-    dag_run = run(dags, "gallery_retrieve", {"source": "folder", "folder": str(tmp_path / "nope"), "keyword": "k"},
-                  expect="failed")
+@pytest.mark.parametrize("conf", [
+    {"engine": "bing", "keywords": []},
+    {"engine": "bing", "keywords": ["cats"], "filters": {"colour": "red"}},
+    {"engine": "urls", "urls": ["file:///etc/passwd"]},
+    {"engine": "greedy", "site_url": "not a url"},
+])
+def test_retrieve_refuses_a_bad_request_before_any_side_effect(dags, pipeline_env, conf):
+    dag_run = run(dags, "gallery_retrieve", conf, expect="failed")
     states = task_states(dag_run)
-    assert states[("validate_request", -1)][0] == "failed"
-    assert states[("retrieve_images", -1)][0] == "upstream_failed"
+    assert states[("plan_requests", -1)][0] == "failed"
+    assert not any(task == "retrieve_images" and state == "success" for (task, _), (state, _) in states.items())
     assert not pipeline_env.exists() or snapshot(pipeline_env) == {}
-    with pytest.raises(Exception, match="source"):  # the form's schema refuses an unknown source outright
-        dags.get_dag("gallery_retrieve").test(run_conf={"source": "ftp"})
 
 
-def test_process_maps_batches_and_quarantines(dags, pipeline_env, samples, tmp_path):
-    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+@pytest.mark.parametrize("conf, field", [({"engine": "ftp"}, "engine"), ({"count": 0}, "count"),
+                                         ({"count": 1001}, "count")])
+def test_the_form_schema_refuses_out_of_range_params(dags, conf, field):
+    with pytest.raises(Exception, match=field):
+        dags.get_dag("gallery_retrieve").test(run_conf=conf)
+
+
+def test_process_maps_batches_and_quarantines(dags, pipeline_env, inbox, tmp_path):
+    run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     dag_run = run(dags, "gallery_process", {"batch_size": 3})
     states = task_states(dag_run)
     mapped = sorted(v[1] for (task, idx), v in states.items() if task == "process_batch")
@@ -107,8 +130,8 @@ def test_process_maps_batches_and_quarantines(dags, pipeline_env, samples, tmp_p
     assert task_states(rerun)[("summarize", -1)][0] == "skipped"
 
 
-def test_analytics_writes_the_days_report(dags, pipeline_env, samples):
-    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+def test_analytics_writes_the_days_report(dags, pipeline_env, inbox):
+    run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     run(dags, "gallery_process")
     run(dags, "gallery_analytics", {"day": TODAY})
     folder = pipeline_env / "reports" / "daily" / f"dt={TODAY}"
@@ -118,8 +141,8 @@ def test_analytics_writes_the_days_report(dags, pipeline_env, samples):
         assert chart.format == "PNG"
 
 
-def test_deliver_archives_and_emails(dags, pipeline_env, samples, tmp_path):
-    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+def test_deliver_archives_and_emails(dags, pipeline_env, inbox, tmp_path):
+    run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     run(dags, "gallery_process")
     run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
     (archive,) = (pipeline_env / "archives").iterdir()
@@ -156,8 +179,8 @@ def test_rerunning_the_chain_changes_nothing(dags, pipeline_env, samples, tmp_pa
     assert len(new_docs) == len(docs)
     for old, new in zip(docs, new_docs):
         if old["raw_key"]:  # provenance records the second retrieval run, nothing else changes
-            assert len(new["run_ids"]) == 2
-            old = {**old, "run_ids": new["run_ids"], "last_seen_at": new["last_seen_at"]}
+            assert len(new["run_ids"]) == 2 and all(s in new["sources"] for s in old["sources"])
+            old = {**old, "run_ids": new["run_ids"], "last_seen_at": new["last_seen_at"], "sources": new["sources"]}
         assert new == old
 
 
@@ -185,7 +208,7 @@ def test_chain_on_s3_through_the_aws_connection(dags, pipeline_env, samples, aws
         assert response.read() == s3_client.get_object(Bucket=aws_connection, Key=archive_key)["Body"].read()
 
 
-def test_deliver_through_the_smtp_connection(dags, pipeline_env, samples, monkeypatch):
+def test_deliver_through_the_smtp_connection(dags, pipeline_env, inbox, monkeypatch):
     from aiosmtpd.controller import Controller
 
     received = []
@@ -205,7 +228,7 @@ def test_deliver_through_the_smtp_connection(dags, pipeline_env, samples, monkey
                 "extra": {"disable_ssl": True, "disable_tls": True}}
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
         monkeypatch.setenv("GALLERY_EMAIL", "auto")
-        run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+        run(dags, "gallery_retrieve", RETRIEVE_INBOX)
         run(dags, "gallery_process")
         run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
         run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
@@ -215,7 +238,7 @@ def test_deliver_through_the_smtp_connection(dags, pipeline_env, samples, monkey
     assert not (pipeline_env / "outbox").exists()
 
 
-def test_chain_on_mongodb_through_the_mongo_connection(dags, pipeline_env, samples, monkeypatch):
+def test_chain_on_mongodb_through_the_mongo_connection(dags, pipeline_env, inbox, monkeypatch):
     """No MongoDB server here: the provider's MongoHook gets a mongomock client for the URI it built
     from the ``mongo_default`` connection (tests/test_catalog_contract.py runs a real server with MONGO_URI)."""
     import mongomock
@@ -230,7 +253,7 @@ def test_chain_on_mongodb_through_the_mongo_connection(dags, pipeline_env, sampl
     monkeypatch.setattr(server, "close", lambda: None)
     monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", json.dumps({"conn_type": "mongo", "host": "catalog.invalid", "port": 27017}))
     monkeypatch.setenv("GALLERY_CATALOG", "mongo")
-    run(dags, "gallery_retrieve", {"source": "folder", "folder": str(samples), "keyword": "demo"})
+    run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     run(dags, "gallery_process")
     run(dags, "gallery_deliver", {"keyword": "demo", "recipient": "you@example.com"})
     assert uris and all("catalog.invalid:27017" in uri for uri in uris)

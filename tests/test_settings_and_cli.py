@@ -36,7 +36,8 @@ def test_bad_settings_are_refused(monkeypatch, name, value):
 def test_cli_runs_the_pipeline_without_airflow(pipeline_env, tmp_path, capsys):
     samples = tmp_path / "samples"
     assert main(["samples", str(samples)]) == 0
-    assert main(["retrieve", "--folder", str(samples), "--keyword", "cli"]) == 0
+    assert main(["upload", str(samples)]) == 0
+    assert main(["retrieve", "--engine", "inbox", "--keyword", "cli"]) == 0
     assert main(["process"]) == 0
     assert '"processed": 6' in capsys.readouterr().out
     assert main(["report"]) == 0
@@ -51,5 +52,5 @@ def test_cli_runs_the_pipeline_without_airflow(pipeline_env, tmp_path, capsys):
 
 
 def test_cli_refuses_a_bad_request(pipeline_env):
-    with pytest.raises(ValueError, match="existing folder"):
-        main(["retrieve", "--folder", "/nonexistent", "--keyword", "x"])
+    with pytest.raises(ValueError, match="needs at least one keyword"):
+        main(["retrieve", "--engine", "bing"])

@@ -30,6 +30,9 @@ PROCESSED_IMAGES = Asset(name="gallery_processed_images")
 DAILY_REPORTS = Asset(name="gallery_daily_reports")
 ARCHIVES = Asset(name="gallery_archives")
 
+# Retrieval tasks take a slot of this pool: the politeness limit across all runs and workers.
+DOWNLOAD_POOL = "gallery_downloads"
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
@@ -93,6 +96,12 @@ def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
         starttls=not extra.get("disable_tls", False),
         timeout=float(extra.get("timeout", 30)),
     )
+
+
+def run_provenance(context: dict[str, Any]) -> dict[str, Any]:
+    """What a retrieval records about the run that found an image."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    return {"data_interval": [start.isoformat(), end.isoformat()] if start and end else None}
 
 
 def run_day(context: dict[str, Any], override: str | None = None) -> date:

@@ -43,8 +43,10 @@ def to_iso(value: datetime | str) -> str:
 
 def new_image_doc(
     sha256: str, *, raw_key: str, format: str, width: int, height: int, bytes: int,
-    source: str, uri: str, keyword: str, run_id: str, seen_at: str,
+    source: str, uri: str, keyword: str, run_id: str, seen_at: str, provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A new image document. ``provenance`` adds what the source knows (page URL, licence hint,
+    engine filters, data interval...) to this source's entry."""
     seen_at = to_iso(seen_at)
     return {
         "sha256": sha256,
@@ -58,7 +60,7 @@ def new_image_doc(
         "last_seen_at": seen_at,
         "keywords": [keyword],
         "run_ids": [run_id],
-        "sources": [{"source": source, "uri": uri}],
+        "sources": [{"source": source, "uri": uri, **{k: v for k, v in (provenance or {}).items() if v}}],
         "outputs": {},
         "quarantine": None,
     }
@@ -173,7 +175,7 @@ class SqliteCatalog(Catalog):
         def seen_again(doc: dict[str, Any]) -> None:
             news = False
             for name, value in (("keywords", fields["keyword"]), ("run_ids", fields["run_id"]),
-                                ("sources", {"source": fields["source"], "uri": fields["uri"]})):
+                                ("sources", base["sources"][0])):
                 if value not in doc[name]:
                     doc[name].append(value)
                     news = True
@@ -279,7 +281,7 @@ class MongoCatalog(Catalog):
             return True
         except DuplicateKeyError:
             pass
-        source = {"source": fields["source"], "uri": fields["uri"]}
+        source = base["sources"][0]
         news = [{"keywords": {"$ne": fields["keyword"]}}, {"run_ids": {"$ne": fields["run_id"]}},
                 {"sources": {"$ne": source}}]
         # Only a new keyword, run or source updates the record: a retry of the same run changes nothing.

@@ -4,8 +4,10 @@ Uses the same settings as the DAGs (``GALLERY_*``). Without Airflow there are no
 connections: S3 uses boto3's own configuration, MongoDB ``GALLERY_MONGO_URI``, and email
 always goes to the outbox.
 
-    image-pipeline samples DIR            # a small offline sample set (plus one broken file)
-    image-pipeline retrieve --folder DIR --keyword cats
+    image-pipeline samples DIR            # a small offline sample set (plus two broken files)
+    image-pipeline upload DIR             # put a folder's files into the store's inbox zone
+    image-pipeline retrieve --engine inbox --keyword cats
+    image-pipeline retrieve --engine bing --keyword cats --count 20
     image-pipeline process
     image-pipeline report --day 2026-11-21
     image-pipeline deliver --keyword cats --to you@example.com
@@ -96,10 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("samples", help="write a small offline sample set")
     p.add_argument("dest", type=Path)
     p.add_argument("--count", type=int, default=6)
-    p = sub.add_parser("retrieve", help="ingest a folder or URLs into the raw zone")
-    p.add_argument("--folder", default="")
+    p = sub.add_parser("upload", help="put a folder's files into the inbox zone")
+    p.add_argument("folder", type=Path)
+    p = sub.add_parser("retrieve", help="retrieve images into the raw zone")
+    p.add_argument("--engine", default="inbox")
+    p.add_argument("--keyword", action="append", default=[])
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--site-url", default="")
     p.add_argument("--url", action="append", default=[])
-    p.add_argument("--keyword", default="uploads")
     p = sub.add_parser("process", help="run a recipe over pending images")
     p.add_argument("--recipe", default="half_gray")
     p = sub.add_parser("report", help="write a day's report")
@@ -120,13 +126,19 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = Settings.from_env()
     with backends(cfg) as (store, catalog):
-        if args.command == "retrieve":
+        if args.command == "upload":
+            from image_pipeline.retrieve import upload_to_inbox
+
+            result = {"uploaded": len(upload_to_inbox(store, args.folder))}
+        elif args.command == "retrieve":
             from image_pipeline.retrieve import retrieve, validate_request
 
-            source = "urls" if args.url else "folder"
-            request = validate_request(source=source, folder=args.folder, urls=args.url, keyword=args.keyword)
-            result = retrieve(store, catalog, request, run_id=f"cli__{uuid.uuid4().hex[:12]}",
-                              policy=cfg.fetch_policy()).as_dict()
+            requests = validate_request(engine=args.engine, keywords=args.keyword, count=args.count,
+                                        site_url=args.site_url, urls=args.url, max_count=cfg.max_count)
+            run_id = f"cli__{uuid.uuid4().hex[:12]}"
+            result = [retrieve(store, catalog, r, run_id=run_id, policy=cfg.fetch_policy(),
+                               bing_url=cfg.bing_url, idle_timeout=cfg.crawl_idle_timeout).as_dict()
+                      for r in requests]
         elif args.command == "process":
             from image_pipeline.process import plan_batches, process_batch
 

@@ -10,15 +10,23 @@ every URL's outcome is recorded with its reason.
 from __future__ import annotations
 
 import hashlib
+import html
+import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus, urldefrag, urljoin, urlsplit
 
-from icrawler import ImageDownloader
-from icrawler.builtin import UrlListCrawler
+from bs4 import BeautifulSoup
+from icrawler import Crawler, ImageDownloader, Parser
+from icrawler.builtin import BingImageCrawler, GreedyImageCrawler, UrlListCrawler
+from icrawler.builtin.bing import BingFeeder
+from icrawler.builtin.greedy import GreedyParser
 
-from image_pipeline.fetch import Refused, SafeFetcher
+from image_pipeline.fetch import Refused, SafeFetcher, guarded_session
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,8 @@ class Download:
     reason: str = ""
     path: Path | None = None
     final_url: str = ""
+    page_url: str = ""  # the page the engine found it on, where it says
+    licence: str = ""  # a licence hint, where the engine gives one
 
 
 class DownloadLog:
@@ -38,10 +48,12 @@ class DownloadLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.items: list[Download] = []
+        self.last_progress = time.monotonic()
 
     def add(self, item: Download) -> None:
         with self._lock:
             self.items.append(item)
+            self.last_progress = time.monotonic()
             n = len(self.items)
         if item.outcome == "refused":
             log.info("refused %s: %s", item.url, item.reason)
@@ -66,7 +78,7 @@ def safe_downloader(fetcher: SafeFetcher, record: DownloadLog) -> type[ImageDown
             try:
                 got = fetcher.fetch(url)
             except Refused as exc:
-                record.add(Download(url, "refused", exc.reason))
+                record.add(Download(url, "refused", exc.reason, page_url=task.get("page_url", "")))
                 return
             filename = f"{hashlib.sha256(got.data).hexdigest()}.{got.info.ext}"
             path = Path(self.storage.root_dir) / filename
@@ -78,22 +90,155 @@ def safe_downloader(fetcher: SafeFetcher, record: DownloadLog) -> type[ImageDown
                         return
                     self.fetched_num += 1
                     self.storage.write(filename, got.data)
-            record.add(Download(url, "duplicate" if duplicate else "downloaded", path=path, final_url=got.final_url))
+            record.add(Download(url, "duplicate" if duplicate else "downloaded", path=path, final_url=got.final_url,
+                                page_url=task.get("page_url", ""), licence=task.get("licence", "")))
             task["success"], task["filename"] = not duplicate, filename
 
     return SafeDownloader
 
 
+@dataclass(frozen=True)
+class CrawlResult:
+    downloads: list[Download]
+    stop_reason: str  # exhausted / count_reached / idle_timeout / deadline
+
+
+def run_crawl(crawler: Crawler, crawl: dict[str, Any], record: DownloadLog, *, count: int,
+              idle_timeout: float, deadline: float) -> CrawlResult:
+    """Run ``crawler.crawl(**crawl)`` so that it always ends.
+
+    icrawler waits for as many images as it was asked for; a source with fewer results (a small
+    site, a rare keyword) would keep its threads waiting. A watchdog raises icrawler's own stop
+    signal when nothing happened for ``idle_timeout`` seconds or the whole crawl ran ``deadline``.
+    """
+    thread = threading.Thread(target=crawler.crawl, kwargs=crawl, name="icrawler", daemon=True)
+    started = time.monotonic()
+    thread.start()
+    stop_reason = "exhausted"
+    while thread.is_alive():
+        thread.join(0.2)
+        now = time.monotonic()
+        if sum(d.outcome == "downloaded" for d in record.items) >= count:
+            stop_reason = "count_reached"
+        elif now - record.last_progress > idle_timeout:
+            stop_reason = "idle_timeout"
+        elif now - started > deadline:
+            stop_reason = "deadline"
+        else:
+            continue
+        crawler.signal.set(reach_max_num=True)
+        thread.join(30)  # its threads poll the signal every few seconds
+        break
+    if stop_reason == "exhausted" and sum(d.outcome == "downloaded" for d in record.items) >= count:
+        stop_reason = "count_reached"
+    log.info("crawl stopped (%s): %s", stop_reason, record.counts())
+    return CrawlResult(sorted(record.items, key=lambda d: d.url), stop_reason)
+
+
+def _make(crawler_cls: type[Crawler], fetcher: SafeFetcher, record: DownloadLog, dest: Path, threads: int,
+          **kwargs: Any) -> Crawler:
+    crawler = crawler_cls(downloader_cls=safe_downloader(fetcher, record), downloader_threads=threads,
+                          storage={"root_dir": str(dest)}, log_level=logging.WARNING, **kwargs)
+    # Result pages and site pages go through the same address guard as the images.
+    session = guarded_session(fetcher.policy)
+    crawler.session = crawler.feeder.session = crawler.parser.session = session
+    return crawler
+
+
 def download_urls(urls: list[str], dest: Path, fetcher: SafeFetcher, *, threads: int = 4,
-                  idle_timeout: int = 30) -> list[Download]:
+                  idle_timeout: float = 30, deadline: float = 3600) -> CrawlResult:
     """Fetch a URL list into ``dest`` with icrawler's UrlListCrawler and the safe downloader."""
     record = DownloadLog()
     url_file = dest / ".urls.txt"
     url_file.write_text("\n".join(urls) + "\n")
-    crawler = UrlListCrawler(
-        downloader_cls=safe_downloader(fetcher, record), downloader_threads=threads,
-        storage={"root_dir": str(dest)}, log_level=logging.WARNING,
-    )
-    crawler.crawl(str(url_file), max_num=len(urls), max_idle_time=idle_timeout)
-    log.info("download finished: %s", record.counts())
-    return sorted(record.items, key=lambda d: urls.index(d.url) if d.url in urls else len(urls))
+    crawler = _make(UrlListCrawler, fetcher, record, dest, threads)
+    return run_crawl(crawler, {"url_list": str(url_file), "max_num": len(urls)}, record, count=len(urls),
+                     idle_timeout=idle_timeout, deadline=deadline)
+
+
+class SitePageParser(GreedyParser):
+    """Links and images resolved against the page they are on (icrawler resolves relative links
+    against the site root and takes only absolute ``<img src>``), followed on the start page's own
+    host only (icrawler matches the start URL as a substring of the link); each image remembers
+    the page it was found on."""
+
+    IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+    PAGE_EXTENSIONS = ("", ".html", ".htm", ".shtml", ".php", ".asp", ".aspx", ".jsp")
+
+    def is_in_domain(self, url, domains):
+        return urlsplit(url).netloc.lower() in {urlsplit(d).netloc.lower() for d in domains}
+
+    def _first_time(self, url: str) -> bool:
+        """Each page and image once per crawl: pages that link to each other must not loop."""
+        with self.lock:
+            seen = self.__dict__.setdefault("_seen", set())
+            if url in seen:
+                return False
+            seen.add(url)
+            return True
+
+    def parse(self, response, domains):
+        soup = BeautifulSoup(response.content.decode("utf-8", "ignore"), "lxml")
+        self._first_time(urldefrag(response.url)[0])
+        candidates = [(tag["src"], True) for tag in soup.find_all("img", src=True)]
+        candidates += [(tag["href"], False) for tag in soup.find_all("a", href=True)]
+        for raw, is_img in candidates:
+            url = urldefrag(urljoin(response.url, raw.strip()))[0]
+            if urlsplit(url).scheme not in ("http", "https") or not self._first_time(url):
+                continue
+            ext = Path(urlsplit(url).path).suffix.lower()
+            if is_img or ext in self.IMAGE_EXTENSIONS:
+                yield {"file_url": url, "page_url": response.url}
+            elif ext in self.PAGE_EXTENSIONS and self.is_in_domain(url, domains):
+                yield url  # another page of the site
+
+
+def crawl_site(site_url: str, dest: Path, fetcher: SafeFetcher, *, count: int, threads: int = 4,
+               idle_timeout: float = 30, deadline: float = 3600) -> CrawlResult:
+    """Greedy crawl of one site (icrawler's GreedyImageCrawler): its pages, then their images.
+
+    icrawler's greedy feeder never stops before ``count`` images: :func:`run_crawl`'s idle timeout
+    ends a crawl of a site that has fewer."""
+    record = DownloadLog()
+    crawler = _make(GreedyImageCrawler, fetcher, record, dest, threads, parser_cls=SitePageParser)
+    return run_crawl(crawler, {"domains": [site_url.rstrip("/")], "max_num": count}, record, count=count,
+                     idle_timeout=idle_timeout, deadline=deadline)
+
+
+BING_URL = "https://www.bing.com/images/async"
+
+
+class ConfigurableBingFeeder(BingFeeder):
+    """Bing's feeder with its endpoint as a setting (icrawler hard-codes it), for tests and proxies."""
+
+    base_url = BING_URL
+
+    def feed(self, keyword, offset, max_num, filters=None):
+        filter_str = self.get_filter().apply(filters)
+        extra = "&qft=" + filter_str if filter_str else ""
+        for first in range(offset, offset + max_num, 35):
+            self.out_queue.put(f"{self.base_url}?q={quote_plus(keyword)}&first={first}&count=35{extra}")
+
+
+class BingMetadataParser(Parser):
+    """Reads each result's metadata: icrawler's parser keeps only ``.jpg`` URLs and drops the page."""
+
+    def parse(self, response):
+        soup = BeautifulSoup(response.content.decode("utf-8", "ignore"), "lxml")
+        for anchor in soup.select("a.iusc[m]"):
+            try:
+                meta = json.loads(html.unescape(anchor["m"]))
+            except (ValueError, KeyError):
+                continue
+            if meta.get("murl"):
+                yield {"file_url": meta["murl"], "page_url": meta.get("purl", ""), "licence": meta.get("lic", "")}
+
+
+def search_bing(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filters: dict | None = None,
+                base_url: str = BING_URL, threads: int = 4, idle_timeout: float = 30,
+                deadline: float = 3600) -> CrawlResult:
+    record = DownloadLog()
+    feeder = type("Feeder", (ConfigurableBingFeeder,), {"base_url": base_url})
+    crawler = _make(BingImageCrawler, fetcher, record, dest, threads, feeder_cls=feeder, parser_cls=BingMetadataParser)
+    crawl = {"keyword": keyword, "filters": filters or None, "max_num": count}
+    return run_crawl(crawler, crawl, record, count=count, idle_timeout=idle_timeout, deadline=deadline)

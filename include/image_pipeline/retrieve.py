@@ -30,17 +30,19 @@ class RetrievalSummary:
     counts: Counter = field(default_factory=Counter)  # new / duplicate / quarantined / failed
     refused: Counter = field(default_factory=Counter)  # by the fetcher's reason
     sha256s: list[str] = field(default_factory=list)
+    stop_reason: str = "exhausted"  # why a crawl ended: exhausted / count_reached / idle_timeout / deadline
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: self.counts.get(k, 0) for k in ("new", "duplicate", "quarantined", "failed")}
         out["refused"] = sum(self.refused.values())
         out["refused_reasons"] = dict(sorted(self.refused.items()))
+        out["stop_reason"] = self.stop_reason
         return out
 
 
 def ingest_bytes(
     store: ObjectStore, catalog: Catalog, data: bytes, *, source: str, uri: str, keyword: str,
-    run_id: str, name_hint: str = "",
+    run_id: str, name_hint: str = "", provenance: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
     """Store one retrieved file; returns ``(outcome, sha256)`` with outcome new/duplicate/quarantined."""
     sha256 = keys.sha256_bytes(data)
@@ -53,7 +55,7 @@ def ingest_bytes(
         store.put_if_absent(qkey, data)
         base = new_image_doc(
             sha256, raw_key="", format="unknown", width=0, height=0, bytes=len(data),
-            source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now,
+            source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now, provenance=provenance,
         )
         catalog.record_quarantine(sha256, str(exc), "retrieve", qkey, now, base=base)
         log.warning("quarantined %s: %s", uri, exc)
@@ -63,26 +65,25 @@ def ingest_bytes(
     store.put_if_absent(raw_key, data, f"image/{info.format.lower()}")
     is_new = catalog.record_image(
         sha256, raw_key=raw_key, format=info.format, width=info.width, height=info.height,
-        bytes=len(data), source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now,
+        bytes=len(data), source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now, provenance=provenance,
     )
     return ("new" if is_new else "duplicate"), sha256
 
 
 def _ingest_files(
-    store: ObjectStore, catalog: Catalog, files: Iterable[tuple[Path, str]], *, source: str,
+    store: ObjectStore, catalog: Catalog, files: Iterable[tuple[Path, str, dict[str, Any]]], *, source: str,
     keyword: str, run_id: str,
 ) -> RetrievalSummary:
     summary = RetrievalSummary()
-    for path, uri in files:
+    for path, uri, provenance in files:
         try:
             data = path.read_bytes()
         except OSError as exc:
             log.warning("cannot read %s: %s", path, exc)
             summary.counts["failed"] += 1
             continue
-        outcome, sha256 = ingest_bytes(
-            store, catalog, data, source=source, uri=uri, keyword=keyword, run_id=run_id, name_hint=path.name
-        )
+        outcome, sha256 = ingest_bytes(store, catalog, data, source=source, uri=uri, keyword=keyword,
+                                       run_id=run_id, name_hint=path.name, provenance=provenance)
         summary.counts[outcome] += 1
         if outcome != "quarantined":
             summary.sha256s.append(sha256)
@@ -102,58 +103,165 @@ def list_folder(folder: str | Path) -> list[Path]:
 
 
 def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, keyword: str, run_id: str) -> RetrievalSummary:
-    files = [(p, p.resolve().as_uri()) for p in list_folder(folder)]
+    files = [(p, p.resolve().as_uri(), {}) for p in list_folder(folder)]
     return _ingest_files(store, catalog, files, source="folder", keyword=keyword, run_id=run_id)
 
 
+def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: Any, *, source: str, keyword: str,
+                  run_id: str, provenance: dict[str, Any]) -> RetrievalSummary:
+    kept = [(d.path, d.url, {**provenance, "page_url": d.page_url, "licence": d.licence})
+            for d in result.downloads if d.path is not None]
+    summary = _ingest_files(store, catalog, kept, source=source, keyword=keyword, run_id=run_id)
+    for d in result.downloads:
+        if d.outcome == "refused":
+            summary.refused[d.reason] += 1
+    summary.stop_reason = result.stop_reason
+    return summary
+
+
 def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keyword: str, run_id: str,
-                policy: FetchPolicy | None = None) -> RetrievalSummary:
+                policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None) -> RetrievalSummary:
     """Fetch URLs through the safe fetcher and ingest what came back; refusals are counted by reason."""
     from image_pipeline.crawl import download_urls
 
-    fetcher = SafeFetcher(policy or FetchPolicy())
+    policy = policy or FetchPolicy()
     with tempfile.TemporaryDirectory(prefix="image-pipeline-dl-") as tmp:
-        downloads = download_urls(urls, Path(tmp), fetcher)
-        kept = [(d.path, d.url) for d in downloads if d.path is not None]
-        summary = _ingest_files(store, catalog, kept, source="urls", keyword=keyword, run_id=run_id)
-    for d in downloads:
-        if d.outcome == "refused":
-            summary.refused[d.reason] += 1
-    summary.counts["failed"] += len(set(urls)) - len(downloads)  # never answered before the crawl ended
+        result = download_urls(urls, Path(tmp), SafeFetcher(policy), idle_timeout=policy.deadline + 10)
+        summary = _ingest_crawl(store, catalog, result, source="urls", keyword=keyword, run_id=run_id,
+                                provenance=provenance or {})
+    summary.counts["failed"] += len(set(urls)) - len(result.downloads)  # never answered before the crawl ended
     return summary
 
-SOURCES = ("folder", "urls")
-MAX_URLS = 1000
+
+def ingest_crawl(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
+                 policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
+                 bing_url: str | None = None, idle_timeout: float = 60) -> RetrievalSummary:
+    """A keyword search (``bing``) or a greedy site crawl (``greedy``), then ingestion. The crawl
+    ends when the source is exhausted, ``count`` images are in, or nothing new came for
+    ``idle_timeout`` seconds; the summary says which."""
+    from image_pipeline import crawl
+
+    policy = policy or FetchPolicy()
+    fetcher = SafeFetcher(policy)
+    idle = idle_timeout
+    with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
+        if request["engine"] == "greedy":
+            result = crawl.crawl_site(request["site_url"], Path(tmp), fetcher, count=request["count"], idle_timeout=idle)
+        else:
+            result = crawl.search_bing(request["keyword"], Path(tmp), fetcher, count=request["count"],
+                                       filters=request["filters"], base_url=bing_url or crawl.BING_URL,
+                                       idle_timeout=idle)
+        return _ingest_crawl(store, catalog, result, source=request["engine"], keyword=request["keyword"],
+                             run_id=run_id, provenance={**(provenance or {}), "filters": request["filters"]})
 
 
-def validate_request(*, source: str, folder: str = "", urls: list[str] | None = None, keyword: str) -> dict:
-    """Check a retrieval request before any side effect; returns it normalised or raises ValueError."""
-    keyword = (keyword or "").strip()
-    if not keyword:
-        raise ValueError("keyword must not be empty")
-    if len(keyword) > 100 or any(not (c.isalnum() or c in " -_.") for c in keyword):
-        raise ValueError(f"keyword {keyword!r}: use at most 100 letters, digits, spaces, '-', '_' or '.'")
-    if source == "folder":
-        if not folder or not Path(folder).is_dir():
-            raise ValueError(f"source 'folder' needs an existing folder, got {folder!r}")
-        return {"source": source, "folder": str(Path(folder).resolve()), "urls": [], "keyword": keyword}
-    if source == "urls":
+INBOX = "inbox/"
+
+
+def upload_to_inbox(store: ObjectStore, folder: str | Path) -> list[str]:
+    """Put the files of a local folder into the store's inbox zone (what a user's upload does)."""
+    root = Path(folder)
+    uploaded = []
+    for path in list_folder(root):
+        key = INBOX + "/".join(
+            "".join(c if c.isalnum() or c in "-_." else "_" for c in part) for part in path.relative_to(root).parts
+        )
+        store.put_file(key, path)
+        uploaded.append(key)
+    return uploaded
+
+
+def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: str,
+                 provenance: dict[str, Any] | None = None) -> RetrievalSummary:
+    """Move every file of the inbox zone (a local folder or an S3 prefix) into the gallery.
+
+    A file leaves the inbox only after its object and record are written, so a retry ingests what
+    is left and a file ingested twice is a duplicate, never a loss.
+    """
+    summary = RetrievalSummary()
+    with tempfile.TemporaryDirectory(prefix="image-pipeline-inbox-") as tmp:
+        local = Path(tmp) / "file"
+        for key in list(store.list(INBOX)):
+            store.download(key, local)
+            outcome, sha256 = ingest_bytes(store, catalog, local.read_bytes(), source="inbox",
+                                           uri=f"{store.url.rstrip('/')}/{key}", keyword=keyword, run_id=run_id,
+                                           name_hint=key, provenance=provenance)
+            store.delete(key)
+            summary.counts[outcome] += 1
+            if outcome != "quarantined":
+                summary.sha256s.append(sha256)
+    log.info("inbox summary: %s", summary.as_dict())
+    return summary
+
+
+ENGINES = ("bing", "greedy", "urls", "inbox")  # google, baidu and flickr: see issue 3
+SEARCH_ENGINES = ("bing",)
+
+
+def validate_request(*, engine: str, keywords: list[str] | None = None, count: int = 20,
+                     filters: dict | None = None, site_url: str = "", urls: list[str] | None = None,
+                     max_count: int = 1000) -> list[dict]:
+    """Check a retrieval request before any side effect; returns one normalised request per task
+    (one per keyword for a search engine) or raises ValueError with what is wrong."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    cleaned = []
+    for keyword in keywords or []:
+        keyword = (keyword or "").strip()
+        if not keyword:
+            raise ValueError("keywords must not be empty")
+        if len(keyword) > 100 or any(not (c.isalnum() or c in " -_.") for c in keyword):
+            raise ValueError(f"keyword {keyword!r}: use at most 100 letters, digits, spaces, '-', '_' or '.'")
+        if keyword not in cleaned:
+            cleaned.append(keyword)
+    if not isinstance(count, int) or not 1 <= count <= max_count:
+        raise ValueError(f"count must be between 1 and {max_count}, got {count!r}")
+    filters = dict(filters or {})
+    base = {"engine": engine, "count": count, "filters": filters, "site_url": "", "urls": []}
+    if engine in SEARCH_ENGINES:
+        if not cleaned:
+            raise ValueError(f"engine {engine!r} needs at least one keyword")
+        _check_bing_filters(filters)
+        return [{**base, "keyword": k} for k in cleaned]
+    if filters:
+        raise ValueError(f"engine {engine!r} takes no search filters")
+    label = cleaned[0] if cleaned else engine
+    if engine == "greedy":
+        parsed = urlparse(site_url or "")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"engine 'greedy' needs an http(s) site_url, got {site_url!r}")
+        return [{**base, "keyword": label, "site_url": site_url}]
+    if engine == "urls":
         urls = [u.strip() for u in (urls or []) if u and u.strip()]
         if not urls:
-            raise ValueError("source 'urls' needs at least one URL")
-        if len(urls) > MAX_URLS:
-            raise ValueError(f"at most {MAX_URLS} URLs per run, got {len(urls)}")
+            raise ValueError("engine 'urls' needs at least one URL")
+        if len(urls) > max_count:
+            raise ValueError(f"at most {max_count} URLs per run, got {len(urls)}")
         for url in urls:
             parsed = urlparse(url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise ValueError(f"not an http(s) URL: {url!r}")
-        return {"source": source, "folder": "", "urls": list(dict.fromkeys(urls)), "keyword": keyword}
-    raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+        return [{**base, "keyword": label, "urls": list(dict.fromkeys(urls))}]
+    return [{**base, "keyword": label}]  # inbox
+
+
+def _check_bing_filters(filters: dict) -> None:
+    from icrawler.builtin.bing import BingFeeder
+
+    try:
+        BingFeeder.get_filter(None).apply(filters or None)
+    except (AssertionError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"invalid bing filters {filters!r}: {exc or 'unknown option'}") from None
 
 
 def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
-             policy: FetchPolicy | None = None) -> RetrievalSummary:
-    """Run a validated request (see :func:`validate_request`)."""
-    if request["source"] == "folder":
-        return ingest_folder(store, catalog, request["folder"], keyword=request["keyword"], run_id=run_id)
-    return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id, policy=policy)
+             policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
+             bing_url: str | None = None, idle_timeout: float = 60) -> RetrievalSummary:
+    """Run one request from :func:`validate_request`."""
+    if request["engine"] == "inbox":
+        return ingest_inbox(store, catalog, keyword=request["keyword"], run_id=run_id, provenance=provenance)
+    if request["engine"] == "urls":
+        return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id,
+                           policy=policy, provenance=provenance)
+    return ingest_crawl(store, catalog, request, run_id=run_id, policy=policy, provenance=provenance,
+                        bing_url=bing_url, idle_timeout=idle_timeout)

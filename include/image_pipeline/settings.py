@@ -10,7 +10,8 @@ Which backends run is chosen here, with no code change:
   database ``GALLERY_MONGO_DB``);
 - downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
   default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
-  ``GALLERY_DOWNLOAD_TIMEOUT`` and ``GALLERY_DOWNLOADS_PER_HOST``;
+  ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
+  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT`` and ``GALLERY_BING_URL``;
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
   ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
@@ -50,6 +51,10 @@ class Settings:
     download_max_pixels: int = 100_000_000
     download_timeout: int = 60  # seconds for one whole download
     downloads_per_host: int = 4
+    download_pool_slots: int = 4  # the Airflow pool gallery_downloads: retrieval tasks at once
+    max_count: int = 1000  # the most images one retrieval request may ask for
+    crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
+    bing_url: str = "https://www.bing.com/images/async"
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -60,7 +65,8 @@ class Settings:
             raise SettingsError(f"email must be 'auto', 'smtp' or 'outbox', got {self.email!r}")
         if self.attach_max_bytes < 0 or self.batch_size < 1:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
-        if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host) < 1:
+        if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
+               self.download_pool_slots, self.max_count, self.crawl_idle_timeout) < 1:
             raise SettingsError("download limits must be positive")
 
     @classmethod

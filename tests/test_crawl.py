@@ -1,0 +1,101 @@
+"""Keyword search and site crawling through icrawler, offline: a Bing-format results page and a
+small nested site served on loopback. The right images land once, refusals are counted by
+reason, and nothing hangs when the source has fewer images than asked for."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import time
+
+import pytest
+
+from image_pipeline.catalog import SqliteCatalog
+from image_pipeline.fetch import FetchPolicy
+from image_pipeline.retrieve import retrieve, validate_request
+from image_pipeline.storage import LocalStore
+
+POLICY = FetchPolicy(allowed_hosts=frozenset({"127.0.0.1"}), deadline=5.0, read_timeout=2.0)
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
+        yield store, catalog
+
+
+@pytest.fixture
+def site(http_server, samples):
+    base, root = http_server
+    (root / "img").mkdir()
+    for name in ("sample-0.jpg", "sample-1.png", "sample-2.gif", "sample-3.jpg"):
+        shutil.copy(samples / name, root / "img" / name)
+    shutil.copy(samples / "sample-0.jpg", root / "img" / "copy-of-0.jpg")
+    (root / "img" / "disguised.jpg").write_text("<html>not an image</html>")
+    return base, root
+
+
+def bing_results(base: str, items: list[dict]) -> str:
+    anchors = "\n".join(
+        f'<div class="imgpt"><a class="iusc" m="{html.escape(json.dumps(m))}" href="#">x</a></div>' for m in items
+    )
+    return f"<html><body>{anchors}</body></html>"
+
+
+def test_bing_search_keeps_every_format_and_the_provenance(gallery, site):
+    base, root = site
+    items = [
+        {"murl": f"{base}/img/sample-0.jpg", "purl": f"{base}/page-a.html", "lic": "cc-by"},
+        {"murl": f"{base}/img/sample-1.png", "purl": f"{base}/page-b.html"},  # icrawler's parser drops non-.jpg
+        {"murl": f"{base}/img/sample-2.gif", "purl": f"{base}/page-c.html"},
+        {"murl": f"{base}/img/copy-of-0.jpg", "purl": f"{base}/page-d.html"},  # same bytes as the first
+        {"murl": f"{base}/img/disguised.jpg", "purl": f"{base}/page-e.html"},
+        {"murl": "http://169.254.169.254/latest/meta-data/iam.jpg", "purl": ""},
+    ]
+    (root / "images").mkdir()
+    (root / "images" / "async").write_text(bing_results(base, items))
+    store, catalog = gallery
+    (request,) = validate_request(engine="bing", keywords=["cats"], count=10, filters={"size": "large"})
+    started = time.monotonic()
+    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, bing_url=f"{base}/images/async",
+                       provenance={"data_interval": ["2026-11-01T00:00:00+00:00", "2026-11-02T00:00:00+00:00"]},
+                       idle_timeout=5)
+    assert time.monotonic() - started < 30  # fewer results than asked for: it ends
+    result = summary.as_dict()
+    assert (result["new"], result["duplicate"]) == (3, 1)
+    assert result["refused_reasons"] == {"address": 1, "not_an_image": 1}
+    assert result["stop_reason"] in ("exhausted", "idle_timeout")
+    (first,) = [d for d in catalog.find() if any(s["uri"].endswith("/sample-0.jpg") for s in d["sources"])]
+    assert first["keywords"] == ["cats"] and first["format"] == "JPEG"
+    sources = {s["uri"].rsplit("/", 1)[-1]: s for s in first["sources"]}
+    assert sources["sample-0.jpg"] == {
+        "source": "bing", "uri": f"{base}/img/sample-0.jpg", "page_url": f"{base}/page-a.html", "licence": "cc-by",
+        "filters": {"size": "large"}, "data_interval": ["2026-11-01T00:00:00+00:00", "2026-11-02T00:00:00+00:00"]}
+    assert "copy-of-0.jpg" in sources  # the duplicate URL is provenance of the same record
+    assert {d["format"] for d in catalog.find()} == {"JPEG", "PNG", "GIF"}
+
+
+def test_greedy_crawl_of_a_nested_site_ends_without_enough_images(gallery, site):
+    base, root = site
+    (root / "index.html").write_text(
+        f'<html><img src="/img/sample-0.jpg"><a href="{base}/section/page2.html">more</a>'
+        f'<a href="http://10.0.0.1/private.html">intranet</a></html>')
+    (root / "section").mkdir()
+    (root / "section" / "page2.html").write_text(
+        '<html><img src="../img/sample-1.png"><img src="http://127.0.0.1:1/unreachable.jpg">'
+        '<a href="page3.html">deeper</a></html>')
+    (root / "section" / "page3.html").write_text(  # links back: pages must not be crawled in a loop
+        '<html><img src="/img/sample-3.jpg"><a href="page2.html">back</a><a href="/index.html#top">home</a></html>')
+    store, catalog = gallery
+    (request,) = validate_request(engine="greedy", site_url=f"{base}/index.html", count=50)
+    started = time.monotonic()
+    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, idle_timeout=3)
+    assert time.monotonic() - started < 45
+    result = summary.as_dict()
+    assert result["new"] == 3 and result["stop_reason"] == "idle_timeout"
+    pages = {s["page_url"].rsplit("/", 1)[-1] for d in catalog.find() for s in d["sources"]}
+    assert pages == {"index.html", "page2.html", "page3.html"}
+    again = retrieve(store, catalog, request, run_id="r2", policy=POLICY, idle_timeout=3)
+    assert again.as_dict()["new"] == 0 and len(list(store.list("raw/"))) == 3
