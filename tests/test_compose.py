@@ -54,3 +54,11 @@ def test_project_folders_are_mounted(compose):
     for folder in ("dags", "plugins", "include"):
         assert any(v.startswith(f"./{folder}:") for v in volumes), folder
         assert (ROOT / folder).is_dir()
+
+
+def test_init_creates_the_pool_the_dags_use(compose):
+    from image_pipeline.airflow_adapter import DOWNLOAD_POOL
+
+    init = "\n".join(compose["services"]["airflow-init"]["command"])
+    assert "airflow db migrate" in init and f"airflow pools set {DOWNLOAD_POOL}" in init
+    assert f"pools set {DOWNLOAD_POOL}" in (ROOT / "scripts" / "init-airflow").read_text()
