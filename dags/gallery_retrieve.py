@@ -11,6 +11,10 @@ hint where the engine gives one). Engines, chosen in the trigger form:
 - **urls**: a list of image URLs (icrawler's `UrlListCrawler`);
 - **inbox**: the files dropped into the store's `inbox/` zone (a local folder or an S3 prefix).
 
+Scheduled and backfilled runs (cron `GALLERY_RETRIEVE_SCHEDULE`, data intervals) run the saved
+searches of `GALLERY_SEARCHES_FILE` instead of the form, each passing its run's data interval to the
+engine's date filter where it has one (Bing's are ages: the nearest one that reaches the window).
+
 Every download goes through the safe fetcher: no private or metadata addresses (at every redirect),
 bounded size, time and pixels, images recognised by their bytes. Refusals are counted by reason in
 the task log and the Asset event. Re-running stores nothing twice: objects and records are keyed by
@@ -19,8 +23,8 @@ the image's sha256. Emits `gallery_raw_images`, which triggers `gallery_process`
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline import retrieve as retrieval
@@ -29,7 +33,7 @@ from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, RAW_IMAG
 
 @dag(
     dag_id="gallery_retrieve",
-    schedule=None,
+    schedule=CronDataIntervalTimetable(af.settings().retrieve_schedule, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=4,
@@ -48,16 +52,21 @@ from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, RAW_IMAG
 )
 def gallery_retrieve():
     @task
-    def plan_requests(params: dict) -> list[dict]:
-        """Refuse a bad request before anything is downloaded or stored; one request per task."""
+    def plan_requests(params: dict, **context) -> list[dict]:
+        """Refuse a bad request before anything is downloaded or stored; one request per task.
+        Scheduled and backfill runs take the saved searches, narrowed to their data interval."""
+        cfg = af.settings()
         try:
-            return retrieval.validate_request(
-                engine=params["engine"], keywords=params["keywords"], count=params["count"],
-                filters=params["filters"], site_url=params["site_url"], urls=params["urls"],
-                max_count=af.settings().max_count,
+            requests = retrieval.plan_requests(
+                params, scheduled=context["dag_run"].run_type in ("scheduled", "backfill"),
+                searches_file=cfg.searches_file, max_count=cfg.max_count,
+                window=(context.get("data_interval_start"), context.get("data_interval_end")),
             )
         except ValueError as exc:
             raise AirflowFailException(f"invalid request: {exc}") from None  # retrying cannot help
+        if not requests:
+            raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
+        return requests
 
     @task(outlets=[RAW_IMAGES], pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
     def retrieve_images(request: dict, **context) -> dict:

@@ -12,6 +12,7 @@ import logging
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlparse
@@ -243,6 +244,58 @@ def validate_request(*, engine: str, keywords: list[str] | None = None, count: i
                 raise ValueError(f"not an http(s) URL: {url!r}")
         return [{**base, "keyword": label, "urls": list(dict.fromkeys(urls))}]
     return [{**base, "keyword": label}]  # inbox
+
+
+def load_saved_searches(path: str | Path, max_count: int = 1000) -> list[dict]:
+    """The saved searches of a YAML file, validated and expanded into requests (one per keyword)."""
+    import yaml
+
+    try:
+        content = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ValueError(f"saved searches file not found: {path}") from None
+    searches = content.get("searches") or []
+    if not isinstance(searches, list):
+        raise ValueError(f"{path}: 'searches' must be a list")
+    requests = []
+    for i, search in enumerate(searches):
+        if not isinstance(search, dict) or set(search) - {"engine", "keywords", "count", "filters", "site_url", "urls"}:
+            raise ValueError(f"{path}: search {i + 1} must be a mapping of engine, keywords, count, filters, "
+                             "site_url, urls")
+        try:
+            requests += validate_request(**{"engine": "bing", **search, "max_count": max_count})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: search {i + 1}: {exc}") from None
+    return requests
+
+
+# Bing's only date filter is an age relative to now: a past window maps to the smallest age that
+# still reaches back to the window's start.
+BING_AGES = [(timedelta(days=1), "pastday"), (timedelta(days=7), "pastweek"), (timedelta(days=31), "pastmonth"),
+             (timedelta(days=365), "pastyear")]
+
+
+def with_window(request: dict, start: datetime | None, end: datetime | None, now: datetime) -> dict:
+    """The request with its run's data interval passed to the engine's date filter, where it has one."""
+    if request["engine"] != "bing" or start is None or end is None or "date" in request["filters"]:
+        return request
+    age = now - start
+    for limit, name in BING_AGES:
+        if age <= limit:
+            return {**request, "filters": {**request["filters"], "date": name}}
+    return request  # older than a year: Bing cannot narrow it
+
+
+def plan_requests(params: dict, *, scheduled: bool, searches_file: str | Path, max_count: int = 1000,
+                  window: tuple[datetime | None, datetime | None] = (None, None),
+                  now: datetime | None = None) -> list[dict]:
+    """What one run retrieves: the form's request for a manual run; for a scheduled or backfill
+    run, the saved searches narrowed to the run's data interval. Raises ValueError when invalid."""
+    if not scheduled:
+        fields = ("engine", "keywords", "count", "filters", "site_url", "urls")
+        return validate_request(**{k: params[k] for k in fields if k in params}, max_count=max_count)
+    now = now or datetime.now(timezone.utc)
+    return [with_window(r, window[0], window[1], now) for r in load_saved_searches(searches_file, max_count)]
 
 
 def _check_bing_filters(filters: dict) -> None:

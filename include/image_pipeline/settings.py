@@ -12,6 +12,7 @@ Which backends run is chosen here, with no code change:
   default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
   ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
   ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT`` and ``GALLERY_BING_URL``;
+- saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
   ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
@@ -55,6 +56,8 @@ class Settings:
     max_count: int = 1000  # the most images one retrieval request may ask for
     crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
     bing_url: str = "https://www.bing.com/images/async"
+    searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
+    retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
