@@ -71,16 +71,7 @@ def gallery_retrieve():
     @task(outlets=[RAW_IMAGES], pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
     def retrieve_images(request: dict, **context) -> dict:
         get_current_context()["request_name"] = f"{request['engine']}: {request['keyword']}"
-        cfg = af.settings()
-        run_id = context["run_id"]
-        with af.catalog(cfg) as catalog:
-            summary = retrieval.retrieve(
-                af.object_store(cfg), catalog, request, run_id=run_id, policy=cfg.fetch_policy(),
-                provenance=af.run_provenance(context), bing_url=cfg.bing_url, idle_timeout=cfg.crawl_idle_timeout,
-            )
-        result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
-        context["outlet_events"][RAW_IMAGES].extra = result
-        return result
+        return af.run_retrieval(request, context)
 
     retrieve_images.expand(request=plan_requests())
 

@@ -26,3 +26,33 @@ def test_embedded_default_backends(pipeline_env, monkeypatch):
     with af.catalog() as catalog:
         assert isinstance(catalog, SqliteCatalog)
     assert isinstance(af.mailer(store), OutboxMailer)
+
+
+def first_event(trigger, timeout):
+    import asyncio
+
+    async def wait():
+        async for event in trigger.run():
+            return event
+
+    try:
+        return asyncio.run(asyncio.wait_for(wait(), timeout))
+    except TimeoutError:
+        return None
+
+
+def test_inbox_trigger_fires_once_files_have_settled(pipeline_env, samples):
+    from image_pipeline.retrieve import upload_to_inbox
+
+    trigger = af.InboxTrigger(poll_interval=0.05, settle=0.2)
+    assert first_event(trigger, 0.6) is None  # an empty inbox: no event
+    upload_to_inbox(af.object_store(), samples)
+    event = first_event(trigger, 5)
+    assert event.payload == {"files": 8, "first": "inbox/broken.jpg"}
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "image_pipeline.airflow_adapter.InboxTrigger" and kwargs == {"poll_interval": 0.05, "settle": 0.2}
+
+
+def test_inbox_asset_is_watched():
+    (watcher,) = af.INBOX_FILES.watchers
+    assert isinstance(watcher.trigger, af.InboxTrigger)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
-DAG_IDS = {"gallery_retrieve", "gallery_process", "gallery_analytics", "gallery_deliver"}
+DAG_IDS = {"gallery_retrieve", "gallery_inbox", "gallery_process", "gallery_analytics", "gallery_deliver"}
 HEAVY_MODULES = ["cv2", "pandas", "matplotlib", "boto3", "icrawler", "pymongo"]
 
 
@@ -48,7 +48,8 @@ def test_assets_chain_the_dags(dagbag):
     def outlets(dag_id):
         return {a.name for t in dagbag.get_dag(dag_id).tasks for a in t.outlets}
 
-    assert RAW_IMAGES.name in outlets("gallery_retrieve")
+    assert RAW_IMAGES.name in outlets("gallery_retrieve") and RAW_IMAGES.name in outlets("gallery_inbox")
+    assert "gallery_inbox_files" in str(dagbag.get_dag("gallery_inbox").timetable.asset_condition)
     assert PROCESSED_IMAGES.name in outlets("gallery_process")
     assert RAW_IMAGES.name in str(dagbag.get_dag("gallery_process").timetable.asset_condition)
     for dag_id in ("gallery_analytics", "gallery_deliver"):

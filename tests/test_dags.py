@@ -266,3 +266,13 @@ def test_chain_on_mongodb_through_the_mongo_connection(dags, pipeline_env, inbox
 def test_deliver_without_a_selection_is_refused(dags, pipeline_env):
     dag_run = run(dags, "gallery_deliver", {}, expect="failed")
     assert task_states(dag_run)[("plan_deliveries", -1)][0] == "failed"
+
+
+def test_inbox_dag_ingests_each_dropped_file_once(dags, pipeline_env, inbox, tmp_path):
+    run(dags, "gallery_inbox", {"keyword": "dropped"})
+    assert not list(inbox.iterdir())
+    docs, _ = catalog_docs(tmp_path)
+    assert len(docs) == 8 and all(d["keywords"] == ["dropped"] for d in docs)
+    assert len(list((pipeline_env / "raw").rglob("*.*"))) == 7
+    run(dags, "gallery_inbox", {"keyword": "dropped"})  # an event with nothing left: nothing changes
+    assert catalog_docs(tmp_path)[0] == docs

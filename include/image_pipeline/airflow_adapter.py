@@ -8,12 +8,15 @@ importing this module (and so parsing a DAG file) stays light.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
-from airflow.sdk import Asset, BaseHook
+from airflow.sdk import Asset, AssetWatcher, BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from image_pipeline.catalog import Catalog, MongoCatalog, SqliteCatalog
 from image_pipeline.mail import Mailer, OutboxMailer, SmtpMailer
@@ -23,12 +26,46 @@ from image_pipeline.storage import ObjectStore, open_store
 OWNER = "image-pipeline"
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
+class InboxTrigger(BaseEventTrigger):
+    """Fires when files wait in the store's ``inbox/`` zone (a local folder or an S3 prefix) and
+    the listing has not changed for ``settle`` seconds, so an upload in progress is not cut short.
+
+    An event trigger rather than a sensor: it runs in the triggerer, costs no worker slot while it
+    waits, and turns each drop of files into an Asset event that starts ``gallery_inbox`` at once.
+    """
+
+    def __init__(self, poll_interval: float = 10.0, settle: float = 5.0):
+        super().__init__()
+        self.poll_interval = poll_interval
+        self.settle = settle
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "poll_interval": self.poll_interval, "settle": self.settle}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from image_pipeline.retrieve import INBOX
+
+        last: list[str] | None = None
+        changed_at = time.monotonic()
+        while True:
+            keys = await asyncio.to_thread(lambda: list(object_store().list(INBOX)))
+            if keys != last:
+                last, changed_at = keys, time.monotonic()
+            elif keys and time.monotonic() - changed_at >= self.settle:
+                yield TriggerEvent({"files": len(keys), "first": keys[0]})
+                return
+            await asyncio.sleep(self.poll_interval)
+
+
 # Retrieve -> process -> analytics/deliver are chained by these Assets. Name-only on purpose: a URI
 # with a scheme makes Airflow load every provider's URI normaliser (boto3 included) at parse time.
 RAW_IMAGES = Asset(name="gallery_raw_images")
 PROCESSED_IMAGES = Asset(name="gallery_processed_images")
 DAILY_REPORTS = Asset(name="gallery_daily_reports")
 ARCHIVES = Asset(name="gallery_archives")
+INBOX_FILES = Asset(name="gallery_inbox_files",
+                    watchers=[AssetWatcher(name="gallery_inbox_watcher", trigger=InboxTrigger())])
 
 # Retrieval tasks take a slot of this pool: the politeness limit across all runs and workers.
 DOWNLOAD_POOL = "gallery_downloads"
@@ -96,6 +133,23 @@ def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
         starttls=not extra.get("disable_tls", False),
         timeout=float(extra.get("timeout", 30)),
     )
+
+
+def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
+    """One validated retrieval request in a task: the body gallery_retrieve and gallery_inbox share.
+    Sets the Asset event's extra on ``RAW_IMAGES`` to the summary."""
+    from image_pipeline import retrieve as retrieval
+
+    cfg = settings()
+    run_id = context["run_id"]
+    with catalog(cfg) as opened:
+        summary = retrieval.retrieve(
+            object_store(cfg), opened, request, run_id=run_id, policy=cfg.fetch_policy(),
+            provenance=run_provenance(context), bing_url=cfg.bing_url, idle_timeout=cfg.crawl_idle_timeout,
+        )
+    result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
+    context["outlet_events"][RAW_IMAGES].extra = result
+    return result
 
 
 def run_provenance(context: dict[str, Any]) -> dict[str, Any]:
