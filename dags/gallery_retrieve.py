@@ -5,8 +5,10 @@ Brings images into the raw zone of the object store and records one catalog docu
 image, with its provenance (source URL, page, engine, keyword, filters, run, data interval, licence
 hint where the engine gives one). Engines, chosen in the trigger form:
 
-- **bing**: keyword search (one mapped task per keyword), with Bing's filters (`type`, `color`,
-  `size`, `license`, `layout`, `people`, `date`);
+- **bing**, **baidu**, **flickr**: keyword search (one mapped task per keyword) with the engine's
+  filters (Bing: `type`, `color`, `size`, `license`, `layout`, `people`, `date`; Flickr: `license`,
+  `tags`, `sort`, upload and taken dates...; the Flickr API key is the password of the
+  `flickr_default` connection);
 - **greedy**: every image of a site (icrawler's `GreedyImageCrawler`), from `site_url`;
 - **urls**: a list of image URLs (icrawler's `UrlListCrawler`);
 - **inbox**: the files dropped into the store's `inbox/` zone (a local folder or an S3 prefix).

@@ -59,7 +59,7 @@ def test_bing_search_keeps_every_format_and_the_provenance(gallery, site):
     store, catalog = gallery
     (request,) = validate_request(engine="bing", keywords=["cats"], count=10, filters={"size": "large"})
     started = time.monotonic()
-    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, bing_url=f"{base}/images/async",
+    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, endpoints={"bing": f"{base}/images/async"},
                        provenance={"data_interval": ["2026-11-01T00:00:00+00:00", "2026-11-02T00:00:00+00:00"]},
                        idle_timeout=5)
     assert time.monotonic() - started < 30  # fewer results than asked for: it ends
@@ -99,3 +99,99 @@ def test_greedy_crawl_of_a_nested_site_ends_without_enough_images(gallery, site)
     assert pages == {"index.html", "page2.html", "page3.html"}
     again = retrieve(store, catalog, request, run_id="r2", policy=POLICY, idle_timeout=3)
     assert again.as_dict()["new"] == 0 and len(list(store.list("raw/"))) == 3
+
+
+@pytest.fixture
+def api(site):
+    """A JSON endpoint on loopback that answers canned results and remembers the queries sent."""
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    base, _ = site
+    queries = []
+    responses = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            parts = urlsplit(self.path)
+            queries.append((parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}))
+            body = _json.dumps(responses.get(parts.path, {})).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", base, responses, queries
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_baidu_search_reads_plain_and_obfuscated_urls(gallery, api):
+    endpoint, base, responses, queries = api
+    # Baidu obfuscates objURL: characters through a substitution table, then ':', '.', '/' as tokens.
+    decode_table = {"w": "a", "k": "b", "v": "c", "1": "d", "j": "e", "u": "f", "2": "g", "i": "h", "t": "i",
+                    "3": "j", "h": "k", "s": "l", "4": "m", "g": "n", "5": "o", "r": "p", "q": "q", "6": "r",
+                    "f": "s", "p": "t", "7": "u", "e": "v", "o": "w", "8": "1", "d": "2", "n": "3", "9": "4",
+                    "c": "5", "m": "6", "0": "7", "b": "8", "l": "9", "a": "0"}
+    encode_table = {plain: cipher for cipher, plain in decode_table.items()}
+    secret = "".join(encode_table.get(c, c) for c in f"{base}/img/sample-2.gif")
+    secret = secret.replace(":", "_z2C$q").replace(".", "_z&e3B").replace("/", "AzdH3F")
+    responses["/acjson"] = {"data": [
+        {"replaceUrl": [{"ObjURL": f"{base}/img/sample-0.jpg", "FromURL": f"{base}/a.html"}]},
+        {"objURL": secret, "fromURL": f"{base}/b.html"},
+        {},
+    ]}
+    store, catalog = gallery
+    (request,) = validate_request(engine="baidu", keywords=["cats"], count=5)
+    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, idle_timeout=3,
+                       endpoints={"baidu": f"{endpoint}/acjson"})
+    assert queries[0][1]["word"] == "cats"
+    assert summary.as_dict()["new"] == 2
+    pages = {s["uri"].rsplit("/", 1)[-1]: s["page_url"] for d in catalog.find() for s in d["sources"]}
+    assert pages == {"sample-0.jpg": f"{base}/a.html", "sample-2.gif": f"{base}/b.html"}
+
+
+def test_flickr_search_uses_the_api_key_the_window_and_records_the_licence(gallery, api):
+    from datetime import datetime, timedelta, timezone
+
+    from image_pipeline.retrieve import with_window
+
+    endpoint, base, responses, queries = api
+    responses["/rest/"] = {"stat": "ok", "photos": {"page": 1, "pages": 1, "photo": [
+        {"id": "1", "owner": "ann", "license": "4", "url_l": f"{base}/img/sample-0.jpg"},
+        {"id": "2", "owner": "bob", "license": "0", "url_z": f"{base}/img/sample-1.png", "url_o": ""},
+        {"id": "3", "owner": "cat"},  # no usable size
+    ]}}
+    store, catalog = gallery
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    (request,) = validate_request(engine="flickr", keywords=["lighthouse"], count=10, filters={"license": "4,5"})
+    request = with_window(request, start, start + timedelta(days=1), now=start + timedelta(days=20))
+    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, idle_timeout=3,
+                       endpoints={"flickr": f"{endpoint}/rest/"}, api_keys={"flickr": "KEY"})
+    (path, query) = queries[0]
+    assert query["api_key"] == "KEY" and query["text"] == "lighthouse" and query["license"] == "4,5"
+    assert (int(query["min_upload_date"]), int(query["max_upload_date"])) == (
+        int(start.timestamp()), int((start + timedelta(days=1)).timestamp()))
+    assert summary.as_dict()["new"] == 2
+    licences = {s["page_url"]: s["licence"] for d in catalog.find() for s in d["sources"]}
+    assert licences == {"https://www.flickr.com/photos/ann/1": "flickr-license-4",
+                        "https://www.flickr.com/photos/bob/2": "flickr-license-0"}
+
+
+def test_flickr_without_an_api_key_is_refused(gallery):
+    store, catalog = gallery
+    (request,) = validate_request(engine="flickr", keywords=["x"])
+    with pytest.raises(ValueError, match="API key"):
+        retrieve(store, catalog, request, run_id="r1", policy=POLICY)
+
+
+def test_flickr_filters_are_checked():
+    with pytest.raises(ValueError, match="invalid flickr filters: colour"):
+        validate_request(engine="flickr", keywords=["x"], filters={"colour": "red"})

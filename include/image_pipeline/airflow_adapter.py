@@ -145,11 +145,20 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     with catalog(cfg) as opened:
         summary = retrieval.retrieve(
             object_store(cfg), opened, request, run_id=run_id, policy=cfg.fetch_policy(),
-            provenance=run_provenance(context), bing_url=cfg.bing_url, idle_timeout=cfg.crawl_idle_timeout,
+            provenance=run_provenance(context), endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
+            api_keys={"flickr": flickr_api_key(cfg)} if request["engine"] == "flickr" else None,
         )
     result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
     context["outlet_events"][RAW_IMAGES].extra = result
     return result
+
+
+def flickr_api_key(cfg: Settings) -> str:
+    """The Flickr API key: the password of the Flickr connection."""
+    try:
+        return BaseHook.get_connection(cfg.flickr_conn_id).password or ""
+    except AirflowNotFoundException:
+        return ""  # the retrieval refuses the request with a message that names the connection
 
 
 def run_provenance(context: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """``image-pipeline``: the library's stages from the command line, without Airflow.
 
 Uses the same settings as the DAGs (``GALLERY_*``). Without Airflow there are no Airflow
-connections: S3 uses boto3's own configuration, MongoDB ``GALLERY_MONGO_URI``, and email
-always goes to the outbox.
+connections: S3 uses boto3's own configuration, MongoDB ``GALLERY_MONGO_URI``, Flickr
+``FLICKR_APIKEY``, and email always goes to the outbox.
 
     image-pipeline samples DIR            # a small offline sample set (plus two broken files)
     image-pipeline upload DIR             # put a folder's files into the store's inbox zone
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                                         site_url=args.site_url, urls=args.url, max_count=cfg.max_count)
             run_id = f"cli__{uuid.uuid4().hex[:12]}"
             result = [retrieve(store, catalog, r, run_id=run_id, policy=cfg.fetch_policy(),
-                               bing_url=cfg.bing_url, idle_timeout=cfg.crawl_idle_timeout).as_dict()
+                               endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
+                               api_keys={"flickr": os.environ.get("FLICKR_APIKEY", "")}).as_dict()
                       for r in requests]
         elif args.command == "process":
             from image_pipeline.process import plan_batches, process_batch

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus, urldefrag, urljoin, urlsplit
+from urllib.parse import quote_plus, urldefrag, urlencode, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
-from icrawler import Crawler, ImageDownloader, Parser
+from icrawler import Crawler, Feeder, ImageDownloader, Parser
 from icrawler.builtin import BingImageCrawler, GreedyImageCrawler, UrlListCrawler
+from icrawler.builtin.baidu import BaiduFeeder, BaiduParser
 from icrawler.builtin.bing import BingFeeder
 from icrawler.builtin.greedy import GreedyParser
 
@@ -142,6 +143,8 @@ def _make(crawler_cls: type[Crawler], fetcher: SafeFetcher, record: DownloadLog,
     # Result pages and site pages go through the same address guard as the images.
     session = guarded_session(fetcher.policy)
     crawler.session = crawler.feeder.session = crawler.parser.session = session
+    # icrawler logs every result page's URL at INFO; an API key can be in it.
+    crawler.parser.logger.setLevel(logging.WARNING)
     return crawler
 
 
@@ -241,4 +244,84 @@ def search_bing(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, f
     feeder = type("Feeder", (ConfigurableBingFeeder,), {"base_url": base_url})
     crawler = _make(BingImageCrawler, fetcher, record, dest, threads, feeder_cls=feeder, parser_cls=BingMetadataParser)
     crawl = {"keyword": keyword, "filters": filters or None, "max_num": count}
+    return run_crawl(crawler, crawl, record, count=count, idle_timeout=idle_timeout, deadline=deadline)
+
+
+class ResultPagesFeeder(Feeder):
+    """Feeds result-page URLs built by the caller (icrawler's feeders hard-code their endpoints)."""
+
+    def feed(self, pages):
+        for page in pages:
+            self.out_queue.put(page)
+
+
+class BaiduJsonParser(Parser):
+    """Baidu's JSON results: the plain ``replaceUrl`` when present, else icrawler's decoding of the
+    obfuscated ``objURL``; the page the image is on is kept."""
+
+    def parse(self, response):
+        try:
+            content = json.loads(response.content.decode("utf-8", "ignore"), strict=False)
+        except ValueError:
+            self.logger.error("Baidu answered with something that is not JSON")
+            return
+        for item in content.get("data") or []:
+            if not isinstance(item, dict):
+                continue
+            plain = (item.get("replaceUrl") or [{}])[0]
+            url = plain.get("ObjURL") or (BaiduParser._decode_url(self, item["objURL"]) if item.get("objURL") else "")
+            if url:
+                yield {"file_url": url, "page_url": plain.get("FromURL") or item.get("fromURL", "")}
+
+
+class FlickrJsonParser(Parser):
+    """flickr.photos.search results with their URL extras: one API call per page of 100 photos
+    (icrawler's parser makes a getSizes call for every photo)."""
+
+    SIZES = ("url_o", "url_l", "url_c", "url_z")
+
+    def parse(self, response):
+        try:
+            content = json.loads(response.content.decode("utf-8", "ignore"))
+        except ValueError:
+            self.logger.error("Flickr answered with something that is not JSON")
+            return
+        if content.get("stat") != "ok":
+            self.logger.error("Flickr refused the search: %s", content.get("message", content.get("stat")))
+            return
+        for photo in content.get("photos", {}).get("photo", []):
+            url = next((photo[size] for size in self.SIZES if photo.get(size)), "")
+            if url:
+                yield {"file_url": url, "page_url": f"https://www.flickr.com/photos/{photo.get('owner')}/{photo.get('id')}",
+                       "licence": f"flickr-license-{photo['license']}" if "license" in photo else ""}
+
+
+BAIDU_URL = "https://image.baidu.com/search/acjson"
+FLICKR_URL = "https://api.flickr.com/services/rest/"
+ENDPOINTS = {"bing": BING_URL, "baidu": BAIDU_URL, "flickr": FLICKR_URL}
+
+
+def search_pages(engine: str, keyword: str, count: int, filters: dict, *, base_url: str, api_key: str = "") -> list[str]:
+    """The result-page URLs a search of ``count`` images reads."""
+    if engine == "baidu":
+        extra = BaiduFeeder.get_filter(None).apply(filters or None, sep="&")
+        return [f"{base_url}?tn=resultjson_com&ipn=rj&word={quote_plus(keyword)}&pn={first}&rn=30"
+                + (f"&{extra}" if extra else "") for first in range(0, count, 30)]
+    if engine == "flickr":
+        params = {"method": "flickr.photos.search", "api_key": api_key, "text": keyword, "per_page": 100,
+                  "extras": ",".join(("license", "owner_name", "date_upload") + FlickrJsonParser.SIZES),
+                  "format": "json", "nojsoncallback": 1, "safe_search": 1, **filters}
+        return [f"{base_url}?{urlencode({**params, 'page': page})}" for page in range(1, -(-count // 100) + 1)]
+    raise ValueError(f"no result pages for engine {engine!r}")
+
+
+def search(engine: str, keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filters: dict | None = None,
+           base_url: str, api_key: str = "", threads: int = 4, idle_timeout: float = 30,
+           deadline: float = 3600) -> CrawlResult:
+    """A Baidu or Flickr keyword search through result pages read by the guarded session."""
+    record = DownloadLog()
+    parser = {"baidu": BaiduJsonParser, "flickr": FlickrJsonParser}[engine]
+    crawler = _make(Crawler, fetcher, record, dest, threads, feeder_cls=ResultPagesFeeder, parser_cls=parser)
+    pages = search_pages(engine, keyword, count, filters or {}, base_url=base_url, api_key=api_key)
+    crawl = {"feeder_kwargs": {"pages": pages}, "downloader_kwargs": {"max_num": count}}
     return run_crawl(crawler, crawl, record, count=count, idle_timeout=idle_timeout, deadline=deadline)

@@ -136,23 +136,30 @@ def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keywor
 
 def ingest_crawl(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
                  policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
-                 bing_url: str | None = None, idle_timeout: float = 60) -> RetrievalSummary:
-    """A keyword search (``bing``) or a greedy site crawl (``greedy``), then ingestion. The crawl
-    ends when the source is exhausted, ``count`` images are in, or nothing new came for
-    ``idle_timeout`` seconds; the summary says which."""
+                 endpoints: dict[str, str] | None = None, api_keys: dict[str, str] | None = None,
+                 idle_timeout: float = 60) -> RetrievalSummary:
+    """A keyword search or a greedy site crawl, then ingestion. The crawl ends when the source is
+    exhausted, ``count`` images are in, or nothing new came for ``idle_timeout`` seconds; the
+    summary says which. ``endpoints`` overrides an engine's URL (a proxy, or a local page in tests)."""
     from image_pipeline import crawl
 
     policy = policy or FetchPolicy()
     fetcher = SafeFetcher(policy)
-    idle = idle_timeout
+    engine, endpoints = request["engine"], {**crawl.ENDPOINTS, **(endpoints or {})}
+    options = {"count": request["count"], "idle_timeout": idle_timeout}
     with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
-        if request["engine"] == "greedy":
-            result = crawl.crawl_site(request["site_url"], Path(tmp), fetcher, count=request["count"], idle_timeout=idle)
+        if engine == "greedy":
+            result = crawl.crawl_site(request["site_url"], Path(tmp), fetcher, **options)
+        elif engine == "bing":
+            result = crawl.search_bing(request["keyword"], Path(tmp), fetcher, filters=request["filters"],
+                                       base_url=endpoints["bing"], **options)
         else:
-            result = crawl.search_bing(request["keyword"], Path(tmp), fetcher, count=request["count"],
-                                       filters=request["filters"], base_url=bing_url or crawl.BING_URL,
-                                       idle_timeout=idle)
-        return _ingest_crawl(store, catalog, result, source=request["engine"], keyword=request["keyword"],
+            api_key = (api_keys or {}).get(engine, "")
+            if engine == "flickr" and not api_key:
+                raise ValueError("engine 'flickr' needs an API key (the Airflow connection GALLERY_FLICKR_CONN_ID)")
+            result = crawl.search(engine, request["keyword"], Path(tmp), fetcher, filters=request["filters"],
+                                  base_url=endpoints[engine], api_key=api_key, **options)
+        return _ingest_crawl(store, catalog, result, source=engine, keyword=request["keyword"],
                              run_id=run_id, provenance={**(provenance or {}), "filters": request["filters"]})
 
 
@@ -195,8 +202,10 @@ def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: 
     return summary
 
 
-ENGINES = ("bing", "greedy", "urls", "inbox")  # google, baidu and flickr: see issue 3
-SEARCH_ENGINES = ("bing",)
+ENGINES = ("bing", "baidu", "flickr", "greedy", "urls", "inbox")  # google: not yet (see the README)
+SEARCH_ENGINES = ("bing", "baidu", "flickr")
+FLICKR_FILTERS = {"license", "tags", "tag_mode", "sort", "content_types", "media", "min_upload_date",
+                  "max_upload_date", "min_taken_date", "max_taken_date", "safe_search"}
 
 
 def validate_request(*, engine: str, keywords: list[str] | None = None, count: int = 20,
@@ -222,7 +231,7 @@ def validate_request(*, engine: str, keywords: list[str] | None = None, count: i
     if engine in SEARCH_ENGINES:
         if not cleaned:
             raise ValueError(f"engine {engine!r} needs at least one keyword")
-        _check_bing_filters(filters)
+        _check_filters(engine, filters)
         return [{**base, "keyword": k} for k in cleaned]
     if filters:
         raise ValueError(f"engine {engine!r} takes no search filters")
@@ -277,7 +286,12 @@ BING_AGES = [(timedelta(days=1), "pastday"), (timedelta(days=7), "pastweek"), (t
 
 def with_window(request: dict, start: datetime | None, end: datetime | None, now: datetime) -> dict:
     """The request with its run's data interval passed to the engine's date filter, where it has one."""
-    if request["engine"] != "bing" or start is None or end is None or "date" in request["filters"]:
+    if start is None or end is None:
+        return request
+    if request["engine"] == "flickr" and not {"min_upload_date", "max_upload_date"} & set(request["filters"]):
+        window = {"min_upload_date": int(start.timestamp()), "max_upload_date": int(end.timestamp())}
+        return {**request, "filters": {**request["filters"], **window}}  # Flickr takes the exact window
+    if request["engine"] != "bing" or "date" in request["filters"]:
         return request
     age = now - start
     for limit, name in BING_AGES:
@@ -298,18 +312,27 @@ def plan_requests(params: dict, *, scheduled: bool, searches_file: str | Path, m
     return [with_window(r, window[0], window[1], now) for r in load_saved_searches(searches_file, max_count)]
 
 
-def _check_bing_filters(filters: dict) -> None:
+def _check_filters(engine: str, filters: dict) -> None:
+    """An engine's search filters, checked with icrawler's own filter rules where it has them."""
+    if engine == "flickr":
+        unknown = set(filters) - FLICKR_FILTERS
+        if unknown:
+            raise ValueError(f"invalid flickr filters: {', '.join(sorted(unknown))} (known: {', '.join(sorted(FLICKR_FILTERS))})")
+        return
+    from icrawler.builtin.baidu import BaiduFeeder
     from icrawler.builtin.bing import BingFeeder
 
+    feeder = {"bing": BingFeeder, "baidu": BaiduFeeder}[engine]
     try:
-        BingFeeder.get_filter(None).apply(filters or None)
+        feeder.get_filter(None).apply(filters or None)
     except (AssertionError, KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"invalid bing filters {filters!r}: {exc or 'unknown option'}") from None
+        raise ValueError(f"invalid {engine} filters {filters!r}: {exc or 'unknown option'}") from None
 
 
 def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
              policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
-             bing_url: str | None = None, idle_timeout: float = 60) -> RetrievalSummary:
+             endpoints: dict[str, str] | None = None, api_keys: dict[str, str] | None = None,
+             idle_timeout: float = 60) -> RetrievalSummary:
     """Run one request from :func:`validate_request`."""
     if request["engine"] == "inbox":
         return ingest_inbox(store, catalog, keyword=request["keyword"], run_id=run_id, provenance=provenance)
@@ -317,4 +340,4 @@ def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str
         return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id,
                            policy=policy, provenance=provenance)
     return ingest_crawl(store, catalog, request, run_id=run_id, policy=policy, provenance=provenance,
-                        bing_url=bing_url, idle_timeout=idle_timeout)
+                        endpoints=endpoints, api_keys=api_keys, idle_timeout=idle_timeout)

@@ -11,7 +11,9 @@ Which backends run is chosen here, with no code change:
 - downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
   default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
   ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
-  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT`` and ``GALLERY_BING_URL``;
+  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT``; search endpoints ``GALLERY_BING_URL``,
+  ``GALLERY_BAIDU_URL``, ``GALLERY_FLICKR_URL``; the Flickr API key in the Airflow connection
+  ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
@@ -56,6 +58,9 @@ class Settings:
     max_count: int = 1000  # the most images one retrieval request may ask for
     crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
     bing_url: str = "https://www.bing.com/images/async"
+    baidu_url: str = "https://image.baidu.com/search/acjson"
+    flickr_url: str = "https://api.flickr.com/services/rest/"
+    flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
 
@@ -97,6 +102,9 @@ class Settings:
             self.allowed_hosts, max_bytes=self.download_max_bytes, max_pixels=self.download_max_pixels,
             deadline=float(self.download_timeout), per_host=self.downloads_per_host,
         )
+
+    def endpoints(self) -> dict[str, str]:
+        return {"bing": self.bing_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
 
     @property
     def store_is_s3(self) -> bool:
