@@ -5,7 +5,7 @@ Brings images into the raw zone of the object store and records one catalog docu
 image, with its provenance (source URL, page, engine, keyword, filters, run, data interval, licence
 hint where the engine gives one). Engines, chosen in the trigger form:
 
-- **bing**, **baidu**, **flickr**: keyword search (one mapped task per keyword) with the engine's
+- **bing**, **google**, **baidu**, **flickr**: keyword search (one mapped task per keyword) with the engine's
   filters (Bing: `type`, `color`, `size`, `license`, `layout`, `people`, `date`; Flickr: `license`,
   `tags`, `sort`, upload and taken dates...; the Flickr API key is the password of the
   `flickr_default` connection);

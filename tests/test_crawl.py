@@ -195,3 +195,28 @@ def test_flickr_without_an_api_key_is_refused(gallery):
 def test_flickr_filters_are_checked():
     with pytest.raises(ValueError, match="invalid flickr filters: colour"):
         validate_request(engine="flickr", keywords=["x"], filters={"colour": "red"})
+
+
+def test_google_search_reads_urls_from_the_page_scripts_with_the_runs_window(gallery, site):
+    from datetime import datetime, timedelta, timezone
+    from urllib.parse import parse_qs, urlsplit
+
+    from image_pipeline.crawl import search_pages
+    from image_pipeline.retrieve import with_window
+
+    base, root = site
+    escaped = f"{base}/img/sample-1.png".replace("/", "\\u002f")  # Google escapes slashes in its scripts
+    (root / "search").write_text(
+        "<html><script>AF_initDataCallback({data: [[1, [\"" + f"{base}/img/sample-0.jpg" + "\", 640, 480]],"
+        " [1, [\"" + escaped + "\"]], [1, [\"" + f"{base}/img/sample-2.gif" + "\"]]]});</script></html>")
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    (request,) = validate_request(engine="google", keywords=["cats"], count=10)
+    request = with_window(request, start, start + timedelta(days=1), now=start + timedelta(days=3))
+    assert request["filters"]["date"] == ["2026-11-01", "2026-11-01"]  # one whole day, inclusive
+    (page,) = search_pages("google", "cats", 10, request["filters"], base_url=f"{base}/search")
+    assert parse_qs(urlsplit(page).query)["tbs"] == ["cdr:1,cd_min:11/01/2026,cd_max:11/01/2026"]
+    store, catalog = gallery
+    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, idle_timeout=3,
+                       endpoints={"google": f"{base}/search"})
+    assert summary.as_dict()["new"] == 3
+    assert {d["format"] for d in catalog.find()} == {"JPEG", "PNG", "GIF"}

@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from icrawler import Crawler, Feeder, ImageDownloader, Parser
 from icrawler.builtin import BingImageCrawler, GreedyImageCrawler, UrlListCrawler
 from icrawler.builtin.baidu import BaiduFeeder, BaiduParser
 from icrawler.builtin.bing import BingFeeder
+from icrawler.builtin.google import GoogleFeeder
 from icrawler.builtin.greedy import GreedyParser
 
 from image_pipeline.fetch import Refused, SafeFetcher, guarded_session
@@ -296,13 +298,44 @@ class FlickrJsonParser(Parser):
                        "licence": f"flickr-license-{photo['license']}" if "license" in photo else ""}
 
 
+class GoogleScriptParser(Parser):
+    """Google's results page carries the image URLs inside its scripts; icrawler's parser looks
+    for jpg, png and bmp only, this one for every format the pipeline reads."""
+
+    PATTERN = re.compile(r"https?:(?://|\\u002f\\u002f)[^\[\]\"'\s]*?\.(?:jpe?g|png|gif|webp|bmp)", re.IGNORECASE)
+
+    def parse(self, response):
+        soup = BeautifulSoup(response.content.decode("utf-8", "ignore"), "lxml")
+        seen = set()
+        for script in soup.find_all("script"):
+            for uri in self.PATTERN.findall(str(script)):
+                uri = bytes(uri, "utf-8").decode("unicode-escape")
+                if uri not in seen:
+                    seen.add(uri)
+                    yield {"file_url": uri}
+
+
+def google_filters(filters: dict) -> dict:
+    """JSON-friendly filters to icrawler's: a ``date`` window given as two ``YYYY-MM-DD`` strings
+    becomes the tuple of date tuples icrawler's Google filter expects."""
+    date = filters.get("date")
+    if isinstance(date, (list, tuple)) and len(date) == 2 and all(isinstance(d, str) for d in date):
+        return {**filters, "date": tuple(tuple(int(x) for x in d.split("-")) for d in date)}
+    return filters
+
+
 BAIDU_URL = "https://image.baidu.com/search/acjson"
+GOOGLE_URL = "https://www.google.com/search"
 FLICKR_URL = "https://api.flickr.com/services/rest/"
-ENDPOINTS = {"bing": BING_URL, "baidu": BAIDU_URL, "flickr": FLICKR_URL}
+ENDPOINTS = {"bing": BING_URL, "google": GOOGLE_URL, "baidu": BAIDU_URL, "flickr": FLICKR_URL}
 
 
 def search_pages(engine: str, keyword: str, count: int, filters: dict, *, base_url: str, api_key: str = "") -> list[str]:
     """The result-page URLs a search of ``count`` images reads."""
+    if engine == "google":
+        tbs = GoogleFeeder.get_filter(None).apply(google_filters(filters) or None, sep=",")
+        return [f"{base_url}?{urlencode({'q': keyword, 'ijn': first // 100, 'start': first, 'tbs': tbs, 'tbm': 'isch'})}"
+                for first in range(0, count, 100)]
     if engine == "baidu":
         extra = BaiduFeeder.get_filter(None).apply(filters or None, sep="&")
         return [f"{base_url}?tn=resultjson_com&ipn=rj&word={quote_plus(keyword)}&pn={first}&rn=30"
@@ -318,9 +351,9 @@ def search_pages(engine: str, keyword: str, count: int, filters: dict, *, base_u
 def search(engine: str, keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filters: dict | None = None,
            base_url: str, api_key: str = "", threads: int = 4, idle_timeout: float = 30,
            deadline: float = 3600) -> CrawlResult:
-    """A Baidu or Flickr keyword search through result pages read by the guarded session."""
+    """A Google, Baidu or Flickr keyword search through result pages read by the guarded session."""
     record = DownloadLog()
-    parser = {"baidu": BaiduJsonParser, "flickr": FlickrJsonParser}[engine]
+    parser = {"google": GoogleScriptParser, "baidu": BaiduJsonParser, "flickr": FlickrJsonParser}[engine]
     crawler = _make(Crawler, fetcher, record, dest, threads, feeder_cls=ResultPagesFeeder, parser_cls=parser)
     pages = search_pages(engine, keyword, count, filters or {}, base_url=base_url, api_key=api_key)
     crawl = {"feeder_kwargs": {"pages": pages}, "downloader_kwargs": {"max_num": count}}

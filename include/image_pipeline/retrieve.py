@@ -202,8 +202,8 @@ def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: 
     return summary
 
 
-ENGINES = ("bing", "baidu", "flickr", "greedy", "urls", "inbox")  # google: not yet (see the README)
-SEARCH_ENGINES = ("bing", "baidu", "flickr")
+ENGINES = ("bing", "google", "baidu", "flickr", "greedy", "urls", "inbox")
+SEARCH_ENGINES = ("bing", "google", "baidu", "flickr")
 FLICKR_FILTERS = {"license", "tags", "tag_mode", "sort", "content_types", "media", "min_upload_date",
                   "max_upload_date", "min_taken_date", "max_taken_date", "safe_search"}
 
@@ -291,6 +291,10 @@ def with_window(request: dict, start: datetime | None, end: datetime | None, now
     if request["engine"] == "flickr" and not {"min_upload_date", "max_upload_date"} & set(request["filters"]):
         window = {"min_upload_date": int(start.timestamp()), "max_upload_date": int(end.timestamp())}
         return {**request, "filters": {**request["filters"], **window}}  # Flickr takes the exact window
+    if request["engine"] == "google" and "date" not in request["filters"]:
+        last_day = (end - timedelta(microseconds=1)).date()  # Google's range is of whole days, inclusive
+        dates = [start.date().isoformat(), last_day.isoformat()]
+        return {**request, "filters": {**request["filters"], "date": dates}}
     if request["engine"] != "bing" or "date" in request["filters"]:
         return request
     age = now - start
@@ -321,10 +325,13 @@ def _check_filters(engine: str, filters: dict) -> None:
         return
     from icrawler.builtin.baidu import BaiduFeeder
     from icrawler.builtin.bing import BingFeeder
+    from icrawler.builtin.google import GoogleFeeder
 
-    feeder = {"bing": BingFeeder, "baidu": BaiduFeeder}[engine]
+    from image_pipeline.crawl import google_filters
+
+    feeder = {"bing": BingFeeder, "google": GoogleFeeder, "baidu": BaiduFeeder}[engine]
     try:
-        feeder.get_filter(None).apply(filters or None)
+        feeder.get_filter(None).apply((google_filters(filters) if engine == "google" else filters) or None)
     except (AssertionError, KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"invalid {engine} filters {filters!r}: {exc or 'unknown option'}") from None
 

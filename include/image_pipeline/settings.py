@@ -11,7 +11,7 @@ Which backends run is chosen here, with no code change:
 - downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
   default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
   ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
-  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT``; search endpoints ``GALLERY_BING_URL``,
+  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT``; search endpoints ``GALLERY_BING_URL``, ``GALLERY_GOOGLE_URL``,
   ``GALLERY_BAIDU_URL``, ``GALLERY_FLICKR_URL``; the Flickr API key in the Airflow connection
   ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
@@ -58,6 +58,7 @@ class Settings:
     max_count: int = 1000  # the most images one retrieval request may ask for
     crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
     bing_url: str = "https://www.bing.com/images/async"
+    google_url: str = "https://www.google.com/search"
     baidu_url: str = "https://image.baidu.com/search/acjson"
     flickr_url: str = "https://api.flickr.com/services/rest/"
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
@@ -104,7 +105,7 @@ class Settings:
         )
 
     def endpoints(self) -> dict[str, str]:
-        return {"bing": self.bing_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
+        return {"bing": self.bing_url, "google": self.google_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
 
     @property
     def store_is_s3(self) -> bool:
