@@ -1,0 +1,156 @@
+"""A real backfill: `airflow standalone` (scheduler, API server, DAG processor, triggerer) in a
+throw-away home, `airflow backfill create` over three past days of saved searches against a site
+on loopback. Each run queries its own window; re-running a day adds nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from image_pipeline.catalog import SqliteCatalog
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def standalone(http_site):
+    home = Path(tempfile.mkdtemp(prefix="image-pipeline-backfill-"))
+    port = free_port()
+    searches = home / "searches.yaml"
+    searches.write_text(f"searches:\n  - engine: greedy\n    site_url: {http_site}/index.html\n    count: 3\n")
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "GALLERY_STORE_URL": (home / "data").as_uri(),
+        "GALLERY_SQLITE_PATH": str(home / "catalog.sqlite3"),
+        "GALLERY_SEARCHES_FILE": str(searches),
+        "GALLERY_ALLOWED_HOSTS": "127.0.0.1",
+        "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
+        "GALLERY_EMAIL": "outbox",
+    }
+    subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=env)
+    log = open(home / "standalone.log", "w")
+    proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+    def api_up():
+        try:
+            with urllib.request.urlopen(f"http://localhost:{port}/api/v2/version", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def airflow(*args, check=True):
+        done = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True)
+        if check and done.returncode:
+            raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        return done
+
+    try:
+        wait_for(api_up, 180, "the API server")
+        wait_for(lambda: "gallery_retrieve" in airflow("dags", "list", "-o", "plain", check=False).stdout, 180,
+                 "the DAG processor to parse the DAGs")
+        yield {"home": home, "env": env, "airflow": airflow}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        if os.environ.get("KEEP_BACKFILL_HOME") is None:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def http_site(tmp_path_factory):
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    from image_pipeline.cli import make_samples
+
+    root = tmp_path_factory.mktemp("site")
+    make_samples(root / "img")
+    (root / "index.html").write_text('<html><img src="img/sample-0.jpg"><img src="img/sample-1.png">'
+                                     '<img src="img/sample-2.gif"></html>')
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None  # type: ignore[assignment]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def retrieve_runs(airflow):
+    out = airflow("dags", "list-runs", "gallery_retrieve", "-o", "json", check=False).stdout
+    lines = [line for line in out.splitlines() if line.startswith("[")]  # warnings may come first
+    runs = json.loads(lines[-1]) if lines else []
+    return sorted((r for r in runs if r["run_id"].startswith("backfill__")), key=lambda r: r["logical_date"])
+
+
+def test_a_backfill_of_three_days_queries_each_window_once(standalone):
+    airflow, home = standalone["airflow"], standalone["home"]
+    today = datetime.now(timezone.utc).date()
+    start, end = today - timedelta(days=6), today - timedelta(days=3)
+    airflow("backfill", "create", "--dag-id", "gallery_retrieve", "--from-date", start.isoformat(),
+            "--to-date", end.isoformat())
+    runs = wait_for(lambda: (r := retrieve_runs(airflow)) and all(x["state"] in ("success", "failed") for x in r)
+                    and len(r) >= 3 and r, 300, "the backfill runs")
+    assert [r["state"] for r in runs] == ["success"] * len(runs) and len(runs) == 3
+    with SqliteCatalog(home / "catalog.sqlite3") as catalog:
+        docs = catalog.find()
+    assert len(docs) == 3  # the same three images every day: stored once
+    # Each backfill run recorded its own window (the DAG's latest scheduled run may add one more).
+    windows = {tuple(s["data_interval"]) for d in docs for s in d["sources"]}
+    expected = {(r["logical_date"], (datetime.fromisoformat(r["logical_date"]) + timedelta(days=1)).isoformat())
+                for r in runs}
+    assert expected <= windows and len(expected) == 3
+    assert all({r["run_id"] for r in runs} <= set(d["run_ids"]) for d in docs)
+    objects = sorted(p.relative_to(home / "data") for p in (home / "data" / "raw").rglob("*.*"))
+    assert len(objects) == 3
+
+    # Re-running one day: its tasks run again, nothing is added or changed.
+    day = runs[0]["logical_date"][:10]
+    airflow("tasks", "clear", "gallery_retrieve", "-s", day, "-e", day, "-y")
+    time.sleep(5)
+    wait_for(lambda: all(x["state"] == "success" for x in retrieve_runs(airflow)), 180, "the cleared day to re-run")
+    with SqliteCatalog(home / "catalog.sqlite3") as catalog:
+        assert catalog.find() == docs
+    assert sorted(p.relative_to(home / "data") for p in (home / "data" / "raw").rglob("*.*")) == objects
