@@ -204,3 +204,25 @@ def test_allow_list_setting():
     policy = FetchPolicy.from_hosts(" LocalHost, 127.0.0.1 ,")
     assert policy.allowed_hosts == {"localhost", "127.0.0.1"}
     check_url("http://127.0.0.1:8080/x.jpg", policy)  # allowed: no exception
+
+
+def test_a_url_list_lands_the_right_images_once_and_counts_each_refusal(server, tmp_path):
+    """The issue's URL list, end to end through icrawler and ingestion."""
+    from image_pipeline.catalog import SqliteCatalog
+    from image_pipeline.retrieve import ingest_urls
+    from image_pipeline.storage import LocalStore
+
+    urls = [f"{server}{p}" for p in ("/good.jpg", "/hop", "/fake.jpg", "/big-streamed.jpg", "/slow.jpg",
+                                     "/to-loopback", "/to-metadata", "/bomb.png")]
+    urls.append("http://169.254.169.254/latest/meta-data/")
+    policy = FetchPolicy(allowed_hosts=frozenset({"localhost"}), max_bytes=100_000, deadline=2.0,
+                         read_timeout=1.0, connect_timeout=1.0)
+    store = LocalStore(tmp_path / "store")
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
+        started = time.monotonic()
+        summary = ingest_urls(store, catalog, urls, keyword="web", run_id="r1", policy=policy).as_dict()
+        assert time.monotonic() - started < 30
+        assert (summary["new"], summary["duplicate"]) == (1, 1)  # /hop redirects to the same image
+        assert summary["refused_reasons"] == {"address": 3, "not_an_image": 1, "timeout": 1, "too_large": 1,
+                                              "too_many_pixels": 1}
+        assert len(list(store.list("raw/"))) == 1 and len(catalog.find()) == 1
