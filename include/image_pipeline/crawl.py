@@ -63,6 +63,10 @@ class DownloadLog:
         if n % 10 == 0:
             log.info("progress: %s", self.counts())
 
+    def downloaded(self) -> int:
+        with self._lock:
+            return sum(item.outcome == "downloaded" for item in self.items)
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             items = list(self.items)
@@ -121,7 +125,7 @@ def run_crawl(crawler: Crawler, crawl: dict[str, Any], record: DownloadLog, *, c
     while thread.is_alive():
         thread.join(0.2)
         now = time.monotonic()
-        if sum(d.outcome == "downloaded" for d in record.items) >= count:
+        if record.downloaded() >= count:
             stop_reason = "count_reached"
         elif now - record.last_progress > idle_timeout:
             stop_reason = "idle_timeout"
@@ -132,7 +136,7 @@ def run_crawl(crawler: Crawler, crawl: dict[str, Any], record: DownloadLog, *, c
         crawler.signal.set(reach_max_num=True)
         thread.join(30)  # its threads poll the signal every few seconds
         break
-    if stop_reason == "exhausted" and sum(d.outcome == "downloaded" for d in record.items) >= count:
+    if stop_reason == "exhausted" and record.downloaded() >= count:
         stop_reason = "count_reached"
     log.info("crawl stopped (%s): %s", stop_reason, record.counts())
     return CrawlResult(sorted(record.items, key=lambda d: d.url), stop_reason)

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
@@ -37,10 +37,11 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 class Refused(Exception):
     """A URL or response the fetcher will not take; ``reason`` is a short, countable code."""
 
-    def __init__(self, reason: str, detail: str):
+    def __init__(self, reason: str, detail: str, retry_after: float | None = None):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.retry_after = retry_after  # seconds the server asked us to wait (429/5xx)
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,8 @@ class HostLimiter:
             return self._semaphores[host.lower()]
 
 
-def _retry_after(value: str | None, fallback: float) -> float:
-    if not value:
-        return fallback
+def _retry_after(value: str, fallback: float) -> float:
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -164,14 +164,12 @@ def _retry_after(value: str | None, fallback: float) -> float:
             return fallback
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fetched:
     url: str  # the URL asked for
     final_url: str  # after redirects
     data: bytes
     info: ImageInfo
-    content_type: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class SafeFetcher:
@@ -195,7 +193,7 @@ class SafeFetcher:
                 status = int(exc.reason[5:]) if exc.reason.startswith("http_") else 0
                 if status not in RETRY_STATUSES or attempt >= policy.retries:
                     raise
-                wait = getattr(exc, "retry_after", policy.backoff * 2 ** attempt)
+                wait = exc.retry_after if exc.retry_after is not None else policy.backoff * 2 ** attempt
                 if wait > policy.max_retry_after:
                     raise Refused(exc.reason, f"{exc.detail}; Retry-After {wait:.0f}s is too long") from None
                 attempt += 1
@@ -224,15 +222,12 @@ class SafeFetcher:
                         current = urljoin(current, response.headers["Location"])
                         continue
                     if response.status_code != 200:
-                        refused = Refused(f"http_{response.status_code}", current)
-                        if response.status_code in RETRY_STATUSES:
-                            refused.retry_after = _retry_after(  # type: ignore[attr-defined]
-                                response.headers.get("Retry-After"), policy.backoff)
-                        raise refused
+                        wait = None
+                        if response.status_code in RETRY_STATUSES and response.headers.get("Retry-After"):
+                            wait = _retry_after(response.headers["Retry-After"], policy.backoff)
+                        raise Refused(f"http_{response.status_code}", current, retry_after=wait)
                     data = self._read_capped(response, current, started)
-                    headers = dict(response.headers)
-            info = self._check_image(data, current)
-            return Fetched(url, current, data, info, headers.get("Content-Type", ""), headers)
+            return Fetched(url, current, data, self._check_image(data, current))
         raise Refused("redirects", f"more than {policy.max_redirects} redirects from {url}")
 
     def _read_capped(self, response: Any, url: str, started: float) -> bytes:

@@ -1,5 +1,7 @@
-"""Retrieval: files from a folder, or URLs fetched with icrawler, into the raw zone and the catalog.
+"""Retrieval: keyword searches, site crawls, URL lists (all through icrawler and the safe fetcher)
+and the inbox zone, into the raw zone and the catalog.
 
+A request is validated (:func:`validate_request`, :func:`plan_requests`) before anything is fetched.
 Each file is identified by the sha256 of its bytes: the raw object key and the catalog record are
 both derived from it, so re-ingesting the same image (same run, a retry, another keyword) writes
 nothing new and only adds the keyword and run id to the record. Files that are not images are
@@ -30,7 +32,6 @@ log = logging.getLogger(__name__)
 class RetrievalSummary:
     counts: Counter = field(default_factory=Counter)  # new / duplicate / quarantined / failed
     refused: Counter = field(default_factory=Counter)  # by the fetcher's reason
-    sha256s: list[str] = field(default_factory=list)
     stop_reason: str = "exhausted"  # why a crawl ended: exhausted / count_reached / idle_timeout / deadline
 
     def as_dict(self) -> dict[str, Any]:
@@ -44,8 +45,8 @@ class RetrievalSummary:
 def ingest_bytes(
     store: ObjectStore, catalog: Catalog, data: bytes, *, source: str, uri: str, keyword: str,
     run_id: str, name_hint: str = "", provenance: dict[str, Any] | None = None,
-) -> tuple[str, str]:
-    """Store one retrieved file; returns ``(outcome, sha256)`` with outcome new/duplicate/quarantined."""
+) -> str:
+    """Store one retrieved file; returns its outcome: new, duplicate or quarantined."""
     sha256 = keys.sha256_bytes(data)
     now = utcnow_iso()
     try:
@@ -60,7 +61,7 @@ def ingest_bytes(
         )
         catalog.record_quarantine(sha256, str(exc), "retrieve", qkey, now, base=base)
         log.warning("quarantined %s: %s", uri, exc)
-        return "quarantined", sha256
+        return "quarantined"
     raw_key = keys.raw_key(sha256, info.ext)
     # Object first, record second: a record never points at a missing object.
     store.put_if_absent(raw_key, data, f"image/{info.format.lower()}")
@@ -68,7 +69,7 @@ def ingest_bytes(
         sha256, raw_key=raw_key, format=info.format, width=info.width, height=info.height,
         bytes=len(data), source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now, provenance=provenance,
     )
-    return ("new" if is_new else "duplicate"), sha256
+    return "new" if is_new else "duplicate"
 
 
 def _ingest_files(
@@ -83,11 +84,9 @@ def _ingest_files(
             log.warning("cannot read %s: %s", path, exc)
             summary.counts["failed"] += 1
             continue
-        outcome, sha256 = ingest_bytes(store, catalog, data, source=source, uri=uri, keyword=keyword,
-                                       run_id=run_id, name_hint=path.name, provenance=provenance)
+        outcome = ingest_bytes(store, catalog, data, source=source, uri=uri, keyword=keyword,
+                               run_id=run_id, name_hint=path.name, provenance=provenance)
         summary.counts[outcome] += 1
-        if outcome != "quarantined":
-            summary.sha256s.append(sha256)
     log.info("retrieval summary: %s", summary.as_dict())
     return summary
 
@@ -191,13 +190,11 @@ def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: 
         local = Path(tmp) / "file"
         for key in list(store.list(INBOX)):
             store.download(key, local)
-            outcome, sha256 = ingest_bytes(store, catalog, local.read_bytes(), source="inbox",
-                                           uri=f"{store.url.rstrip('/')}/{key}", keyword=keyword, run_id=run_id,
-                                           name_hint=key, provenance=provenance)
+            outcome = ingest_bytes(store, catalog, local.read_bytes(), source="inbox",
+                                   uri=f"{store.url.rstrip('/')}/{key}", keyword=keyword, run_id=run_id,
+                                   name_hint=key, provenance=provenance)
             store.delete(key)
             summary.counts[outcome] += 1
-            if outcome != "quarantined":
-                summary.sha256s.append(sha256)
     log.info("inbox summary: %s", summary.as_dict())
     return summary
 
