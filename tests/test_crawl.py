@@ -94,7 +94,7 @@ def test_greedy_crawl_of_a_nested_site_ends_without_enough_images(gallery, site)
     summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, idle_timeout=3)
     assert time.monotonic() - started < 45
     result = summary.as_dict()
-    assert result["new"] == 3 and result["stop_reason"] == "idle_timeout"
+    assert result["new"] == 3 and result["stop_reason"] in ("exhausted", "idle_timeout")
     pages = {s["page_url"].rsplit("/", 1)[-1] for d in catalog.find() for s in d["sources"]}
     assert pages == {"index.html", "page2.html", "page3.html"}
     again = retrieve(store, catalog, request, run_id="r2", policy=POLICY, idle_timeout=3)
@@ -220,3 +220,15 @@ def test_google_search_reads_urls_from_the_page_scripts_with_the_runs_window(gal
                        endpoints={"google": f"{base}/search"})
     assert summary.as_dict()["new"] == 3
     assert {d["format"] for d in catalog.find()} == {"JPEG", "PNG", "GIF"}
+
+
+def test_a_site_without_images_ends_by_the_idle_timeout(gallery, site):
+    """icrawler's downloader waits forever for a first image; the watchdog ends the crawl."""
+    base, root = site
+    (root / "empty.html").write_text("<html><p>no pictures here</p></html>")
+    store, catalog = gallery
+    (request,) = validate_request(engine="greedy", site_url=f"{base}/empty.html", count=5)
+    started = time.monotonic()
+    summary = retrieve(store, catalog, request, run_id="r1", policy=POLICY, idle_timeout=3)
+    assert time.monotonic() - started < 45
+    assert summary.as_dict()["stop_reason"] == "idle_timeout" and summary.as_dict()["new"] == 0

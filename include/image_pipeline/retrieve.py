@@ -107,6 +107,11 @@ def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, k
     return _ingest_files(store, catalog, files, source="folder", keyword=keyword, run_id=run_id)
 
 
+def _crawl_idle(idle_timeout: float, policy: FetchPolicy) -> float:
+    """The idle timeout must outlast one whole download, or a slow but legal file ends the crawl."""
+    return max(idle_timeout, policy.deadline + 1)
+
+
 def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: Any, *, source: str, keyword: str,
                   run_id: str, provenance: dict[str, Any]) -> RetrievalSummary:
     kept = [(d.path, d.url, {**provenance, "page_url": d.page_url, "licence": d.licence})
@@ -120,13 +125,14 @@ def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: Any, *, source: 
 
 
 def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keyword: str, run_id: str,
-                policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None) -> RetrievalSummary:
+                policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
+                idle_timeout: float = 60) -> RetrievalSummary:
     """Fetch URLs through the safe fetcher and ingest what came back; refusals are counted by reason."""
     from image_pipeline.crawl import download_urls
 
     policy = policy or FetchPolicy()
     with tempfile.TemporaryDirectory(prefix="image-pipeline-dl-") as tmp:
-        result = download_urls(urls, Path(tmp), SafeFetcher(policy), idle_timeout=policy.deadline + 10)
+        result = download_urls(urls, Path(tmp), SafeFetcher(policy), idle_timeout=_crawl_idle(idle_timeout, policy))
         summary = _ingest_crawl(store, catalog, result, source="urls", keyword=keyword, run_id=run_id,
                                 provenance=provenance or {})
     summary.counts["failed"] += len(set(urls)) - len(result.downloads)  # never answered before the crawl ended
@@ -145,7 +151,7 @@ def ingest_crawl(store: ObjectStore, catalog: Catalog, request: dict, *, run_id:
     policy = policy or FetchPolicy()
     fetcher = SafeFetcher(policy)
     engine, endpoints = request["engine"], {**crawl.ENDPOINTS, **(endpoints or {})}
-    options = {"count": request["count"], "idle_timeout": idle_timeout}
+    options = {"count": request["count"], "idle_timeout": _crawl_idle(idle_timeout, policy)}
     with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
         if engine == "greedy":
             result = crawl.crawl_site(request["site_url"], Path(tmp), fetcher, **options)
@@ -234,8 +240,7 @@ def validate_request(*, engine: str, keywords: list[str] | None = None, count: i
         raise ValueError(f"engine {engine!r} takes no search filters")
     label = cleaned[0] if cleaned else engine
     if engine == "greedy":
-        parsed = urlparse(site_url or "")
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        if not _is_http_url(site_url or ""):
             raise ValueError(f"engine 'greedy' needs an http(s) site_url, got {site_url!r}")
         return [{**base, "keyword": label, "site_url": site_url}]
     if engine == "urls":
@@ -245,8 +250,7 @@ def validate_request(*, engine: str, keywords: list[str] | None = None, count: i
         if len(urls) > max_count:
             raise ValueError(f"at most {max_count} URLs per run, got {len(urls)}")
         for url in urls:
-            parsed = urlparse(url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            if not _is_http_url(url):
                 raise ValueError(f"not an http(s) URL: {url!r}")
         return [{**base, "keyword": label, "urls": list(dict.fromkeys(urls))}]
     return [{**base, "keyword": label}]  # inbox
@@ -313,6 +317,11 @@ def plan_requests(params: dict, *, scheduled: bool, searches_file: str | Path, m
     return [with_window(r, window[0], window[1], now) for r in load_saved_searches(searches_file, max_count)]
 
 
+def _is_http_url(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+
+
 def _check_filters(engine: str, filters: dict) -> None:
     """An engine's search filters, checked with icrawler's own filter rules where it has them."""
     if engine == "flickr":
@@ -342,6 +351,6 @@ def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str
         return ingest_inbox(store, catalog, keyword=request["keyword"], run_id=run_id, provenance=provenance)
     if request["engine"] == "urls":
         return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id,
-                           policy=policy, provenance=provenance)
+                           policy=policy, provenance=provenance, idle_timeout=idle_timeout)
     return ingest_crawl(store, catalog, request, run_id=run_id, policy=policy, provenance=provenance,
                         endpoints=endpoints, api_keys=api_keys, idle_timeout=idle_timeout)
