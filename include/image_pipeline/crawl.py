@@ -30,6 +30,7 @@ from icrawler.builtin.google import GoogleFeeder
 from icrawler.builtin.greedy import GreedyParser
 
 from image_pipeline.fetch import Refused, SafeFetcher, guarded_session
+from image_pipeline.settings import SEARCH_ENDPOINTS
 
 log = logging.getLogger(__name__)
 
@@ -214,13 +215,10 @@ def crawl_site(site_url: str, dest: Path, fetcher: SafeFetcher, *, count: int, t
                      idle_timeout=idle_timeout, deadline=deadline)
 
 
-BING_URL = "https://www.bing.com/images/async"
-
-
 class ConfigurableBingFeeder(BingFeeder):
     """Bing's feeder with its endpoint as a setting (icrawler hard-codes it), for tests and proxies."""
 
-    base_url = BING_URL
+    base_url = SEARCH_ENDPOINTS["bing"]
 
     def feed(self, keyword, offset, max_num, filters=None):
         filter_str = self.get_filter().apply(filters)
@@ -244,7 +242,7 @@ class BingMetadataParser(Parser):
 
 
 def search_bing(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filters: dict | None = None,
-                base_url: str = BING_URL, threads: int = 4, idle_timeout: float = 30,
+                base_url: str = SEARCH_ENDPOINTS["bing"], threads: int = 4, idle_timeout: float = 30,
                 deadline: float = 3600) -> CrawlResult:
     record = DownloadLog()
     feeder = type("Feeder", (ConfigurableBingFeeder,), {"base_url": base_url})
@@ -328,10 +326,6 @@ def google_filters(filters: dict) -> dict:
     return filters
 
 
-BAIDU_URL = "https://image.baidu.com/search/acjson"
-GOOGLE_URL = "https://www.google.com/search"
-FLICKR_URL = "https://api.flickr.com/services/rest/"
-ENDPOINTS = {"bing": BING_URL, "google": GOOGLE_URL, "baidu": BAIDU_URL, "flickr": FLICKR_URL}
 
 
 def search_pages(engine: str, keyword: str, count: int, filters: dict, *, base_url: str, api_key: str = "") -> list[str]:

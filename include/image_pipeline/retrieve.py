@@ -23,6 +23,7 @@ from image_pipeline import keys
 from image_pipeline.catalog import Catalog, new_image_doc, utcnow_iso
 from image_pipeline.fetch import FetchPolicy, SafeFetcher
 from image_pipeline.processing import BadImage, inspect_image
+from image_pipeline.settings import SEARCH_ENDPOINTS
 from image_pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def ingest_crawl(store: ObjectStore, catalog: Catalog, request: dict, *, run_id:
 
     policy = policy or FetchPolicy()
     fetcher = SafeFetcher(policy)
-    engine, endpoints = request["engine"], {**crawl.ENDPOINTS, **(endpoints or {})}
+    engine, endpoints = request["engine"], {**SEARCH_ENDPOINTS, **(endpoints or {})}
     options = {"count": request["count"], "idle_timeout": _crawl_idle(idle_timeout, policy)}
     with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
         if engine == "greedy":
@@ -207,6 +208,7 @@ def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: 
 
 ENGINES = ("bing", "google", "baidu", "flickr", "greedy", "urls", "inbox")
 SEARCH_ENGINES = ("bing", "google", "baidu", "flickr")
+REQUEST_FIELDS = ("engine", "keywords", "count", "filters", "site_url", "urls")  # the form's and a saved search's
 FLICKR_FILTERS = {"license", "tags", "tag_mode", "sort", "content_types", "media", "min_upload_date",
                   "max_upload_date", "min_taken_date", "max_taken_date", "safe_search"}
 
@@ -269,7 +271,7 @@ def load_saved_searches(path: str | Path, max_count: int = 1000) -> list[dict]:
         raise ValueError(f"{path}: 'searches' must be a list")
     requests = []
     for i, search in enumerate(searches):
-        if not isinstance(search, dict) or set(search) - {"engine", "keywords", "count", "filters", "site_url", "urls"}:
+        if not isinstance(search, dict) or set(search) - set(REQUEST_FIELDS):
             raise ValueError(f"{path}: search {i + 1} must be a mapping of engine, keywords, count, filters, "
                              "site_url, urls")
         try:
@@ -311,8 +313,7 @@ def plan_requests(params: dict, *, scheduled: bool, searches_file: str | Path, m
     """What one run retrieves: the form's request for a manual run; for a scheduled or backfill
     run, the saved searches narrowed to the run's data interval. Raises ValueError when invalid."""
     if not scheduled:
-        fields = ("engine", "keywords", "count", "filters", "site_url", "urls")
-        return validate_request(**{k: params[k] for k in fields if k in params}, max_count=max_count)
+        return validate_request(**{k: params[k] for k in REQUEST_FIELDS if k in params}, max_count=max_count)
     now = now or datetime.now(timezone.utc)
     return [with_window(r, window[0], window[1], now) for r in load_saved_searches(searches_file, max_count)]
 

@@ -29,6 +29,14 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "GALLERY_"
 
+# Where each search engine's results come from (GALLERY_<ENGINE>_URL overrides one).
+SEARCH_ENDPOINTS = {
+    "bing": "https://www.bing.com/images/async",
+    "google": "https://www.google.com/search",
+    "baidu": "https://image.baidu.com/search/acjson",
+    "flickr": "https://api.flickr.com/services/rest/",
+}
+
 
 class SettingsError(ValueError):
     """A setting has a value the pipeline cannot use."""
@@ -57,10 +65,10 @@ class Settings:
     download_pool_slots: int = 4  # the Airflow pool gallery_downloads: retrieval tasks at once
     max_count: int = 1000  # the most images one retrieval request may ask for
     crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
-    bing_url: str = "https://www.bing.com/images/async"
-    google_url: str = "https://www.google.com/search"
-    baidu_url: str = "https://image.baidu.com/search/acjson"
-    flickr_url: str = "https://api.flickr.com/services/rest/"
+    bing_url: str = SEARCH_ENDPOINTS["bing"]
+    google_url: str = SEARCH_ENDPOINTS["google"]
+    baidu_url: str = SEARCH_ENDPOINTS["baidu"]
+    flickr_url: str = SEARCH_ENDPOINTS["flickr"]
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
