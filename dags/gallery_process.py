@@ -18,7 +18,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from image_pipeline import airflow_adapter as af
-from image_pipeline import process
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, RAW_IMAGES, START_DATE
 from image_pipeline.processing import RECIPES
 
@@ -40,15 +39,12 @@ from image_pipeline.processing import RECIPES
 def gallery_process():
     @task
     def plan_batches(params: dict) -> list[dict]:
-        with af.catalog() as catalog:
-            batches = process.plan_batches(catalog, params["recipe"], params["batch_size"])
-        return [{"index": i, "recipe": params["recipe"], "sha256s": b} for i, b in enumerate(batches)]
+        return af.plan_processing(params["recipe"], params["batch_size"])
 
     @task(map_index_template="{{ batch_name }}")
     def process_batch(batch: dict) -> dict:
         get_current_context()["batch_name"] = f"batch {batch['index']}: {len(batch['sha256s'])} images"
-        with af.catalog() as catalog:
-            return process.process_batch(af.object_store(), catalog, batch["recipe"], batch["sha256s"])
+        return af.run_processing_batch(batch)
 
     @task(outlets=[PROCESSED_IMAGES])
     def summarize(results: list[dict], **context) -> dict:

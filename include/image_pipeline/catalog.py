@@ -104,9 +104,9 @@ class Catalog(ABC):
     @abstractmethod
     def find(
         self, *, keyword: str | None = None, run_id: str | None = None, status: str | None = None,
-        has_output: str | None = None, between: tuple[str, str, str] | None = None,
+        has_output: str | None = None, between: tuple[str, str, str] | None = None, label: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Images matching every given filter, by sha256.
+        """Images matching every given filter, by sha256. ``label`` matches ``features.labels[].name``.
 
         ``between=(field, since, until)`` keeps documents whose (dotted) field is in
         ``[since, until)``, e.g. ``("outputs.half_gray.processed_at", start, end)``.
@@ -207,8 +207,11 @@ class SqliteCatalog(Catalog):
         row = self.conn.execute("SELECT doc FROM images WHERE sha256 = ?", (sha256,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None):
+    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None, label=None):
         where, args = [], []
+        if label is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.features.labels') WHERE json_extract(value, '$.name') = ?)")
+            args.append(label)
         if keyword is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.keywords') WHERE value = ?)")
             args.append(keyword)
@@ -320,8 +323,10 @@ class MongoCatalog(Catalog):
     def get(self, sha256: str) -> dict[str, Any] | None:
         return self._out(self.images.find_one({"_id": sha256}))
 
-    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None):
+    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None, label=None):
         query: dict[str, Any] = {}
+        if label is not None:
+            query["features.labels.name"] = label
         if keyword is not None:
             query["keywords"] = keyword
         if run_id is not None:

@@ -16,8 +16,11 @@ Which backends run is chosen here, with no code change:
   ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
-  ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
-  ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
+  ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the HTTPS email API when the
+  connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
+  ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); templates in
+  ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
+- subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML).
 """
 
 from __future__ import annotations
@@ -72,14 +75,18 @@ class Settings:
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
+    email_api_conn_id: str = "email_api_default"  # HTTP connection: host = API base URL, password = key
+    email_templates: str = str(PROJECT_ROOT / "config" / "email")  # subject.txt.j2 and body.txt.j2
+    operator_email: str = ""  # failures of any DAG are emailed here; empty: logged only
+    subscriptions_file: str = str(PROJECT_ROOT / "config" / "subscriptions.yaml")
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
             raise SettingsError(f"store URL must start with file:// or s3://, got {self.store_url!r}")
         if self.catalog not in {"sqlite", "mongo"}:
             raise SettingsError(f"catalog must be 'sqlite' or 'mongo', got {self.catalog!r}")
-        if self.email not in {"auto", "smtp", "outbox"}:
-            raise SettingsError(f"email must be 'auto', 'smtp' or 'outbox', got {self.email!r}")
+        if self.email not in {"auto", "smtp", "api", "outbox"}:
+            raise SettingsError(f"email must be 'auto', 'smtp', 'api' or 'outbox', got {self.email!r}")
         if self.attach_max_bytes < 0 or self.batch_size < 1:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
