@@ -51,17 +51,16 @@ from image_pipeline.processing import RECIPES
     },
 )
 def image_request():
-    @task(multiple_outputs=True)
-    def check_request(params: dict) -> dict:
-        """Refuse a bad request before anything is fetched, processed or sent."""
+    @task
+    def check_request(params: dict) -> list[dict]:
+        """Refuse a bad request before anything is fetched, processed or sent; one retrieval per keyword."""
         cfg = af.settings()
         try:
-            recipient = validate_address(params["email"])
-            requests = retrieval.plan_requests(params, scheduled=False, searches_file=cfg.searches_file,
-                                               max_count=cfg.max_count)
+            validate_address(params["email"])
+            return retrieval.plan_requests(params, scheduled=False, searches_file=cfg.searches_file,
+                                           max_count=cfg.max_count)
         except ValueError as exc:
             raise AirflowFailException(f"invalid request: {exc}") from None
-        return {"retrievals": requests, "recipient": recipient}
 
     @task(pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
     def retrieve_images(request: dict, **context) -> dict:
@@ -78,19 +77,17 @@ def image_request():
         return af.run_processing_batch(batch)
 
     @task(trigger_rule="none_failed")  # runs when every image was processed already (no batch)
-    def deliver_archive(recipient: str, params: dict, **context) -> dict:
-        request = {"selection": {"recipe": params["recipe"], "run_id": context["run_id"]}, "recipient": recipient,
+    def deliver_archive(params: dict, **context) -> dict:
+        request = {"selection": {"recipe": params["recipe"], "run_id": context["run_id"]}, "recipient": params["email"],
                    "occasion": af.delivery_occasion(context, per_run=True)}
         entry = af.run_delivery(request, context)
         if entry["status"] == "empty":
             raise AirflowFailException("no image of this request could be retrieved and processed: nothing to send")
         return entry
 
-    checked = check_request()
     planned = plan_processing()
-    retrieve_images.expand(request=checked["retrievals"]) >> planned
-    processed = process_batch.expand(batch=planned)
-    processed >> deliver_archive(checked["recipient"])
+    retrieve_images.expand(request=check_request()) >> planned
+    process_batch.expand(batch=planned) >> deliver_archive()
 
 
 image_request()
