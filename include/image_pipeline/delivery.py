@@ -413,3 +413,16 @@ def load_subscriptions(path: str | Path) -> list[Subscription]:
         subscriptions.append(Subscription(name, recipient, str(item["cron"]), selection,
                                           one_line(item.get("description", ""), 500)))
     return subscriptions
+
+
+def resolve_uncertain(catalog: Catalog, did: str, outcome: str) -> dict[str, Any]:
+    """An operator's decision on an ``uncertain`` delivery, after checking the mail server's log or
+    asking the recipient: ``sent`` (it arrived) or ``resend`` (the next run or retry sends it)."""
+    entry = catalog.get_delivery(did)
+    if entry is None or entry["status"] != "uncertain":
+        raise ValueError(f"no uncertain delivery {did!r}")
+    if outcome == "sent":
+        return _record(catalog, did, entry, "sent", sent_at=utcnow_iso(), location="confirmed by an operator")
+    if outcome == "resend":
+        return _record(catalog, did, entry, "pending", last_error="uncertain; an operator asked to send again")
+    raise ValueError("outcome must be 'sent' or 'resend'")
