@@ -160,3 +160,22 @@ def test_the_same_run_seeing_an_image_again_changes_nothing(catalog):
     before = catalog.get(sha)
     catalog.record_image(sha, **{**fields, "seen_at": "2026-11-05T10:00:00.000000+00:00"})
     assert catalog.get(sha) == before
+
+
+def test_find_by_label(catalog):
+    """``features.labels[].name`` as processing records it (issue 4); set here per backend."""
+    import json
+
+    for sha, labels in (("a" * 64, ["tabby cat", "sofa"]), ("b" * 64, ["dog"]), ("c" * 64, None)):
+        record(catalog, sha)
+        if labels is None:
+            continue
+        features = {"labels": [{"name": name, "score": 0.5} for name in labels]}
+        if isinstance(catalog, SqliteCatalog):
+            doc = {**catalog.get(sha), "features": features}
+            catalog.conn.execute("UPDATE images SET doc = ? WHERE sha256 = ?", (json.dumps(doc), sha))
+        else:
+            catalog.images.update_one({"_id": sha}, {"$set": {"features": features}})
+    assert [d["sha256"] for d in catalog.find(label="tabby cat")] == ["a" * 64]
+    assert [d["sha256"] for d in catalog.find(label="dog", keyword="cats")] == ["b" * 64]
+    assert catalog.find(label="tabby") == []

@@ -415,3 +415,30 @@ def test_subscriptions_file_is_validated(tmp_path):
     assert load_subscriptions(tmp_path / "missing.yaml") == []
     path.write_text("subscriptions:\n  - {name: everything, recipient: a@example.com, cron: '@weekly', selection: {}}\n")
     assert load_subscriptions(path)[0].selection == {}  # a digest of every image the period brought
+
+
+def test_smtp_login_as_the_connection_says(gallery):
+    import smtplib
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        given = [v.decode() if isinstance(v, bytes) else v for v in (auth_data.login, auth_data.password)]
+        return AuthResult(success=given == ["pipeline", "s3cret"], handled=False)
+
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_require_tls=False, auth_required=True)
+    controller.start()
+    try:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            send(gallery, SmtpMailer(host="127.0.0.1", port=port, user="pipeline", password="wrong"))
+        assert gallery[1].deliveries()[0]["status"] == "pending" and inbox.messages == []
+        send(gallery, SmtpMailer(host="127.0.0.1", port=port, user="pipeline", password="s3cret"))
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
