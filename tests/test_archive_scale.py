@@ -15,8 +15,6 @@ import urllib.request
 import zipfile
 from email import policy
 
-import pytest
-
 from image_pipeline import keys
 from image_pipeline.catalog import SqliteCatalog
 from image_pipeline.delivery import Selection, deliver, ensure_archive

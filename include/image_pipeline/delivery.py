@@ -20,8 +20,9 @@ outbox looks for its file, the HTTPS API repeats the request under the same Idem
 cannot know and marks the entry ``uncertain`` instead of sending twice (:class:`DeliveryUncertain`).
 
 What remains: a worker that dies after ``committing`` was written and before the SMTP server
-read the end-of-data terminator (microseconds: two ``send`` calls on an open socket) leaves an
-``uncertain`` entry for a message that was not delivered; an operator resolves it (README).
+read the end-of-data terminator (microseconds: two ``send`` calls on an open socket), or a
+connection lost between the terminator and the server's reply, leaves an ``uncertain`` entry for a
+message that may not have been delivered; an operator resolves it (:func:`resolve_uncertain`).
 """
 
 from __future__ import annotations
