@@ -97,7 +97,7 @@ def _process(im, recipes, dest, limits, features, started, deadline) -> ImageRes
         base = _normalise(_decode(im, scale, gray))
         if gray and base.mode not in ("L", "LA"):
             base = base.convert("LA" if base.mode in ALPHA_MODES else "L")
-        base, base_scale = _reduce(base, (source["width"], source["height"]), scale)
+        base = _reduce(base, (source["width"], source["height"]), scale)
         decode_seconds = time.perf_counter() - t0
     except BadImage:
         raise
@@ -121,7 +121,7 @@ def _process(im, recipes, dest, limits, features, started, deadline) -> ImageRes
         deadline.check()
     for recipe in recipes:
         t_recipe = time.perf_counter()
-        ctx = Context(scale=base_scale, orientation=orientation)
+        ctx = Context(scale=base.width / source["width"], scale_y=base.height / source["height"], orientation=orientation)
         timings: dict[str, float] = {"decode": round(decode_seconds, 6)}
         frame = base_for(recipe.output)
         for name, params in recipe.steps:
@@ -207,7 +207,7 @@ def _normalise(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # YCbCr, LAB, HSV...
 
 
-def _reduce(im: Image.Image, original: tuple[int, int], scale: float) -> tuple[Image.Image, float]:
+def _reduce(im: Image.Image, original: tuple[int, int], scale: float) -> Image.Image:
     """Shrink by the largest integer factor that keeps ``scale`` of the original's resolution (a
     box filter: exact and cheap), premultiplying alpha so transparent pixels do not bleed."""
     current = im.width / original[0]
@@ -219,7 +219,7 @@ def _reduce(im: Image.Image, original: tuple[int, int], scale: float) -> tuple[I
         im = im.reduce(factor)
         if premultiplied:
             im = im.convert("RGBA" if im.mode == "RGBa" else "LA")
-    return im, im.width / original[0]
+    return im
 
 
 _SRGB = ImageCms.createProfile("sRGB")

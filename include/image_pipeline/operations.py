@@ -27,7 +27,8 @@ class RecipeError(ValueError):
 class Context:
     """What an operation may know besides the pixels."""
 
-    scale: float = 1.0  # decoded pixels per original pixel
+    scale: float = 1.0  # decoded pixels per original pixel, across
+    scale_y: float = 1.0  # ... and down (a reduced decode rounds each side on its own)
     orientation: int = 1  # EXIF orientation of the source (1 = upright)
     oriented: bool = False  # auto_orient has run
 
@@ -94,6 +95,8 @@ ORIENTATION_TRANSPOSE = {
 def auto_orient(im: Image.Image, ctx: Context) -> Image.Image:
     """Turn the pixels upright by the source's EXIF orientation (the output's tag is then 1)."""
     ctx.oriented = True
+    if ctx.orientation in (5, 6, 7, 8):
+        ctx.scale, ctx.scale_y = ctx.scale_y, ctx.scale
     transpose = ORIENTATION_TRANSPOSE.get(ctx.orientation)
     return im.transpose(transpose) if transpose is not None else im
 
@@ -153,17 +156,17 @@ def resize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     box and crop the overflow (``mode: fill``, cropped around ``focus``: center, entropy or face).
     Never upscales unless ``upscale`` is true. Sizes are of the output; a scale is of the original."""
     if p["scale"] is not None:
-        # A percentage of the original, whatever the decode scale: the target is computed from it.
-        f = p["scale"] / 100 / ctx.scale
-        target = (max(1, round(im.width * f)), max(1, round(im.height * f)))
-        if p["scale"] > 100 and not p["upscale"]:
-            target = im.size
+        # A percentage of the original, whatever the decode scale (rounded down, as the seed's w // 2).
+        f = p["scale"] / 100 if p["scale"] <= 100 or p["upscale"] else 1.0
+        target = (max(1, math.floor(im.width / ctx.scale * f + 1e-6)),
+                  max(1, math.floor(im.height / ctx.scale_y * f + 1e-6)))
         crop = None
     else:
         target, crop = resize_target(im.size, p)
-    before = im.width
+    before = im.size
     im = shrink(im, target, RESAMPLE[p["filter"]])
-    ctx.scale *= im.width / before
+    ctx.scale *= im.width / before[0]
+    ctx.scale_y *= im.height / before[1]
     if crop is not None and crop != im.size:
         im = crop_to(im, crop, p["focus"])
     return im
@@ -247,7 +250,8 @@ def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     if p["box"] is not None:
         if len(p["box"]) != 4:
             raise RecipeError("crop: box is [left, top, right, bottom]")
-        left, top, right, bottom = (round(v * ctx.scale) for v in p["box"])
+        left, right = (round(v * ctx.scale) for v in p["box"][0::2])
+        top, bottom = (round(v * ctx.scale_y) for v in p["box"][1::2])
         box = (max(0, left), max(0, top), min(im.width, right), min(im.height, bottom))
         if box[2] <= box[0] or box[3] <= box[1]:
             raise RecipeError(f"crop: box {p['box']} is outside the image")
@@ -273,6 +277,8 @@ def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     if angle == 0:
         return im
     if angle in quarter:
+        if angle != 180:
+            ctx.scale, ctx.scale_y = ctx.scale_y, ctx.scale
         return im.transpose(quarter[angle])
     fill = None if im.mode in ALPHA_MODES else _colour(p["fill"], im.mode)
     return im.rotate(angle, Image.Resampling.BICUBIC, expand=p["expand"], fillcolor=fill)
