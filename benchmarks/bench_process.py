@@ -100,11 +100,9 @@ def contenders() -> dict[str, Callable[[Path, Path], None]]:
 
         found["pyvips_shrink"] = pyvips_shrink
     except (ImportError, OSError):
-        print("pyvips not installed: left out (pip install -e '.[bench]')", file=sys.stderr)
+        pass  # reported once by main()
     if IMAGEMAGICK:
         found["imagemagick"] = imagemagick
-    else:
-        print("ImageMagick not installed: left out", file=sys.stderr)
     return found
 
 
@@ -137,12 +135,17 @@ def time_side_by_side(files: list[Path], runners: dict[str, Callable], repeat: i
 
 
 def peak_rss_mib(args: list[str]) -> float:
-    """Peak RSS of a child running this script with ``args`` (its own process, nothing shared)."""
-    proc = subprocess.Popen([sys.executable, __file__, *args])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"child {args} failed with status {status}")
-    return usage.ru_maxrss / 1024
+    """Peak RSS of a child running this script with ``args``: its own ``VmHWM``, read by the child
+    at its end (the rusage of a child also counts the parent's pages it was forked with)."""
+    proc = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
+    return int(proc.stdout.strip().splitlines()[-1]) / 1024
+
+
+def vm_hwm_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def megapixels(files: list[Path]) -> dict[Path, float]:
@@ -199,6 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.images, int(args.child[2]))
+        print(vm_hwm_kib())
         return
     core = pin_one_core()
     files = corpus(args.images)
@@ -208,6 +212,10 @@ def main() -> None:
 
     # 1. The seed-000 transform against the anchors.
     runners = contenders()
+    for name, why in (("pyvips_shrink", "pyvips not installed (pip install -e '.[bench]')"),
+                      ("imagemagick", "ImageMagick not installed")):
+        if name not in runners:
+            print(f"{why}: left out", file=sys.stderr)
     times = time_side_by_side(files, runners, args.repeat)
     common = set.intersection(*(set(t) for t in times.values()))  # images every contender could do
     rows = {}
@@ -220,6 +228,15 @@ def main() -> None:
         row["speedup_vs_naive"] = round(naive / row["seconds"], 2)
     report["half_gray_vs_anchors"] = rows
     print_table("half size + grayscale + JPEG q85 (seed 000), one core", rows, "speedup_vs_naive")
+    by_format: dict[str, dict[str, float]] = {}
+    for suffix in sorted({p.suffix.lower() for p in common}):
+        chosen = [p for p in common if p.suffix.lower() == suffix]
+        naive_s = sum(times["naive_pillow"][p] for p in chosen)
+        by_format[suffix.lstrip(".")] = {
+            "images": len(chosen), **{name: round(naive_s / sum(times[name][p] for p in chosen), 2) for name in runners}}
+    report["speedup_vs_naive_by_format"] = by_format
+    for fmt, row in by_format.items():
+        print(f"  {fmt} ({row['images']} images): " + ", ".join(f"{n} {row[n]}x" for n in runners))
 
     # 2. Three recipes from one decode against each alone.
     recipe_runners = {name: engine_runner(*names) for name, names in RECIPE_SETS.items()}

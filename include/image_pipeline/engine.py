@@ -94,10 +94,9 @@ def _process(im, recipes, dest, limits, features, started, deadline) -> ImageRes
                     + ([min(1.0, FEATURE_SIDE / max(im.size))] if features else []), default=1.0)
         gray = bool(recipes) and all(r.gray_first for r in recipes) and features is None
         t0 = time.perf_counter()
-        base = _normalise(_decode(im, scale, gray))
-        if gray and base.mode not in ("L", "LA"):
+        base = _reduce(_normalise(_decode(im, scale, gray)), (source["width"], source["height"]), scale)
+        if gray and base.mode not in ("L", "LA"):  # after the reduce: fewer pixels to convert
             base = base.convert("LA" if base.mode in ALPHA_MODES else "L")
-        base = _reduce(base, (source["width"], source["height"]), scale)
         decode_seconds = time.perf_counter() - t0
     except BadImage:
         raise

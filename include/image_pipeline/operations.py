@@ -295,6 +295,8 @@ def flip(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
 
 @operation("grayscale")
 def grayscale(im: Image.Image, ctx: Context) -> Image.Image:
+    if im.mode in ("L", "LA"):
+        return im  # converting would only copy it
     return im.convert("LA" if im.mode in ALPHA_MODES else "L")
 
 
