@@ -128,3 +128,24 @@ def test_selection_and_force(gallery, samples, tmp_path):
     with pytest.raises(ValueError, match="selection"):
         plan_batches(catalog, ["thumb"], 100, force=True)
     assert plan_batches(catalog, ["thumb"], 100, ImageSelection(since="2999-01-01")) == []
+
+
+def test_an_engine_crash_quarantines_that_image_and_the_batch_goes_on(gallery, monkeypatch):
+    store, catalog = gallery
+    from image_pipeline import process
+
+    real = process.process_image
+    (batch,) = plan_batches(catalog, ["half_gray"], batch_size=100)
+    victim = batch[0]
+
+    victim_bytes = store.get_bytes(catalog.get(victim)["raw_key"])
+
+    def flaky(src, recipes, dest, **kw):
+        if src.read_bytes() == victim_bytes:
+            raise RuntimeError("boom")
+        return real(src, recipes, dest, **kw)
+
+    monkeypatch.setattr(process, "process_image", flaky)
+    counts = process_batch(store, catalog, ["half_gray"], batch)
+    assert counts == {"processed": 5, "quarantined": 2, "skipped": 0}
+    assert catalog.get(victim)["quarantine"]["reason"] == "processing failed: RuntimeError: boom"

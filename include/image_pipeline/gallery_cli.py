@@ -73,10 +73,9 @@ def process_one(src: Path, outs: dict[str, Path], recipe_refs: list[str], limits
     with tempfile.TemporaryDirectory(prefix=".gallery-", dir=dest) as tmp:
         try:
             result = process_image(src, recipes, lambda r: Path(tmp) / f"{r.name}.{r.ext}", limits=limits)
-        except BadImage as exc:
-            entry.update(status="quarantined", reason=str(exc))
-        except MemoryError:
-            entry.update(status="quarantined", reason="out of memory decoding the image")
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+            reason = str(exc) if isinstance(exc, BadImage) else f"processing failed: {type(exc).__name__}: {exc}"
+            entry.update(status="quarantined", reason=reason)
         else:
             for recipe in recipes:
                 facts = result.outputs[recipe.name]

@@ -127,11 +127,12 @@ def process_batch(
             try:
                 result = process_image(src, todo, lambda r: Path(tmp) / f"out-{r.name}.{r.ext}", limits=limits,
                                        features=features if want_features else None)
-            except BadImage as exc:
+            except Exception as exc:  # noqa: BLE001 - the engine only reads a local file: its failure is the image's
+                reason = str(exc) if isinstance(exc, BadImage) else f"processing failed: {type(exc).__name__}: {exc}"
                 qkey = keys.quarantine_key(sha256, doc["raw_key"].rsplit(".", 1)[-1])
                 store.put_file(qkey, src)
-                catalog.record_quarantine(sha256, str(exc), "process", qkey, utcnow_iso())
-                log.warning("quarantined %s: %s", sha256, exc)
+                catalog.record_quarantine(sha256, reason, "process", qkey, utcnow_iso())
+                log.warning("quarantined %s: %s", sha256, reason)
                 counts["quarantined"] += 1
                 continue
             outputs = {}
