@@ -25,7 +25,7 @@ from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
 from image_pipeline.delivery import Selection
 from image_pipeline.mail import validate_address
-from image_pipeline.processing import RECIPES
+from image_pipeline.recipes import all_recipes
 
 DATE = r"^(\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)?$"
 
@@ -45,7 +45,7 @@ DATE = r"^(\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)?$"
         "run_id": Param("", type="string", maxLength=250, description="And/or: the images of this retrieval run."),
         "since": Param("", type="string", pattern=DATE, description="And/or: retrieved from this date (UTC)..."),
         "until": Param("", type="string", pattern=DATE, description="... until this date (excluded)."),
-        "recipe": Param("half_gray", type="string", enum=sorted(RECIPES)),
+        "recipe": Param("half_gray", type="string", enum=sorted(all_recipes())),
         "recipient": Param("", type="string", maxLength=254,
                            description="Email address; empty: GALLERY_EMAIL_TO."),
     },

@@ -21,7 +21,7 @@ from image_pipeline import airflow_adapter as af
 from image_pipeline import retrieve as retrieval
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, START_DATE
 from image_pipeline.mail import validate_address
-from image_pipeline.processing import RECIPES
+from image_pipeline.recipes import all_recipes
 
 
 @dag(
@@ -38,7 +38,7 @@ from image_pipeline.processing import RECIPES
                           description="What to look for (one search each)."),
         "count": Param(20, type="integer", minimum=1, maximum=af.settings().max_count, title="How many",
                        description="Images wanted per keyword."),
-        "recipe": Param("half_gray", type="string", enum=sorted(RECIPES), title="Recipe"),
+        "recipe": Param("half_gray", type="string", enum=sorted(all_recipes()), title="Recipe"),
         "email": Param("", type="string", maxLength=254, title="Your email", description="Where the archive goes."),
         "engine": Param("bing", type="string", enum=list(retrieval.ENGINES), section="Other sources",
                         description="Where images come from."),
@@ -46,8 +46,8 @@ from image_pipeline.processing import RECIPES
         "site_url": Param("", type="string", section="Other sources", description="engine=greedy: the site."),
         "urls": Param([], type="array", items={"type": "string"}, section="Other sources",
                       description="engine=urls: image URLs."),
-        "batch_size": Param(25, type="integer", minimum=1, maximum=1000, section="Other sources",
-                            description="Images per processing task."),
+        "batch_size": Param(0, type="integer", minimum=0, maximum=1000, section="Other sources",
+                            description="Images per processing task; 0 chooses from the number of images."),
     },
 )
 def image_request():
@@ -69,7 +69,8 @@ def image_request():
 
     @task
     def plan_processing(params: dict, **context) -> list[dict]:
-        return af.plan_processing(params["recipe"], params["batch_size"], run_ids=[context["run_id"]])
+        request = {"recipes": [params["recipe"]], "batch_size": params["batch_size"]}
+        return af.plan_processing(request, run_ids=[context["run_id"]])
 
     @task(map_index_template="{{ batch_name }}")
     def process_batch(batch: dict) -> dict:

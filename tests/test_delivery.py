@@ -34,8 +34,8 @@ def gallery(tmp_path, samples):
     store = LocalStore(tmp_path / "store")
     with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
         ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
-        for batch in plan_batches(catalog, "half_gray", 100):
-            process_batch(store, catalog, "half_gray", batch)
+        for batch in plan_batches(catalog, ["half_gray"], 100):
+            process_batch(store, catalog, ["half_gray"], batch)
         yield store, catalog
 
 
@@ -366,9 +366,8 @@ def test_email_api_wrong_key_is_not_delivered(gallery, email_api):
 def test_selection_by_label_and_date_range(gallery):
     store, catalog = gallery
     docs = catalog.find(has_output="half_gray")
-    for doc in docs[:2]:  # what processing (issue 4) records; written here as a catalog would hold it
-        doc = {**doc, "features": {"labels": [{"name": "tabby cat", "score": 0.8}]}}
-        catalog.conn.execute("UPDATE images SET doc = ? WHERE sha256 = ?", (json.dumps(doc), doc["sha256"]))
+    for doc in docs[:2]:  # labels as processing's feature extraction records them
+        catalog.record_processing(doc["sha256"], {}, features={"labels": [{"name": "tabby cat", "score": 0.8}]})
     archive = ensure_archive(store, catalog, Selection(label="tabby cat"))
     assert archive.images == 2 and {r["labels"] for r in archive.rows} == {"tabby cat"}
     start = min(d["retrieved_at"] for d in docs)

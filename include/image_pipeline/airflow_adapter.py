@@ -216,30 +216,51 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def plan_processing(recipe: str, batch_size: int, run_ids: list[str] | None = None) -> list[dict]:
-    """The images a recipe still has to process, in batches (one mapped task each): all of them
-    (gallery_process) or only those of the given retrieval runs (image_request). The one place the
-    DAGs call processing's planning."""
+def plan_processing(params: dict[str, Any], run_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The batches of images the run's recipes and selection leave to do: gallery_process's plan,
+    and image_request's (``run_ids``: only the images those retrieval runs brought). The one place
+    the DAGs call processing's planning. Raises ValueError (the request is refused) for an unknown
+    recipe or a bad selection."""
     import math
 
     from image_pipeline import process
 
-    with catalog() as opened:
-        batches = process.plan_batches(opened, recipe, batch_size)
+    cfg = settings()
+    recipes = list(params.get("recipes") or cfg.recipe_names())
+    selection = process.ImageSelection(
+        params.get("keyword") or None, params.get("label") or None, params.get("since") or None,
+        params.get("until") or None)
+    force = bool(params.get("force"))
+    with catalog(cfg) as opened:
+        batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
+                                       features_version=features_version(cfg))
         if run_ids is not None:
             wanted = {d["sha256"] for run_id in run_ids for d in opened.find(run_id=run_id)}
-            pending = [sha for batch in batches for sha in batch if sha in wanted]
-            size = max(batch_size, math.ceil(len(pending) / process.MAX_BATCHES))
-            batches = [pending[i:i + size] for i in range(0, len(pending), size)]
-    return [{"index": i, "recipe": recipe, "sha256s": batch} for i, batch in enumerate(batches)]
+            todo = [sha for batch in batches for sha in batch if sha in wanted]
+            size = max(int(params.get("batch_size") or 0) or process.auto_batch_size(len(todo)),
+                       math.ceil(len(todo) / process.MAX_BATCHES))
+            batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    return [{"index": i, "recipes": recipes, "force": force, "sha256s": b} for i, b in enumerate(batches)]
 
 
-def run_processing_batch(batch: dict) -> dict:
-    """One batch from :func:`plan_processing` through its recipe; returns the counts."""
+def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
+    """One batch of gallery_process (the plan's entry) through the engine."""
     from image_pipeline import process
 
-    with catalog() as opened:
-        return process.process_batch(object_store(), opened, batch["recipe"], batch["sha256s"])
+    cfg = settings()
+    with catalog(cfg) as opened:
+        return process.process_batch(object_store(cfg), opened, batch["recipes"], batch["sha256s"],
+                                     force=batch["force"], limits=cfg.limits(), **feature_extraction(cfg))
+
+
+def features_version(cfg: Settings) -> int | None:
+    """The version of the features processing records, None when features are off."""
+    return None
+
+
+def feature_extraction(cfg: Settings) -> dict[str, Any]:
+    """The feature extractor processing calls, with its labeler (built once per worker process)."""
+    return {}
 
 
 def delivery_occasion(context: dict[str, Any], per_run: bool = False) -> str | None:

@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlparse
 from image_pipeline import keys
 from image_pipeline.catalog import Catalog, utcnow_iso
 from image_pipeline.mail import Mailer, NotDelivered, compose, one_line, validate_address
-from image_pipeline.processing import get_recipe
+from image_pipeline.recipes import get_recipe
 from image_pipeline.settings import PROJECT_ROOT
 from image_pipeline.storage import ObjectStore
 
@@ -187,7 +187,8 @@ def manifest_rows(docs: list[dict[str, Any]], recipe: str) -> list[dict[str, Any
 def content_id(selection: Selection, docs: list[dict[str, Any]], rows: list[dict[str, Any]] | None = None) -> str:
     """A hash of everything the archive holds: its layout, README, manifest and image versions."""
     rows = rows if rows is not None else manifest_rows(docs, selection.recipe)
-    versions = [(d["sha256"], d["outputs"][selection.recipe]["version"]) for d in docs]
+    versions = [(d["sha256"], d["outputs"][selection.recipe]["version"], d["outputs"][selection.recipe].get("fingerprint"))
+                for d in docs]
     blob = json.dumps([ARCHIVE_LAYOUT, selection.describe(), selection.recipe, versions, rows], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
