@@ -227,3 +227,11 @@ def test_a_redefined_shared_setting_fails_the_check(compose):
     broken = copy.deepcopy(compose)
     broken["services"]["airflow-scheduler"]["environment"]["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     assert any("airflow-scheduler redefines shared settings" in p for p in compose_problems(broken))
+
+
+def test_the_image_is_the_official_one_with_the_pinned_dependencies():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    pinned = re.search(r"^apache-airflow==(\S+)$", (ROOT / "constraints.txt").read_text(), re.MULTILINE).group(1)
+    assert re.search(rf"^FROM apache/airflow:{re.escape(pinned)}-python3\.11$", dockerfile, re.MULTILINE)
+    assert "-c /opt/image-pipeline/constraints.txt" in dockerfile and "COPY --chown=airflow:root include" in dockerfile
+    assert ".venv/" in (ROOT / ".dockerignore").read_text().split()  # the build context stays small
