@@ -217,22 +217,24 @@ def keys(s3, bucket: str, prefix: str) -> list[str]:
 
 
 def assert_store_matches_catalog(stack, expected: int) -> list[dict]:
-    """Catalog count == distinct inputs; one raw and one processed object per image, each decodable."""
+    """Catalog count == distinct inputs; one raw object per image and one object per recipe output,
+    each present and decodable at the size the catalog recorded."""
     from PIL import Image
 
     docs = catalog_docs(stack["catalog"])
     assert len(docs) == expected and len({d["sha256"] for d in docs}) == expected
-    assert all(d["status"] == "processed" for d in docs), [(d["sha256"][:12], d["status"]) for d in docs]
+    assert all(d["status"] == "processed" and d["outputs"] for d in docs), \
+        [(d["sha256"][:12], d["status"]) for d in docs if d["status"] != "processed" or not d["outputs"]]
     s3, bucket = stack["s3"], stack["bucket"]
     raw, processed = keys(s3, bucket, "raw/"), keys(s3, bucket, "processed/")
     assert sorted(raw) == sorted(f"gallery/{d['raw_key']}" for d in docs)
-    assert sorted(processed) == sorted(f"gallery/{d['outputs']['half_gray']['key']}" for d in docs)
-    for doc in docs:
-        body = s3.get_object(Bucket=bucket, Key=f"gallery/{doc['outputs']['half_gray']['key']}")["Body"].read()
+    outputs = [out for d in docs for out in d["outputs"].values()]
+    assert sorted(processed) == sorted(f"gallery/{out['key']}" for out in outputs)
+    for out in outputs:
+        body = s3.get_object(Bucket=bucket, Key=f"gallery/{out['key']}")["Body"].read()
         with Image.open(io.BytesIO(body)) as image:
             image.load()
-            assert image.size == (doc["outputs"]["half_gray"]["width"], doc["outputs"]["half_gray"]["height"])
-            assert image.mode == "L"
+            assert image.size == (out["width"], out["height"]), out["key"]
     return docs
 
 
@@ -253,14 +255,13 @@ def test_the_chain_on_40_real_images_runs_on_both_workers(celery_stack):
                     hosts.setdefault(ti["hostname"], []).append(f"{dag_id}.{ti['task_id']}[{ti['map_index']}]")
     assert set(hosts) == set(WORKERS), hosts  # only our workers ran tasks, and both did
     batches = [t for t in sum(hosts.values(), []) if ".process_batch[" in t]
-    assert len(batches) == 2  # 40 images, 25 per batch
+    assert len(batches) >= 2  # 40 images, 25 per batch by default
 
     docs = assert_store_matches_catalog(celery_stack, FIRST_RUN_IMAGES)
     assert all(run_id in d["run_ids"] for d in docs)
     s3, bucket = celery_stack["s3"], celery_stack["bucket"]
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    assert {f"gallery/reports/daily/dt={today}/{name}" for name in ("stats.csv", "chart.png")} <= set(
-        keys(s3, bucket, "reports/daily/"))  # the asset-triggered analytics reports on today
+    assert keys(s3, bucket, f"reports/daily/dt={today}/")  # the asset-triggered analytics reports on today
     assert len(keys(s3, bucket, "archives/")) == 1 and len(keys(s3, bucket, "outbox/")) == 1  # one ZIP, one email
 
 
@@ -283,7 +284,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_stack):
     killed_at = time.monotonic()
     killed = kill_tree(procs[victim["hostname"]])
     survivor = next(w for w in WORKERS if w != victim["hostname"])
-    print(f"SIGKILLed {victim['hostname']} ({len(killed)} processes) in {victim['rendered_map_index']}")
+    print(f"SIGKILLed {victim['hostname']} ({len(killed)} processes) while it ran process_batch[{victim['map_index']}]")
 
     wait_for(lambda: chain_done(api, since), 300, "the chain after the worker loss", 3)
     print(f"recovered and finished {time.monotonic() - killed_at:.0f} s after the kill")
