@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from airflow_stack import (BIN, HARNESS_OVERRIDES, ROOT, STACK_ENV_FILE, RestApi, free_port, kill_tree,
-                           processes_of, read_env_file, real_images, start, stop, stop_leftovers, url_answers,
+                           processes_of, read_env_file, real_images, start, stop_all, stop_leftovers, url_answers,
                            wait_for)
 
 pytestmark = pytest.mark.distributed
@@ -59,13 +59,18 @@ def postgres(sql: str) -> None:
 
 
 def free_redis_db():
-    """A Redis DB index nobody uses (empty), so the broker's queues touch nothing else."""
+    """A Redis DB index nobody uses, claimed atomically (a key set only if absent, in an otherwise
+    empty DB), so the broker's queues touch nothing else, even with another run beside this one."""
+    import random
+
     import redis
 
-    for index in range(15, 0, -1):
+    for index in random.sample(range(1, 16), 15):
         client = redis.Redis(*REDIS, db=index)
-        if client.dbsize() == 0:
-            return index, client
+        if client.dbsize() == 0 and client.set("image-pipeline-ci:claimed", secrets.token_hex(8), nx=True):
+            if client.dbsize() == 1:
+                return index, client
+            client.delete("image-pipeline-ci:claimed")  # someone else's DB after all
     raise AssertionError("no empty Redis DB index")
 
 
@@ -164,8 +169,7 @@ def celery_stack(moto_server, photo_site):
             print(f"==== {log.name}\n{log.read_text(errors='replace')[-3000:]}")
         raise
     finally:
-        for proc in procs.values():
-            stop(proc)
+        stop_all(list(procs.values()))
         stop_leftovers(home)
         leftovers = processes_of(home)
         postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
