@@ -144,9 +144,9 @@ def celery_stack(moto_server, photo_site):
         "GALLERY_ALLOWED_HOSTS": "127.0.0.1",
         "GALLERY_CRAWL_IDLE_TIMEOUT": "15",
     }
-    postgres(f'CREATE DATABASE "{database}"')
     procs: dict[str, subprocess.Popen] = {}
     try:
+        postgres(f'CREATE DATABASE "{database}"')
         subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=env)
         for name, argv in (("api-server", ["api-server"]), ("scheduler", ["scheduler"]),
                            ("dag-processor", ["dag-processor"]), ("triggerer", ["triggerer"])):
@@ -287,6 +287,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_stack):
     process_run, victim = wait_for(batch_running, 240, "a processing batch to run", 0.5)
     killed_at = time.monotonic()
     killed = kill_tree(procs[victim["hostname"]])
+    import psutil
+
+    assert not [pid for pid in killed if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     survivor = next(w for w in WORKERS if w != victim["hostname"])
     print(f"SIGKILLed {victim['hostname']} ({len(killed)} processes) while it ran process_batch[{victim['map_index']}]")
 
