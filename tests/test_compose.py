@@ -126,8 +126,15 @@ def compose_problems(compose: dict) -> list[str]:
                 problems.append(f"{name}: ./{folder} is not mounted at {target}")
     if not cfg.searches_file.startswith(MOUNTS["config"] + "/"):
         problems.append(f"GALLERY_SEARCHES_FILE {cfg.searches_file} is not in the mounted ./config")
-    if MOUNTS["include"] not in worker_env.get("PYTHONPATH", "").split(":"):
+    # The library is imported from the mounted ./include and finds config/ (the shipped recipes)
+    # beside it, as in a checkout (settings.PROJECT_ROOT).
+    worker_volumes = services["airflow-worker"].get("volumes", [])
+    library = [p for p in worker_env.get("PYTHONPATH", "").split(":") if any(
+        v.split(":")[:2] == ["./include", p] for v in worker_volumes)]
+    if not library:
         problems.append("the mounted ./include is not on PYTHONPATH")
+    elif not any(v.split(":")[:2] == ["./config", str(Path(library[0]).parent / "config")] for v in worker_volumes):
+        problems.append("./config is not mounted beside ./include")
     return problems
 
 
@@ -202,6 +209,7 @@ MUTATIONS = {
     "a connection": (_delete_lines(r"^ *INIT_CONN_SMTP_DEFAULT: .*\n"), "does not create the connection smtp_default"),
     "a mounted folder": (_delete_lines(r"^ *- \./dags:.*\n"), "airflow-worker: ./dags is not mounted"),
     "the config mount": (_delete_lines(r"^ *- \./config:.*\n"), "airflow-scheduler: ./config is not mounted"),
+    "the library's path": (_delete_lines(r"^ *PYTHONPATH: .*\n"), "the mounted ./include is not on PYTHONPATH"),
     "the shared settings": (_delete_lines(r"^ *- path: config/celery-stack.env\n *required: true\n"),
                             "does not read config/celery-stack.env"),
 }
@@ -234,4 +242,5 @@ def test_the_image_is_the_official_one_with_the_pinned_dependencies():
     pinned = re.search(r"^apache-airflow==(\S+)$", (ROOT / "constraints.txt").read_text(), re.MULTILINE).group(1)
     assert re.search(rf"^FROM apache/airflow:{re.escape(pinned)}-python3\.11$", dockerfile, re.MULTILINE)
     assert "-c /opt/image-pipeline/constraints.txt" in dockerfile and "COPY --chown=airflow:root include" in dockerfile
+    assert "PYTHONPATH=/opt/image-pipeline/include" in dockerfile  # config/ found beside the library
     assert ".venv/" in (ROOT / ".dockerignore").read_text().split()  # the build context stays small
