@@ -179,6 +179,17 @@ def celery_stack(moto_server, photo_site):
         assert not leftovers, f"processes left running: {leftovers}"
 
 
+def alive(pids: list[int]) -> list[int]:
+    import psutil
+
+    def running(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+    return [pid for pid in pids if running(pid)]
+
+
 def runs(api: RestApi, dag_id: str) -> list[dict]:
     return api.get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
 
@@ -287,9 +298,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(celery_stack):
     process_run, victim = wait_for(batch_running, 240, "a processing batch to run", 0.5)
     killed_at = time.monotonic()
     killed = kill_tree(procs[victim["hostname"]])
-    import psutil
-
-    assert not [pid for pid in killed if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    wait_for(lambda: not alive(killed), 15, f"the killed processes {killed} to be gone", 0.5)
     survivor = next(w for w in WORKERS if w != victim["hostname"])
     print(f"SIGKILLed {victim['hostname']} ({len(killed)} processes) while it ran process_batch[{victim['map_index']}]")
 
