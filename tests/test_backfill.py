@@ -7,56 +7,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from airflow_stack import BIN, ROOT, free_port, start, stop, stop_leftovers, url_answers, wait_for
 from image_pipeline.catalog import SqliteCatalog
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_leftovers(home: Path) -> None:
-    """standalone's components can outlive it in sessions of their own: stop every process of this home."""
-    import psutil
-
-    mine = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.environ().get("AIRFLOW_HOME") == str(home):
-                mine.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    for proc in mine:
-        proc.terminate()
-    _, alive = psutil.wait_procs(mine, timeout=15)
-    for proc in alive:
-        proc.kill()
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +43,7 @@ def standalone(http_site):
         "GALLERY_EMAIL": "outbox",
     }
     subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=env)
-    log = open(home / "standalone.log", "w")
-    proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-    def api_up():
-        try:
-            with urllib.request.urlopen(f"http://localhost:{port}/api/v2/version", timeout=2):
-                return True
-        except OSError:
-            return False
+    proc = start([str(BIN / "airflow"), "standalone"], env, home / "standalone.log")
 
     def airflow(*args, check=True):
         done = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True)
@@ -101,18 +52,13 @@ def standalone(http_site):
         return done
 
     try:
-        wait_for(api_up, 180, "the API server")
+        wait_for(lambda: url_answers(f"http://localhost:{port}/api/v2/version"), 180, "the API server")
         wait_for(lambda: "gallery_retrieve" in airflow("dags", "list", "-o", "plain", check=False).stdout, 180,
                  "the DAG processor to parse the DAGs")
         yield {"home": home, "env": env, "airflow": airflow}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
         stop_leftovers(home)
-        log.close()
         if os.environ.get("KEEP_BACKFILL_HOME") is None:
             shutil.rmtree(home, ignore_errors=True)
 
