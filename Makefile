@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test demo bench install install-test clean
+.PHONY: run test test-distributed demo bench install install-test clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ run: install
 
 test: install-test
 	$(VENV)/bin/python -m pytest
+
+# Only the distributed run (also part of `make test`): Celery components on the local Postgres and Redis.
+test-distributed: install-test
+	$(VENV)/bin/python -m pytest -m distributed
 
 demo: install
 	scripts/demo $(IMAGES)

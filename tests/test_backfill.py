@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_stack import airflow_standalone, wait_for
 from image_pipeline.catalog import SqliteCatalog
-from standalone import airflow_standalone, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +23,8 @@ def standalone(http_site):
     home = Path(tempfile.mkdtemp(prefix="image-pipeline-backfill-"))
     searches = home / "searches.yaml"
     searches.write_text(f"searches:\n  - engine: greedy\n    site_url: {http_site}/index.html\n    count: 3\n")
-    env = {
-        "GALLERY_SEARCHES_FILE": str(searches),
-        "GALLERY_ALLOWED_HOSTS": "127.0.0.1",
-        "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
-    }
+    env = {"GALLERY_SEARCHES_FILE": str(searches), "GALLERY_ALLOWED_HOSTS": "127.0.0.1",
+           "GALLERY_CRAWL_IDLE_TIMEOUT": "3"}
     try:
         with airflow_standalone(home, env, "gallery_retrieve") as server:
             yield server

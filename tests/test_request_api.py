@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from standalone import airflow_standalone, api, api_token, wait_for
+from airflow_stack import airflow_standalone, wait_for
 from test_image_request import SmtpSink
 
 
@@ -34,22 +34,21 @@ def image_urls(tmp_path_factory):
     server.shutdown()
 
 
-def trigger(server, token, body):
+def trigger(rest, body):
     """POST a run. SQLite has one writer at a time and the scheduler may hold the lock (the embedded
     default's limit, as in tests/test_backfill.py): a 500 is tried again; the run's fixed id makes a
     repeat after a committed first attempt a 409, not a second run."""
     import time
-    import urllib.error
 
     for _attempt in range(10):
         try:
-            return api(server, token, "POST", "/dags/image_request/dagRuns", body)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 409:
+            return rest.post("/api/v2/dags/image_request/dagRuns", body)
+        except AssertionError as exc:  # RestApi's error names the status
+            if "HTTP 409" in str(exc):
                 return None
-            if exc.code != 500:
+            if "HTTP 500" not in str(exc):
                 raise
-            error = exc.read().decode(errors="replace")
+            error = str(exc)
         time.sleep(3)
     raise AssertionError(f"could not trigger image_request: {error}")
 
@@ -64,15 +63,15 @@ def test_image_request_triggered_through_the_rest_api(image_urls):
            "GALLERY_ALLOWED_HOSTS": "127.0.0.1", "GALLERY_CRAWL_IDLE_TIMEOUT": "3"}
     try:
         with airflow_standalone(home, env, "image_request") as server:
-            token = api_token(server)
+            rest = server["rest_api"]()
             conf = {"keywords": ["api request"], "count": 20, "recipe": "half_gray", "email": "you@example.com",
                     "engine": "urls", "urls": image_urls}
             run_id = "api_request_1"
-            trigger(server, token, {"dag_run_id": run_id, "logical_date": None, "conf": conf})
-            path = f"/dags/image_request/dagRuns/{run_id}"
-            state = wait_for(lambda: (s := api(server, token, "GET", path)["state"]) in ("success", "failed") and s,
+            trigger(rest, {"dag_run_id": run_id, "logical_date": None, "conf": conf})
+            path = f"/api/v2/dags/image_request/dagRuns/{run_id}"
+            state = wait_for(lambda: (s := rest.get(path)["state"]) in ("success", "failed") and s,
                              300, "the image_request run")
-            tasks = api(server, token, "GET", f"{path}/taskInstances")["task_instances"]
+            tasks = rest.get(f"{path}/taskInstances")["task_instances"]
             assert state == "success", [(t["task_id"], t["state"]) for t in tasks]
             assert {t["task_id"] for t in tasks} == {"check_request", "retrieve_images", "plan_processing",
                                                      "process_batch", "deliver_archive"}

@@ -150,3 +150,15 @@ class Settings:
     @property
     def store_is_s3(self) -> bool:
         return self.store_url.startswith("s3://")
+
+    def required_connections(self) -> dict[str, str]:
+        """The Airflow connections (id: conn_type) the chosen backends cannot run without. A
+        deployment must create them (docker-compose.yaml's init does); the Flickr key is optional."""
+        needed = {}
+        if self.store_is_s3:
+            needed[self.aws_conn_id] = "aws"
+        if self.catalog == "mongo":
+            needed[self.mongo_conn_id] = "mongo"
+        if self.email == "smtp":
+            needed[self.smtp_conn_id] = "smtp"
+        return needed
