@@ -178,14 +178,17 @@ def child(mode: str, name: str, folder: Path, count: int) -> None:
     else:  # batch: the gallery CLI's own loop over `count` files, largest first, corpus cycled
         from image_pipeline.gallery_cli import run
 
-        by_size = sorted(files, key=lambda p: -p.stat().st_size)
+        sizes = megapixels(files)
+        by_size = sorted(files, key=lambda p: -sizes[p])  # the largest decodes first, in both batches
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "src"
             src.mkdir()
             for i in range(count):
                 original = by_size[i % len(by_size)]
-                (src / f"{i:05d}{original.suffix}").symlink_to(original)
-            run(src, Path(tmp) / "out", [name], progress_stream=open(os.devnull, "w"))
+                (src / f"{i:05d}{original.suffix}").symlink_to(original.resolve())
+            status, result = run(src, Path(tmp) / "out", [name], progress_stream=open(os.devnull, "w"))
+            if result["totals"]["ok"] != count:
+                raise SystemExit(f"batch of {count}: only {result['totals']['ok']} processed")
 
 
 def corpus(folder: Path) -> list[Path]:

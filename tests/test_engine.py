@@ -101,13 +101,26 @@ def test_half_gray_fast_path_matches_full_decode(tmp_path):
         assert ImageStat.Stat(ImageChops.difference(fast, naive)).mean[0] < 2.0
 
 
+@pytest.mark.parametrize("size", [(1601, 1201), (1600, 1200)])
+def test_half_gray_png_fast_path_matches_pillow(tmp_path, size):
+    """A plain PNG goes through OpenCV's reduced gray decode: it must match Pillow's way."""
+    src = write(tmp_path, photo(size), "PNG")
+    lossless = recipe("half_gray_png", ["auto_orient", {"resize": {"scale": 50}}, "grayscale"], format="png")
+    result = run(tmp_path, src, lossless)
+    with Image.open(src) as im:
+        pillow = im.convert("L").reduce(2, box=(0, 0, size[0] // 2 * 2, size[1] // 2 * 2))
+    with opened(result, "half_gray_png") as fast:
+        assert fast.size == pillow.size == (size[0] // 2, size[1] // 2)
+        assert ImageStat.Stat(ImageChops.difference(fast, pillow)).mean[0] < 1.0  # rounding only
+
+
 def test_one_decode_at_the_smallest_scale_all_recipes_allow(tmp_path, monkeypatch):
     src = write(tmp_path, photo((4000, 3000)), "JPEG", quality=90)
     decodes = []
     real = engine._decode
 
-    def spy(im, scale, gray):
-        out = real(im, scale, gray)
+    def spy(path, im, scale, gray):
+        out = real(path, im, scale, gray)
         decodes.append((out.size, out.mode))
         return out
 

@@ -77,15 +77,15 @@ def process_image(
     except DECODE_ERRORS as exc:
         raise BadImage(f"not a readable image: {exc}") from None
     try:  # closed only at the end: closing a Pillow image frees the pixels decoded into it
-        return _process(im, recipes, dest, limits, features, started, deadline)
+        return _process(Path(src), im, recipes, dest, limits, features, started, deadline)
     finally:
         im.close()
 
 
-def _process(im, recipes, dest, limits, features, started, deadline) -> ImageResult:
+def _process(path, im, recipes, dest, limits, features, started, deadline) -> ImageResult:
     try:
         source = _check_header(im, limits)
-        exif = im.getexif()
+        exif = _header_exif(im)
         orientation = exif.get(0x0112, 1)
         orientation = orientation if isinstance(orientation, int) else 1
         # A CMYK profile is used up converting to RGB; any other is applied per recipe.
@@ -94,7 +94,7 @@ def _process(im, recipes, dest, limits, features, started, deadline) -> ImageRes
                     + ([min(1.0, FEATURE_SIDE / max(im.size))] if features else []), default=1.0)
         gray = bool(recipes) and all(r.gray_first for r in recipes) and features is None
         t0 = time.perf_counter()
-        base = _reduce(_normalise(_decode(im, scale, gray)), (source["width"], source["height"]), scale)
+        base = _reduce(_normalise(_decode(path, im, scale, gray)), (source["width"], source["height"]), scale)
         if gray and base.mode not in ("L", "LA"):  # after the reduce: fewer pixels to convert
             base = base.convert("LA" if base.mode in ALPHA_MODES else "L")
         decode_seconds = time.perf_counter() - t0
@@ -163,13 +163,36 @@ def _check_header(im: Image.Image, limits: Limits) -> dict[str, Any]:
     return {"format": im.format, "mode": im.mode, "width": width, "height": height, "frames": frames}
 
 
-def _decode(im: Image.Image, scale: float, gray: bool) -> Image.Image:
-    """The first frame, decoded; JPEGs at the smallest DCT scale that still covers ``scale``."""
+def _header_exif(im: Image.Image) -> Image.Exif:
+    """The EXIF the header holds. For PNG only an eXIf chunk before the pixels counts: Pillow's
+    own ``getexif`` would decode the whole image to look for one after them."""
+    if im.format != "PNG":
+        return im.getexif()
+    exif = Image.Exif()
+    if "exif" in im.info:
+        exif.load(im.info["exif"])
+    return exif
+
+
+def _decode(path: Path, im: Image.Image, scale: float, gray: bool) -> Image.Image:
+    """The first frame, decoded; JPEGs at the smallest DCT scale that still covers ``scale``.
+
+    A plain 8-bit PNG that is wanted gray goes through OpenCV's decoder instead: libpng turns it
+    gray while inflating, so the colour image is never held, and the shrink that follows is the
+    usual exact one (about 1.4 times faster than Pillow's decode and convert).
+    """
     if im.format in ("JPEG", "MPO") and scale < 1.0:
         want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale)))
         im.draft("L" if gray and im.mode in ("RGB", "L") else None, want)
     elif im.format in ("JPEG", "MPO") and gray and im.mode == "RGB":
         im.draft("L", im.size)  # full size, but luma only
+    elif gray and im.format == "PNG" and im.mode in ("RGB", "L") and "transparency" not in im.info:
+        import cv2
+
+        pixels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+        if pixels is None:
+            raise BadImage("cannot decode image: OpenCV could not read the PNG")
+        return Image.fromarray(pixels, "L")
     im.load()
     return im
 
