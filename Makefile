@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test demo bench install install-test clean
+.PHONY: run test demo bench install install-test browser clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,17 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test]'
 	touch $@
 
+# The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):
+# Debian's package when it is missing and apt-get exists (as root, or through sudo). CHROMIUM=/path
+# points the tests at another Chromium or Chrome instead.
+browser:
+	@command -v chromium >/dev/null || test -n "$$CHROMIUM" || { \
+	  command -v apt-get >/dev/null || { echo "no chromium and no apt-get: install Chromium, or set CHROMIUM=/path"; exit 1; }; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
 install: $(VENV)/.stamp-install
-install-test: $(VENV)/.stamp-test
+install-test: $(VENV)/.stamp-test browser
 
 run: install
 	scripts/init-airflow

@@ -13,6 +13,9 @@ An image document::
      "keywords": [...], "run_ids": [...], "sources": [{"source", "uri"}...],
      "outputs": {recipe: {"key", "version", "width", "height", "bytes", "seconds", "processed_at"}},
      "quarantine": {"reason", "stage", "key", "at"} | None}
+
+Analytics keep one metrics document per day beside the images (``put_metrics``/``get_metrics``), and
+read a day's images as a stream (``touched``), never the whole catalog at once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sqlite3
 from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -126,6 +129,24 @@ class Catalog(ABC):
     @abstractmethod
     def deliveries(self) -> list[dict[str, Any]]: ...
 
+    @abstractmethod
+    def touched(self, since: str, until: str, recipes: Iterable[str] = (),
+                batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Images retrieved, quarantined or given a ``recipes`` output in ``[since, until)``, by
+        sha256, streamed ``batch_size`` at a time: a day's analytics never holds the whole catalog."""
+
+    @abstractmethod
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        """The analytics metrics document of a day (``YYYY-MM-DD``)."""
+
+    @abstractmethod
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        """Upsert (replace) a day's metrics document: re-running a day leaves one document."""
+
+    @abstractmethod
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every day's metrics document, by day."""
+
     def close(self) -> None:
         pass
 
@@ -148,6 +169,7 @@ class SqliteCatalog(Catalog):
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)")
 
     def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
         """Apply ``change(doc)`` atomically; insert ``base`` (changed) when absent. True if inserted."""
@@ -249,6 +271,29 @@ class SqliteCatalog(Catalog):
     def deliveries(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM deliveries ORDER BY id")]
 
+    def touched(self, since, until, recipes=(), batch_size=1000):
+        fields = ["$.retrieved_at", "$.quarantine.at"] + [f"$.outputs.{_check_field(r)}.processed_at" for r in recipes]
+        where = " OR ".join("(json_extract(doc, ?) >= ? AND json_extract(doc, ?) < ?)" for _ in fields)
+        args = [a for f in fields for a in (f, since, f, until)]
+        cursor = self.conn.execute(f"SELECT doc FROM images WHERE {where} ORDER BY sha256", args)
+        cursor.arraysize = batch_size
+        while rows := cursor.fetchmany():
+            for (doc,) in rows:
+                yield json.loads(doc)
+
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT doc FROM metrics WHERE day = ?", (day,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO metrics (day, doc) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET doc = excluded.doc",
+            (day, json.dumps({**doc, "day": day}, sort_keys=True)),
+        )
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM metrics ORDER BY day")]
+
     def close(self) -> None:
         self.conn.close()
 
@@ -260,6 +305,7 @@ class MongoCatalog(Catalog):
         self.db = database
         self.images = database["images"]
         self.ledger = database["deliveries"]
+        self.daily_metrics = database["metrics"]
         self._client = owns_client
         self.images.create_index("keywords")
         self.images.create_index("run_ids")
@@ -347,6 +393,22 @@ class MongoCatalog(Catalog):
 
     def deliveries(self) -> list[dict[str, Any]]:
         return [self._out(d) for d in self.ledger.find().sort("_id", 1)]
+
+    def touched(self, since, until, recipes=(), batch_size=1000):
+        window = {"$gte": since, "$lt": until}
+        fields = ["retrieved_at", "quarantine.at"] + [f"outputs.{_check_field(r)}.processed_at" for r in recipes]
+        cursor = self.images.find({"$or": [{f: window} for f in fields]}).sort("_id", 1).batch_size(batch_size)
+        for doc in cursor:
+            yield self._out(doc)
+
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        return self._out(self.daily_metrics.find_one({"_id": day}))
+
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        self.daily_metrics.replace_one({"_id": day}, {**doc, "day": day}, upsert=True)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [self._out(d) for d in self.daily_metrics.find().sort("_id", 1)]
 
     def close(self) -> None:
         if self._client is not None:
