@@ -15,6 +15,8 @@ Which backends run is chosen here, with no code change:
   ``GALLERY_BAIDU_URL``, ``GALLERY_FLICKR_URL``; the Flickr API key in the Airflow connection
   ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
+- analytics: ``GALLERY_ANALYTICS_CATCHUP`` (``true``: the scheduler runs every missed day since the
+  start date) and ``GALLERY_ANALYTICS_MAX_ACTIVE_RUNS``;
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
   ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
@@ -72,6 +74,8 @@ class Settings:
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
+    analytics_catchup: bool = False  # run every missed day of gallery_analytics since its start date
+    analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -85,6 +89,8 @@ class Settings:
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout) < 1:
             raise SettingsError("download limits must be positive")
+        if not 1 <= self.analytics_max_active_runs <= 16:
+            raise SettingsError("analytics_max_active_runs must be between 1 and 16")
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -94,7 +100,11 @@ class Settings:
             raw = os.environ.get(ENV_PREFIX + f.name.upper(), "").strip()
             if not raw:
                 continue
-            if f.type in ("int", int):
+            if f.type in ("bool", bool):
+                if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be true or false")
+                values[f.name] = raw.lower() in {"true", "1", "yes"}
+            elif f.type in ("int", int):
                 try:
                     values[f.name] = int(raw)
                 except ValueError as exc:

@@ -163,10 +163,8 @@ def _insert(catalog: Catalog, docs: list[dict[str, Any]]) -> int:
                 "INSERT OR REPLACE INTO images (sha256, doc) VALUES (?, ?)",
                 ((d["sha256"], json.dumps(d, sort_keys=True)) for d in docs))
     elif isinstance(catalog, MongoCatalog):
-        from pymongo import ReplaceOne
-
-        catalog.images.bulk_write([ReplaceOne({"_id": d["sha256"]}, {"_id": d["sha256"], **d}, upsert=True)
-                                   for d in docs])
+        for d in docs:
+            catalog.images.replace_one({"_id": d["sha256"]}, {"_id": d["sha256"], **d}, upsert=True)
     else:
         raise TypeError(f"cannot bulk-load {type(catalog).__name__}")
     return len(docs)
