@@ -188,3 +188,13 @@ def test_metrics_documents_are_upserted_by_day(catalog):
     assert catalog.get_metrics("2026-11-02") == {"day": "2026-11-02", "retrieved": 5, "by_format": {"PNG": 5}}
     assert [m["day"] for m in catalog.metrics()] == ["2026-11-01", "2026-11-02"]
     assert catalog.metrics()[0] == {"day": "2026-11-01", "retrieved": 1}
+
+
+def test_touched_json_holds_at_least_the_touched_documents(catalog):
+    import json
+
+    record(catalog, "a" * 64, seen_at="2026-11-02T10:00:00.000000+00:00")
+    record(catalog, "b" * 64, seen_at="2026-11-05T10:00:00.000000+00:00")
+    window = ("2026-11-02T00:00:00.000000+00:00", "2026-11-03T00:00:00.000000+00:00")
+    texts = [json.loads(t) for t in catalog.touched_json(*window)]
+    assert catalog.get("a" * 64) in texts and catalog.get("b" * 64) not in texts

@@ -24,7 +24,7 @@ import json
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -134,6 +134,14 @@ class Catalog(ABC):
                 batch_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Images retrieved, quarantined or given a ``recipes`` output in ``[since, until)``, by
         sha256, streamed ``batch_size`` at a time: a day's analytics never holds the whole catalog."""
+
+    def touched_json(self, since: str, until: str, recipes: Iterable[str] = (),
+                     batch_size: int = 1000) -> Iterator[str]:
+        """JSON text of at least the documents :meth:`touched` gives, for readers that parse in bulk
+        and apply the window themselves: an implementation may add documents it can rule out only
+        by parsing them."""
+        for doc in self.touched(since, until, recipes, batch_size):
+            yield json.dumps(doc, sort_keys=True)
 
     @abstractmethod
     def get_metrics(self, day: str) -> dict[str, Any] | None:
@@ -273,13 +281,31 @@ class SqliteCatalog(Catalog):
 
     def touched(self, since, until, recipes=(), batch_size=1000):
         fields = ["$.retrieved_at", "$.quarantine.at"] + [f"$.outputs.{_check_field(r)}.processed_at" for r in recipes]
-        where = " OR ".join("(json_extract(doc, ?) >= ? AND json_extract(doc, ?) < ?)" for _ in fields)
-        args = [a for f in fields for a in (f, since, f, until)]
-        cursor = self.conn.execute(f"SELECT doc FROM images WHERE {where} ORDER BY sha256", args)
+        # One parse of each document: json_extract with several paths returns them as one array.
+        cursor = self.conn.execute(
+            f"SELECT doc FROM (SELECT sha256, doc, json_extract(doc, {', '.join('?' * len(fields))}) AS times "
+            "FROM images) WHERE EXISTS (SELECT 1 FROM json_each(times) WHERE value >= ? AND value < ?) "
+            "ORDER BY sha256", [*fields, since, until])
         cursor.arraysize = batch_size
         while rows := cursor.fetchmany():
             for (doc,) in rows:
                 yield json.loads(doc)
+
+    def touched_json(self, since, until, recipes=(), batch_size=1000):
+        start, end = datetime.fromisoformat(since).date(), datetime.fromisoformat(until).date()
+        if (end - start).days > 31:  # a long window: parse every document
+            yield from (json.dumps(d, sort_keys=True) for d in self.touched(since, until, recipes, batch_size))
+            return
+        # Timestamps are stored as UTC ISO text: a document touched in the window names one of its
+        # days. Finding that text costs far less than parsing the document (the reader filters exactly).
+        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        cursor = self.conn.execute(
+            "SELECT doc FROM images WHERE " + " OR ".join("instr(doc, ?) > 0" for _ in days) + " ORDER BY sha256",
+            [f'"{day}T' for day in days])
+        cursor.arraysize = batch_size
+        while rows := cursor.fetchmany():
+            for (doc,) in rows:
+                yield doc
 
     def get_metrics(self, day: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT doc FROM metrics WHERE day = ?", (day,)).fetchone()
