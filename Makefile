@@ -43,11 +43,14 @@ test: install-test
 demo: install
 	scripts/demo $(IMAGES)
 
-# Side-by-side benchmark on real photos: make bench IMAGES=/tmp/wallpapers
+# Benchmarks: the daily analytics over RECORDS generated catalog records (seconds, peak memory), and
+# half_gray side by side on real photos: make bench IMAGES=/tmp/wallpapers
 # (build that corpus with: PYTHON=.venv/bin/python ../shared/corpus/fetch-wallpapers /tmp/wallpapers)
+RECORDS ?= 1000000
 bench: install
-	@test -n "$(IMAGES)" || { echo "usage: make bench IMAGES=DIR"; exit 2; }
-	$(VENV)/bin/python benchmarks/bench_half_gray.py $(IMAGES)
+	$(VENV)/bin/python benchmarks/bench_analytics.py --records $(RECORDS)
+	@if test -n "$(IMAGES)"; then $(VENV)/bin/python benchmarks/bench_half_gray.py $(IMAGES); \
+	else echo "half_gray: make bench IMAGES=DIR runs it on a folder of photos"; fi
 
 clean:
 	rm -rf .airflow data

@@ -490,7 +490,7 @@ def _table(headers: list[str], rows: Iterable[Iterable[Any]], metric: str | None
         key = html.escape(str(cells[0]), quote=True)
         attrs = f' data-{metric}="{key}"' if metric else ""
         body.append(f"<tr{attrs}>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _fmt(value: Any) -> str:
@@ -510,8 +510,8 @@ h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
 .cards{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}
 .card{background:#f4f6fa;border-radius:8px;padding:.8rem 1.2rem;min-width:8rem}
 .card b{display:block;font-size:1.6rem} table{border-collapse:collapse;margin:.5rem 0 1.5rem}
-th,td{border-bottom:1px solid #ddd;padding:.25rem .7rem;text-align:right} th:first-child,td:first-child{text-align:left}
-figure{margin:1rem 0} img{max-width:100%} section{margin-bottom:2rem}
+th,td{border-bottom:1px solid #ddd;padding:.25rem .7rem;text-align:right;white-space:nowrap} th:first-child,td:first-child{text-align:left}
+figure{margin:1rem 0} img{max-width:100%} section{margin-bottom:2rem} .wide{overflow-x:auto;max-width:100%}
 """
 
 
