@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from image_pipeline import analytics
-from image_pipeline.catalog import MongoCatalog, SqliteCatalog, new_image_doc
+from image_pipeline.catalog import MongoCatalog, SqliteCatalog
 from image_pipeline.storage import LocalStore
 from image_pipeline.synthetic import gallery_docs, insert_docs
 
@@ -52,7 +52,7 @@ def expected(docs, day, recipes=RECIPES):
     processed = [d for d in docs if d["sha256"] in processed_ids]
     quarantined = [d for d in docs if d["quarantine"] and inside(d["quarantine"]["at"])]
     is_dup = lambda d: len(d["sources"]) > 1 or bool(d.get("duplicate_of"))  # noqa: E731
-    exp = {"retrieved": len(retrieved), "processed": len(processed), "quarantined": len(quarantined),
+    exp = {"retrieved_docs": retrieved, "retrieved": len(retrieved), "processed": len(processed), "quarantined": len(quarantined),
            "duplicated": sum(map(is_dup, retrieved)), "outputs": len(outputs)}
     by_engine = {}
     for group, name in ((retrieved, "retrieved"), (processed, "processed"), (quarantined, "quarantined")):
@@ -125,6 +125,8 @@ def check_metrics(m, exp):
         assert m["labels"]["co_occurrence"][0]["images"] == best_pairs[0][1]
     assert {c["name"]: c["images"] for c in m["creators"]} == dict(
         sorted(exp["creators"].items(), key=lambda kv: (-kv[1], kv[0]))[:20])
+    assert m["known"]["creator"] == sum(1 for d in exp["retrieved_docs"] if any(
+        "flickr.com/photos/" in s.get("page_url", "") for s in d["sources"]))
     assert m["storage"]["raw"] == exp["storage"]["raw"]
     assert m["storage"]["quarantine"] == exp["storage"]["quarantine"]
     assert m["storage"]["processed"] == {r: b for r, b in exp["storage"]["processed"].items() if exp["seconds"][r]}
@@ -168,12 +170,12 @@ def test_old_documents_without_features_outputs_or_timings(tmp_path):
         cat.record_image("b" * 64, **base)
         cat.record_output("b" * 64, "half_gray", {"key": "k", "version": 1, "width": 150, "height": 100,
                                                   "bytes": 900, "seconds": 0.25, "processed_at": "2026-11-02T11:00:00+00:00"})
-        assert "features" not in cat.get("b" * 64) and new_image_doc  # the seed's shape
+        assert "features" not in cat.get("b" * 64)  # the seed's shape
         m = analytics.compute_metrics(*analytics.read_day(cat, day, RECIPES), day)
     assert (m["retrieved"], m["processed"], m["duplicated"], m["outputs"]) == (2, 1, 0, 1)
     assert m["processing"]["half_gray"]["seconds"]["p50"] == 0.25 and m["operations"] == {}
     assert m["distributions"]["brightness"] == {"count": 0} and m["labels"]["top"] == []
-    assert m["by"]["domain"] == {} and m["creators"] == []
+    assert m["by"]["domain"] == {} and m["creators"] == [] and m["known"] == {"licence": 0, "creator": 0}
 
 
 def test_empty_day_still_writes_a_complete_report(catalog, tmp_path):

@@ -269,6 +269,7 @@ def _exploded(table, column: str):
 def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
     """The day's metrics document from its image and output tables (see :func:`flatten`)."""
     import pandas as pd
+    import pyarrow.compute as pc
 
     flags = ["retrieved", "processed", "quarantined"]
     frame = images.select([c for c in images.column_names if c not in
@@ -346,9 +347,9 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
         pairs = _exploded(images, column)
         counts = _counts(pairs.loc[pairs["row"].isin(retrieved_rows), "value"])
         metrics[name] = [{"name": k, "images": v} for k, v in list(counts.items())[:TOP if name != "licences" else MAX_VALUES]]
-    metrics["known"] = {
-        "licence": int(images.column("licences").to_pandas().iloc[retrieved_rows].map(len).gt(0).sum()),
-        "creator": int(images.column("creators").to_pandas().iloc[retrieved_rows].map(len).gt(0).sum()),
+    metrics["known"] = {  # images first retrieved this day whose licence / creator is known
+        name: int((pc.list_value_length(images.column(column)).to_numpy(zero_copy_only=False)[retrieved_rows] > 0).sum())
+        for name, column in (("licence", "licences"), ("creator", "creators"))
     }
 
     # Storage added this day to each zone.
