@@ -156,7 +156,6 @@ SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) 
 FROM flat
 WHERE (retrieved_at >= $since AND retrieved_at < $until) OR len(done) > 0
    OR (quarantine.at >= $since AND quarantine.at < $until)
-ORDER BY sha256
 """
 
 OUTPUTS_SQL = """
@@ -167,7 +166,6 @@ SELECT sha256, e.key AS recipe, e.value.version AS version, e.value.format AS fo
        coalesce(e.value.timings, MAP {}::MAP(VARCHAR, DOUBLE)) AS timings
 FROM entries
 WHERE list_contains($recipes, e.key) AND e.value.processed_at >= $since AND e.value.processed_at < $until
-ORDER BY sha256, recipe
 """
 
 
@@ -187,20 +185,25 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        chunk: list[str] = []
         iterator = iter(docs)
         while True:
             chunk = list(itertools.islice(iterator, CHUNK))
             if not chunk:
                 break
-            con.register("chunk", pa.table({"doc": pa.array(chunk, pa.string())}))
+            # bytes straight into Arrow (validated as UTF-8 there): building it from str costs more than parsing
+            docs_array = (pa.array(chunk, pa.binary()).cast(pa.string()) if isinstance(chunk[0], bytes)
+                          else pa.array(chunk, pa.string()))
+            del chunk
+            con.register("chunk", pa.table({"doc": docs_array}))
             con.execute(PARSE_SQL)  # each document parsed once, for both tables
             image_parts.append(con.sql(IMAGES_SQL, params=params).to_arrow_table().cast(image_schema))
             output_parts.append(con.sql(OUTPUTS_SQL, params=params).to_arrow_table().cast(output_schema))
             con.unregister("chunk")
     finally:
         con.close()
-    return (pa.concat_tables(image_parts).combine_chunks(), pa.concat_tables(output_parts).combine_chunks())
+    # Sorted by image whatever order the catalog gave: the same day gives the same bytes.
+    return (pa.concat_tables(image_parts).sort_by("sha256"),
+            pa.concat_tables(output_parts).sort_by([("sha256", "ascending"), ("recipe", "ascending")]))
 
 
 def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
@@ -220,6 +223,7 @@ def known_recipes() -> list[str]:
 
 def _counts(series) -> dict[str, int]:
     counts = series.value_counts()
+    counts = counts[counts > 0]  # a categorical counts its unused categories too
     return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
 
 
@@ -263,7 +267,7 @@ def _exploded(table, column: str):
 
     values = table.column(column).combine_chunks()
     return pd.DataFrame({"row": pc.list_parent_indices(values).to_numpy(),
-                         "value": pc.list_flatten(values).to_pandas()})
+                         "value": pc.list_flatten(values).dictionary_encode().to_pandas()})
 
 
 def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
@@ -272,9 +276,12 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     flags = ["retrieved", "processed", "quarantined"]
-    frame = images.select([c for c in images.column_names if c not in
-                           {"keywords", "engines", "domains", "licences", "creators", "labels"}]).to_pandas()
-    out = outputs.select([c for c in outputs.column_names if c != "timings"]).to_pandas()
+    # Only the columns the metrics use, strings as categoricals: a million rows stay small in pandas.
+    frame = images.select(["format", "retrieved", "processed", "quarantined", "duplicated", "n_sources", "has_raw",
+                           *DISTRIBUTIONS, "quarantine_reason", "quarantine_stage", "quarantine_bytes"]
+                          ).to_pandas(strings_to_categorical=True)
+    frame["duplicate_of"] = images.column("duplicate_of").is_valid().to_numpy(zero_copy_only=False)
+    out = outputs.select(["recipe", "bytes", "seconds"]).to_pandas(strings_to_categorical=True)
     retrieved = frame[frame["retrieved"]]
     processed = frame[frame["processed"]]
     quarantined = frame[frame["quarantined"]]
@@ -287,7 +294,7 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
         "quarantined": int(len(quarantined)),
         "duplicated": int(retrieved["duplicated"].sum()),
         "multi_source": int((retrieved["n_sources"] > 1).sum()),
-        "near_duplicates": int(retrieved["duplicate_of"].notna().sum()),
+        "near_duplicates": int(retrieved["duplicate_of"].sum()),
         "outputs": int(len(out)),
     }
 
@@ -297,12 +304,12 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
     by: dict[str, Any] = {}
     for name, column in DIMENSIONS.items():
         if column == "format":
-            pairs = pd.DataFrame({"row": range(len(frame)), "value": frame["format"].fillna("unknown")})
+            pairs = pd.DataFrame({"row": range(len(frame)), "value": frame["format"].astype(object).fillna("unknown")})
         else:
             pairs = _exploded(images, column)
         joined = status.iloc[pairs["row"].to_numpy()].reset_index(drop=True)
         joined["value"] = pairs["value"].to_numpy()
-        sums = joined.groupby("value", sort=True).sum()
+        sums = joined.groupby("value", sort=True, observed=True).sum()
         table = {str(v): {k: int(row[k]) for k in [*flags, "duplicated"]} for v, row in sums.iterrows()
                  if row.any()}
         by[name] = _capped(table, "retrieved")
@@ -315,7 +322,7 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
 
     # Processing time per recipe and per operation (outputs processed this day).
     per_recipe: dict[str, Any] = {}
-    for recipe, group in out.groupby("recipe", sort=True):
+    for recipe, group in out.groupby("recipe", sort=True, observed=True):
         per_recipe[str(recipe)] = {"outputs": int(len(group)), "bytes": int(group["bytes"].fillna(0).sum()),
                                    "seconds": _time_stats(group["seconds"])}
     metrics["processing"] = per_recipe
@@ -325,8 +332,8 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
         for recipe, group in timings.groupby("recipe", sort=True)
     }
 
-    metrics["failures"] = {"reasons": _counts(quarantined["quarantine_reason"].fillna("unknown")),
-                           "stages": _counts(quarantined["quarantine_stage"].fillna("unknown"))}
+    metrics["failures"] = {"reasons": _counts(quarantined["quarantine_reason"].astype(object).fillna("unknown")),
+                           "stages": _counts(quarantined["quarantine_stage"].astype(object).fillna("unknown"))}
     if len(metrics["failures"]["reasons"]) > MAX_VALUES:
         reasons = list(metrics["failures"]["reasons"].items())
         metrics["failures"]["reasons"] = {**dict(reasons[:MAX_VALUES]),
@@ -385,7 +392,7 @@ def _co_occurrence(labels, top: list[str]) -> list[dict[str, Any]]:
         return []
     import pandas as pd
 
-    kept = labels[labels["value"].isin(top)]
+    kept = labels[labels["value"].isin(top)].astype({"value": object})
     pairs = kept.merge(kept, on="row")
     pairs = pairs[pairs["value_x"] < pairs["value_y"]]
     counts = pairs.groupby(["value_x", "value_y"]).size().reset_index(name="images")
