@@ -53,7 +53,7 @@ QUANTILES = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
 TIME_QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 TOP = 20  # top-N lists: labels, domains, creators, label pairs
 MAX_VALUES = 100  # breakdowns keep their largest values; the rest is summed into "(other)"
-CHUNK = 50_000  # documents flattened at a time: memory stays flat in the size of the day
+CHUNK = 20_000  # documents parsed at a time: memory stays flat in the size of the day
 
 # DuckDB over the partitions: the seed's SparkSQL top-labels query, on the views of query_partitions.
 TOP_LABELS_SQL = """
@@ -156,6 +156,7 @@ SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) 
 FROM flat
 WHERE (retrieved_at >= $since AND retrieved_at < $until) OR len(done) > 0
    OR (quarantine.at >= $since AND quarantine.at < $until)
+ORDER BY sha256
 """
 
 OUTPUTS_SQL = """
@@ -166,6 +167,7 @@ SELECT sha256, e.key AS recipe, e.value.version AS version, e.value.format AS fo
        coalesce(e.value.timings, MAP {}::MAP(VARCHAR, DOUBLE)) AS timings
 FROM entries
 WHERE list_contains($recipes, e.key) AND e.value.processed_at >= $since AND e.value.processed_at < $until
+ORDER BY sha256, recipe
 """
 
 
@@ -185,6 +187,7 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET memory_limit = '256MB'")  # one chunk at a time: DuckDB need not keep more
         iterator = iter(docs)
         while True:
             chunk = list(itertools.islice(iterator, CHUNK))
@@ -196,14 +199,13 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
             del chunk
             con.register("chunk", pa.table({"doc": docs_array}))
             con.execute(PARSE_SQL)  # each document parsed once, for both tables
-            image_parts.append(con.sql(IMAGES_SQL, params=params).to_arrow_table().cast(image_schema))
-            output_parts.append(con.sql(OUTPUTS_SQL, params=params).to_arrow_table().cast(output_schema))
+            image_parts.append(con.sql(IMAGES_SQL, params=params).to_arrow_table().cast(image_schema).combine_chunks())
+            output_parts.append(con.sql(OUTPUTS_SQL, params=params).to_arrow_table().cast(output_schema).combine_chunks())
             con.unregister("chunk")
     finally:
         con.close()
-    # Sorted by image whatever order the catalog gave: the same day gives the same bytes.
-    return (pa.concat_tables(image_parts).sort_by("sha256"),
-            pa.concat_tables(output_parts).sort_by([("sha256", "ascending"), ("recipe", "ascending")]))
+    # In the catalog's order, sorted within each chunk: a global sort would copy the whole day again.
+    return pa.concat_tables(image_parts), pa.concat_tables(output_parts)
 
 
 def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
