@@ -330,8 +330,8 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
     metrics["processing"] = per_recipe
     timings = _timings(outputs)
     metrics["operations"] = {
-        str(recipe): {str(op): _time_stats(g["seconds"]) for op, g in group.groupby("operation", sort=True)}
-        for recipe, group in timings.groupby("recipe", sort=True)
+        str(recipe): {str(op): _time_stats(g["seconds"]) for op, g in group.groupby("operation", sort=True, observed=True)}
+        for recipe, group in timings.groupby("recipe", sort=True, observed=True)
     }
 
     metrics["failures"] = {"reasons": _counts(quarantined["quarantine_reason"].astype(object).fillna("unknown")),
@@ -372,7 +372,7 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
 
 
 def _timings(outputs):
-    """(recipe, operation, seconds) rows of the outputs' timings maps."""
+    """(recipe, operation, seconds) rows of the outputs' timings maps, names as categoricals."""
     import numpy as np
     import pandas as pd
 
@@ -382,10 +382,12 @@ def _timings(outputs):
                              "seconds": pd.Series(dtype=float)})
     offsets = timings.offsets.to_numpy()  # (list_parent_indices does not take map arrays)
     parents = np.repeat(np.arange(len(timings)), np.diff(offsets))
-    recipes = outputs.column("recipe").to_pandas().to_numpy()
-    return pd.DataFrame({"recipe": recipes[parents] if len(parents) else np.array([], dtype=object),
-                         "operation": timings.keys[offsets[0]:offsets[-1]].to_pandas(),
-                         "seconds": timings.items[offsets[0]:offsets[-1]].to_pandas()})
+    recipes = outputs.column("recipe").combine_chunks().dictionary_encode()
+    return pd.DataFrame({
+        "recipe": pd.Categorical.from_codes(recipes.indices.to_numpy(zero_copy_only=False)[parents],
+                                            categories=recipes.dictionary.to_pylist()),
+        "operation": timings.keys[offsets[0]:offsets[-1]].dictionary_encode().to_pandas(),
+        "seconds": timings.items[offsets[0]:offsets[-1]].to_numpy(zero_copy_only=False)})
 
 
 def _co_occurrence(labels, top: list[str]) -> list[dict[str, Any]]:
