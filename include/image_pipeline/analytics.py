@@ -121,16 +121,7 @@ DOC_STRUCTURE = json.dumps({
                "seconds DOUBLE, processed_at VARCHAR, timings MAP(VARCHAR, DOUBLE)))",
 })
 PARSE_SQL = f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT json_transform(doc, '{DOC_STRUCTURE}') AS d FROM chunk"
-
-
-def _host(url: str) -> str:
-    """SQL: the host of an http(s) URL without ``www.``, or NULL (string functions: regexes cost more)."""
-    authority = f"split_part(split_part(split_part(split_part({url}, '://', 2), '/', 1), '?', 1), '#', 1)"
-    host = f"lower(split_part(split_part({authority}, '@', -1), ':', 1))"
-    return (f"(CASE WHEN (starts_with({url}, 'http://') OR starts_with({url}, 'https://')) AND {host} <> '' "
-            f"THEN (CASE WHEN starts_with({host}, 'www.') THEN {host}[5:] ELSE {host} END) END)")
-
-
+_HOST = r"^https?://(?:[^@/?#]*@)?([^/:?#]+)"
 _CLEAN = "list_sort(list_distinct(list_filter({}, lambda x: x IS NOT NULL AND x <> '')))"
 
 IMAGES_SQL = f"""
@@ -152,7 +143,7 @@ SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) 
        coalesce(raw_key <> '', false) AS has_raw,
        {_CLEAN.format("keywords")} AS keywords,
        {_CLEAN.format("list_transform(sources, lambda s: s.source)")} AS engines,
-       {_CLEAN.format(f"list_transform(sources, lambda s: coalesce({_host('s.uri')}, {_host('s.page_url')}))")} AS domains,
+       {_CLEAN.format(f"list_transform(sources, lambda s: regexp_replace(lower(coalesce(nullif(regexp_extract(s.uri, '{_HOST}', 1), ''), regexp_extract(s.page_url, '{_HOST}', 1))), '^www[.]', ''))")} AS domains,
        {_CLEAN.format("list_transform(sources, lambda s: s.licence)")} AS licences,
        {_CLEAN.format("list_transform(sources, lambda s: coalesce(nullif(s.creator, ''), nullif(s.owner_name, ''), nullif(s.author, ''), regexp_extract(s.page_url, 'flickr[.]com/photos/([^/?#]+)', 1)))")} AS creators,
        quarantine.reason AS quarantine_reason, quarantine.stage AS quarantine_stage,
@@ -206,9 +197,7 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
             docs_array = (pa.array(chunk, pa.binary()).cast(pa.string()) if isinstance(chunk[0], bytes)
                           else pa.array(chunk, pa.string()))
             del chunk
-            # several batches, so that DuckDB parses on every core
-            con.register("chunk", pa.Table.from_batches(
-                pa.table({"doc": docs_array}).to_batches(max_chunksize=max(1, CHUNK // (os.cpu_count() or 1) // 2))))
+            con.register("chunk", pa.table({"doc": docs_array}))
             con.execute(PARSE_SQL)  # each document parsed once, for both tables
             image_parts.append(con.sql(IMAGES_SQL, params=params).to_arrow_table().cast(image_schema).combine_chunks())
             output_parts.append(con.sql(OUTPUTS_SQL, params=params).to_arrow_table().cast(output_schema).combine_chunks())
