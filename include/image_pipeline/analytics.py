@@ -197,7 +197,9 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
             docs_array = (pa.array(chunk, pa.binary()).cast(pa.string()) if isinstance(chunk[0], bytes)
                           else pa.array(chunk, pa.string()))
             del chunk
-            con.register("chunk", pa.table({"doc": docs_array}))
+            # one batch per core, so that DuckDB parses on every core
+            con.register("chunk", pa.Table.from_batches(
+                pa.table({"doc": docs_array}).to_batches(max_chunksize=-(-len(docs_array) // (os.cpu_count() or 1)))))
             con.execute(PARSE_SQL)  # each document parsed once, for both tables
             image_parts.append(con.sql(IMAGES_SQL, params=params).to_arrow_table().cast(image_schema).combine_chunks())
             output_parts.append(con.sql(OUTPUTS_SQL, params=params).to_arrow_table().cast(output_schema).combine_chunks())
