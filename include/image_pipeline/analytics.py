@@ -218,9 +218,14 @@ def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
 
 
 def known_recipes() -> list[str]:
-    from image_pipeline.processing import RECIPES
+    """The recipes whose outputs are counted: every recipe the pipeline knows."""
+    try:
+        from image_pipeline.recipes import all_recipes  # recipe files (shipped and the user's), with issue 4
+    except ImportError:
+        from image_pipeline.processing import RECIPES
 
-    return sorted(RECIPES)
+        return sorted(RECIPES)
+    return sorted(all_recipes())
 
 
 # -- metrics ---------------------------------------------------------------------------------------
