@@ -171,8 +171,12 @@ def test_old_documents_without_features_outputs_or_timings(tmp_path):
         cat.record_output("b" * 64, "half_gray", {"key": "k", "version": 1, "width": 150, "height": 100,
                                                   "bytes": 900, "seconds": 0.25, "processed_at": "2026-11-02T11:00:00+00:00"})
         assert "features" not in cat.get("b" * 64)  # the seed's shape
+        odd = {"sha256": "c" * 64, "retrieved_at": "2026-11-02T12:00:00.000000+00:00", "width": "wide",
+               "sources": None, "features": {"labels": "cat", "blur": "sharp"},
+               "outputs": {"half_gray": {"processed_at": "2026-11-03T01:00:00.000000+00:00", "seconds": "slow"}}}
+        insert_docs(cat, [odd])  # fields of unexpected types read as missing, never fail the day
         m = analytics.compute_metrics(*analytics.read_day(cat, day, RECIPES), day)
-    assert (m["retrieved"], m["processed"], m["duplicated"], m["outputs"]) == (2, 1, 0, 1)
+    assert (m["retrieved"], m["processed"], m["duplicated"], m["outputs"]) == (3, 1, 0, 1)
     assert m["processing"]["half_gray"]["seconds"]["p50"] == 0.25 and m["operations"] == {}
     assert m["distributions"]["brightness"] == {"count": 0} and m["labels"]["top"] == []
     assert m["by"]["domain"] == {} and m["creators"] == [] and m["known"] == {"licence": 0, "creator": 0}

@@ -134,7 +134,7 @@ SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) 
        coalesce(bytes, 0) AS bytes,
        CASE WHEN width > 0 AND height > 0 THEN width * height / 1e6 END AS megapixels,
        CASE WHEN width > 0 AND height > 0 THEN width / height END AS aspect_ratio,
-       CAST(retrieved_at AS TIMESTAMPTZ) AS retrieved_at,
+       TRY_CAST(retrieved_at AS TIMESTAMPTZ) AS retrieved_at,
        coalesce(retrieved_at >= $since AND retrieved_at < $until, false) AS retrieved,
        len(done) > 0 AS processed,
        coalesce(quarantine.at >= $since AND quarantine.at < $until, false) AS quarantined,
@@ -163,7 +163,7 @@ OUTPUTS_SQL = """
 WITH entries AS (SELECT d.sha256 AS sha256, unnest(map_entries(d.outputs)) AS e FROM parsed)
 SELECT sha256, e.key AS recipe, e.value.version AS version, e.value.format AS format, e.value.width AS width,
        e.value.height AS height, e.value.bytes AS bytes, e.value.seconds AS seconds,
-       CAST(e.value.processed_at AS TIMESTAMPTZ) AS processed_at,
+       TRY_CAST(e.value.processed_at AS TIMESTAMPTZ) AS processed_at,
        coalesce(e.value.timings, MAP {}::MAP(VARCHAR, DOUBLE)) AS timings
 FROM entries
 WHERE list_contains($recipes, e.key) AND e.value.processed_at >= $since AND e.value.processed_at < $until
