@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test demo bench install install-test browser clean
+.PHONY: run test test-distributed demo bench install install-test browser clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ browser:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
+$(VENV)/.stamp-bench: $(VENV)/.stamp-install
+	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench]'
+	touch $@
+
+# Real photographs and artworks (about 70, 0.5-40 Mpx) from Debian packages, for benchmarks and tests.
+CORPUS ?= .cache/wallpapers
+$(CORPUS)/MANIFEST.tsv: | $(VENV)/.stamp-install
+	PYTHON=$(VENV)/bin/python ../shared/corpus/fetch-wallpapers $(CORPUS)
+
 install: $(VENV)/.stamp-install
 install-test: $(VENV)/.stamp-test browser
 
@@ -40,17 +49,19 @@ run: install
 test: install-test
 	$(VENV)/bin/python -m pytest
 
+# Only the distributed run (also part of `make test`): Celery components on the local Postgres and Redis.
+test-distributed: install-test
+	$(VENV)/bin/python -m pytest -m distributed
+
 demo: install
 	scripts/demo $(IMAGES)
 
-# Benchmarks: the daily analytics over RECORDS generated catalog records (seconds, peak memory), and
-# half_gray side by side on real photos: make bench IMAGES=/tmp/wallpapers
-# (build that corpus with: PYTHON=.venv/bin/python ../shared/corpus/fetch-wallpapers /tmp/wallpapers)
+# Side-by-side benchmarks on real photos (the corpus above, or IMAGES=DIR); results in benchmarks/results/;
+# then the daily analytics over RECORDS generated catalog records (seconds, peak memory).
 RECORDS ?= 1000000
-bench: install
+bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
+	$(VENV)/bin/python benchmarks/bench_process.py $(or $(IMAGES),$(CORPUS))
 	$(VENV)/bin/python benchmarks/bench_analytics.py --records $(RECORDS)
-	@if test -n "$(IMAGES)"; then $(VENV)/bin/python benchmarks/bench_half_gray.py $(IMAGES); \
-	else echo "half_gray: make bench IMAGES=DIR runs it on a folder of photos"; fi
 
 clean:
 	rm -rf .airflow data

@@ -7,112 +7,28 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from airflow_stack import airflow_standalone, wait_for
 from image_pipeline.catalog import SqliteCatalog
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_leftovers(home: Path) -> None:
-    """standalone's components can outlive it in sessions of their own: stop every process of this home."""
-    import psutil
-
-    mine = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.environ().get("AIRFLOW_HOME") == str(home):
-                mine.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    for proc in mine:
-        proc.terminate()
-    _, alive = psutil.wait_procs(mine, timeout=15)
-    for proc in alive:
-        proc.kill()
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
 def standalone(http_site):
     home = Path(tempfile.mkdtemp(prefix="image-pipeline-backfill-"))
-    port = free_port()
     searches = home / "searches.yaml"
     searches.write_text(f"searches:\n  - engine: greedy\n    site_url: {http_site}/index.html\n    count: 3\n")
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}:{os.environ['PATH']}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "GALLERY_STORE_URL": (home / "data").as_uri(),
-        "GALLERY_SQLITE_PATH": str(home / "catalog.sqlite3"),
-        "GALLERY_SEARCHES_FILE": str(searches),
-        "GALLERY_ALLOWED_HOSTS": "127.0.0.1",
-        "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
-        "GALLERY_EMAIL": "outbox",
-    }
-    subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=env)
-    log = open(home / "standalone.log", "w")
-    proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-    def api_up():
-        try:
-            with urllib.request.urlopen(f"http://localhost:{port}/api/v2/version", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    def airflow(*args, check=True):
-        done = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True)
-        if check and done.returncode:
-            raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        return done
-
+    env = {"GALLERY_SEARCHES_FILE": str(searches), "GALLERY_ALLOWED_HOSTS": "127.0.0.1",
+           "GALLERY_CRAWL_IDLE_TIMEOUT": "3"}
     try:
-        wait_for(api_up, 180, "the API server")
-        wait_for(lambda: "gallery_retrieve" in airflow("dags", "list", "-o", "plain", check=False).stdout, 180,
-                 "the DAG processor to parse the DAGs")
-        yield {"home": home, "env": env, "airflow": airflow}
+        with airflow_standalone(home, env, "gallery_retrieve") as server:
+            yield server
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        stop_leftovers(home)
-        log.close()
         if os.environ.get("KEEP_BACKFILL_HOME") is None:
             shutil.rmtree(home, ignore_errors=True)
 

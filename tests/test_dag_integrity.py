@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
-DAG_IDS = {"gallery_retrieve", "gallery_inbox", "gallery_process", "gallery_analytics", "gallery_deliver"}
-HEAVY_MODULES = ["cv2", "pandas", "matplotlib", "boto3", "icrawler", "pymongo"]
+DAG_IDS = {"gallery_retrieve", "gallery_inbox", "gallery_process", "gallery_analytics", "gallery_deliver",
+           "image_request"}
+HEAVY_MODULES = ["cv2", "pandas", "matplotlib", "boto3", "icrawler", "pymongo", "duckdb", "pyarrow"]
 
 
 @pytest.fixture(scope="module")

@@ -130,6 +130,39 @@ def test_process_maps_batches_and_quarantines(dags, pipeline_env, inbox, tmp_pat
     assert task_states(rerun)[("summarize", -1)][0] == "skipped"
 
 
+def test_process_form_picks_recipes_and_a_selection(dags, pipeline_env, inbox, tmp_path):
+    run(dags, "gallery_retrieve", RETRIEVE_INBOX)
+    nothing = run(dags, "gallery_process", {"recipes": ["thumb"], "keyword": "no such keyword"})
+    assert task_states(nothing)[("summarize", -1)][0] == "skipped" and not (pipeline_env / "processed").exists()
+    run(dags, "gallery_process", {"recipes": ["thumb"], "keyword": "demo"})
+    docs, _ = catalog_docs(tmp_path)
+    processed = [d for d in docs if d["status"] == "processed"]
+    assert len(processed) == 6 and all(set(d["outputs"]) == {"thumb"} for d in processed)
+    for doc in processed:
+        with Image.open(pipeline_env / doc["outputs"]["thumb"]["key"]) as im:
+            assert max(im.size) == min(320, max(doc["width"], doc["height"]))
+    # force redoes the selection; the outputs' keys stay, their records are renewed
+    run(dags, "gallery_process", {"recipes": ["thumb"], "keyword": "demo", "force": True})
+    again = {d["sha256"]: d for d in catalog_docs(tmp_path)[0] if d["status"] == "processed"}
+    for doc in processed:
+        new = again[doc["sha256"]]["outputs"]["thumb"]
+        assert new["key"] == doc["outputs"]["thumb"]["key"] and new["processed_at"] > doc["outputs"]["thumb"]["processed_at"]
+
+
+def test_process_refuses_force_without_a_selection(dags, pipeline_env, inbox):
+    run(dags, "gallery_retrieve", RETRIEVE_INBOX)
+    dag_run = run(dags, "gallery_process", {"force": True}, expect="failed")
+    assert task_states(dag_run)[("plan_batches", -1)][0] == "failed"
+    assert not (pipeline_env / "processed").exists()
+
+
+@pytest.mark.parametrize("conf, field", [({"recipes": ["nonesuch"]}, "recipes"), ({"recipes": []}, "recipes"),
+                                         ({"since": "yesterday"}, "since")])
+def test_process_form_schema_refuses_bad_params(dags, conf, field):
+    with pytest.raises(Exception, match=field):
+        dags.get_dag("gallery_process").test(run_conf=conf)
+
+
 def test_analytics_writes_the_days_report(dags, pipeline_env, inbox, tmp_path):
     run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     run(dags, "gallery_process")

@@ -62,3 +62,9 @@ def test_cli_runs_the_pipeline_without_airflow(pipeline_env, tmp_path, capsys):
 def test_cli_refuses_a_bad_request(pipeline_env):
     with pytest.raises(ValueError, match="needs at least one keyword"):
         main(["retrieve", "--engine", "bing"])
+
+
+def test_required_connections_follow_the_chosen_backends():
+    assert Settings().required_connections() == {}  # the embedded default needs none; SMTP is optional on auto
+    cfg = Settings(store_url="s3://b/p", catalog="mongo", email="smtp", mongo_conn_id="catalog_db")
+    assert cfg.required_connections() == {"aws_default": "aws", "catalog_db": "mongo", "smtp_default": "smtp"}

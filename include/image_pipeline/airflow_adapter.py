@@ -2,26 +2,31 @@
 
 It turns :class:`~image_pipeline.settings.Settings` plus Airflow connections into the library's
 backends (object store, catalog, mailer), and holds what the DAG files share: the Assets that
-chain them and the default task arguments. Provider hooks are imported inside the functions, so
+chain them, the default task arguments (with the failure notifier) and the task bodies several
+DAGs run (retrieval, processing, delivery). Provider hooks are imported inside the functions, so
 importing this module (and so parsing a DAG file) stays light.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Iterator
 
-from airflow.sdk import Asset, AssetWatcher, BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk import Asset, AssetWatcher, BaseHook, BaseNotifier
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from image_pipeline.catalog import Catalog, MongoCatalog, SqliteCatalog
-from image_pipeline.mail import Mailer, OutboxMailer, SmtpMailer
+from image_pipeline.mail import HttpApiMailer, Mailer, OutboxMailer, SmtpMailer, compose
 from image_pipeline.settings import Settings
 from image_pipeline.storage import ObjectStore, open_store
+
+log = logging.getLogger(__name__)
 
 OWNER = "image-pipeline"
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -70,6 +75,33 @@ INBOX_FILES = Asset(name="gallery_inbox_files",
 # Retrieval tasks take a slot of this pool: the politeness limit across all runs and workers.
 DOWNLOAD_POOL = "gallery_downloads"
 
+
+class FailureEmailNotifier(BaseNotifier):
+    """Emails ``GALLERY_OPERATOR_EMAIL`` when a task has failed for good (no retry left), through
+    the same channel as deliveries (SMTP, the HTTPS API or the outbox); only logs when unset."""
+
+    template_fields = ()
+
+    def notify(self, context: dict[str, Any]) -> None:
+        cfg = settings()
+        ti = context["ti"]
+        what = f"{ti.dag_id}.{ti.task_id}" + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
+        if not cfg.operator_email:
+            log.warning("%s failed for good in run %s (GALLERY_OPERATOR_EMAIL unset: no email)", what, ti.run_id)
+            return
+        exception = context.get("exception")
+        body = (
+            f"{what} failed for good (try {ti.try_number}) in run {ti.run_id} of DAG {ti.dag_id}.\n\n"
+            f"Error: {type(exception).__name__ if exception else 'unknown'}: {exception}\n\n"
+            f"Log: {getattr(ti, 'log_url', '') or 'see the task log in the Airflow UI'}\n\n-- Image Pipeline\n"
+        )
+        key = hashlib.sha256(f"failure|{ti.dag_id}|{ti.run_id}|{ti.task_id}|{ti.map_index}|{ti.try_number}".encode())
+        msg = compose(sender=cfg.email_from, recipient=cfg.operator_email, subject=f"[image-pipeline] {what} failed",
+                      body=body, delivery_id=key.hexdigest())
+        store = object_store(cfg)
+        mailer(store, cfg).send(msg)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
@@ -77,6 +109,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": 2.0,  # 15 s, 30 s, ... capped below
     "max_retry_delay": timedelta(minutes=10),
     "execution_timeout": timedelta(minutes=60),
+    # Called once a task has no retry left: the operator hears of every DAG that fails for good.
+    "on_failure_callback": FailureEmailNotifier(),
 }
 
 
@@ -112,16 +146,26 @@ def catalog(cfg: Settings | None = None) -> Iterator[Catalog]:
 
 
 def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
-    """SMTP through the configured connection when there is one (or when required), else the outbox."""
+    """The channel ``GALLERY_EMAIL`` selects: SMTP through its connection, the HTTPS email API
+    through its HTTP connection, or the outbox; ``auto`` takes the first whose connection exists."""
     cfg = cfg or settings()
     if cfg.email == "outbox":
         return OutboxMailer(store)
+    if cfg.email in ("auto", "smtp"):
+        try:
+            return smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id))
+        except AirflowNotFoundException:
+            if cfg.email == "smtp":
+                raise
     try:
-        conn = BaseHook.get_connection(cfg.smtp_conn_id)
+        return email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id))
     except AirflowNotFoundException:
-        if cfg.email == "smtp":
+        if cfg.email == "api":
             raise
-        return OutboxMailer(store)
+    return OutboxMailer(store)
+
+
+def smtp_mailer(conn: Any) -> SmtpMailer:
     extra = conn.extra_dejson
     # Same extras and defaults as the SMTP provider's connection form (SSL unless disabled).
     return SmtpMailer(
@@ -133,6 +177,25 @@ def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
         starttls=not extra.get("disable_tls", False),
         timeout=float(extra.get("timeout", 30)),
     )
+
+
+def email_api_mailer(conn: Any) -> HttpApiMailer:
+    """A Resend-compatible API from an HTTP connection: host (``api.resend.com`` or a full URL),
+    schema (``https`` by default), port, password = API key, extra ``endpoint`` (``/emails``)."""
+    extra = conn.extra_dejson
+    host = (conn.host or "").rstrip("/")
+    if "://" not in host:
+        host = f"{conn.schema or 'https'}://{host}" + (f":{conn.port}" if conn.port else "")
+    return HttpApiMailer(url=host + "/" + str(extra.get("endpoint", "/emails")).lstrip("/"),
+                         api_key=conn.password or "", timeout=float(extra.get("timeout", 30)))
+
+
+def set_outlet_extra(context: dict[str, Any], asset: Asset, extra: dict[str, Any]) -> None:
+    """The Asset event's extra, when the running task has ``asset`` among its outlets (a shared task
+    body may run in a DAG that emits no event, e.g. ``image_request``)."""
+    task = context.get("task")
+    if task is None or any(getattr(o, "name", None) == asset.name for o in task.outlets):
+        context["outlet_events"][asset].extra = extra
 
 
 def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +212,87 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
             api_keys={"flickr": flickr_api_key(cfg)} if request["engine"] == "flickr" else None,
         )
     result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
-    context["outlet_events"][RAW_IMAGES].extra = result
+    set_outlet_extra(context, RAW_IMAGES, result)
     return result
+
+
+def plan_processing(params: dict[str, Any], run_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The batches of images the run's recipes and selection leave to do: gallery_process's plan,
+    and image_request's (``run_ids``: only the images those retrieval runs brought). The one place
+    the DAGs call processing's planning. Raises ValueError (the request is refused) for an unknown
+    recipe or a bad selection."""
+    import math
+
+    from image_pipeline import process
+
+    cfg = settings()
+    recipes = list(params.get("recipes") or cfg.recipe_names())
+    selection = process.ImageSelection(
+        params.get("keyword") or None, params.get("label") or None, params.get("since") or None,
+        params.get("until") or None)
+    force = bool(params.get("force"))
+    with catalog(cfg) as opened:
+        batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
+                                       features_version=features_version(cfg))
+        if run_ids is not None:
+            wanted = {d["sha256"] for run_id in run_ids for d in opened.find(run_id=run_id)}
+            todo = [sha for batch in batches for sha in batch if sha in wanted]
+            size = max(int(params.get("batch_size") or 0) or process.auto_batch_size(len(todo)),
+                       math.ceil(len(todo) / process.MAX_BATCHES))
+            batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    return [{"index": i, "recipes": recipes, "force": force, "sha256s": b} for i, b in enumerate(batches)]
+
+
+def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
+    """One batch of gallery_process (the plan's entry) through the engine."""
+    from image_pipeline import process
+
+    cfg = settings()
+    with catalog(cfg) as opened:
+        return process.process_batch(object_store(cfg), opened, batch["recipes"], batch["sha256s"],
+                                     force=batch["force"], limits=cfg.limits(), **feature_extraction(cfg))
+
+
+def features_version(cfg: Settings) -> int | None:
+    """The version of the features processing records, None when features are off."""
+    return None
+
+
+def feature_extraction(cfg: Settings) -> dict[str, Any]:
+    """The feature extractor processing calls, with its labeler (built once per worker process)."""
+    return {}
+
+
+def delivery_occasion(context: dict[str, Any], per_run: bool = False) -> str | None:
+    """What a delivery is for, in the ledger's key: the run itself (a request), else the run's data
+    interval when it has one (a subscription's period), else None (the archive's content)."""
+    if per_run:
+        return f"request:{context['dag'].dag_id}/{context['run_id']}"
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start and end and start != end:
+        return f"interval:{start.isoformat()}/{end.isoformat()}"
+    return None
+
+
+def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
+    """The body of every delivery task (gallery_deliver, the subscriptions, image_request):
+    ``request`` is ``{"selection": {...}, "recipient": ..., "occasion": ...}``."""
+    from image_pipeline import delivery
+
+    cfg = settings()
+    store = object_store(cfg)
+    try:
+        selection = delivery.Selection.from_dict(request["selection"])
+        with catalog(cfg) as opened:
+            entry = delivery.deliver(
+                store, opened, mailer(store, cfg), selection, recipient=request["recipient"], sender=cfg.email_from,
+                attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
+                occasion=request.get("occasion"), templates_dir=cfg.email_templates,
+            )
+    except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look
+        raise AirflowFailException(str(exc)) from None
+    set_outlet_extra(context, ARCHIVES, {k: entry.get(k) for k in ("status", "archive_key", "images")})
+    return entry
 
 
 def flickr_api_key(cfg: Settings) -> str:

@@ -12,6 +12,7 @@ connections: S3 uses boto3's own configuration, MongoDB ``GALLERY_MONGO_URI``, F
     image-pipeline report --day 2026-11-21
     image-pipeline deliver --keyword cats --to you@example.com
     image-pipeline last-delivery --keyword cats
+    image-pipeline resolve-delivery <delivery id> --as sent
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--site-url", default="")
     p.add_argument("--url", action="append", default=[])
-    p = sub.add_parser("process", help="run a recipe over pending images")
-    p.add_argument("--recipe", default="half_gray")
+    p = sub.add_parser("process", help="run recipes over pending images (one decode for all of them)")
+    p.add_argument("--recipe", action="append", help="repeat for several (default: GALLERY_RECIPES)")
     p = sub.add_parser("report", help="write a day's report and rebuild the overview")
     p.add_argument("--day", type=date.fromisoformat, default=datetime.now(timezone.utc).date())
     p = sub.add_parser("deliver", help="archive a selection and email it (to the outbox)")
@@ -115,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-id")
     p.add_argument("--recipe", default="half_gray")
     p.add_argument("--to")
+    p = sub.add_parser("resolve-delivery", help="an uncertain delivery (a worker died while sending): "
+                                               "mark it sent, or let the next attempt send it again")
+    p.add_argument("id")
+    p.add_argument("--as", dest="outcome", choices=["sent", "resend"], required=True)
     p = sub.add_parser("last-delivery", help="print the archive and email of the latest delivery")
     p.add_argument("--keyword")
     args = parser.parse_args(argv)
@@ -143,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "process":
             from image_pipeline.process import plan_batches, process_batch
 
+            recipes = args.recipe or cfg.recipe_names()
             result = {"processed": 0, "quarantined": 0, "skipped": 0}
-            for batch in plan_batches(catalog, args.recipe, cfg.batch_size):
-                for k, v in process_batch(store, catalog, args.recipe, batch).items():
+            for batch in plan_batches(catalog, recipes, cfg.batch_size):
+                for k, v in process_batch(store, catalog, recipes, batch, limits=cfg.limits()).items():
                     result[k] += v
         elif args.command == "report":
             from image_pipeline.analytics import rollup, write_daily_report
@@ -159,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
                 store, catalog, OutboxMailer(store), Selection(args.recipe, args.keyword, args.run_id),
                 recipient=args.to or cfg.email_to, sender=cfg.email_from,
                 attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
+                templates_dir=cfg.email_templates,
             )
+        elif args.command == "resolve-delivery":
+            from image_pipeline.delivery import resolve_uncertain
+
+            result = resolve_uncertain(catalog, args.id, args.outcome)
         else:  # last-delivery
             sent = [d for d in catalog.deliveries()
                     if d["status"] == "sent" and (not args.keyword or d["selection"]["keyword"] == args.keyword)]

@@ -17,9 +17,16 @@ Which backends run is chosen here, with no code change:
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
 - analytics: ``GALLERY_ANALYTICS_CATCHUP`` (``true``: the scheduler runs every missed day since the
   start date) and ``GALLERY_ANALYTICS_MAX_ACTIVE_RUNS``;
+- processing: ``GALLERY_RECIPES`` (the recipes produced by default), ``GALLERY_RECIPES_DIR`` (a
+  folder of the user's own recipes, besides ``config/recipes``), ``GALLERY_PROCESS_SCHEDULE``,
+  ``GALLERY_FEATURES``, and the per-image limits ``GALLERY_DOWNLOAD_MAX_PIXELS`` (also refused
+  before decoding when processing), ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``;
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
-  ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
-  ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
+  ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the HTTPS email API when the
+  connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
+  ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); templates in
+  ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
+- subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML).
 """
 
 from __future__ import annotations
@@ -74,6 +81,16 @@ class Settings:
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
+    email_api_conn_id: str = "email_api_default"  # HTTP connection: host = API base URL, password = key
+    email_templates: str = str(PROJECT_ROOT / "config" / "email")  # subject.txt.j2 and body.txt.j2
+    operator_email: str = ""  # failures of any DAG are emailed here; empty: logged only
+    subscriptions_file: str = str(PROJECT_ROOT / "config" / "subscriptions.yaml")
+    recipes_dir: str = ""  # a folder of the user's own recipes (YAML), besides config/recipes
+    recipes: str = "half_gray,web,thumb"  # what gallery_process produces unless its form says otherwise
+    process_schedule: str = "30 * * * *"  # gallery_process also runs on this cron (besides the raw Asset)
+    features: bool = True  # record image features (EXIF, hash, colours, blur, faces, labels) when processing
+    max_frames: int = 1000  # images with more frames are quarantined
+    image_time_limit: int = 120  # seconds of processing for one image before it is quarantined
     analytics_catchup: bool = False  # run every missed day of gallery_analytics since its start date
     analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once
 
@@ -82,12 +99,13 @@ class Settings:
             raise SettingsError(f"store URL must start with file:// or s3://, got {self.store_url!r}")
         if self.catalog not in {"sqlite", "mongo"}:
             raise SettingsError(f"catalog must be 'sqlite' or 'mongo', got {self.catalog!r}")
-        if self.email not in {"auto", "smtp", "outbox"}:
-            raise SettingsError(f"email must be 'auto', 'smtp' or 'outbox', got {self.email!r}")
+        if self.email not in {"auto", "smtp", "api", "outbox"}:
+            raise SettingsError(f"email must be 'auto', 'smtp', 'api' or 'outbox', got {self.email!r}")
         if self.attach_max_bytes < 0 or self.batch_size < 1:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
-               self.download_pool_slots, self.max_count, self.crawl_idle_timeout) < 1:
+               self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
+               self.image_time_limit) < 1:
             raise SettingsError("download limits must be positive")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")
@@ -101,9 +119,9 @@ class Settings:
             if not raw:
                 continue
             if f.type in ("bool", bool):
-                if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
                     raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be true or false")
-                values[f.name] = raw.lower() in {"true", "1", "yes"}
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             elif f.type in ("int", int):
                 try:
                     values[f.name] = int(raw)
@@ -125,6 +143,28 @@ class Settings:
     def endpoints(self) -> dict[str, str]:
         return {"bing": self.bing_url, "google": self.google_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
 
+    def recipe_names(self) -> list[str]:
+        return [name.strip() for name in self.recipes.split(",") if name.strip()]
+
+    def limits(self):
+        """The engine's per-image limits (see :mod:`image_pipeline.engine`)."""
+        from image_pipeline.engine import Limits
+
+        return Limits(max_pixels=self.download_max_pixels, max_frames=self.max_frames,
+                      time_limit=float(self.image_time_limit))
+
     @property
     def store_is_s3(self) -> bool:
         return self.store_url.startswith("s3://")
+
+    def required_connections(self) -> dict[str, str]:
+        """The Airflow connections (id: conn_type) the chosen backends cannot run without. A
+        deployment must create them (docker-compose.yaml's init does); the Flickr key is optional."""
+        needed = {}
+        if self.store_is_s3:
+            needed[self.aws_conn_id] = "aws"
+        if self.catalog == "mongo":
+            needed[self.mongo_conn_id] = "mongo"
+        if self.email == "smtp":
+            needed[self.smtp_conn_id] = "smtp"
+        return needed

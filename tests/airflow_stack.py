@@ -1,0 +1,271 @@
+"""Real Airflow components as processes, for the tests that need more than ``dag.test()``: the
+backfill (``airflow standalone`` in a throw-away home) and the distributed run (the CeleryExecutor's
+components on the machine's Postgres and Redis). What they share lives here: free ports, waiting,
+process groups and their leftovers, the REST API with a JWT, the settings file the Compose stack
+reads too, and the corpus of real photos.
+
+Light on purpose (stdlib at import time): Celery workers import it for ``worker_hostname``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# The distributed deployment's settings, read by docker-compose.yaml (env_file) and by the harness.
+STACK_ENV_FILE = ROOT / "config" / "celery-stack.env"
+# What the harness changes in them, and why: only how fast a lost worker is noticed. A task's
+# supervisor heartbeats every 5 s ([workers] min_heartbeat_interval); 30 s of silence is six missed
+# beats (no false alarm on two busy shared cores), checked every 3 s, so a SIGKILLed worker's task is
+# failed within ~35 s and retried (DEFAULT_ARGS: 15 s later) on the other worker.
+HARNESS_OVERRIDES = {
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
+}
+CORPUS_FETCHER = ROOT.parent / "shared" / "corpus" / "fetch-wallpapers"  # ../shared beside the clone
+
+
+def read_env_file(path: Path = STACK_ENV_FILE) -> dict[str, str]:
+    """``KEY=value`` lines (comments and blanks skipped), as Compose's env_file reads them."""
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise ValueError(f"{path}: not KEY=value: {line!r}")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` for workers sharing one machine: the name the harness gave each,
+    so a task instance's ``hostname`` says which worker ran it."""
+    return os.environ["STACK_WORKER_HOSTNAME"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def url_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A component in a session (and so a process group) of its own, its output in ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def kill_tree(proc: subprocess.Popen) -> list[int]:
+    """SIGKILL a component as a lost machine would: its process group and every descendant (a task's
+    supervisor puts the task in a process group of its own). Returns the pids killed."""
+    import psutil
+
+    tree = descendants(proc.pid)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for child in tree:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    proc.wait(10)
+    return [proc.pid, *(c.pid for c in tree)]
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM a component's process group, SIGKILL it if it does not end in time."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        kill_tree(proc)
+
+
+def stop_all(procs) -> None:
+    """``stop`` several components at once: SIGTERM every group first, so their shutdowns overlap."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
+        stop(proc)
+
+
+def processes_of(home: Path) -> list:
+    """Every process (but this one) running with ``AIRFLOW_HOME=home``."""
+    import psutil
+
+    mine = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and proc.environ().get("AIRFLOW_HOME") == str(home):
+                mine.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return mine
+
+
+def stop_leftovers(home: Path) -> None:
+    """Components can outlive their parent in sessions of their own: stop every process of this home."""
+    import psutil
+
+    mine = processes_of(home)
+    for proc in mine:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(mine, timeout=15)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+class RestApi:
+    """Airflow's public REST API over plain HTTP, with a JWT from ``/auth/token``."""
+
+    def __init__(self, base_url: str, username: str, password: str):
+        self.base_url = base_url.rstrip("/")
+        token = self._call("POST", "/auth/token", {"username": username, "password": password}, auth=False)
+        self.token = token["access_token"]
+
+    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True):
+        request = urllib.request.Request(
+            self.base_url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if auth else {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: HTTP {exc.code}: {exc.read()[:2000]!r}") from None
+
+    def get(self, path: str):
+        return self._call("GET", path)
+
+    def post(self, path: str, body: dict):
+        return self._call("POST", path, body)
+
+    def patch(self, path: str, body: dict):
+        return self._call("PATCH", path, body)
+
+
+def corpus_dir() -> Path:
+    """The real photos (JPEG, PNG, WebP; 0.5-40 Mpx): ``$IMAGE_PIPELINE_CORPUS``, else
+    ``/tmp/wallpapers``, else a cache the shared fetcher fills once (about 30 s: two Debian
+    wallpaper packages through apt)."""
+    for candidate in (os.environ.get("IMAGE_PIPELINE_CORPUS"), "/tmp/wallpapers"):
+        if candidate and (Path(candidate) / "MANIFEST.tsv").is_file():
+            return Path(candidate)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "image-pipeline" / "wallpapers"
+    if not (cache / "MANIFEST.tsv").is_file():
+        if not CORPUS_FETCHER.is_file():
+            raise AssertionError(f"no corpus of real photos and no fetcher at {CORPUS_FETCHER}")
+        subprocess.run([str(CORPUS_FETCHER), str(cache)], check=True, env={**os.environ, "PYTHON": sys.executable},
+                       capture_output=True, timeout=600)
+    return cache
+
+
+def real_images(count: int) -> list[Path]:
+    """``count`` distinct real photos from the corpus, in a stable order."""
+    folder = corpus_dir()
+    rows = [line.split("\t") for line in (folder / "MANIFEST.tsv").read_text().splitlines()[1:] if line]
+    images = [folder / row[0] for row in sorted(rows)]
+    if len(images) < count:
+        raise AssertionError(f"the corpus in {folder} has {len(images)} images, {count} wanted")
+    return images[:count]
+
+
+@contextmanager
+def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
+    """`airflow standalone` in the throw-away ``home`` (SQLite, the embedded default's store, catalog
+    and outbox under it), waited for until ``dag_id`` is parsed, every process of the home stopped
+    afterwards. Yields ``home``, ``env``, ``url``, ``airflow`` (runs the CLI) and ``rest_api()``
+    (a :class:`RestApi` logged in as ``admin`` with the password standalone generated)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "GALLERY_STORE_URL": (home / "data").as_uri(),
+        "GALLERY_SQLITE_PATH": str(home / "catalog.sqlite3"),
+        "GALLERY_EMAIL": "outbox",
+        **extra_env,
+    }
+    subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=env)
+    proc = start([str(BIN / "airflow"), "standalone"], env, home / "standalone.log")
+    url = f"http://localhost:{port}"
+
+    def airflow(*args, check=True):
+        done = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True)
+        if check and done.returncode:
+            raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        return done
+
+    def rest_api() -> RestApi:
+        passwords = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
+        return RestApi(url, "admin", passwords["admin"])
+
+    try:
+        wait_for(lambda: url_answers(f"{url}/api/v2/version"), 180, "the API server")
+        wait_for(lambda: dag_id in airflow("dags", "list", "-o", "plain", check=False).stdout, 180,
+                 "the DAG processor to parse the DAGs")
+        yield {"home": home, "env": env, "url": url, "airflow": airflow, "rest_api": rest_api}
+    finally:
+        stop(proc)
+        stop_leftovers(home)
