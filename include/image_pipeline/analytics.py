@@ -53,7 +53,7 @@ QUANTILES = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
 TIME_QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 TOP = 20  # top-N lists: labels, domains, creators, label pairs
 MAX_VALUES = 100  # breakdowns keep their largest values; the rest is summed into "(other)"
-CHUNK = 20_000  # documents parsed at a time: memory stays flat in the size of the day
+CHUNK = 10_000  # documents parsed at a time: memory stays flat in the size of the day
 
 # DuckDB over the partitions: the seed's SparkSQL top-labels query, on the views of query_partitions.
 TOP_LABELS_SQL = """
@@ -329,7 +329,7 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
         else:
             pairs = _exploded(images, column)
         joined = status.iloc[pairs["row"].to_numpy()].reset_index(drop=True)
-        joined["value"] = pairs["value"].to_numpy()
+        joined["value"] = pairs["value"].array  # categorical: no string per row
         sums = joined.groupby("value", sort=True, observed=True).sum()
         table = {str(v): {k: int(row[k]) for k in [*flags, "duplicated"]} for v, row in sums.iterrows()
                  if row.any()}
