@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test test-distributed demo bench install install-test clean
+.PHONY: run test test-distributed demo bench install install-test browser clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test]'
 	touch $@
 
+# The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):
+# Debian's package when it is missing and apt-get exists (as root, or through sudo). CHROMIUM=/path
+# points the tests at another Chromium or Chrome instead.
+browser:
+	@command -v chromium >/dev/null || test -n "$$CHROMIUM" || { \
+	  command -v apt-get >/dev/null || { echo "no chromium and no apt-get: install Chromium, or set CHROMIUM=/path"; exit 1; }; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
 $(VENV)/.stamp-bench: $(VENV)/.stamp-install
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench]'
 	touch $@
@@ -31,7 +40,7 @@ $(CORPUS)/MANIFEST.tsv: | $(VENV)/.stamp-install
 	PYTHON=$(VENV)/bin/python ../shared/corpus/fetch-wallpapers $(CORPUS)
 
 install: $(VENV)/.stamp-install
-install-test: $(VENV)/.stamp-test
+install-test: $(VENV)/.stamp-test browser
 
 run: install
 	scripts/init-airflow
@@ -47,9 +56,12 @@ test-distributed: install-test
 demo: install
 	scripts/demo $(IMAGES)
 
-# Side-by-side benchmarks on real photos (the corpus above, or IMAGES=DIR); results in benchmarks/results/
+# Side-by-side benchmarks on real photos (the corpus above, or IMAGES=DIR); results in benchmarks/results/;
+# then the daily analytics over RECORDS generated catalog records (seconds, peak memory).
+RECORDS ?= 1000000
 bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 	$(VENV)/bin/python benchmarks/bench_process.py $(or $(IMAGES),$(CORPUS))
+	$(VENV)/bin/python benchmarks/bench_analytics.py --records $(RECORDS)
 
 clean:
 	rm -rf .airflow data

@@ -1,14 +1,24 @@
 """
-### gallery_analytics: a day of the gallery in numbers
+### gallery_analytics: a day of the gallery in numbers, and the overview of all days
 
-For one UTC day it counts the images retrieved, processed and quarantined, with size statistics
-(bytes, width, height) and counts by format and keyword, and writes `stats.csv` and `chart.png`
-under `reports/daily/dt=YYYY-MM-DD/` in the object store, overwriting that day's report: re-running
-or backfilling a day replaces its report.
+For one UTC day (the run's data interval) it reads the images retrieved, processed or quarantined
+that day from the catalog (SQLite or MongoDB) and writes, overwriting that day's outputs:
 
-Runs daily over the previous day (a data-interval timetable, so backfills cover past days) and
-also whenever `gallery_processed_images` is updated (reporting on the current day). The trigger
-form's `day` overrides the day.
+- the Parquet partitions `reports/images/dt=YYYY-MM-DD/` and `reports/outputs/dt=YYYY-MM-DD/`;
+- the day's metrics document, upserted into the catalog under the date: counts retrieved,
+  processed, quarantined and duplicated by keyword, engine, source domain and format; size,
+  dimension, aspect ratio, brightness and blur distributions; processing time percentiles per
+  recipe and operation; failure reasons; top labels and label pairs; top domains, creators and
+  licences; storage added per zone;
+- charts and a self-contained `report.html` under `reports/daily/dt=YYYY-MM-DD/`.
+
+Then `rollup` rebuilds `reports/overview/` (trends per day, cumulative totals) from all the
+partitions with DuckDB, so backfilling past days updates it. One rollup at a time.
+
+Runs daily over the previous day (a data-interval timetable: `airflow backfill create` covers
+past days; `GALLERY_ANALYTICS_CATCHUP=true` runs the missed ones) and also whenever
+`gallery_processed_images` is updated (reporting on the current day). The form's `day` overrides
+the day.
 """
 
 from __future__ import annotations
@@ -16,8 +26,8 @@ from __future__ import annotations
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
 from image_pipeline import airflow_adapter as af
-from image_pipeline.analytics import write_daily_report
 from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
+from image_pipeline.analytics import rollup, write_daily_report
 
 
 @dag(
@@ -26,15 +36,14 @@ from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSE
         timetable=CronDataIntervalTimetable("@daily", timezone="UTC"), assets=[PROCESSED_IMAGES]
     ),
     start_date=START_DATE,
-    catchup=False,
-    max_active_runs=2,
+    catchup=af.settings().analytics_catchup,
+    max_active_runs=af.settings().analytics_max_active_runs,
     default_args=DEFAULT_ARGS,
     tags=["image-pipeline", "analytics"],
     doc_md=__doc__,
     params={
         "day": Param("", type="string", pattern=r"^(\d{4}-\d{2}-\d{2})?$",
                      description="YYYY-MM-DD to report on; empty: the run's data interval (or today)."),
-        "recipe": Param("half_gray", type="string", description="Recipe whose processing is counted."),
     },
 )
 def gallery_analytics():
@@ -42,11 +51,16 @@ def gallery_analytics():
     def daily_report(params: dict, **context) -> dict:
         day = af.run_day(context, params["day"])
         with af.catalog() as catalog:
-            report = write_daily_report(af.object_store(), catalog, day, params["recipe"])
-        context["outlet_events"][DAILY_REPORTS].extra = report
+            report = write_daily_report(af.object_store(), catalog, day)
+        context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers
         return report
 
-    daily_report()
+    # Every rollup reads all partitions; one at a time, so a slower one never overwrites a newer one.
+    @task(max_active_tis_per_dag=1)
+    def overview() -> dict:
+        return rollup(af.object_store())["totals"]
+
+    daily_report() >> overview()
 
 
 gallery_analytics()

@@ -184,3 +184,41 @@ def test_the_same_run_seeing_an_image_again_changes_nothing(catalog):
     before = catalog.get(sha)
     catalog.record_image(sha, **{**fields, "seen_at": "2026-11-05T10:00:00.000000+00:00"})
     assert catalog.get(sha) == before
+
+
+def test_touched_streams_images_retrieved_processed_or_quarantined_in_a_window(catalog):
+    day2 = ("2026-11-02T00:00:00.000000+00:00", "2026-11-03T00:00:00.000000+00:00")
+    record(catalog, "a" * 64, seen_at="2026-11-02T10:00:00.000000+00:00")  # retrieved in the window
+    record(catalog, "b" * 64, seen_at="2026-11-01T23:00:00.000000+00:00")  # processed in it
+    catalog.record_output("b" * 64, "half_gray", output(at="2026-11-02T00:30:00.000000+00:00"))
+    record(catalog, "c" * 64, seen_at="2026-11-01T22:00:00.000000+00:00")  # quarantined in it
+    catalog.record_quarantine("c" * 64, "cannot decode", "process", "q", "2026-11-02T01:00:00.000000+00:00")
+    record(catalog, "d" * 64, seen_at="2026-11-01T10:00:00.000000+00:00")  # processed the day before
+    catalog.record_output("d" * 64, "half_gray", output(at="2026-11-01T11:00:00.000000+00:00"))
+    record(catalog, "e" * 64, seen_at="2026-11-03T00:00:00.000000+00:00")  # the window's end is open
+    record(catalog, "f" * 64, seen_at="2026-11-01T10:00:00.000000+00:00")  # another recipe in it
+    catalog.record_output("f" * 64, "thumb", output(at="2026-11-02T11:00:00.000000+00:00"))
+    touched = [d["sha256"] for d in catalog.touched(*day2, recipes=["half_gray", "thumb"], batch_size=2)]
+    assert touched == ["a" * 64, "b" * 64, "c" * 64, "f" * 64]
+    assert [d["sha256"] for d in catalog.touched(*day2)] == ["a" * 64, "c" * 64]  # outputs only when named
+    assert catalog.get("b" * 64) == next(d for d in catalog.touched(*day2, recipes=["half_gray"]) if d["sha256"] == "b" * 64)
+
+
+def test_metrics_documents_are_upserted_by_day(catalog):
+    assert catalog.get_metrics("2026-11-02") is None and catalog.metrics() == []
+    catalog.put_metrics("2026-11-02", {"retrieved": 3, "by_format": {"JPEG": 3}})
+    catalog.put_metrics("2026-11-01", {"retrieved": 1})
+    catalog.put_metrics("2026-11-02", {"retrieved": 5, "by_format": {"PNG": 5}})  # a re-run replaces it
+    assert catalog.get_metrics("2026-11-02") == {"day": "2026-11-02", "retrieved": 5, "by_format": {"PNG": 5}}
+    assert [m["day"] for m in catalog.metrics()] == ["2026-11-01", "2026-11-02"]
+    assert catalog.metrics()[0] == {"day": "2026-11-01", "retrieved": 1}
+
+
+def test_touched_json_holds_at_least_the_touched_documents(catalog):
+    import json
+
+    record(catalog, "a" * 64, seen_at="2026-11-02T10:00:00.000000+00:00")
+    record(catalog, "b" * 64, seen_at="2026-11-05T10:00:00.000000+00:00")
+    window = ("2026-11-02T00:00:00.000000+00:00", "2026-11-03T00:00:00.000000+00:00")
+    texts = [json.loads(t) for t in catalog.touched_json(*window)]
+    assert catalog.get("a" * 64) in texts and catalog.get("b" * 64) not in texts

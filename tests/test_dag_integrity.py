@@ -12,7 +12,7 @@ import pytest
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 DAG_IDS = {"gallery_retrieve", "gallery_inbox", "gallery_process", "gallery_analytics", "gallery_deliver",
            "image_request"}
-HEAVY_MODULES = ["cv2", "pandas", "matplotlib", "boto3", "icrawler", "pymongo"]
+HEAVY_MODULES = ["cv2", "pandas", "matplotlib", "boto3", "icrawler", "pymongo", "duckdb", "pyarrow"]
 
 
 @pytest.fixture(scope="module")

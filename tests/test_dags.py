@@ -163,15 +163,30 @@ def test_process_form_schema_refuses_bad_params(dags, conf, field):
         dags.get_dag("gallery_process").test(run_conf=conf)
 
 
-def test_analytics_writes_the_days_report(dags, pipeline_env, inbox):
+def test_analytics_writes_the_days_report(dags, pipeline_env, inbox, tmp_path):
     run(dags, "gallery_retrieve", RETRIEVE_INBOX)
     run(dags, "gallery_process")
-    run(dags, "gallery_analytics", {"day": TODAY})
+    dag_run = run(dags, "gallery_analytics", {"day": TODAY})
     folder = pipeline_env / "reports" / "daily" / f"dt={TODAY}"
-    rows = dict(line.split(",", 1) for line in (folder / "stats.csv").read_text().splitlines())
-    assert (rows["retrieved"], rows["processed"], rows["quarantined"]) == ("8", "6", "2")
-    with Image.open(folder / "chart.png") as chart:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (metrics["retrieved"], metrics["processed"], metrics["quarantined"]) == (8, 6, 2)
+    assert metrics["failures"]["stages"] == {"process": 1, "retrieve": 1}
+    assert metrics["by"]["engine"]["inbox"]["retrieved"] == 8
+    assert 'data-metric="retrieved">8<' in (folder / "report.html").read_text()
+    with Image.open(folder / "sources.png") as chart:
         assert chart.format == "PNG"
+    assert (pipeline_env / "reports" / "images" / f"dt={TODAY}" / "part-0.parquet").is_file()
+    assert (pipeline_env / "reports" / "overview" / "index.html").is_file()
+    from image_pipeline.catalog import SqliteCatalog
+
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as cat:
+        assert [m["day"] for m in cat.metrics()] == [TODAY]
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (event,) = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).all()
+    assert (event.extra["retrieved"], event.extra["processed"], event.extra["day"]) == (8, 6, TODAY)
 
 
 def test_deliver_archives_and_emails(dags, pipeline_env, inbox, tmp_path):

@@ -25,8 +25,16 @@ def test_environment_selects_backends(monkeypatch):
     assert cfg.store_is_s3 and cfg.catalog == "mongo" and cfg.attach_max_bytes == 42
 
 
+@pytest.mark.parametrize("value, catchup", [("true", True), ("False", False), ("1", True), ("no", False)])
+def test_analytics_catchup_is_a_boolean_setting(monkeypatch, value, catchup):
+    assert Settings.from_env().analytics_catchup is False
+    monkeypatch.setenv("GALLERY_ANALYTICS_CATCHUP", value)
+    assert Settings.from_env().analytics_catchup is catchup
+
+
 @pytest.mark.parametrize("name, value", [("STORE_URL", "ftp://x"), ("CATALOG", "postgres"), ("EMAIL", "pigeon"),
-                                         ("BATCH_SIZE", "0"), ("ATTACH_MAX_BYTES", "lots")])
+                                         ("BATCH_SIZE", "0"), ("ATTACH_MAX_BYTES", "lots"),
+                                         ("ANALYTICS_CATCHUP", "maybe"), ("ANALYTICS_MAX_ACTIVE_RUNS", "0")])
 def test_bad_settings_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(f"GALLERY_{name}", value)
     with pytest.raises(SettingsError):

@@ -17,6 +17,9 @@ An image document::
                   "faces", "labels": [{"name", "score"}], "label_source", "seconds"},  # once processed
      "duplicate_of": sha256 | None,             # near-duplicate group: the group's first image
      "quarantine": {"reason", "stage", "key", "at"} | None}
+
+Analytics keep one metrics document per day beside the images (``put_metrics``/``get_metrics``), and
+read a day's images as a stream (``touched``), never the whole catalog at once.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import json
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -149,6 +152,32 @@ class Catalog(ABC):
     @abstractmethod
     def deliveries(self) -> list[dict[str, Any]]: ...
 
+    @abstractmethod
+    def touched(self, since: str, until: str, recipes: Iterable[str] = (),
+                batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Images retrieved, quarantined or given a ``recipes`` output in ``[since, until)``, by
+        sha256, streamed ``batch_size`` at a time: a day's analytics never holds the whole catalog."""
+
+    def touched_json(self, since: str, until: str, recipes: Iterable[str] = (),
+                     batch_size: int = 1000) -> Iterator[str | bytes]:
+        """JSON text (``str`` or UTF-8 ``bytes``) of at least the documents :meth:`touched` gives, in
+        any order, for readers that parse in bulk and apply the window themselves: an implementation
+        may add documents it can rule out only by parsing them."""
+        for doc in self.touched(since, until, recipes, batch_size):
+            yield json.dumps(doc, sort_keys=True)
+
+    @abstractmethod
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        """The analytics metrics document of a day (``YYYY-MM-DD``)."""
+
+    @abstractmethod
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        """Upsert (replace) a day's metrics document: re-running a day leaves one document."""
+
+    @abstractmethod
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every day's metrics document, by day."""
+
     def close(self) -> None:
         pass
 
@@ -171,6 +200,7 @@ class SqliteCatalog(Catalog):
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)")
 
     def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
         """Apply ``change(doc)`` atomically; insert ``base`` (changed) when absent. True if inserted."""
@@ -291,6 +321,48 @@ class SqliteCatalog(Catalog):
     def deliveries(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM deliveries ORDER BY id")]
 
+    def touched(self, since, until, recipes=(), batch_size=1000):
+        fields = ["$.retrieved_at", "$.quarantine.at"] + [f"$.outputs.{_check_field(r)}.processed_at" for r in recipes]
+        # One parse of each document: json_extract with several paths returns them as one array.
+        cursor = self.conn.execute(
+            f"SELECT doc FROM (SELECT sha256, doc, json_extract(doc, {', '.join('?' * len(fields))}) AS times "
+            "FROM images) WHERE EXISTS (SELECT 1 FROM json_each(times) WHERE value >= ? AND value < ?) "
+            "ORDER BY sha256", [*fields, since, until])
+        cursor.arraysize = batch_size
+        while rows := cursor.fetchmany():
+            for (doc,) in rows:
+                yield json.loads(doc)
+
+    def touched_json(self, since, until, recipes=(), batch_size=1000):
+        start, end = datetime.fromisoformat(since).date(), datetime.fromisoformat(until).date()
+        if (end - start).days > 31:  # a long window: parse every document
+            yield from (json.dumps(d, sort_keys=True) for d in self.touched(since, until, recipes, batch_size))
+            return
+        # Timestamps are stored as UTC ISO text: a document touched in the window names one of its
+        # days. Finding that text costs far less than parsing the document (the reader filters exactly).
+        # UTF-8 bytes in table order: no decoding into str, no lookups through the key's index.
+        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        cursor = self.conn.execute(
+            "SELECT CAST(doc AS BLOB) FROM images WHERE " + " OR ".join("instr(doc, ?) > 0" for _ in days),
+            [f'"{day}T' for day in days])
+        cursor.arraysize = batch_size
+        while rows := cursor.fetchmany():
+            for (doc,) in rows:
+                yield doc
+
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT doc FROM metrics WHERE day = ?", (day,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO metrics (day, doc) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET doc = excluded.doc",
+            (day, json.dumps({**doc, "day": day}, sort_keys=True)),
+        )
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM metrics ORDER BY day")]
+
     def close(self) -> None:
         self.conn.close()
 
@@ -302,6 +374,7 @@ class MongoCatalog(Catalog):
         self.db = database
         self.images = database["images"]
         self.ledger = database["deliveries"]
+        self.daily_metrics = database["metrics"]
         self._client = owns_client
         self.images.create_index("keywords")
         self.images.create_index("run_ids")
@@ -406,6 +479,22 @@ class MongoCatalog(Catalog):
 
     def deliveries(self) -> list[dict[str, Any]]:
         return [self._out(d) for d in self.ledger.find().sort("_id", 1)]
+
+    def touched(self, since, until, recipes=(), batch_size=1000):
+        window = {"$gte": since, "$lt": until}
+        fields = ["retrieved_at", "quarantine.at"] + [f"outputs.{_check_field(r)}.processed_at" for r in recipes]
+        cursor = self.images.find({"$or": [{f: window} for f in fields]}).sort("_id", 1).batch_size(batch_size)
+        for doc in cursor:
+            yield self._out(doc)
+
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        return self._out(self.daily_metrics.find_one({"_id": day}))
+
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        self.daily_metrics.replace_one({"_id": day}, {**doc, "day": day}, upsert=True)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [self._out(d) for d in self.daily_metrics.find().sort("_id", 1)]
 
     def close(self) -> None:
         if self._client is not None:

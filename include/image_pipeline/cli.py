@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", action="append", default=[])
     p = sub.add_parser("process", help="run recipes over pending images (one decode for all of them)")
     p.add_argument("--recipe", action="append", help="repeat for several (default: GALLERY_RECIPES)")
-    p = sub.add_parser("report", help="write a day's report")
+    p = sub.add_parser("report", help="write a day's report and rebuild the overview")
     p.add_argument("--day", type=date.fromisoformat, default=datetime.now(timezone.utc).date())
     p = sub.add_parser("deliver", help="archive a selection and email it (to the outbox)")
     p.add_argument("--keyword")
@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                 for k, v in process_batch(store, catalog, recipes, batch, limits=cfg.limits()).items():
                     result[k] += v
         elif args.command == "report":
-            from image_pipeline.analytics import write_daily_report
+            from image_pipeline.analytics import rollup, write_daily_report
 
-            result = write_daily_report(store, catalog, args.day)
+            result = {**write_daily_report(store, catalog, args.day), "overview": rollup(store)["totals"]}
         elif args.command == "deliver":
             from image_pipeline.delivery import Selection, deliver
             from image_pipeline.mail import OutboxMailer

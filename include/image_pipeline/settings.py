@@ -15,6 +15,8 @@ Which backends run is chosen here, with no code change:
   ``GALLERY_BAIDU_URL``, ``GALLERY_FLICKR_URL``; the Flickr API key in the Airflow connection
   ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
+- analytics: ``GALLERY_ANALYTICS_CATCHUP`` (``true``: the scheduler runs every missed day since the
+  start date) and ``GALLERY_ANALYTICS_MAX_ACTIVE_RUNS``;
 - processing: ``GALLERY_RECIPES`` (the recipes produced by default), ``GALLERY_RECIPES_DIR`` (a
   folder of the user's own recipes, besides ``config/recipes``), ``GALLERY_PROCESS_SCHEDULE``,
   ``GALLERY_FEATURES``, and the per-image limits ``GALLERY_DOWNLOAD_MAX_PIXELS`` (also refused
@@ -89,6 +91,8 @@ class Settings:
     features: bool = True  # record image features (EXIF, hash, colours, blur, faces, labels) when processing
     max_frames: int = 1000  # images with more frames are quarantined
     image_time_limit: int = 120  # seconds of processing for one image before it is quarantined
+    analytics_catchup: bool = False  # run every missed day of gallery_analytics since its start date
+    analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -103,6 +107,8 @@ class Settings:
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
                self.image_time_limit) < 1:
             raise SettingsError("download limits must be positive")
+        if not 1 <= self.analytics_max_active_runs <= 16:
+            raise SettingsError("analytics_max_active_runs must be between 1 and 16")
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -1,0 +1,123 @@
+"""The daily metrics over a day of 1,000,000 catalog records: seconds and peak memory.
+
+    python benchmarks/bench_analytics.py [--records N] [--db PATH]
+
+Generates N realistic documents (image_pipeline.synthetic: sources, keywords, features, outputs
+with timings, quarantines, old documents) retrieved on one day into a SQLite catalog (kept at
+--db and reused while it holds N documents), then, in a fresh process so that the generation does
+not count, reads that day from the catalog (``Catalog.touched``, flattened to Arrow in chunks)
+and computes its metrics document. Reports each stage's seconds and the process's peak RSS; the
+target is under 30 s and under 2 GiB. Writing the Parquet partition is timed too, apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+DAY = date(2026, 11, 1)
+TARGET_SECONDS, TARGET_BYTES = 30, 2 * 1024**3
+
+
+def generate(db: Path, records: int) -> None:
+    from image_pipeline.catalog import SqliteCatalog
+    from image_pipeline.synthetic import image_doc, insert_docs
+
+    rng = random.Random(1)
+    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc)
+    earlier: list[str] = []
+
+    def docs():
+        for i in range(records):
+            doc = image_doc(rng, start + timedelta(microseconds=rng.randrange(86_400 * 10**6 // 2)), i, earlier)
+            if len(earlier) < 500:
+                earlier.append(doc["sha256"])
+            yield doc
+
+    db.unlink(missing_ok=True)
+    with SqliteCatalog(db) as catalog:
+        insert_docs(catalog, docs(), batch=20_000)
+
+
+def count(db: Path) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return -1
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM images").fetchone()[0]
+        except sqlite3.Error:
+            return -1
+
+
+def measure(db: Path) -> None:
+    """Runs in a fresh process: prints one JSON line of timings and peak RSS."""
+    import io
+
+    from image_pipeline import analytics
+    from image_pipeline.catalog import SqliteCatalog
+
+    def rss() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    with SqliteCatalog(db) as catalog:
+        cpu, start = time.process_time(), time.perf_counter()
+        images, outputs = analytics.read_day(catalog, DAY, ["half_gray", "thumb", "web"])
+        read, read_rss = time.perf_counter(), rss()
+        metrics = analytics.compute_metrics(images, outputs, DAY)
+        done, cpu = time.perf_counter(), time.process_time() - cpu
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(images, buf, compression="zstd")
+    pq.write_table(outputs, buf, compression="zstd")
+    written = time.perf_counter()
+    print(json.dumps({"read": read - start, "metrics": done - read, "parquet": written - done, "cpu": cpu,
+                      "read_rss": read_rss,
+                      "parquet_bytes": buf.tell(), "images": images.num_rows, "outputs": outputs.num_rows,
+                      "retrieved": metrics["retrieved"], "processed": metrics["processed"],
+                      "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        measure(args.measure)
+        return
+    db = args.db or Path(tempfile.gettempdir()) / f"image-pipeline-bench-analytics-{args.records}.sqlite3"
+    if count(db) != args.records:
+        print(f"generating {args.records:,} documents into {db} ...", flush=True)
+        start = time.perf_counter()
+        generate(db, args.records)
+        print(f"  generated in {time.perf_counter() - start:.1f} s ({db.stat().st_size / 1024**2:,.0f} MiB)", flush=True)
+    out = subprocess.run([sys.executable, __file__, "--measure", str(db)], check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    total = r["read"] + r["metrics"]
+    print(f"analytics over {args.records:,} records of one day: {r['images']:,} image rows, {r['outputs']:,} outputs "
+          f"({r['retrieved']:,} retrieved, {r['processed']:,} processed)")
+    print(f"  read + flatten (catalog -> Arrow)  {r['read']:7.2f} s")
+    print(f"  metrics (pandas)                   {r['metrics']:7.2f} s")
+    print(f"  total                              {total:7.2f} s   (target < {TARGET_SECONDS} s)  "
+          f"{'ok' if total < TARGET_SECONDS else 'OVER'}")
+    print(f"  CPU time (all threads)             {r['cpu']:7.2f} s   (the machine is shared: wall time includes waiting)")
+    print(f"  peak RSS after reading             {r['read_rss'] / 1024**2:7.0f} MiB")
+    print(f"  peak RSS                           {r['peak_rss'] / 1024**2:7.0f} MiB (target < {TARGET_BYTES // 1024**2} MiB)  "
+          f"{'ok' if r['peak_rss'] < TARGET_BYTES else 'OVER'}")
+    print(f"  Parquet partitions (not counted)   {r['parquet']:7.2f} s, {r['parquet_bytes'] / 1024**2:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
