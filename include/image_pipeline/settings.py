@@ -17,7 +17,10 @@ Which backends run is chosen here, with no code change:
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
-  ``outbox`` (``.eml`` files in the store's ``outbox/`` zone).
+  ``outbox`` (``.eml`` files in the store's ``outbox/`` zone);
+- image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
+  optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
+  ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.features`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class Settings:
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
+    labels: str = "local"  # none | local | rekognition: who names what an image shows
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -85,6 +89,8 @@ class Settings:
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout) < 1:
             raise SettingsError("download limits must be positive")
+        if self.labels not in {"none", "local", "rekognition"}:
+            raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":
