@@ -21,6 +21,15 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test,labels]'
 	touch $@
 
+$(VENV)/.stamp-bench: $(VENV)/.stamp-install
+	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench]'
+	touch $@
+
+# Real photographs and artworks (about 70, 0.5-40 Mpx) from Debian packages, for benchmarks and tests.
+CORPUS ?= .cache/wallpapers
+$(CORPUS)/MANIFEST.tsv: | $(VENV)/.stamp-install
+	PYTHON=$(VENV)/bin/python ../shared/corpus/fetch-wallpapers $(CORPUS)
+
 install: $(VENV)/.stamp-install
 install-test: $(VENV)/.stamp-test
 
@@ -34,11 +43,9 @@ test: install-test
 demo: install
 	scripts/demo $(IMAGES)
 
-# Side-by-side benchmark on real photos: make bench IMAGES=/tmp/wallpapers
-# (build that corpus with: PYTHON=.venv/bin/python ../shared/corpus/fetch-wallpapers /tmp/wallpapers)
-bench: install
-	@test -n "$(IMAGES)" || { echo "usage: make bench IMAGES=DIR"; exit 2; }
-	$(VENV)/bin/python benchmarks/bench_half_gray.py $(IMAGES)
+# Side-by-side benchmarks on real photos (the corpus above, or IMAGES=DIR); results in benchmarks/results/
+bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
+	$(VENV)/bin/python benchmarks/bench_process.py $(or $(IMAGES),$(CORPUS))
 
 clean:
 	rm -rf .airflow data

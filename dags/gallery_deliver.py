@@ -21,7 +21,7 @@ from image_pipeline import delivery
 from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
 from image_pipeline.delivery import Selection
 from image_pipeline.mail import validate_address
-from image_pipeline.processing import RECIPES
+from image_pipeline.recipes import all_recipes
 
 
 @dag(
@@ -36,7 +36,7 @@ from image_pipeline.processing import RECIPES
     params={
         "keyword": Param("", type="string", maxLength=100, description="Deliver the images with this keyword."),
         "run_id": Param("", type="string", maxLength=250, description="Or: the images of this gallery_retrieve run."),
-        "recipe": Param("half_gray", type="string", enum=sorted(RECIPES)),
+        "recipe": Param("half_gray", type="string", enum=sorted(all_recipes())),
         "recipient": Param("", type="string", maxLength=254,
                            description="Email address; empty: GALLERY_EMAIL_TO."),
     },

@@ -119,3 +119,15 @@ def http_server(tmp_path):
     yield f"http://127.0.0.1:{server.server_address[1]}", root
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def wallpapers() -> Path:
+    """The real-photo corpus (about 70 JPEG and PNG images, 0.5-40 Mpx) from Debian's wallpaper
+    packages, built once into .cache/ by the shared script (as `make bench` does)."""
+    folder = PROJECT_ROOT / ".cache" / "wallpapers"
+    if not (folder / "MANIFEST.tsv").exists():
+        script = PROJECT_ROOT.parent / "shared" / "corpus" / "fetch-wallpapers"
+        subprocess.run([str(script), str(folder)], check=True, env={**os.environ, "PYTHON": sys.executable},
+                       capture_output=True)
+    return folder

@@ -126,6 +126,30 @@ def test_find_filters(catalog):
         catalog.find(between=("retrieved_at') OR 1=1 --", "a", "b"))
 
 
+def test_processing_is_recorded_in_one_write_and_found_by_label(catalog):
+    record(catalog, "a" * 64, seen_at="2026-11-02T10:00:00.000000+00:00")
+    record(catalog, "b" * 64, seen_at="2026-11-01T10:00:00.000000+00:00")
+    features = {"version": 1, "phash": "00ff00ff00ff00ff", "labels": [{"name": "tabby cat", "score": 0.8}]}
+    catalog.record_processing("a" * 64, {"half_gray": output(), "thumb": output()}, features, duplicate_of=None)
+    doc = catalog.get("a" * 64)
+    assert doc["status"] == "processed" and set(doc["outputs"]) == {"half_gray", "thumb"}
+    assert doc["features"] == features and doc["duplicate_of"] is None
+    assert [d["sha256"] for d in catalog.find(label="tabby cat")] == ["a" * 64]
+    assert catalog.find(label="tabby") == []
+    # A later recipe adds to the outputs; features stay unless given again.
+    catalog.record_processing("a" * 64, {"web": output(version=2)})
+    doc = catalog.get("a" * 64)
+    assert set(doc["outputs"]) == {"half_gray", "thumb", "web"} and doc["features"] == features
+    assert catalog.pending_features(1) == ["b" * 64] and catalog.pending_features(2) == ["a" * 64, "b" * 64]
+    assert catalog.pending("web", 2) == ["b" * 64] and catalog.pending("web", 3) == ["a" * 64, "b" * 64]
+    catalog.record_processing("b" * 64, {}, {"version": 1, "phash": "00ff00ff00ff00fe"}, duplicate_of="a" * 64)
+    assert catalog.get("b" * 64)["status"] == "raw" and catalog.get("b" * 64)["duplicate_of"] == "a" * 64
+    # Oldest retrieval first: b was retrieved before a.
+    assert catalog.phashes() == [("b" * 64, "00ff00ff00ff00fe"), ("a" * 64, "00ff00ff00ff00ff")]
+    with pytest.raises(KeyError):
+        catalog.record_processing("e" * 64, {}, {"version": 1})
+
+
 def test_delivery_ledger_upserts(catalog):
     assert catalog.get_delivery("d1") is None
     catalog.put_delivery("d1", {"status": "sending", "recipient": "a@example.com"})

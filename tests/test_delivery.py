@@ -25,8 +25,8 @@ def gallery(tmp_path, samples):
     store = LocalStore(tmp_path / "store")
     with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
         ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
-        for batch in plan_batches(catalog, "half_gray", 100):
-            process_batch(store, catalog, "half_gray", batch)
+        for batch in plan_batches(catalog, ["half_gray"], 100):
+            process_batch(store, catalog, ["half_gray"], batch)
         yield store, catalog
 
 

@@ -153,6 +153,43 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def plan_processing(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """gallery_process's plan: the batches of images the run's recipes and selection leave to do.
+    Raises ValueError (the request is refused) for an unknown recipe or a bad selection."""
+    from image_pipeline import process
+
+    cfg = settings()
+    recipes = list(params.get("recipes") or cfg.recipe_names())
+    selection = process.ImageSelection(
+        params.get("keyword") or None, params.get("label") or None, params.get("since") or None,
+        params.get("until") or None)
+    force = bool(params.get("force"))
+    with catalog(cfg) as opened:
+        batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
+                                       features_version=features_version(cfg))
+    return [{"index": i, "recipes": recipes, "force": force, "sha256s": b} for i, b in enumerate(batches)]
+
+
+def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
+    """One batch of gallery_process (the plan's entry) through the engine."""
+    from image_pipeline import process
+
+    cfg = settings()
+    with catalog(cfg) as opened:
+        return process.process_batch(object_store(cfg), opened, batch["recipes"], batch["sha256s"],
+                                     force=batch["force"], limits=cfg.limits(), **feature_extraction(cfg))
+
+
+def features_version(cfg: Settings) -> int | None:
+    """The version of the features processing records, None when features are off."""
+    return None
+
+
+def feature_extraction(cfg: Settings) -> dict[str, Any]:
+    """The feature extractor processing calls, with its labeler (built once per worker process)."""
+    return {}
+
+
 def flickr_api_key(cfg: Settings) -> str:
     """The Flickr API key: the password of the Flickr connection."""
     try:

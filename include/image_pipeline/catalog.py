@@ -11,7 +11,11 @@ An image document::
      "status": "raw" | "processed" | "quarantined",
      "retrieved_at", "last_seen_at",            # ISO-8601 UTC strings (they sort as time)
      "keywords": [...], "run_ids": [...], "sources": [{"source", "uri"}...],
-     "outputs": {recipe: {"key", "version", "width", "height", "bytes", "seconds", "processed_at"}},
+     "outputs": {recipe: {"key", "version", "fingerprint", "format", "width", "height", "bytes",
+                          "quality", "seconds", "timings": {operation: seconds}, "processed_at"}},
+     "features": {"version", "exif", "phash", "dominant_colors", "brightness", "contrast", "blur",
+                  "faces", "labels": [{"name", "score"}], "label_source", "seconds"},  # once processed
+     "duplicate_of": sha256 | None,             # near-duplicate group: the group's first image
      "quarantine": {"reason", "stage", "key", "at"} | None}
 """
 
@@ -87,9 +91,16 @@ class Catalog(ABC):
         run id and source to the sets and moves ``last_seen_at``; nothing else changes.
         """
 
-    @abstractmethod
     def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
         """Store a recipe's output for an image and mark it processed."""
+        self.record_processing(sha256, {recipe: output})
+
+    @abstractmethod
+    def record_processing(self, sha256: str, outputs: dict[str, dict[str, Any]],
+                          features: dict[str, Any] | None = None, duplicate_of: str | None = None) -> None:
+        """Store what processing one image produced, in one write: recipe outputs (replacing those
+        recipes' earlier outputs; the image is then processed) and, when given, its features and
+        near-duplicate group."""
 
     @abstractmethod
     def record_quarantine(self, sha256: str, reason: str, stage: str, key: str, at: str,
@@ -104,17 +115,29 @@ class Catalog(ABC):
     @abstractmethod
     def find(
         self, *, keyword: str | None = None, run_id: str | None = None, status: str | None = None,
-        has_output: str | None = None, between: tuple[str, str, str] | None = None,
+        has_output: str | None = None, between: tuple[str, str, str] | None = None, label: str | None = None,
     ) -> list[dict[str, Any]]:
         """Images matching every given filter, by sha256.
+
+        ``label`` keeps images whose features list that label name.
 
         ``between=(field, since, until)`` keeps documents whose (dotted) field is in
         ``[since, until)``, e.g. ``("outputs.half_gray.processed_at", start, end)``.
         """
 
     @abstractmethod
-    def pending(self, recipe: str, version: int) -> list[str]:
-        """sha256 of images not quarantined whose ``recipe`` output is missing or outdated."""
+    def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
+        """sha256 of images not quarantined whose ``recipe`` output is missing or outdated: its
+        ``field`` (``version`` or ``fingerprint``) differs from ``version``."""
+
+    @abstractmethod
+    def pending_features(self, version: int) -> list[str]:
+        """sha256 of images not quarantined whose features are missing or of another version."""
+
+    @abstractmethod
+    def phashes(self) -> list[tuple[str, str]]:
+        """(sha256, perceptual hash) of every image with features, oldest retrieval first: the
+        candidates a new image's near-duplicate group is looked up in."""
 
     @abstractmethod
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None: ...
@@ -184,14 +207,18 @@ class SqliteCatalog(Catalog):
 
         return self._update(sha256, seen_again, base)
 
-    def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
-        output = _normalised_output(output)
+    def record_processing(self, sha256, outputs, features=None, duplicate_of=None) -> None:
+        outputs = {_check_field(r): _normalised_output(o) for r, o in outputs.items()}
 
-        def add_output(doc: dict[str, Any]) -> None:
-            doc["outputs"][recipe] = output
-            doc["status"] = "processed"
+        def add_processing(doc: dict[str, Any]) -> None:
+            doc["outputs"].update(outputs)
+            if doc["outputs"] and doc["status"] != "quarantined":
+                doc["status"] = "processed"
+            if features is not None:
+                doc["features"] = features
+                doc["duplicate_of"] = duplicate_of
 
-        self._update(sha256, add_output)
+        self._update(sha256, add_processing)
 
     def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
         at = to_iso(at)
@@ -207,8 +234,12 @@ class SqliteCatalog(Catalog):
         row = self.conn.execute("SELECT doc FROM images WHERE sha256 = ?", (sha256,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None):
+    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None, label=None):
         where, args = [], []
+        if label is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.features.labels') "
+                         "WHERE json_extract(value, '$.name') = ?)")
+            args.append(label)
         if keyword is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.keywords') WHERE value = ?)")
             args.append(keyword)
@@ -228,13 +259,24 @@ class SqliteCatalog(Catalog):
         sql = "SELECT doc FROM images" + (" WHERE " + " AND ".join(where) if where else "")
         return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY sha256", args)]
 
-    def pending(self, recipe: str, version: int) -> list[str]:
+    def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
+        return self._outdated(f"$.outputs.{_check_field(recipe)}.{_check_field(field)}", version)
+
+    def pending_features(self, version: int) -> list[str]:
+        return self._outdated("$.features.version", version)
+
+    def _outdated(self, path: str, value: int | str) -> list[str]:
         rows = self.conn.execute(
             "SELECT sha256 FROM images WHERE json_extract(doc, '$.status') != 'quarantined' "
-            "AND coalesce(json_extract(doc, ?), -1) != ? ORDER BY sha256",
-            (f"$.outputs.{_check_field(recipe)}.version", version),
+            "AND coalesce(json_extract(doc, ?), -1) != ? ORDER BY sha256", (path, value),
         )
         return [r[0] for r in rows]
+
+    def phashes(self) -> list[tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT sha256, json_extract(doc, '$.features.phash') AS phash FROM images "
+            "WHERE phash IS NOT NULL ORDER BY json_extract(doc, '$.retrieved_at'), sha256")
+        return [(r[0], r[1]) for r in rows]
 
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT doc FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
@@ -294,12 +336,17 @@ class MongoCatalog(Catalog):
         )
         return False
 
-    def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
-        output = _normalised_output(output)
-        result = self.images.update_one(
-            {"_id": sha256}, {"$set": {f"outputs.{_check_field(recipe)}": output, "status": "processed"}}
-        )
-        if result.matched_count == 0:
+    def record_processing(self, sha256, outputs, features=None, duplicate_of=None) -> None:
+        change: dict[str, Any] = {f"outputs.{_check_field(r)}": _normalised_output(o) for r, o in outputs.items()}
+        if features is not None:
+            change.update(features=features, duplicate_of=duplicate_of)
+        if change:
+            result = self.images.update_one({"_id": sha256}, {"$set": change})
+            if result.matched_count == 0:
+                raise KeyError(f"no catalog record for {sha256}")
+        if outputs:  # a quarantined image stays quarantined
+            self.images.update_one({"_id": sha256, "status": {"$ne": "quarantined"}}, {"$set": {"status": "processed"}})
+        elif self.images.count_documents({"_id": sha256}) == 0:
             raise KeyError(f"no catalog record for {sha256}")
 
     def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
@@ -320,8 +367,10 @@ class MongoCatalog(Catalog):
     def get(self, sha256: str) -> dict[str, Any] | None:
         return self._out(self.images.find_one({"_id": sha256}))
 
-    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None):
+    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None, label=None):
         query: dict[str, Any] = {}
+        if label is not None:
+            query["features.labels.name"] = label
         if keyword is not None:
             query["keywords"] = keyword
         if run_id is not None:
@@ -335,9 +384,19 @@ class MongoCatalog(Catalog):
             query[_check_field(path)] = {"$gte": since, "$lt": until}
         return [self._out(d) for d in self.images.find(query).sort("_id", 1)]
 
-    def pending(self, recipe: str, version: int) -> list[str]:
-        query = {"status": {"$ne": "quarantined"}, f"outputs.{_check_field(recipe)}.version": {"$ne": version}}
+    def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
+        return self._outdated(f"outputs.{_check_field(recipe)}.{_check_field(field)}", version)
+
+    def pending_features(self, version: int) -> list[str]:
+        return self._outdated("features.version", version)
+
+    def _outdated(self, path: str, value: int | str) -> list[str]:
+        query = {"status": {"$ne": "quarantined"}, path: {"$ne": value}}
         return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
+
+    def phashes(self) -> list[tuple[str, str]]:
+        docs = self.images.find({"features.phash": {"$exists": True}}, {"features.phash": 1, "retrieved_at": 1})
+        return [(d["_id"], d["features"]["phash"]) for d in docs.sort([("retrieved_at", 1), ("_id", 1)])]
 
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         return self._out(self.ledger.find_one({"_id": delivery_id}))

@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--site-url", default="")
     p.add_argument("--url", action="append", default=[])
-    p = sub.add_parser("process", help="run a recipe over pending images")
-    p.add_argument("--recipe", default="half_gray")
+    p = sub.add_parser("process", help="run recipes over pending images (one decode for all of them)")
+    p.add_argument("--recipe", action="append", help="repeat for several (default: GALLERY_RECIPES)")
     p = sub.add_parser("report", help="write a day's report")
     p.add_argument("--day", type=date.fromisoformat, default=datetime.now(timezone.utc).date())
     p = sub.add_parser("deliver", help="archive a selection and email it (to the outbox)")
@@ -143,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "process":
             from image_pipeline.process import plan_batches, process_batch
 
+            recipes = args.recipe or cfg.recipe_names()
             result = {"processed": 0, "quarantined": 0, "skipped": 0}
-            for batch in plan_batches(catalog, args.recipe, cfg.batch_size):
-                for k, v in process_batch(store, catalog, args.recipe, batch).items():
+            for batch in plan_batches(catalog, recipes, cfg.batch_size):
+                for k, v in process_batch(store, catalog, recipes, batch, limits=cfg.limits()).items():
                     result[k] += v
         elif args.command == "report":
             from image_pipeline.analytics import write_daily_report

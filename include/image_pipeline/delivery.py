@@ -21,7 +21,7 @@ from typing import Any
 from image_pipeline import keys
 from image_pipeline.catalog import Catalog, utcnow_iso
 from image_pipeline.mail import Mailer, compose, validate_address
-from image_pipeline.processing import get_recipe
+from image_pipeline.recipes import get_recipe
 from image_pipeline.storage import ObjectStore
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps keep the archive's bytes reproducible

@@ -1,9 +1,11 @@
-"""Gallery processing: which images need a recipe, in batches, and running a batch.
+"""Gallery processing: which images need work, in batches, and running a batch.
 
-A batch streams one image at a time through a temporary folder (download, process, upload, forget),
-so memory stays flat whatever the batch size. Outputs are written under content-addressed keys and
-recorded with the recipe version, so a retried batch redoes only what is missing and a re-run of
-the DAG finds nothing pending.
+An image needs work when one of the selected recipes has no output for it, or one made by another
+version of the recipe (its ``version`` or its ``fingerprint``: editing a recipe redoes exactly its
+outputs), or when its features are missing. Each image is downloaded once, decoded once by the
+engine for every recipe it needs, and forgotten: memory stays flat whatever the batch size.
+Outputs go under content-addressed keys and are recorded in one catalog write per image, so a
+retried batch redoes only what is missing and a re-run of the DAG finds nothing pending.
 """
 
 from __future__ import annotations
@@ -12,45 +14,119 @@ import logging
 import math
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from image_pipeline import keys
 from image_pipeline.catalog import Catalog, utcnow_iso
-from image_pipeline.processing import BadImage, get_recipe
+from image_pipeline.engine import Limits, process_image
+from image_pipeline.processing import BadImage
+from image_pipeline.recipes import Recipe, get_recipe
 from image_pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
 MAX_BATCHES = 1024  # Airflow's [core] max_map_length default
+# Auto batch size: about this much work per mapped task (Airflow's own cost per task is a second
+# or two), assuming this much work per image, but enough batches to keep a few workers busy.
+BATCH_TARGET_SECONDS = 60.0
+SECONDS_PER_IMAGE = 0.5
+MIN_PARALLEL_BATCHES = 4
+COUNTS = ("processed", "quarantined", "skipped")
 
 
-def plan_batches(catalog: Catalog, recipe: str, batch_size: int, max_batches: int = MAX_BATCHES) -> list[list[str]]:
-    """Pending images for ``recipe`` split into batches; grows the batch size past ``max_batches``."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    pending = catalog.pending(recipe, get_recipe(recipe).version)
-    size = max(batch_size, math.ceil(len(pending) / max_batches))
-    return [pending[i:i + size] for i in range(0, len(pending), size)]
+@dataclass(frozen=True)
+class ImageSelection:
+    """Which images a processing run may touch; empty fields do not filter."""
+
+    keyword: str | None = None
+    label: str | None = None
+    since: str | None = None  # retrieved at or after (ISO date or timestamp, UTC)
+    until: str | None = None  # retrieved before
+
+    @property
+    def everything(self) -> bool:
+        return not (self.keyword or self.label or self.since or self.until)
+
+    def sha256s(self, catalog: Catalog) -> set[str]:
+        between = ("retrieved_at", self.since or "", self.until or "\uffff") if self.since or self.until else None
+        return {d["sha256"] for d in catalog.find(keyword=self.keyword, label=self.label, between=between)}
 
 
-def process_batch(store: ObjectStore, catalog: Catalog, recipe: str, sha256s: list[str]) -> dict[str, int]:
-    """Run ``recipe`` on each image; quarantine the ones that cannot be decoded. Returns counts."""
-    spec = get_recipe(recipe)
+def due(catalog: Catalog, recipes: list[Recipe], features_version: int | None) -> set[str]:
+    """Images (not quarantined) with an output missing or outdated, or features to compute."""
+    pending: set[str] = set()
+    for recipe in recipes:
+        pending.update(catalog.pending(recipe.name, recipe.version, "version"))
+        pending.update(catalog.pending(recipe.name, recipe.fingerprint, "fingerprint"))
+    if features_version is not None:
+        pending.update(catalog.pending_features(features_version))
+    return pending
+
+
+def auto_batch_size(count: int) -> int:
+    per_task = max(1, int(BATCH_TARGET_SECONDS / SECONDS_PER_IMAGE))
+    return max(1, min(per_task, math.ceil(count / MIN_PARALLEL_BATCHES)))
+
+
+def plan_batches(
+    catalog: Catalog, recipes: list[str], batch_size: int = 0, selection: ImageSelection = ImageSelection(),
+    *, force: bool = False, features_version: int | None = None, max_batches: int = MAX_BATCHES,
+) -> list[list[str]]:
+    """The images to process, split into batches (``batch_size`` 0: chosen from the count).
+
+    ``force`` redoes the selection's images even when up to date (not quarantined ones). Past
+    ``max_batches`` (Airflow maps at most that many tasks) batches grow instead.
+    """
+    if batch_size < 0:
+        raise ValueError("batch_size must be >= 0 (0: automatic)")
+    specs = [get_recipe(name) for name in recipes]
+    if not specs:
+        raise ValueError("choose at least one recipe")
+    if force:
+        if selection.everything:
+            raise ValueError("force needs a selection (keyword, label or dates): it redoes every image it selects")
+        chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined"}
+    else:
+        chosen = due(catalog, specs, features_version)
+    if not selection.everything:
+        chosen &= selection.sha256s(catalog)
+    todo = sorted(chosen)
+    size = max(batch_size or auto_batch_size(len(todo)), math.ceil(len(todo) / max_batches))
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+FeatureExtractor = Callable[[Any, Any], dict[str, Any]]
+
+
+def process_batch(
+    store: ObjectStore, catalog: Catalog, recipes: list[str], sha256s: list[str], *, force: bool = False,
+    limits: Limits = Limits(), features: FeatureExtractor | None = None, features_version: int | None = None,
+    near_duplicate: Callable[[str, list[tuple[str, str]]], str | None] | None = None,
+) -> dict[str, int]:
+    """Produce what each image lacks (the recipes' outputs, and its features when ``features`` is
+    given); quarantine the ones that cannot be processed, with the reason. Returns counts."""
+    specs = [get_recipe(name) for name in recipes]
     counts: Counter = Counter()
+    phashes: list[tuple[str, str]] | None = None  # near-duplicate candidates, loaded once per batch
     with tempfile.TemporaryDirectory(prefix="image-pipeline-proc-") as tmp:
-        src, out = Path(tmp) / "src", Path(tmp) / f"out.{spec.ext}"
+        src = Path(tmp) / "src"
         for sha256 in sha256s:
             doc = catalog.get(sha256)
             if doc is None or doc["status"] == "quarantined":
                 counts["skipped"] += 1
                 continue
-            done = doc["outputs"].get(recipe)
-            if done and done["version"] == spec.version and store.exists(done["key"]):
+            todo = [r for r in specs if force or not _up_to_date(store, doc["outputs"].get(r.name), r)]
+            want_features = features is not None and (
+                force or (doc.get("features") or {}).get("version") != features_version)
+            if not todo and not want_features:
                 counts["skipped"] += 1  # a retry of a batch that got this far already
                 continue
             store.download(doc["raw_key"], src)
             try:
-                result = spec.render(src, out)
+                result = process_image(src, todo, lambda r: Path(tmp) / f"out-{r.name}.{r.ext}", limits=limits,
+                                       features=features if want_features else None)
             except BadImage as exc:
                 qkey = keys.quarantine_key(sha256, doc["raw_key"].rsplit(".", 1)[-1])
                 store.put_file(qkey, src)
@@ -58,11 +134,26 @@ def process_batch(store: ObjectStore, catalog: Catalog, recipe: str, sha256s: li
                 log.warning("quarantined %s: %s", sha256, exc)
                 counts["quarantined"] += 1
                 continue
-            out_key = keys.processed_key(recipe, sha256, spec.ext)
-            store.put_file(out_key, out, spec.content_type)
-            catalog.record_output(
-                sha256, recipe, {"key": out_key, "version": spec.version, "processed_at": utcnow_iso(), **result}
-            )
+            outputs = {}
+            for recipe in todo:
+                facts = dict(result.outputs[recipe.name])
+                out_key = keys.processed_key(recipe.name, sha256, recipe.ext)
+                store.put_file(out_key, facts.pop("path"), recipe.content_type)
+                outputs[recipe.name] = {"key": out_key, "processed_at": utcnow_iso(), **facts}
+            duplicate_of = None
+            if result.features is not None:
+                result.features["version"] = features_version
+                if near_duplicate is not None and result.features.get("phash"):
+                    if phashes is None:
+                        phashes = [(s, p) for s, p in catalog.phashes() if s != sha256]
+                    duplicate_of = near_duplicate(result.features["phash"], phashes)
+                    phashes.append((sha256, result.features["phash"]))
+            catalog.record_processing(sha256, outputs, result.features, duplicate_of)
             counts["processed"] += 1
     log.info("batch of %d: %s", len(sha256s), dict(counts))
-    return {k: counts.get(k, 0) for k in ("processed", "quarantined", "skipped")}
+    return {k: counts.get(k, 0) for k in COUNTS}
+
+
+def _up_to_date(store: ObjectStore, output: dict[str, Any] | None, recipe: Recipe) -> bool:
+    return bool(output and output.get("version") == recipe.version and output.get("fingerprint") == recipe.fingerprint
+                and store.exists(output["key"]))

@@ -15,6 +15,10 @@ Which backends run is chosen here, with no code change:
   ``GALLERY_BAIDU_URL``, ``GALLERY_FLICKR_URL``; the Flickr API key in the Airflow connection
   ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
+- processing: ``GALLERY_RECIPES`` (the recipes produced by default), ``GALLERY_RECIPES_DIR`` (a
+  folder of the user's own recipes, besides ``config/recipes``), ``GALLERY_PROCESS_SCHEDULE``,
+  ``GALLERY_FEATURES``, and the per-image limits ``GALLERY_DOWNLOAD_MAX_PIXELS`` (also refused
+  before decoding when processing), ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``;
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the outbox), ``smtp`` or
   ``outbox`` (``.eml`` files in the store's ``outbox/`` zone);
@@ -75,6 +79,12 @@ class Settings:
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
+    recipes_dir: str = ""  # a folder of the user's own recipes (YAML), besides config/recipes
+    recipes: str = "half_gray,web,thumb"  # what gallery_process produces unless its form says otherwise
+    process_schedule: str = "30 * * * *"  # gallery_process also runs on this cron (besides the raw Asset)
+    features: bool = True  # record image features (EXIF, hash, colours, blur, faces, labels) when processing
+    max_frames: int = 1000  # images with more frames are quarantined
+    image_time_limit: int = 120  # seconds of processing for one image before it is quarantined
     labels: str = "local"  # none | local | rekognition: who names what an image shows
 
     def __post_init__(self) -> None:
@@ -87,7 +97,8 @@ class Settings:
         if self.attach_max_bytes < 0 or self.batch_size < 1:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
-               self.download_pool_slots, self.max_count, self.crawl_idle_timeout) < 1:
+               self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
+               self.image_time_limit) < 1:
             raise SettingsError("download limits must be positive")
         if self.labels not in {"none", "local", "rekognition"}:
             raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
@@ -100,7 +111,11 @@ class Settings:
             raw = os.environ.get(ENV_PREFIX + f.name.upper(), "").strip()
             if not raw:
                 continue
-            if f.type in ("int", int):
+            if f.type in ("bool", bool):
+                if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be true or false")
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            elif f.type in ("int", int):
                 try:
                     values[f.name] = int(raw)
                 except ValueError as exc:
@@ -120,6 +135,16 @@ class Settings:
 
     def endpoints(self) -> dict[str, str]:
         return {"bing": self.bing_url, "google": self.google_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
+
+    def recipe_names(self) -> list[str]:
+        return [name.strip() for name in self.recipes.split(",") if name.strip()]
+
+    def limits(self):
+        """The engine's per-image limits (see :mod:`image_pipeline.engine`)."""
+        from image_pipeline.engine import Limits
+
+        return Limits(max_pixels=self.download_max_pixels, max_frames=self.max_frames,
+                      time_limit=float(self.image_time_limit))
 
     @property
     def store_is_s3(self) -> bool:
