@@ -26,7 +26,10 @@ Which backends run is chosen here, with no code change:
   connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
   ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); templates in
   ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
-- subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML).
+- subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
+- image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
+  optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
+  ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.features`).
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class Settings:
     image_time_limit: int = 120  # seconds of processing for one image before it is quarantined
     analytics_catchup: bool = False  # run every missed day of gallery_analytics since its start date
     analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once
+    labels: str = "local"  # none | local | rekognition: who names what an image shows
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -109,6 +113,8 @@ class Settings:
             raise SettingsError("download limits must be positive")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")
+        if self.labels not in {"none", "local", "rekognition"}:
+            raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":
