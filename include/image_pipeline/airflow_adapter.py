@@ -255,12 +255,22 @@ def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
 
 def features_version(cfg: Settings) -> int | None:
     """The version of the features processing records, None when features are off."""
-    return None
+    from image_pipeline.features import FEATURES_VERSION
+
+    return FEATURES_VERSION if cfg.features else None
 
 
 def feature_extraction(cfg: Settings) -> dict[str, Any]:
-    """The feature extractor processing calls, with its labeler (built once per worker process)."""
-    return {}
+    """The feature extractor processing calls, with its labeler (built once per worker process);
+    Rekognition's client comes from the ``aws_default`` connection."""
+    from image_pipeline.features import feature_extraction as extraction
+
+    def rekognition():
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(aws_conn_id=cfg.aws_conn_id, client_type="rekognition").get_conn()
+
+    return extraction(cfg, rekognition)
 
 
 def delivery_occasion(context: dict[str, Any], per_run: bool = False) -> str | None:

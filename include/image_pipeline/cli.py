@@ -150,8 +150,17 @@ def main(argv: list[str] | None = None) -> int:
 
             recipes = args.recipe or cfg.recipe_names()
             result = {"processed": 0, "quarantined": 0, "skipped": 0}
-            for batch in plan_batches(catalog, recipes, cfg.batch_size):
-                for k, v in process_batch(store, catalog, recipes, batch, limits=cfg.limits()).items():
+            from image_pipeline.features import feature_extraction
+
+            def rekognition():
+                import boto3
+
+                return boto3.client("rekognition")  # boto3's own configuration, outside Airflow
+
+            extraction = feature_extraction(cfg, rekognition)
+            for batch in plan_batches(catalog, recipes, cfg.batch_size,
+                                      features_version=extraction.get("features_version")):
+                for k, v in process_batch(store, catalog, recipes, batch, limits=cfg.limits(), **extraction).items():
                     result[k] += v
         elif args.command == "report":
             from image_pipeline.analytics import rollup, write_daily_report

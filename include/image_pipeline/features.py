@@ -32,6 +32,9 @@ from PIL import ExifTags, Image
 
 log = logging.getLogger(__name__)
 
+# Bump when what extract_features computes changes: processing then records features again.
+FEATURES_VERSION = 1
+
 FEATURE_SIDE = 512  # longest side of the working copy every feature is computed on
 COLOR_SIDE = 96  # longest side of the thumbnail quantised for dominant colours
 MAX_COLORS = 5
@@ -431,3 +434,23 @@ def extract_features(im: Image.Image, exif: Image.Exif | Mapping[int, Any] | Non
     }
     features["seconds"] = round(time.perf_counter() - started, 4)
     return features
+
+
+def feature_extraction(settings: Any, rekognition_client_factory: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """What processing needs to record features as ``settings`` ask: keyword arguments for
+    :func:`image_pipeline.process.process_batch` (empty when features are off)."""
+    if not settings.features:
+        return {}
+    labeler = _labeler(settings, rekognition_client_factory)
+    return {"features": lambda im, exif: extract_features(im, exif, labeler=labeler),
+            "features_version": FEATURES_VERSION, "near_duplicate": near_duplicate_of}
+
+
+_LABELERS: dict[str, Any] = {}
+
+
+def _labeler(settings: Any, factory: Callable[[], Any] | None) -> Labeler | None:
+    """One labeler per process and choice: a model is loaded once, not once per batch."""
+    if settings.labels not in _LABELERS:
+        _LABELERS[settings.labels] = labeler_from_settings(settings, factory)
+    return _LABELERS[settings.labels]
