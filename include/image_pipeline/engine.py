@@ -26,12 +26,12 @@ from typing import Any, Callable, Iterable
 
 from PIL import Image, ImageCms
 
+from image_pipeline.features import FEATURE_SIDE  # features need no more than this a side
 from image_pipeline.operations import ALPHA_MODES, Context, OPERATIONS, _colour
 from image_pipeline.processing import BadImage
 from image_pipeline.recipes import OutputSpec, Recipe
 
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, ZeroDivisionError)
-FEATURE_SIDE = 512  # features are computed on a copy this size at most
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
 
     if features is not None:
         t0 = time.perf_counter()
-        result.features = features(_feature_copy(base_for(OUTPUT_SRGB)), exif)
+        result.features = features(base_for(OUTPUT_SRGB), exif)  # features shrink their own copy
         result.features["seconds"] = round(time.perf_counter() - t0, 6)
         deadline.check()
     for recipe in recipes:
@@ -258,14 +258,6 @@ def to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
         return ImageCms.profileToProfile(im, profile, _SRGB, outputMode=im.mode)
     except (ImageCms.PyCMSError, OSError, ValueError):
         return im
-
-
-def _feature_copy(im: Image.Image) -> Image.Image:
-    if max(im.size) <= FEATURE_SIDE:
-        return im
-    f = FEATURE_SIDE / max(im.size)
-    return im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.Resampling.BILINEAR,
-                     reducing_gap=2.0)
 
 
 def _metadata(spec: OutputSpec, exif: Image.Exif, icc: bytes | None, oriented: bool) -> dict[str, Any]:

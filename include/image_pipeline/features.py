@@ -185,8 +185,8 @@ def labeler_from_settings(settings: Any, rekognition_client_factory: Callable[[]
 _cascades = threading.local()  # CascadeClassifier is not safe to share between threads
 
 
-def haar_face_count(gray: np.ndarray) -> int:
-    """Frontal faces in a uint8 grayscale array, by OpenCV's bundled Haar cascade."""
+def face_boxes(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Frontal faces in a uint8 grayscale array, by OpenCV's bundled Haar cascade, as (x, y, w, h)."""
     import cv2
 
     cascade = getattr(_cascades, "frontal", None)
@@ -195,8 +195,13 @@ def haar_face_count(gray: np.ndarray) -> int:
         if cascade.empty():
             raise RuntimeError(f"OpenCV face cascade {FACE_CASCADE} could not be loaded")
         _cascades.frontal = cascade
-    faces = cascade.detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-    return int(len(faces))
+    found = cascade.detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+    return [tuple(int(v) for v in box) for box in found]  # type: ignore[misc]
+
+
+def haar_face_count(gray: np.ndarray) -> int:
+    """How many frontal faces :func:`face_boxes` finds."""
+    return len(face_boxes(gray))
 
 
 # --------------------------------------------------------------------------------------------

@@ -205,27 +205,17 @@ def _entropy_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
 
 
 def detect_faces(im: Image.Image, max_side: int = 640) -> list[tuple[int, int, int, int]]:
-    """Frontal faces found by OpenCV's bundled Haar cascade, as (x, y, w, h) boxes in ``im``'s pixels."""
+    """Frontal faces (the features' Haar cascade) as (x, y, w, h) boxes in ``im``'s pixels,
+    looked for on a copy at most ``max_side`` pixels a side."""
     import numpy as np
+
+    from image_pipeline.features import face_boxes
 
     f = min(1.0, max_side / max(im.size))
     small = im.convert("L")
     if f < 1.0:
         small = small.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.Resampling.BILINEAR)
-    found = _face_cascade().detectMultiScale(np.asarray(small), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-    return [tuple(round(v / f) for v in box) for box in found]  # type: ignore[misc]
-
-
-_CASCADE = None
-
-
-def _face_cascade():
-    global _CASCADE
-    if _CASCADE is None:  # loaded once per process
-        import cv2
-
-        _CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    return _CASCADE
+    return [tuple(round(v / f) for v in box) for box in face_boxes(np.asarray(small))]  # type: ignore[misc]
 
 
 def _face_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
