@@ -23,10 +23,11 @@ the day.
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import params as form
 from image_pipeline.analytics import rollup, write_daily_report
 
 
@@ -41,15 +42,14 @@ from image_pipeline.analytics import rollup, write_daily_report
     default_args=DEFAULT_ARGS,
     tags=["image-pipeline", "analytics"],
     doc_md=__doc__,
-    params={
-        "day": Param("", type="string", pattern=r"^(\d{4}-\d{2}-\d{2})?$",
-                     description="YYYY-MM-DD to report on; empty: the run's data interval (or today)."),
-    },
+    params={"day": form.day("The UTC day to report on; empty: the run's data interval (the day it ran, when "
+                            "triggered by hand).")},
 )
 def gallery_analytics():
     @task(outlets=[DAILY_REPORTS])
     def daily_report(params: dict, **context) -> dict:
-        day = af.run_day(context, params["day"])
+        with form.refusing_invalid():
+            day = af.run_day(context, form.check_day("day", params["day"]))
         with af.catalog() as catalog:
             report = write_daily_report(af.object_store(), catalog, day)
         context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers

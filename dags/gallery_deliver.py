@@ -18,16 +18,15 @@ that fed the processing run to `GALLERY_EMAIL_TO`.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import params as form
 from image_pipeline.delivery import Selection
 from image_pipeline.mail import validate_address
 from image_pipeline.recipes import all_recipes
-
-DATE = r"^(\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)?$"
 
 
 @dag(
@@ -40,14 +39,10 @@ DATE = r"^(\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)?$"
     tags=["image-pipeline", "deliver"],
     doc_md=__doc__,
     params={
-        "keyword": Param("", type="string", maxLength=100, description="Deliver the images with this keyword."),
-        "label": Param("", type="string", maxLength=100, description="And/or: with this content label."),
-        "run_id": Param("", type="string", maxLength=250, description="And/or: the images of this retrieval run."),
-        "since": Param("", type="string", pattern=DATE, description="And/or: retrieved from this date (UTC)..."),
-        "until": Param("", type="string", pattern=DATE, description="... until this date (excluded)."),
-        "recipe": Param("half_gray", type="string", enum=sorted(all_recipes())),
-        "recipient": Param("", type="string", maxLength=254,
-                           description="Email address; empty: GALLERY_EMAIL_TO."),
+        **form.selection(run_id=True, purpose="Deliver the"),
+        "recipe": form.recipe(sorted(all_recipes()), form.recipe_labels(all_recipes()), section=form.DELIVERY),
+        "recipient": form.email(required=False, title="Recipient", section=form.DELIVERY,
+                                description="Email address; empty: GALLERY_EMAIL_TO."),
     },
 )
 def gallery_deliver():
@@ -55,17 +50,16 @@ def gallery_deliver():
     def plan_deliveries(params: dict, **context) -> list[dict]:
         """One delivery per selection; refuses a bad request before anything is built or sent."""
         recipient = params["recipient"] or af.settings().email_to
-        fields = ("keyword", "label", "run_id", "since", "until")
-        try:
+        with form.refusing_invalid("recipient"):
             validate_address(recipient)
-            if any(params[f] for f in fields):
-                selections = [Selection.from_dict({f: params[f] for f in (*fields, "recipe")})]
+        with form.refusing_invalid():
+            chosen = form.chosen_selection(params)
+            if chosen:
+                selections = [Selection.from_dict({**chosen, "recipe": params["recipe"]})]
             else:
                 events = context["triggering_asset_events"].get(PROCESSED_IMAGES, [])
                 run_ids = sorted({r for e in events for r in (e.extra or {}).get("retrieve_run_ids", [])})
                 selections = [Selection(params["recipe"], run_id=r) for r in run_ids]
-        except ValueError as exc:
-            raise AirflowFailException(f"invalid request: {exc}") from None
         if not selections:
             if context["dag_run"].run_type == "asset_triggered":  # processing no retrieval run fed
                 raise AirflowSkipException("the processing run was not fed by a retrieval run: nothing to deliver")

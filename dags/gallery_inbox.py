@@ -15,6 +15,7 @@ from airflow.sdk import Param, dag, task
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, INBOX_FILES, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import params as form
 from image_pipeline.retrieve import validate_request
 
 
@@ -27,13 +28,14 @@ from image_pipeline.retrieve import validate_request
     default_args=DEFAULT_ARGS,
     tags=["image-pipeline", "retrieve"],
     doc_md=__doc__,
-    params={"keyword": Param("inbox", type="string", minLength=1, maxLength=100,
-                             description="Label recorded on the ingested images.")},
+    params={"keyword": Param("inbox", type="string", **form.TEXT, title="Keyword",
+                             description="The label recorded on the ingested images (the gallery filters by it).")},
 )
 def gallery_inbox():
     @task(outlets=[RAW_IMAGES], pool=DOWNLOAD_POOL)
     def ingest_inbox(params: dict, **context) -> dict:
-        (request,) = validate_request(engine="inbox", keywords=[params["keyword"]])
+        with form.refusing_invalid("keyword"):
+            (request,) = validate_request(engine="inbox", keywords=[params["keyword"]])
         return af.run_retrieval(request, context)
 
     ingest_inbox()

@@ -19,14 +19,14 @@ range; `force` redoes that selection even when it is up to date. Emits
 from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import params as form
 from image_pipeline.recipes import all_recipes
 
 CFG = af.settings()
-DATE = r"^(\d{4}-\d{2}-\d{2}(T[0-9:.+Z-]+)?)?$"
 
 
 @dag(
@@ -40,24 +40,18 @@ DATE = r"^(\d{4}-\d{2}-\d{2}(T[0-9:.+Z-]+)?)?$"
     tags=["image-pipeline", "process"],
     doc_md=__doc__,
     params={
-        "recipes": Param(CFG.recipe_names(), type="array", items={"type": "string", "enum": sorted(all_recipes())},
-                         minItems=1, description="Recipes to produce (every selected image, one decode)."),
-        "keyword": Param("", type="string", maxLength=100, description="Only images retrieved for this keyword."),
-        "label": Param("", type="string", maxLength=100, description="Only images with this label."),
-        "since": Param("", type="string", pattern=DATE, description="Only images retrieved on or after (YYYY-MM-DD)."),
-        "until": Param("", type="string", pattern=DATE, description="Only images retrieved before (YYYY-MM-DD)."),
-        "force": Param(False, type="boolean", description="Redo the selection even where up to date."),
-        "batch_size": Param(0, type="integer", minimum=0, maximum=1000,
-                            description="Images per mapped task; 0 chooses from the number of images."),
+        "recipes": form.recipes(sorted(all_recipes()), form.recipe_labels(all_recipes()), CFG.recipe_names()),
+        **form.selection(),
+        "force": Param(False, type="boolean", title="Redo", section=form.TUNING,
+                       description="Redo the selected images even where their outputs are up to date."),
+        "batch_size": form.batch_size(),
     },
 )
 def gallery_process():
     @task
     def plan_batches(params: dict) -> list[dict]:
-        try:
-            return af.plan_processing(params)
-        except ValueError as exc:  # refused before anything is written
-            raise AirflowFailException(f"invalid request: {exc}") from None
+        with form.refusing_invalid():  # refused before anything is written
+            return af.plan_processing({**form.given(params), **form.chosen_selection(params)})
 
     @task(map_index_template="{{ batch_name }}")
     def process_batch(batch: dict) -> dict:

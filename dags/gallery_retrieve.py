@@ -25,12 +25,13 @@ the image's sha256. Emits `gallery_raw_images`, which triggers `gallery_process`
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline import retrieve as retrieval
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import params as form
 
 
 @dag(
@@ -42,16 +43,7 @@ from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, RAW_IMAG
     default_args=DEFAULT_ARGS,
     tags=["image-pipeline", "retrieve"],
     doc_md=__doc__,
-    params={
-        "engine": Param("bing", type="string", enum=list(retrieval.ENGINES), description="Where images come from."),
-        "keywords": Param([], type="array", items={"type": "string"},
-                          description="Search terms (one task each), or a label for other engines."),
-        "count": Param(20, type="integer", minimum=1, maximum=af.settings().max_count,
-                       description="Images wanted per keyword (at most GALLERY_MAX_COUNT)."),
-        "filters": Param({}, type="object", description='Search filters, e.g. {"size": "large", "type": "photo"}.'),
-        "site_url": Param("", type="string", description="engine=greedy: the site to crawl."),
-        "urls": Param([], type="array", items={"type": "string"}, description="engine=urls: image URLs."),
-    },
+    params=form.source(max_count=af.settings().max_count),
 )
 def gallery_retrieve():
     @task
@@ -59,14 +51,12 @@ def gallery_retrieve():
         """Refuse a bad request before anything is downloaded or stored; one request per task.
         Scheduled and backfill runs take the saved searches, narrowed to their data interval."""
         cfg = af.settings()
-        try:
+        with form.refusing_invalid():
             requests = retrieval.plan_requests(
-                params, scheduled=context["dag_run"].run_type in ("scheduled", "backfill"),
+                form.given(params), scheduled=context["dag_run"].run_type in ("scheduled", "backfill"),
                 searches_file=cfg.searches_file, max_count=cfg.max_count,
                 window=(context.get("data_interval_start"), context.get("data_interval_end")),
             )
-        except ValueError as exc:
-            raise AirflowFailException(f"invalid request: {exc}") from None  # retrying cannot help
         if not requests:
             raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
         return requests

@@ -14,14 +14,17 @@ email); the email is sent once per run, even when a task is retried or cleared.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline import retrieve as retrieval
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, START_DATE
+from image_pipeline.airflow_adapter import params as form
 from image_pipeline.mail import validate_address
 from image_pipeline.recipes import all_recipes
+
+OTHER_SOURCES = "Other sources and tuning"
 
 
 @dag(
@@ -34,20 +37,13 @@ from image_pipeline.recipes import all_recipes
     tags=["image-pipeline", "request"],
     doc_md=__doc__,
     params={
-        "keywords": Param([], type="array", items={"type": "string"}, title="Keywords",
-                          description="What to look for (one search each)."),
-        "count": Param(20, type="integer", minimum=1, maximum=af.settings().max_count, title="How many",
-                       description="Images wanted per keyword."),
-        "recipe": Param("half_gray", type="string", enum=sorted(all_recipes()), title="Recipe"),
-        "email": Param("", type="string", maxLength=254, title="Your email", description="Where the archive goes."),
-        "engine": Param("bing", type="string", enum=list(retrieval.ENGINES), section="Other sources",
-                        description="Where images come from."),
-        "filters": Param({}, type="object", section="Other sources", description="Search filters."),
-        "site_url": Param("", type="string", section="Other sources", description="engine=greedy: the site."),
-        "urls": Param([], type="array", items={"type": "string"}, section="Other sources",
-                      description="engine=urls: image URLs."),
-        "batch_size": Param(0, type="integer", minimum=0, maximum=1000, section="Other sources",
-                            description="Images per processing task; 0 chooses from the number of images."),
+        "keywords": form.keywords(required=True),
+        "count": form.count(af.settings().max_count),
+        "recipe": form.recipe(sorted(all_recipes()), form.recipe_labels(all_recipes())),
+        "email": form.email(required=True, title="Your email", description="Where the archive goes."),
+        "engine": form.engine(section=OTHER_SOURCES),
+        **form.source_details(section=OTHER_SOURCES),
+        "batch_size": form.batch_size(section=OTHER_SOURCES),
     },
 )
 def image_request():
@@ -55,12 +51,11 @@ def image_request():
     def check_request(params: dict) -> list[dict]:
         """Refuse a bad request before anything is fetched, processed or sent; one retrieval per keyword."""
         cfg = af.settings()
-        try:
+        with form.refusing_invalid("email"):
             validate_address(params["email"])
-            return retrieval.plan_requests(params, scheduled=False, searches_file=cfg.searches_file,
+        with form.refusing_invalid():
+            return retrieval.plan_requests(form.given(params), scheduled=False, searches_file=cfg.searches_file,
                                            max_count=cfg.max_count)
-        except ValueError as exc:
-            raise AirflowFailException(f"invalid request: {exc}") from None
 
     @task(pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
     def retrieve_images(request: dict, **context) -> dict:
@@ -69,7 +64,7 @@ def image_request():
 
     @task
     def plan_processing(params: dict, **context) -> list[dict]:
-        request = {"recipes": [params["recipe"]], "batch_size": params["batch_size"]}
+        request = {"recipes": [params["recipe"]], "batch_size": params["batch_size"]}  # None: sized by the count
         return af.plan_processing(request, run_ids=[context["run_id"]])
 
     @task(map_index_template="{{ batch_name }}")

@@ -37,6 +37,13 @@ def run(dags, dag_id, conf=None, expect="success"):
     return dag_run
 
 
+def refusal(capfd) -> str:
+    """The message a task failed with, from the task log that dag.test() prints."""
+    out, err = capfd.readouterr()
+    lines = [line for line in (out + err).splitlines() if "invalid request" in line]
+    return lines[-1][lines[-1].index("invalid request"):] if lines else ""
+
+
 def task_states(dag_run):
     from airflow.utils.session import create_session
 
@@ -87,23 +94,29 @@ def test_retrieve_stores_each_distinct_image_once(dags, pipeline_env, inbox, tmp
     assert {d["sources"][0]["source"] for d in docs} == {"inbox"}
 
 
-@pytest.mark.parametrize("conf", [
-    {"engine": "bing", "keywords": []},
-    {"engine": "bing", "keywords": ["cats"], "filters": {"colour": "red"}},
-    {"engine": "urls", "urls": ["file:///etc/passwd"]},
-    {"engine": "greedy", "site_url": "not a url"},
+@pytest.mark.parametrize("conf, field", [
+    ({"engine": "bing", "keywords": []}, "keyword"),
+    ({"engine": "bing"}, "keyword"),
+    ({"engine": "bing", "keywords": ["cats"], "filters": {"colour": "red"}}, "filters"),
+    ({"engine": "bing", "keywords": ["cats/../../etc"]}, "keyword"),
+    ({"engine": "greedy"}, "site_url"),
+    ({"engine": "urls"}, "urls"),
 ])
-def test_retrieve_refuses_a_bad_request_before_any_side_effect(dags, pipeline_env, conf):
+def test_retrieve_refuses_a_bad_request_before_any_side_effect(dags, pipeline_env, conf, field, capfd):
+    """What the form's schema cannot check, the first task refuses, naming the field."""
     dag_run = run(dags, "gallery_retrieve", conf, expect="failed")
     states = task_states(dag_run)
     assert states[("plan_requests", -1)][0] == "failed"
     assert not any(task == "retrieve_images" and state == "success" for (task, _), (state, _) in states.items())
     assert not pipeline_env.exists() or snapshot(pipeline_env) == {}
+    message = refusal(capfd)
+    assert message.startswith("invalid request: ") and field in message, message
 
 
 @pytest.mark.parametrize("conf, field", [({"engine": "ftp"}, "engine"), ({"count": 0}, "count"),
-                                         ({"count": 1001}, "count")])
-def test_the_form_schema_refuses_out_of_range_params(dags, conf, field):
+                                         ({"count": 1001}, "count"), ({"urls": ["file:///etc/passwd"]}, "urls"),
+                                         ({"site_url": "not a url"}, "site_url"), ({"keywords": [""]}, "keywords")])
+def test_the_form_schema_refuses_malformed_params(dags, conf, field):
     with pytest.raises(Exception, match=field):
         dags.get_dag("gallery_retrieve").test(run_conf=conf)
 
