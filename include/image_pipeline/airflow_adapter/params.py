@@ -23,7 +23,7 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
 # Sections of the forms (Airflow groups a section's fields under its heading).
-SOURCE = "Where the images come from"
+SOURCE_DETAILS = "Filters, site and URLs"
 SELECTION = "Which images"
 DELIVERY = "Delivery"
 TUNING = "Tuning"
@@ -80,10 +80,11 @@ def source_details(section: str | None = None) -> dict[str, Param]:
     }
 
 
-def source(*, max_count: int, section: str | None = None) -> dict[str, Param]:
-    """A whole retrieval request (gallery_retrieve's form): the engine and what it needs."""
-    return {"engine": engine(section), "keywords": keywords(required=False, section=section),
-            "count": count(max_count, section), **source_details(section)}
+def source(*, max_count: int, details_section: str | None = SOURCE_DETAILS) -> dict[str, Param]:
+    """A whole retrieval request (gallery_retrieve's form): the engine, keywords and count first,
+    what only some engines need in a section of its own."""
+    return {"engine": engine(), "keywords": keywords(required=False), "count": count(max_count),
+            **source_details(details_section)}
 
 
 def _date(title: str, description: str, section: str | None) -> Param:
