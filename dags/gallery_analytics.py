@@ -23,12 +23,12 @@ the day.
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, chain, dag
 
 from image_pipeline import airflow_adapter as af
-from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
 from image_pipeline.airflow_adapter import params as form
-from image_pipeline.analytics import rollup, write_daily_report
+from image_pipeline.airflow_adapter.tasks import daily_report, overview
 
 
 @dag(
@@ -46,21 +46,7 @@ from image_pipeline.analytics import rollup, write_daily_report
                             "triggered by hand).")},
 )
 def gallery_analytics():
-    @task(outlets=[DAILY_REPORTS])
-    def daily_report(params: dict, **context) -> dict:
-        with form.refusing_invalid():
-            day = af.run_day(context, form.check_day("day", params["day"]))
-        with af.catalog() as catalog:
-            report = write_daily_report(af.object_store(), catalog, day)
-        context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers
-        return report
-
-    # Every rollup reads all partitions; one at a time, so a slower one never overwrites a newer one.
-    @task(max_active_tis_per_dag=1)
-    def overview() -> dict:
-        return rollup(af.object_store())["totals"]
-
-    daily_report() >> overview()
+    chain(daily_report(), overview())
 
 
 gallery_analytics()

@@ -18,15 +18,11 @@ that fed the processing run to `GALLERY_EMAIL_TO`.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk import dag
 
-from image_pipeline import airflow_adapter as af
-from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
 from image_pipeline.airflow_adapter import params as form
-from image_pipeline.delivery import Selection
-from image_pipeline.mail import validate_address
-from image_pipeline.recipes import all_recipes
+from image_pipeline.airflow_adapter.tasks import deliver, plan_deliveries
 
 
 @dag(
@@ -40,38 +36,12 @@ from image_pipeline.recipes import all_recipes
     doc_md=__doc__,
     params={
         **form.selection(run_id=True, purpose="Deliver the"),
-        "recipe": form.recipe(sorted(all_recipes()), form.recipe_labels(all_recipes()), section=form.DELIVERY),
+        "recipe": form.recipe(section=form.DELIVERY),
         "recipient": form.email(required=False, title="Recipient", section=form.DELIVERY,
                                 description="Email address; empty: GALLERY_EMAIL_TO."),
     },
 )
 def gallery_deliver():
-    @task
-    def plan_deliveries(params: dict, **context) -> list[dict]:
-        """One delivery per selection; refuses a bad request before anything is built or sent."""
-        recipient = params["recipient"] or af.settings().email_to
-        with form.refusing_invalid("recipient"):
-            validate_address(recipient)
-        with form.refusing_invalid():
-            chosen = form.chosen_selection(params)
-            if chosen:
-                selections = [Selection.from_dict({**chosen, "recipe": params["recipe"]})]
-            else:
-                events = context["triggering_asset_events"].get(PROCESSED_IMAGES, [])
-                run_ids = sorted({r for e in events for r in (e.extra or {}).get("retrieve_run_ids", [])})
-                selections = [Selection(params["recipe"], run_id=r) for r in run_ids]
-        if not selections:
-            if context["dag_run"].run_type == "asset_triggered":  # processing no retrieval run fed
-                raise AirflowSkipException("the processing run was not fed by a retrieval run: nothing to deliver")
-            raise AirflowFailException("nothing to deliver: give a keyword, label, run_id or date range")
-        return [{"selection": {k: v for k, v in vars(s).items() if v is not None}, "recipient": recipient,
-                 "name": f"{s.describe()} to {recipient}"} for s in selections]
-
-    @task(outlets=[ARCHIVES], map_index_template="{{ delivery_name }}")
-    def deliver(request: dict, **context) -> dict:
-        get_current_context()["delivery_name"] = request["name"]
-        return af.run_delivery(request, context)
-
     deliver.expand(request=plan_deliveries())
 
 

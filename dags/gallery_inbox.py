@@ -11,12 +11,11 @@ inbox holds files and has been quiet for a few seconds. Each file is moved into 
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from image_pipeline import airflow_adapter as af
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, INBOX_FILES, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, INBOX_FILES, START_DATE
 from image_pipeline.airflow_adapter import params as form
-from image_pipeline.retrieve import validate_request
+from image_pipeline.airflow_adapter.tasks import ingest_inbox
 
 
 @dag(
@@ -32,12 +31,6 @@ from image_pipeline.retrieve import validate_request
                              description="The label recorded on the ingested images (the gallery filters by it).")},
 )
 def gallery_inbox():
-    @task(outlets=[RAW_IMAGES], pool=DOWNLOAD_POOL)
-    def ingest_inbox(params: dict, **context) -> dict:
-        with form.refusing_invalid("keyword"):
-            (request,) = validate_request(engine="inbox", keywords=[params["keyword"]])
-        return af.run_retrieval(request, context)
-
     ingest_inbox()
 
 

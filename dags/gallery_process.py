@@ -18,13 +18,12 @@ range; `force` redoes that selection even when it is up to date. Emits
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 
 from image_pipeline import airflow_adapter as af
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, RAW_IMAGES, START_DATE
 from image_pipeline.airflow_adapter import params as form
-from image_pipeline.recipes import all_recipes
+from image_pipeline.airflow_adapter.tasks import plan_batches, process_batch, summarize
 
 CFG = af.settings()
 
@@ -40,7 +39,7 @@ CFG = af.settings()
     tags=["image-pipeline", "process"],
     doc_md=__doc__,
     params={
-        "recipes": form.recipes(sorted(all_recipes()), form.recipe_labels(all_recipes()), CFG.recipe_names()),
+        "recipes": form.recipes(CFG.recipe_names()),
         **form.selection(),
         "force": Param(False, type="boolean", title="Redo", section=form.TUNING,
                        description="Redo the selected images even where their outputs are up to date."),
@@ -48,28 +47,6 @@ CFG = af.settings()
     },
 )
 def gallery_process():
-    @task
-    def plan_batches(params: dict) -> list[dict]:
-        with form.refusing_invalid():  # refused before anything is written
-            return af.plan_processing({**form.given(params), **form.chosen_selection(params)})
-
-    @task(map_index_template="{{ batch_name }}")
-    def process_batch(batch: dict) -> dict:
-        get_current_context()["batch_name"] = f"batch {batch['index']}: {len(batch['sha256s'])} images"
-        return af.run_processing_batch(batch)
-
-    @task(outlets=[PROCESSED_IMAGES])
-    def summarize(results: list[dict], **context) -> dict:
-        totals = {k: sum(r[k] for r in results) for k in ("processed", "quarantined", "skipped")}
-        if not (totals["processed"] or totals["quarantined"]):
-            raise AirflowSkipException(f"nothing changed: {totals}")  # no Asset event, no downstream run
-        # Pass on which retrievals fed this run, so delivery can select exactly their images.
-        events = context["triggering_asset_events"].get(RAW_IMAGES, [])
-        run_ids = sorted({e.extra["run_id"] for e in events if "run_id" in (e.extra or {})})
-        extra = {**totals, "retrieve_run_ids": run_ids}
-        context["outlet_events"][PROCESSED_IMAGES].extra = extra
-        return extra
-
     summarize(process_batch.expand(batch=plan_batches()))
 
 

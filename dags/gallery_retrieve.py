@@ -25,13 +25,12 @@ the image's sha256. Emits `gallery_raw_images`, which triggers `gallery_process`
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import CronDataIntervalTimetable, dag
 
 from image_pipeline import airflow_adapter as af
-from image_pipeline import retrieve as retrieval
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, RAW_IMAGES, START_DATE
 from image_pipeline.airflow_adapter import params as form
+from image_pipeline.airflow_adapter.tasks import plan_requests, retrieve_images
 
 
 @dag(
@@ -46,27 +45,7 @@ from image_pipeline.airflow_adapter import params as form
     params=form.source(max_count=af.settings().max_count),
 )
 def gallery_retrieve():
-    @task
-    def plan_requests(params: dict, **context) -> list[dict]:
-        """Refuse a bad request before anything is downloaded or stored; one request per task.
-        Scheduled and backfill runs take the saved searches, narrowed to their data interval."""
-        cfg = af.settings()
-        with form.refusing_invalid():
-            requests = retrieval.plan_requests(
-                form.given(params), scheduled=context["dag_run"].run_type in ("scheduled", "backfill"),
-                searches_file=cfg.searches_file, max_count=cfg.max_count,
-                window=(context.get("data_interval_start"), context.get("data_interval_end")),
-            )
-        if not requests:
-            raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
-        return requests
-
-    @task(outlets=[RAW_IMAGES], pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
-    def retrieve_images(request: dict, **context) -> dict:
-        get_current_context()["request_name"] = f"{request['engine']}: {request['keyword']}"
-        return af.run_retrieval(request, context)
-
-    retrieve_images.expand(request=plan_requests())
+    retrieve_images.override(outlets=[RAW_IMAGES]).expand(request=plan_requests())
 
 
 gallery_retrieve()

@@ -14,15 +14,14 @@ email); the email is sent once per run, even when a task is retried or cleared.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import chain, dag
 
 from image_pipeline import airflow_adapter as af
-from image_pipeline import retrieve as retrieval
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, START_DATE
 from image_pipeline.airflow_adapter import params as form
-from image_pipeline.mail import validate_address
-from image_pipeline.recipes import all_recipes
+from image_pipeline.airflow_adapter.tasks import (
+    deliver_this_run, plan_batches, plan_requests, process_batch, retrieve_images,
+)
 
 OTHER_SOURCES = "Other sources and tuning"
 
@@ -39,7 +38,7 @@ OTHER_SOURCES = "Other sources and tuning"
     params={
         "keywords": form.keywords(required=True),
         "count": form.count(af.settings().max_count),
-        "recipe": form.recipe(sorted(all_recipes()), form.recipe_labels(all_recipes())),
+        "recipe": form.recipe(),
         "email": form.email(required=True, title="Your email", description="Where the archive goes."),
         "engine": form.engine(section=OTHER_SOURCES),
         **form.source_details(section=OTHER_SOURCES),
@@ -47,43 +46,10 @@ OTHER_SOURCES = "Other sources and tuning"
     },
 )
 def image_request():
-    @task
-    def check_request(params: dict) -> list[dict]:
-        """Refuse a bad request before anything is fetched, processed or sent; one retrieval per keyword."""
-        cfg = af.settings()
-        with form.refusing_invalid("email"):
-            validate_address(params["email"])
-        with form.refusing_invalid():
-            return retrieval.plan_requests(form.given(params), scheduled=False, searches_file=cfg.searches_file,
-                                           max_count=cfg.max_count)
-
-    @task(pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
-    def retrieve_images(request: dict, **context) -> dict:
-        get_current_context()["request_name"] = f"{request['engine']}: {request['keyword']}"
-        return af.run_retrieval(request, context)
-
-    @task
-    def plan_processing(params: dict, **context) -> list[dict]:
-        request = {"recipes": [params["recipe"]], "batch_size": params["batch_size"]}  # None: sized by the count
-        return af.plan_processing(request, run_ids=[context["run_id"]])
-
-    @task(map_index_template="{{ batch_name }}")
-    def process_batch(batch: dict) -> dict:
-        get_current_context()["batch_name"] = f"batch {batch['index']}: {len(batch['sha256s'])} images"
-        return af.run_processing_batch(batch)
-
-    @task(trigger_rule="none_failed")  # runs when every image was processed already (no batch)
-    def deliver_archive(params: dict, **context) -> dict:
-        request = {"selection": {"recipe": params["recipe"], "run_id": context["run_id"]}, "recipient": params["email"],
-                   "occasion": af.delivery_occasion(context, per_run=True)}
-        entry = af.run_delivery(request, context)
-        if entry["status"] == "empty":
-            raise AirflowFailException("no image of this request could be retrieved and processed: nothing to send")
-        return entry
-
-    planned = plan_processing()
-    retrieve_images.expand(request=check_request()) >> planned
-    process_batch.expand(batch=planned) >> deliver_archive()
+    # The gallery DAGs' own tasks, for this run's images only, and no Asset events.
+    retrieved = retrieve_images.expand(request=plan_requests.override(task_id="check_request")())
+    batches = plan_batches.override(task_id="plan_processing")(this_run_only=True)
+    chain(retrieved, batches, process_batch.expand(batch=batches), deliver_this_run.override(task_id="deliver_archive")())
 
 
 image_request()

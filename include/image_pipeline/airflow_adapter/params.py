@@ -127,14 +127,25 @@ def chosen_selection(params: dict[str, Any]) -> dict[str, Any]:
     return chosen
 
 
-def recipe(names: list[str], labels: dict[str, str], default: str = "half_gray", section: str | None = None) -> Param:
-    """One recipe, shown by its description."""
+def _recipe_choices() -> tuple[list[str], dict[str, str]]:
+    """The recipes every worker knows (shipped and ``GALLERY_RECIPES_DIR``), shown by their description."""
+    from image_pipeline.recipes import all_recipes
+
+    known = all_recipes()
+    labels = {name: f"{name}: {r.description}" if r.description else name for name, r in sorted(known.items())}
+    return sorted(known), labels
+
+
+def recipe(default: str = "half_gray", section: str | None = None) -> Param:
+    """One recipe, picked from a list."""
+    names, labels = _recipe_choices()
     return Param(default, type="string", enum=names, values_display=labels, title="Recipe",
                  description="How the images are processed.", section=section)
 
 
-def recipes(names: list[str], labels: dict[str, str], default: list[str]) -> Param:
+def recipes(default: list[str]) -> Param:
     """Several recipes (one decode for all of them), picked from a list."""
+    names, labels = _recipe_choices()
     return Param(default, type="array", items={"type": "string", "enum": names}, minItems=1, uniqueItems=True,
                  examples=names, values_display=labels, title="Recipes",
                  description="The outputs to produce for every selected image.")
@@ -175,11 +186,6 @@ def check_day(field: str, value: Any) -> str | None:
     except ValueError:
         pass
     raise ValueError(f"{field}: {text!r} is not a day (YYYY-MM-DD)")
-
-
-def recipe_labels(recipes_by_name: dict[str, Any]) -> dict[str, str]:
-    """How the forms show each recipe: its name and description."""
-    return {name: f"{name}: {r.description}" if r.description else name for name, r in sorted(recipes_by_name.items())}
 
 
 @contextmanager

@@ -1,0 +1,19 @@
+"""The Assets that chain the DAGs, and the pool retrieval shares."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, AssetWatcher
+
+from image_pipeline.airflow_adapter.triggers import InboxTrigger
+
+# Retrieve -> process -> analytics/deliver are chained by these Assets. Name-only on purpose: a URI
+# with a scheme makes Airflow load every provider's URI normaliser (boto3 included) at parse time.
+RAW_IMAGES = Asset(name="gallery_raw_images")
+PROCESSED_IMAGES = Asset(name="gallery_processed_images")
+DAILY_REPORTS = Asset(name="gallery_daily_reports")
+ARCHIVES = Asset(name="gallery_archives")
+INBOX_FILES = Asset(name="gallery_inbox_files",
+                    watchers=[AssetWatcher(name="gallery_inbox_watcher", trigger=InboxTrigger())])
+
+# Retrieval tasks take a slot of this pool: the politeness limit across all runs and workers.
+DOWNLOAD_POOL = "gallery_downloads"

@@ -1,0 +1,122 @@
+"""The library's backends from Airflow connections: the object store (``aws_default`` for S3), the
+catalog (``mongo_default`` for MongoDB), the mailer (``smtp_default`` or the HTTPS email API's
+connection), the Flickr API key and the feature extractor (Rekognition through ``aws_default``).
+Provider hooks are imported inside the functions, so parsing a DAG file stays light.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from image_pipeline.catalog import Catalog, MongoCatalog, SqliteCatalog
+from image_pipeline.mail import HttpApiMailer, Mailer, OutboxMailer, SmtpMailer
+from image_pipeline.settings import Settings
+from image_pipeline.storage import ObjectStore, open_store
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def _s3_client(aws_conn_id: str) -> Any:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
+
+
+def object_store(cfg: Settings | None = None) -> ObjectStore:
+    cfg = cfg or settings()
+    return open_store(cfg.store_url, lambda: _s3_client(cfg.aws_conn_id))
+
+
+@contextmanager
+def catalog(cfg: Settings | None = None) -> Iterator[Catalog]:
+    cfg = cfg or settings()
+    if cfg.catalog == "mongo":
+        from airflow.providers.mongo.hooks.mongo import MongoHook
+
+        client = MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
+        opened: Catalog = MongoCatalog(client[cfg.mongo_db], owns_client=client)
+    else:
+        opened = SqliteCatalog(cfg.sqlite_path)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
+    """The channel ``GALLERY_EMAIL`` selects: SMTP through its connection, the HTTPS email API
+    through its HTTP connection, or the outbox; ``auto`` takes the first whose connection exists."""
+    cfg = cfg or settings()
+    if cfg.email == "outbox":
+        return OutboxMailer(store)
+    if cfg.email in ("auto", "smtp"):
+        try:
+            return smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id))
+        except AirflowNotFoundException:
+            if cfg.email == "smtp":
+                raise
+    try:
+        return email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id))
+    except AirflowNotFoundException:
+        if cfg.email == "api":
+            raise
+    return OutboxMailer(store)
+
+
+def smtp_mailer(conn: Any) -> SmtpMailer:
+    extra = conn.extra_dejson
+    # Same extras and defaults as the SMTP provider's connection form (SSL unless disabled).
+    return SmtpMailer(
+        host=conn.host or "localhost",
+        port=int(conn.port or 25),
+        user=conn.login or None,
+        password=conn.password or None,
+        use_ssl=not extra.get("disable_ssl", False),
+        starttls=not extra.get("disable_tls", False),
+        timeout=float(extra.get("timeout", 30)),
+    )
+
+
+def email_api_mailer(conn: Any) -> HttpApiMailer:
+    """A Resend-compatible API from an HTTP connection: host (``api.resend.com`` or a full URL),
+    schema (``https`` by default), port, password = API key, extra ``endpoint`` (``/emails``)."""
+    extra = conn.extra_dejson
+    host = (conn.host or "").rstrip("/")
+    if "://" not in host:
+        host = f"{conn.schema or 'https'}://{host}" + (f":{conn.port}" if conn.port else "")
+    return HttpApiMailer(url=host + "/" + str(extra.get("endpoint", "/emails")).lstrip("/"),
+                         api_key=conn.password or "", timeout=float(extra.get("timeout", 30)))
+
+
+def features_version(cfg: Settings) -> int | None:
+    """The version of the features processing records, None when features are off."""
+    from image_pipeline.features import FEATURES_VERSION
+
+    return FEATURES_VERSION if cfg.features else None
+
+
+def feature_extraction(cfg: Settings) -> dict[str, Any]:
+    """The feature extractor processing calls, with its labeler (built once per worker process);
+    Rekognition's client comes from the ``aws_default`` connection."""
+    from image_pipeline.features import feature_extraction as extraction
+
+    def rekognition():
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(aws_conn_id=cfg.aws_conn_id, client_type="rekognition").get_conn()
+
+    return extraction(cfg, rekognition)
+
+
+def flickr_api_key(cfg: Settings) -> str:
+    """The Flickr API key: the password of the Flickr connection."""
+    try:
+        return BaseHook.get_connection(cfg.flickr_conn_id).password or ""
+    except AirflowNotFoundException:
+        return ""  # the retrieval refuses the request with a message that names the connection

@@ -1,0 +1,240 @@
+"""The task bodies the DAGs share, as reusable TaskFlow tasks: each DAG file composes these (with
+``.override(...)`` where a DAG differs: another task id, an outlet, a trigger rule), so the DAG files
+read as tables of contents and ``image_request`` runs exactly the tasks of the gallery DAGs.
+
+Every body opens its backends through :mod:`.hooks`; a request the library refuses fails the task
+for good through :func:`~.params.refusing_invalid`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from image_pipeline.airflow_adapter import params as form
+from image_pipeline.airflow_adapter.assets import ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, PROCESSED_IMAGES, RAW_IMAGES
+from image_pipeline.airflow_adapter.context import delivery_occasion, run_day, run_provenance, set_outlet_extra
+from image_pipeline.airflow_adapter.hooks import (
+    catalog, feature_extraction, features_version, flickr_api_key, mailer, object_store, settings,
+)
+
+SCHEDULED = ("scheduled", "backfill")
+
+
+# --- retrieval -----------------------------------------------------------------------------------
+
+@task
+def plan_requests(params: dict, **context) -> list[dict]:
+    """Refuse a bad request before anything is downloaded or stored; one request per task. A manual
+    run takes the form (and its ``email``, when the form asks for one); scheduled and backfill runs
+    take the saved searches, narrowed to their data interval."""
+    from image_pipeline import retrieve as retrieval
+    from image_pipeline.mail import validate_address
+
+    cfg = settings()
+    if "email" in params:
+        with form.refusing_invalid("email"):
+            validate_address(params["email"])
+    with form.refusing_invalid():
+        requests = retrieval.plan_requests(
+            form.given(params), scheduled=context["dag_run"].run_type in SCHEDULED,
+            searches_file=cfg.searches_file, max_count=cfg.max_count,
+            window=(context.get("data_interval_start"), context.get("data_interval_end")),
+        )
+    if not requests:
+        raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
+    return requests
+
+
+@task(pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
+def retrieve_images(request: dict, **context) -> dict:
+    get_current_context()["request_name"] = f"{request['engine']}: {request['keyword']}"
+    return run_retrieval(request, context)
+
+
+@task(outlets=[RAW_IMAGES], pool=DOWNLOAD_POOL)
+def ingest_inbox(params: dict, **context) -> dict:
+    from image_pipeline.retrieve import validate_request
+
+    with form.refusing_invalid("keyword"):
+        (request,) = validate_request(engine="inbox", keywords=[params["keyword"]])
+    return run_retrieval(request, context)
+
+
+# --- processing ----------------------------------------------------------------------------------
+
+@task
+def plan_batches(params: dict, this_run_only: bool = False, **context) -> list[dict]:
+    """The batches the form's recipes and selection leave to do, refused before anything is written
+    when invalid; ``this_run_only``: only the images this run retrieved (image_request)."""
+    with form.refusing_invalid():
+        request = {**form.given(params), **form.chosen_selection(params)}
+        if "recipe" in params:  # a one-recipe form
+            request["recipes"] = [params["recipe"]]
+        return plan_processing(request, run_ids=[context["run_id"]] if this_run_only else None)
+
+
+@task(map_index_template="{{ batch_name }}")
+def process_batch(batch: dict) -> dict:
+    get_current_context()["batch_name"] = f"batch {batch['index']}: {len(batch['sha256s'])} images"
+    return run_processing_batch(batch)
+
+
+@task(outlets=[PROCESSED_IMAGES])
+def summarize(results: list[dict], **context) -> dict:
+    totals = {k: sum(r[k] for r in results) for k in ("processed", "quarantined", "skipped")}
+    if not (totals["processed"] or totals["quarantined"]):
+        raise AirflowSkipException(f"nothing changed: {totals}")  # no Asset event, no downstream run
+    # Pass on which retrievals fed this run, so delivery can select exactly their images.
+    events = context["triggering_asset_events"].get(RAW_IMAGES, [])
+    run_ids = sorted({e.extra["run_id"] for e in events if "run_id" in (e.extra or {})})
+    extra = {**totals, "retrieve_run_ids": run_ids}
+    context["outlet_events"][PROCESSED_IMAGES].extra = extra
+    return extra
+
+
+# --- analytics -----------------------------------------------------------------------------------
+
+@task(outlets=[DAILY_REPORTS])
+def daily_report(params: dict, **context) -> dict:
+    from image_pipeline.analytics import write_daily_report
+
+    with form.refusing_invalid():
+        day = run_day(context, form.check_day("day", params["day"]))
+    with catalog() as opened:
+        report = write_daily_report(object_store(), opened, day)
+    context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers
+    return report
+
+
+# Every rollup reads all partitions; one at a time, so a slower one never overwrites a newer one.
+@task(max_active_tis_per_dag=1)
+def overview() -> dict:
+    from image_pipeline.analytics import rollup
+
+    return rollup(object_store())["totals"]
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+@task
+def plan_deliveries(params: dict, **context) -> list[dict]:
+    """One delivery per selection: the form's, else one per retrieval run that fed the processing
+    run which triggered this one. Refuses a bad request before anything is built or sent."""
+    from image_pipeline.delivery import Selection
+    from image_pipeline.mail import validate_address
+
+    recipient = params["recipient"] or settings().email_to
+    with form.refusing_invalid("recipient"):
+        validate_address(recipient)
+    with form.refusing_invalid():
+        chosen = form.chosen_selection(params)
+        if chosen:
+            selections = [Selection.from_dict({**chosen, "recipe": params["recipe"]})]
+        else:
+            events = context["triggering_asset_events"].get(PROCESSED_IMAGES, [])
+            run_ids = sorted({r for e in events for r in (e.extra or {}).get("retrieve_run_ids", [])})
+            selections = [Selection(params["recipe"], run_id=r) for r in run_ids]
+    if not selections:
+        if context["dag_run"].run_type == "asset_triggered":  # processing no retrieval run fed
+            raise AirflowSkipException("the processing run was not fed by a retrieval run: nothing to deliver")
+        raise AirflowFailException("nothing to deliver: give a keyword, label, run_id or date range")
+    return [{"selection": {k: v for k, v in vars(s).items() if v is not None}, "recipient": recipient,
+             "name": f"{s.describe()} to {recipient}"} for s in selections]
+
+
+@task(outlets=[ARCHIVES], map_index_template="{{ delivery_name }}")
+def deliver(request: dict, **context) -> dict:
+    get_current_context()["delivery_name"] = request["name"]
+    return run_delivery(request, context)
+
+
+@task(trigger_rule="none_failed")  # runs when every image was processed already (no batch)
+def deliver_this_run(params: dict, **context) -> dict:
+    """A request's archive: the images this run retrieved, to the form's email, once per run."""
+    request = {"selection": {"recipe": params["recipe"], "run_id": context["run_id"]}, "recipient": params["email"],
+               "occasion": delivery_occasion(context, per_run=True)}
+    entry = run_delivery(request, context)
+    if entry["status"] == "empty":
+        raise AirflowFailException("no image of this request could be retrieved and processed: nothing to send")
+    return entry
+
+
+# --- the bodies ----------------------------------------------------------------------------------
+
+def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
+    """One validated retrieval request in a task: the body gallery_retrieve and gallery_inbox share.
+    Sets the Asset event's extra on ``RAW_IMAGES`` to the summary."""
+    from image_pipeline import retrieve as retrieval
+
+    cfg = settings()
+    run_id = context["run_id"]
+    with catalog(cfg) as opened:
+        summary = retrieval.retrieve(
+            object_store(cfg), opened, request, run_id=run_id, policy=cfg.fetch_policy(),
+            provenance=run_provenance(context), endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
+            api_keys={"flickr": flickr_api_key(cfg)} if request["engine"] == "flickr" else None,
+        )
+    result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
+    set_outlet_extra(context, RAW_IMAGES, result)
+    return result
+
+
+def plan_processing(params: dict[str, Any], run_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The batches of images the run's recipes and selection leave to do: gallery_process's plan,
+    and image_request's (``run_ids``: only the images those retrieval runs brought). The one place
+    the DAGs call processing's planning. Raises ValueError (the request is refused) for an unknown
+    recipe or a bad selection."""
+    import math
+
+    from image_pipeline import process
+
+    cfg = settings()
+    recipes = list(params.get("recipes") or cfg.recipe_names())
+    selection = process.ImageSelection(
+        params.get("keyword") or None, params.get("label") or None, params.get("since") or None,
+        params.get("until") or None)
+    force = bool(params.get("force"))
+    with catalog(cfg) as opened:
+        batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
+                                       features_version=features_version(cfg))
+        if run_ids is not None:
+            wanted = {d["sha256"] for run_id in run_ids for d in opened.find(run_id=run_id)}
+            todo = [sha for batch in batches for sha in batch if sha in wanted]
+            size = max(int(params.get("batch_size") or 0) or process.auto_batch_size(len(todo)),
+                       math.ceil(len(todo) / process.MAX_BATCHES))
+            batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    return [{"index": i, "recipes": recipes, "force": force, "sha256s": b} for i, b in enumerate(batches)]
+
+
+def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
+    """One batch of gallery_process (the plan's entry) through the engine."""
+    from image_pipeline import process
+
+    cfg = settings()
+    with catalog(cfg) as opened:
+        return process.process_batch(object_store(cfg), opened, batch["recipes"], batch["sha256s"],
+                                     force=batch["force"], limits=cfg.limits(), **feature_extraction(cfg))
+
+
+def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
+    """The body of every delivery task (gallery_deliver, the subscriptions, image_request):
+    ``request`` is ``{"selection": {...}, "recipient": ..., "occasion": ...}``."""
+    from image_pipeline import delivery
+
+    cfg = settings()
+    store = object_store(cfg)
+    try:
+        selection = delivery.Selection.from_dict(request["selection"])
+        with catalog(cfg) as opened:
+            entry = delivery.deliver(
+                store, opened, mailer(store, cfg), selection, recipient=request["recipient"], sender=cfg.email_from,
+                attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
+                occasion=request.get("occasion"), templates_dir=cfg.email_templates,
+            )
+    except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look
+        raise AirflowFailException(str(exc)) from None
+    set_outlet_extra(context, ARCHIVES, {k: entry.get(k) for k in ("status", "archive_key", "images")})
+    return entry

@@ -1,0 +1,49 @@
+"""The inbox's event trigger: what turns files dropped into the store's ``inbox/`` zone into an
+Asset event (an ``AssetWatcher`` on ``gallery_inbox_files`` runs it in the triggerer).
+
+Stored trigger rows name ``image_pipeline.airflow_adapter.InboxTrigger``; the package re-exports it
+there so they keep resolving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, AsyncIterator
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from image_pipeline.airflow_adapter.hooks import object_store
+
+CLASSPATH = "image_pipeline.airflow_adapter.InboxTrigger"  # stable: stored trigger rows name it
+
+class InboxTrigger(BaseEventTrigger):
+    """Fires when files wait in the store's ``inbox/`` zone (a local folder or an S3 prefix) and
+    the listing has not changed for ``settle`` seconds, so an upload in progress is not cut short.
+
+    An event trigger rather than a sensor: it runs in the triggerer, costs no worker slot while it
+    waits, and turns each drop of files into an Asset event that starts ``gallery_inbox`` at once.
+    """
+
+    def __init__(self, poll_interval: float = 10.0, settle: float = 5.0):
+        super().__init__()
+        self.poll_interval = poll_interval
+        self.settle = settle
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return CLASSPATH, {
+            "poll_interval": self.poll_interval, "settle": self.settle}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from image_pipeline.retrieve import INBOX
+
+        last: list[str] | None = None
+        changed_at = time.monotonic()
+        while True:
+            keys = await asyncio.to_thread(lambda: list(object_store().list(INBOX)))
+            if keys != last:
+                last, changed_at = keys, time.monotonic()
+            elif keys and time.monotonic() - changed_at >= self.settle:
+                yield TriggerEvent({"files": len(keys), "first": keys[0]})
+                return
+            await asyncio.sleep(self.poll_interval)
