@@ -28,8 +28,8 @@ TARGET_SECONDS, TARGET_BYTES = 30, 2 * 1024**3
 
 
 def generate(db: Path, records: int) -> None:
-    from image_pipeline.catalog import SqliteCatalog
-    from image_pipeline.synthetic import image_doc, insert_docs
+    from image_pipeline.core.catalog import SqliteCatalog
+    from support.synthetic import image_doc, insert_docs
 
     rng = random.Random(1)
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc)
@@ -64,7 +64,7 @@ def measure(db: Path) -> None:
     import io
 
     from image_pipeline import analytics
-    from image_pipeline.catalog import SqliteCatalog
+    from image_pipeline.core.catalog import SqliteCatalog
 
     def rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

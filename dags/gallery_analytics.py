@@ -28,6 +28,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, d
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import DAILY_REPORTS, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
 from image_pipeline.analytics import rollup, write_daily_report
+from image_pipeline.wiring import all_recipes
 
 
 @dag(
@@ -51,7 +52,7 @@ def gallery_analytics():
     def daily_report(params: dict, **context) -> dict:
         day = af.run_day(context, params["day"])
         with af.catalog() as catalog:
-            report = write_daily_report(af.object_store(), catalog, day)
+            report = write_daily_report(af.object_store(), catalog, day, sorted(all_recipes()))
         context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers
         return report
 

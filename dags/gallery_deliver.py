@@ -23,9 +23,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, PROCESSED_IMAGES, START_DATE
-from image_pipeline.delivery import Selection
-from image_pipeline.mail import validate_address
-from image_pipeline.recipes import all_recipes
+from image_pipeline.deliver.request import DeliveryRequest
+from image_pipeline.deliver.mail import validate_address
+from image_pipeline.wiring import all_recipes
 
 DATE = r"^(\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)?$"
 
@@ -59,19 +59,19 @@ def gallery_deliver():
         try:
             validate_address(recipient)
             if any(params[f] for f in fields):
-                selections = [Selection.from_dict({f: params[f] for f in (*fields, "recipe")})]
+                selections = [DeliveryRequest.for_selection({f: params[f] for f in (*fields, "recipe")}, recipient)]
             else:
                 events = context["triggering_asset_events"].get(PROCESSED_IMAGES, [])
                 run_ids = sorted({r for e in events for r in (e.extra or {}).get("retrieve_run_ids", [])})
-                selections = [Selection(params["recipe"], run_id=r) for r in run_ids]
+                selections = [DeliveryRequest.for_selection({"recipe": params["recipe"], "run_id": r}, recipient)
+                              for r in run_ids]
         except ValueError as exc:
             raise AirflowFailException(f"invalid request: {exc}") from None
         if not selections:
             if context["dag_run"].run_type == "asset_triggered":  # processing no retrieval run fed
                 raise AirflowSkipException("the processing run was not fed by a retrieval run: nothing to deliver")
             raise AirflowFailException("nothing to deliver: give a keyword, label, run_id or date range")
-        return [{"selection": {k: v for k, v in vars(s).items() if v is not None}, "recipient": recipient,
-                 "name": f"{s.describe()} to {recipient}"} for s in selections]
+        return [{**s.to_dict(), "name": f"{s.describe()} to {recipient}"} for s in selections]
 
     @task(outlets=[ARCHIVES], map_index_template="{{ delivery_name }}")
     def deliver(request: dict, **context) -> dict:

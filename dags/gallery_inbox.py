@@ -15,7 +15,7 @@ from airflow.sdk import Param, dag, task
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, INBOX_FILES, RAW_IMAGES, START_DATE
-from image_pipeline.retrieve import validate_request
+from image_pipeline.retrieve.request import validate_request
 
 
 @dag(

@@ -23,7 +23,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESSED_IMAGES, RAW_IMAGES, START_DATE
-from image_pipeline.recipes import all_recipes
+from image_pipeline.wiring import all_recipes
 
 CFG = af.settings()
 DATE = r"^(\d{4}-\d{2}-\d{2}(T[0-9:.+Z-]+)?)?$"

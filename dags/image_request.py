@@ -20,8 +20,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from image_pipeline import airflow_adapter as af
 from image_pipeline import retrieve as retrieval
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, DOWNLOAD_POOL, START_DATE
-from image_pipeline.mail import validate_address
-from image_pipeline.recipes import all_recipes
+from image_pipeline.deliver.mail import validate_address
+from image_pipeline.wiring import all_recipes
 
 
 @dag(

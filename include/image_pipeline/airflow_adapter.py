@@ -21,10 +21,11 @@ from airflow.sdk import Asset, AssetWatcher, BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from image_pipeline.catalog import Catalog, MongoCatalog, SqliteCatalog
-from image_pipeline.mail import HttpApiMailer, Mailer, OutboxMailer, SmtpMailer, compose
+from image_pipeline import wiring
+from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.storage import ObjectStore
+from image_pipeline.deliver.mail import HttpApiMailer, Mailer, SmtpMailer, compose
 from image_pipeline.settings import Settings
-from image_pipeline.storage import ObjectStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class InboxTrigger(BaseEventTrigger):
             "poll_interval": self.poll_interval, "settle": self.settle}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from image_pipeline.retrieve import INBOX
+        from image_pipeline.retrieve.inbox import INBOX
 
         last: list[str] | None = None
         changed_at = time.monotonic()
@@ -115,7 +116,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 def settings() -> Settings:
-    return Settings.from_env()
+    return wiring.settings()
 
 
 def _s3_client(aws_conn_id: str) -> Any:
@@ -126,43 +127,29 @@ def _s3_client(aws_conn_id: str) -> Any:
 
 def object_store(cfg: Settings | None = None) -> ObjectStore:
     cfg = cfg or settings()
-    return open_store(cfg.store_url, lambda: _s3_client(cfg.aws_conn_id))
+    return wiring.object_store(cfg, lambda: _s3_client(cfg.aws_conn_id))
 
 
 @contextmanager
 def catalog(cfg: Settings | None = None) -> Iterator[Catalog]:
     cfg = cfg or settings()
-    if cfg.catalog == "mongo":
+
+    def mongo_client() -> Any:
         from airflow.providers.mongo.hooks.mongo import MongoHook
 
-        client = MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
-        opened: Catalog = MongoCatalog(client[cfg.mongo_db], owns_client=client)
-    else:
-        opened = SqliteCatalog(cfg.sqlite_path)
-    try:
+        return MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
+
+    with wiring.catalog(cfg, mongo_client) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
     """The channel ``GALLERY_EMAIL`` selects: SMTP through its connection, the HTTPS email API
     through its HTTP connection, or the outbox; ``auto`` takes the first whose connection exists."""
     cfg = cfg or settings()
-    if cfg.email == "outbox":
-        return OutboxMailer(store)
-    if cfg.email in ("auto", "smtp"):
-        try:
-            return smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id))
-        except AirflowNotFoundException:
-            if cfg.email == "smtp":
-                raise
-    try:
-        return email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id))
-    except AirflowNotFoundException:
-        if cfg.email == "api":
-            raise
-    return OutboxMailer(store)
+    return wiring.mailer(cfg, store, smtp=lambda: smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id)),
+                         api=lambda: email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id)),
+                         missing=(AirflowNotFoundException,))
 
 
 def smtp_mailer(conn: Any) -> SmtpMailer:
@@ -207,7 +194,7 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     run_id = context["run_id"]
     with catalog(cfg) as opened:
         summary = retrieval.retrieve(
-            object_store(cfg), opened, request, run_id=run_id, policy=cfg.fetch_policy(),
+            object_store(cfg), opened, request, run_id=run_id, policy=wiring.fetch_policy(cfg),
             provenance=run_provenance(context), endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
             api_keys={"flickr": flickr_api_key(cfg)} if request["engine"] == "flickr" else None,
         )
@@ -224,23 +211,23 @@ def plan_processing(params: dict[str, Any], run_ids: list[str] | None = None) ->
     import math
 
     from image_pipeline import process
+    from image_pipeline.core.selection import Selection
 
     cfg = settings()
     recipes = list(params.get("recipes") or cfg.recipe_names())
-    selection = process.ImageSelection(
-        params.get("keyword") or None, params.get("label") or None, params.get("since") or None,
-        params.get("until") or None)
+    selection = Selection(keyword=params.get("keyword") or None, label=params.get("label") or None,
+                          since=params.get("since") or None, until=params.get("until") or None)
     force = bool(params.get("force"))
     with catalog(cfg) as opened:
         batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
-                                       features_version=features_version(cfg))
+                                       features_version=features_version(cfg), book=wiring.recipe_book(cfg))
         if run_ids is not None:
             wanted = {d["sha256"] for run_id in run_ids for d in opened.find(run_id=run_id)}
             todo = [sha for batch in batches for sha in batch if sha in wanted]
             size = max(int(params.get("batch_size") or 0) or process.auto_batch_size(len(todo)),
                        math.ceil(len(todo) / process.MAX_BATCHES))
             batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-    return [{"index": i, "recipes": recipes, "force": force, "sha256s": b} for i, b in enumerate(batches)]
+    return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
 def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
@@ -248,29 +235,26 @@ def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
     from image_pipeline import process
 
     cfg = settings()
+    batch = process.ProcessingBatch.from_dict(batch)
     with catalog(cfg) as opened:
-        return process.process_batch(object_store(cfg), opened, batch["recipes"], batch["sha256s"],
-                                     force=batch["force"], limits=cfg.limits(), **feature_extraction(cfg))
+        return process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
+                                     limits=wiring.limits(cfg), book=wiring.recipe_book(cfg), **feature_extraction(cfg))
 
 
 def features_version(cfg: Settings) -> int | None:
     """The version of the features processing records, None when features are off."""
-    from image_pipeline.features import FEATURES_VERSION
-
-    return FEATURES_VERSION if cfg.features else None
+    return wiring.features_version(cfg)
 
 
 def feature_extraction(cfg: Settings) -> dict[str, Any]:
     """The feature extractor processing calls, with its labeler (built once per worker process);
     Rekognition's client comes from the ``aws_default`` connection."""
-    from image_pipeline.features import feature_extraction as extraction
-
     def rekognition():
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         return AwsBaseHook(aws_conn_id=cfg.aws_conn_id, client_type="rekognition").get_conn()
 
-    return extraction(cfg, rekognition)
+    return wiring.feature_extraction(cfg, rekognition)
 
 
 def delivery_occasion(context: dict[str, Any], per_run: bool = False) -> str | None:
@@ -286,18 +270,20 @@ def delivery_occasion(context: dict[str, Any], per_run: bool = False) -> str | N
 
 def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     """The body of every delivery task (gallery_deliver, the subscriptions, image_request):
-    ``request`` is ``{"selection": {...}, "recipient": ..., "occasion": ...}``."""
-    from image_pipeline import delivery
+    ``request`` is a :class:`~image_pipeline.deliver.request.DeliveryRequest` as a dict:
+    ``{"selection": {"recipe": ..., ...}, "recipient": ..., "occasion": ...}``."""
+    from image_pipeline import deliver as delivery
 
     cfg = settings()
     store = object_store(cfg)
     try:
-        selection = delivery.Selection.from_dict(request["selection"])
+        asked = delivery.DeliveryRequest.from_dict(request)
+        recipe = wiring.recipe_book(cfg).get(asked.recipe)
         with catalog(cfg) as opened:
             entry = delivery.deliver(
-                store, opened, mailer(store, cfg), selection, recipient=request["recipient"], sender=cfg.email_from,
-                attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
-                occasion=request.get("occasion"), templates_dir=cfg.email_templates,
+                store, opened, mailer(store, cfg), asked.selection, recipe, recipient=asked.recipient,
+                sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
+                occasion=asked.occasion, templates_dir=cfg.email_templates,
             )
     except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look
         raise AirflowFailException(str(exc)) from None

@@ -15,7 +15,7 @@ import random
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from image_pipeline.catalog import Catalog, MongoCatalog, SqliteCatalog
+from image_pipeline.core.catalog import Catalog, MongoCatalog, SqliteCatalog
 
 KEYWORDS = ["cats", "dogs", "mountains", "beaches", "city at night", "forest", "flowers", "cars"]
 ENGINES = {"bing": 30, "google": 25, "flickr": 20, "greedy": 10, "urls": 8, "inbox": 7}

@@ -39,9 +39,9 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from image_pipeline import keys
-from image_pipeline.catalog import Catalog
-from image_pipeline.storage import LocalStore, ObjectStore
+from image_pipeline.core import keys
+from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.storage import LocalStore, ObjectStore
 
 IMAGES_DATASET = f"{keys.REPORTS}/images"
 OUTPUTS_DATASET = f"{keys.REPORTS}/outputs"
@@ -225,19 +225,8 @@ def _text_array(texts: list[str | bytes]):
 def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
     """The day's image and output tables, streamed from the catalog."""
     since, until = day_window(day)
-    recipes = sorted(recipes if recipes is not None else known_recipes())
+    recipes = sorted(recipes or ())  # the caller names the recipes it counts: analytics knows none
     return flatten(catalog.touched_json(since, until, recipes, batch_size=CHUNK), since, until, recipes)
-
-
-def known_recipes() -> list[str]:
-    """The recipes whose outputs are counted: every recipe the pipeline knows."""
-    try:
-        from image_pipeline.recipes import all_recipes  # recipe files (shipped and the user's), with issue 4
-    except ImportError:
-        from image_pipeline.processing import RECIPES
-
-        return sorted(RECIPES)
-    return sorted(all_recipes())
 
 
 # -- metrics ---------------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
-"""Image identification from the header, and the error that sends an image to quarantine.
-
-Processing itself is :mod:`image_pipeline.engine` (decode once, every recipe), with the recipes in
-:mod:`image_pipeline.recipes` and their operations in :mod:`image_pipeline.operations`.
+"""Image identification from the header, without decoding the pixels (retrieval and processing both
+probe what they are given). The error that sends an image to quarantine is :class:`~image_pipeline.core.errors.BadImage`.
 """
 
 from __future__ import annotations
@@ -11,15 +9,13 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from image_pipeline.core.errors import BadImage
+
 # Formats Pillow reads that we accept as images, with the extension we store them under.
 FORMAT_EXTENSIONS = {
     "JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif",
     "MPO": "jpg",
 }
-
-
-class BadImage(ValueError):
-    """The bytes are not an image this pipeline can read; the message is the quarantine reason."""
 
 
 @dataclass(frozen=True)

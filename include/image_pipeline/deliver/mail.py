@@ -26,8 +26,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Callable
 
-from image_pipeline import keys
-from image_pipeline.storage import ObjectStore
+from image_pipeline.core import keys
+from image_pipeline.core.storage import ObjectStore
 
 MESSAGE_ID_DOMAIN = "image-pipeline.local"
 

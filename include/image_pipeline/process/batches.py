@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from image_pipeline import keys
-from image_pipeline.catalog import Catalog, utcnow_iso
-from image_pipeline.engine import Limits, process_image
-from image_pipeline.processing import BadImage
-from image_pipeline.recipes import Recipe, get_recipe
-from image_pipeline.storage import ObjectStore
+from image_pipeline.core import keys
+from image_pipeline.core.catalog import Catalog, utcnow_iso
+from image_pipeline.core.selection import Selection
+from image_pipeline.process.engine import Limits, process_image
+from image_pipeline.core.errors import BadImage
+from image_pipeline.process.recipes import Recipe, RecipeBook, default_book
+from image_pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +38,21 @@ COUNTS = ("processed", "quarantined", "skipped")
 
 
 @dataclass(frozen=True)
-class ImageSelection:
-    """Which images a processing run may touch; empty fields do not filter."""
+class ProcessingBatch:
+    """One mapped task's work: the images of a batch and the recipes they need (XCom: ``to_dict``)."""
 
-    keyword: str | None = None
-    label: str | None = None
-    since: str | None = None  # retrieved at or after (ISO date or timestamp, UTC)
-    until: str | None = None  # retrieved before
+    index: int
+    recipes: list[str]
+    force: bool
+    sha256s: list[str]
 
-    @property
-    def everything(self) -> bool:
-        return not (self.keyword or self.label or self.since or self.until)
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "recipes": list(self.recipes), "force": self.force, "sha256s": list(self.sha256s)}
 
-    def sha256s(self, catalog: Catalog) -> set[str]:
-        between = ("retrieved_at", self.since or "", self.until or "\uffff") if self.since or self.until else None
-        return {d["sha256"] for d in catalog.find(keyword=self.keyword, label=self.label, between=between)}
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ProcessingBatch":
+        return cls(int(values.get("index", 0)), list(values["recipes"]), bool(values.get("force")),
+                   list(values["sha256s"]))
 
 
 def due(catalog: Catalog, recipes: list[Recipe], features_version: int | None) -> set[str]:
@@ -71,8 +72,9 @@ def auto_batch_size(count: int) -> int:
 
 
 def plan_batches(
-    catalog: Catalog, recipes: list[str], batch_size: int = 0, selection: ImageSelection = ImageSelection(),
+    catalog: Catalog, recipes: list[str], batch_size: int = 0, selection: Selection = Selection(),
     *, force: bool = False, features_version: int | None = None, max_batches: int = MAX_BATCHES,
+    book: RecipeBook | None = None,
 ) -> list[list[str]]:
     """The images to process, split into batches (``batch_size`` 0: chosen from the count).
 
@@ -81,7 +83,8 @@ def plan_batches(
     """
     if batch_size < 0:
         raise ValueError("batch_size must be >= 0 (0: automatic)")
-    specs = [get_recipe(name) for name in recipes]
+    book = book or default_book()
+    specs = [book.get(name) for name in recipes]
     if not specs:
         raise ValueError("choose at least one recipe")
     if force:
@@ -103,11 +106,12 @@ FeatureExtractor = Callable[[Any, Any], dict[str, Any]]
 def process_batch(
     store: ObjectStore, catalog: Catalog, recipes: list[str], sha256s: list[str], *, force: bool = False,
     limits: Limits = Limits(), features: FeatureExtractor | None = None, features_version: int | None = None,
-    near_duplicate: Callable[[str, list[tuple[str, str]]], str | None] | None = None,
+    near_duplicate: Callable[[str, list[tuple[str, str]]], str | None] | None = None, book: RecipeBook | None = None,
 ) -> dict[str, int]:
     """Produce what each image lacks (the recipes' outputs, and its features when ``features`` is
     given); quarantine the ones that cannot be processed, with the reason. Returns counts."""
-    specs = [get_recipe(name) for name in recipes]
+    book = book or default_book()
+    specs = [book.get(name) for name in recipes]
     counts: Counter = Counter()
     phashes: list[tuple[str, str]] | None = None  # near-duplicate candidates, loaded once per batch
     with tempfile.TemporaryDirectory(prefix="image-pipeline-proc-") as tmp:

@@ -61,9 +61,9 @@ def plan_outputs(src: Path, dest: Path, recipes: list[Any]) -> list[tuple[Path, 
 def process_one(src: Path, outs: dict[str, Path], recipe_refs: list[str], limits: Any, dest: Path) -> dict[str, Any]:
     """Process one file; returns its report entry (paths absolute). Runs in a worker process.
     Outputs are written in a hidden folder inside ``dest`` (same file system), then renamed."""
-    from image_pipeline.engine import process_image
-    from image_pipeline.processing import BadImage
-    from image_pipeline.recipes import get_recipe
+    from image_pipeline.process.engine import process_image
+    from image_pipeline.core.errors import BadImage
+    from image_pipeline.process.recipes import get_recipe
 
     recipes = [get_recipe(ref) for ref in recipe_refs]
     started = time.perf_counter()
@@ -121,8 +121,9 @@ class Progress:
 def run(src: Path, dest: Path, recipe_refs: list[str], workers: int = 1, report: Path | None = None,
         progress_stream: TextIO = sys.stderr) -> tuple[int, dict[str, Any]]:
     """The ``process`` command; returns (exit status, report)."""
-    from image_pipeline.operations import RecipeError
-    from image_pipeline.recipes import get_recipe
+    from image_pipeline.process.engine import Limits
+    from image_pipeline.process.operations import RecipeError
+    from image_pipeline.process.recipes import get_recipe
     from image_pipeline.settings import Settings, SettingsError
 
     if not src.is_dir():
@@ -131,7 +132,7 @@ def run(src: Path, dest: Path, recipe_refs: list[str], workers: int = 1, report:
         raise UsageError("--workers must be at least 1")
     try:
         recipes = [get_recipe(ref) for ref in recipe_refs]
-        limits = Settings.from_env().limits()
+        limits = Limits.from_settings(Settings.from_env())
     except (ValueError, RecipeError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
     if len({r.name for r in recipes}) != len(recipes):
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("recipes", help="list the recipes")
     args = parser.parse_args(argv)  # a usage error exits with status 2
     if args.command == "recipes":
-        from image_pipeline.recipes import all_recipes
+        from image_pipeline.process.recipes import all_recipes
 
         for recipe in all_recipes().values():
             print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}")

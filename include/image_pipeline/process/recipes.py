@@ -1,6 +1,6 @@
 """Recipes: named, versioned processing definitions in YAML.
 
-A recipe is an ordered list of operations (see :mod:`image_pipeline.operations`) and an output
+A recipe is an ordered list of operations (see :mod:`image_pipeline.process.operations`) and an output
 spec. The shipped ones live in ``config/recipes/``; users add their own there or in the folder
 ``GALLERY_RECIPES_DIR`` names, or pass a file to the CLI::
 
@@ -30,12 +30,11 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from image_pipeline.operations import OPERATIONS, RecipeError, gray_first, needed_scale
-from image_pipeline.settings import PROJECT_ROOT, Settings
-
-SHIPPED_DIR = PROJECT_ROOT / "config" / "recipes"
+from image_pipeline.process.operations import OPERATIONS, RecipeError
+from image_pipeline.process.plan import gray_first, needed_scale
+from image_pipeline.settings import Settings
 
 # format name -> (Pillow format, extension, content type, lossy, has alpha)
 FORMATS = {
@@ -187,13 +186,6 @@ def load_recipe_file(path: str | Path) -> Recipe:
     return parse_recipe(spec, str(path))
 
 
-def recipe_files() -> tuple[tuple[Path, int], ...]:
-    """Every recipe file with its modification time: the shipped ones, then the user's."""
-    extra = Settings.from_env().recipes_dir
-    folders = [SHIPPED_DIR] + ([Path(extra)] if extra else [])
-    return tuple((path, path.stat().st_mtime_ns) for folder in folders for path in sorted(folder.glob("*.y*ml")))
-
-
 @lru_cache(maxsize=8)
 def _load(files: tuple[tuple[Path, int], ...]) -> dict[str, Recipe]:
     found: dict[str, Recipe] = {}
@@ -203,17 +195,45 @@ def _load(files: tuple[tuple[Path, int], ...]) -> dict[str, Recipe]:
     return found
 
 
+class RecipeBook:
+    """Every recipe of some folders (the shipped ones first, then the user's), by name. Parsed again
+    only when a file changed (the cache is keyed by modification times). Built by the composition
+    root (:func:`image_pipeline.wiring.recipe_book`)."""
+
+    def __init__(self, folders: Iterable[str | Path]):
+        self.folders = [Path(f) for f in folders]
+
+    def files(self) -> tuple[tuple[Path, int], ...]:
+        """Every recipe file with its modification time, in the order they override each other."""
+        return tuple((path, path.stat().st_mtime_ns) for folder in self.folders
+                     for path in sorted(folder.glob("*.y*ml")))
+
+    def all(self) -> dict[str, Recipe]:
+        return dict(_load(self.files()))
+
+    def names(self) -> list[str]:
+        return sorted(self.all())
+
+    def get(self, name_or_path: str) -> Recipe:
+        """A recipe by name, or from a YAML file when given a path."""
+        recipes = self.all()
+        if name_or_path in recipes:
+            return recipes[name_or_path]
+        if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
+            return load_recipe_file(name_or_path)
+        raise ValueError(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
+
+
+def default_book() -> RecipeBook:
+    """The book the settings in the environment describe (what :mod:`image_pipeline.wiring` builds too)."""
+    return RecipeBook(Settings.from_env().recipe_folders())
+
+
 def all_recipes() -> dict[str, Recipe]:
-    """Every recipe by name: the shipped ones, then the user's (``GALLERY_RECIPES_DIR``).
-    Parsed again only when a file changed (the cache is keyed by modification times)."""
-    return dict(_load(recipe_files()))
+    """Every recipe by name: the shipped ones, then the user's (``GALLERY_RECIPES_DIR``)."""
+    return default_book().all()
 
 
 def get_recipe(name_or_path: str) -> Recipe:
     """A recipe by name, or from a YAML file when given a path."""
-    recipes = all_recipes()
-    if name_or_path in recipes:
-        return recipes[name_or_path]
-    if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
-        return load_recipe_file(name_or_path)
-    raise ValueError(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
+    return default_book().get(name_or_path)

@@ -29,8 +29,8 @@ from icrawler.builtin.bing import BingFeeder
 from icrawler.builtin.google import GoogleFeeder
 from icrawler.builtin.greedy import GreedyParser
 
-from image_pipeline.fetch import Refused, SafeFetcher, guarded_session
-from image_pipeline.settings import SEARCH_ENDPOINTS
+from image_pipeline.retrieve.fetch import Refused, SafeFetcher, guarded_session
+from image_pipeline.retrieve.sources import SEARCH_ENDPOINTS
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
-from image_pipeline.processing import BadImage, ImageInfo, inspect_image
+from image_pipeline.core.errors import BadImage
+from image_pipeline.core.probe import ImageInfo, inspect_image
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 

