@@ -167,7 +167,7 @@ def test_the_harness_uses_the_same_settings_with_only_timings_changed():
     shared = read_env_file(STACK_ENV_FILE)
     assert set(HARNESS_OVERRIDES) <= set(shared)  # overrides change shared values, never add hidden ones
     assert all(k.startswith("AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT") for k in HARNESS_OVERRIDES)
-    harness = (ROOT / "tests" / "test_distributed.py").read_text()
+    harness = (ROOT / "tests" / "system" / "test_distributed.py").read_text()
     assert "**read_env_file(STACK_ENV_FILE)" in harness and "**HARNESS_OVERRIDES" in harness
     assert not set(re.findall(r'"((?:AIRFLOW__|GALLERY_)\w+)":', harness)) & set(shared)
 

@@ -6,6 +6,8 @@ import zipfile
 
 import pytest
 
+from support.samples import make_samples
+
 from image_pipeline.cli import main
 from image_pipeline.settings import PROJECT_ROOT, Settings, SettingsError
 
@@ -43,7 +45,7 @@ def test_bad_settings_are_refused(monkeypatch, name, value):
 
 def test_cli_runs_the_pipeline_without_airflow(pipeline_env, tmp_path, capsys):
     samples = tmp_path / "samples"
-    assert main(["samples", str(samples)]) == 0
+    make_samples(samples)  # the tests' (and make demo's) sample set: no longer a subcommand of the library
     assert main(["upload", str(samples)]) == 0
     assert main(["retrieve", "--engine", "inbox", "--keyword", "cli"]) == 0
     assert main(["process"]) == 0

@@ -391,7 +391,7 @@ def test_archive_names_are_sanitised_and_unique():
                 "outputs": {"half_gray": {"width": 1, "height": 1, "bytes": 1, "version": 1}}}
 
     rows = manifest_rows([doc("a" * 64, "http://h/../../etc/pass wd.jpg"), doc("b" * 64, "http://h/Ünïcode%2F..%2Fx.png"),
-                          doc("c" * 64, ""), doc("a" * 10 + "d" * 54, "http://h/PASS-WD.jpg")], "half_gray")
+                          doc("c" * 64, ""), doc("a" * 10 + "d" * 54, "http://h/PASS-WD.jpg")], get_recipe("half_gray"))
     names = [r["file"] for r in rows]
     assert names[0] == "images/pass-wd-aaaaaaaaaa.jpg" and names[2] == "images/image-cccccccccc.jpg"
     assert all(n.startswith("images/") and ".." not in n[7:].split(".")[0] and "/" not in n[7:] for n in names)

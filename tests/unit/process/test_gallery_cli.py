@@ -30,7 +30,7 @@ def tree(tmp_path):
 
 
 def run_cli(*args) -> tuple[int, str]:
-    proc = subprocess.run([sys.executable, "-m", "image_pipeline.gallery_cli", *map(str, args)],
+    proc = subprocess.run([sys.executable, "-m", "image_pipeline.process.folder", *map(str, args)],
                           capture_output=True, text=True)
     return proc.returncode, proc.stdout + proc.stderr
 

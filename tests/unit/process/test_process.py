@@ -132,7 +132,7 @@ def test_selection_and_force(gallery, samples, tmp_path):
 
 def test_an_engine_crash_quarantines_that_image_and_the_batch_goes_on(gallery, monkeypatch):
     store, catalog = gallery
-    from image_pipeline import process
+    from image_pipeline.process import batches as process
 
     real = process.process_image
     (batch,) = plan_batches(catalog, ["half_gray"], batch_size=100)
