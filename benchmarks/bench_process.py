@@ -35,9 +35,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from PIL import Image  # noqa: E402
 
-from image_pipeline.engine import process_image  # noqa: E402
-from image_pipeline.processing import BadImage  # noqa: E402
-from image_pipeline.recipes import get_recipe  # noqa: E402
+from image_pipeline.process.engine import process_image  # noqa: E402
+from image_pipeline.core.errors import BadImage  # noqa: E402
+from image_pipeline.process.recipes import get_recipe  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -176,7 +176,7 @@ def child(mode: str, name: str, folder: Path, count: int) -> None:
                 except (BadImage, subprocess.CalledProcessError):
                     pass
     else:  # batch: the gallery CLI's own loop over `count` files, largest first, corpus cycled
-        from image_pipeline.gallery_cli import run
+        from image_pipeline.process.folder import run
 
         sizes = megapixels(files)
         by_size = sorted(files, key=lambda p: -sizes[p])  # the largest decodes first, in both batches

@@ -14,7 +14,8 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import ARCHIVES, DEFAULT_ARGS, START_DATE
-from image_pipeline.delivery import Subscription, load_subscriptions
+from image_pipeline.deliver.subscriptions import Subscription, load_subscriptions
+from image_pipeline.wiring import all_recipes
 
 
 def subscription_dag(subscription: Subscription):
@@ -32,9 +33,8 @@ def subscription_dag(subscription: Subscription):
     def deliver_subscription():
         @task(outlets=[ARCHIVES])
         def deliver_period(**context) -> dict:
-            selection = subscription.for_interval(context["data_interval_start"], context["data_interval_end"])
-            request = {"selection": {k: v for k, v in vars(selection).items() if v is not None},
-                       "recipient": subscription.recipient, "occasion": af.delivery_occasion(context)}
+            request = subscription.for_interval(context["data_interval_start"], context["data_interval_end"],
+                                                af.delivery_occasion(context)).to_dict()
             return af.run_delivery(request, context)
 
         deliver_period()
@@ -42,5 +42,5 @@ def subscription_dag(subscription: Subscription):
     return deliver_subscription()
 
 
-for _subscription in load_subscriptions(af.settings().subscriptions_file):
+for _subscription in load_subscriptions(af.settings().subscriptions_file, all_recipes()):
     subscription_dag(_subscription)

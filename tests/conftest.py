@@ -33,6 +33,14 @@ for name in list(os.environ):
         del os.environ[name]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests under tests/system start real servers: marked ``system`` (``pytest -m "not system"`` skips them)."""
+    system = Path(__file__).parent / "system"
+    for item in items:
+        if system in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.system)
+
+
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated Airflow metadata DB in the throw-away home (once per session)."""
@@ -56,8 +64,8 @@ def pipeline_env(tmp_path, monkeypatch):
 @pytest.fixture
 def inbox(pipeline_env, samples):
     """The sample set uploaded into the embedded default store's inbox zone."""
-    from image_pipeline.retrieve import upload_to_inbox
-    from image_pipeline.storage import LocalStore
+    from image_pipeline.retrieve.inbox import upload_to_inbox
+    from image_pipeline.core.storage import LocalStore
 
     upload_to_inbox(LocalStore(pipeline_env), samples)
     return pipeline_env / "inbox"
@@ -66,7 +74,7 @@ def inbox(pipeline_env, samples):
 @pytest.fixture
 def samples(tmp_path_factory):
     """The CLI's offline sample set: 6 images, one non-image and one truncated JPEG."""
-    from image_pipeline.cli import make_samples
+    from support.samples import make_samples
 
     folder = tmp_path_factory.mktemp("samples")
     make_samples(folder)

@@ -29,7 +29,12 @@ Which backends run is chosen here, with no code change:
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
   optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
-  ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.features`).
+  ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
+
+Plain data: this module imports nothing of the library. :mod:`image_pipeline.wiring` builds the
+domain objects (store, catalog, mailer, recipe book, limits, fetch policy, feature extractor) from it.
+The project's folder (``config/``, ``data/``) is found once, by :func:`project_root`
+(``GALLERY_PROJECT_ROOT`` overrides it).
 """
 
 from __future__ import annotations
@@ -38,16 +43,28 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "GALLERY_"
 
-# Where each search engine's results come from (GALLERY_<ENGINE>_URL overrides one).
-SEARCH_ENDPOINTS = {
-    "bing": "https://www.bing.com/images/async",
-    "google": "https://www.google.com/search",
-    "baidu": "https://image.baidu.com/search/acjson",
-    "flickr": "https://api.flickr.com/services/rest/",
-}
+
+def project_root() -> Path:
+    """The project's folder: ``GALLERY_PROJECT_ROOT`` when set, else the nearest folder above this
+    package (a checkout), then above the current directory, that holds ``config/`` and ``pyproject.toml``."""
+    given = os.environ.get(ENV_PREFIX + "PROJECT_ROOT", "").strip()
+    if given:
+        return Path(given).resolve()
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / "config").is_dir() and (folder / "pyproject.toml").is_file():
+                return folder
+    return Path.cwd().resolve()
+
+
+def config_dir() -> Path:
+    """The project's ``config/`` folder (shipped recipes, email templates, saved searches...)."""
+    return project_root() / "config"
+
+
+PROJECT_ROOT = project_root()
 
 
 class SettingsError(ValueError):
@@ -56,10 +73,10 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    store_url: str = field(default_factory=lambda: (PROJECT_ROOT / "data").as_uri())
+    store_url: str = field(default_factory=lambda: (project_root() / "data").as_uri())
     aws_conn_id: str = "aws_default"
     catalog: str = "sqlite"
-    sqlite_path: str = str(PROJECT_ROOT / "data" / "catalog.sqlite3")
+    sqlite_path: str = field(default_factory=lambda: str(project_root() / "data" / "catalog.sqlite3"))
     mongo_conn_id: str = "mongo_default"
     mongo_db: str = "image_pipeline"
     email: str = "auto"
@@ -77,17 +94,18 @@ class Settings:
     download_pool_slots: int = 4  # the Airflow pool gallery_downloads: retrieval tasks at once
     max_count: int = 1000  # the most images one retrieval request may ask for
     crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
-    bing_url: str = SEARCH_ENDPOINTS["bing"]
-    google_url: str = SEARCH_ENDPOINTS["google"]
-    baidu_url: str = SEARCH_ENDPOINTS["baidu"]
-    flickr_url: str = SEARCH_ENDPOINTS["flickr"]
+    # Where a source's searches go; empty: the source's own endpoint (image_pipeline.retrieve.sources).
+    bing_url: str = ""
+    google_url: str = ""
+    baidu_url: str = ""
+    flickr_url: str = ""
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
-    searches_file: str = str(PROJECT_ROOT / "config" / "searches.yaml")
+    searches_file: str = field(default_factory=lambda: str(config_dir() / "searches.yaml"))
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
     email_api_conn_id: str = "email_api_default"  # HTTP connection: host = API base URL, password = key
-    email_templates: str = str(PROJECT_ROOT / "config" / "email")  # subject.txt.j2 and body.txt.j2
+    email_templates: str = field(default_factory=lambda: str(config_dir() / "email"))  # subject/body.txt.j2
     operator_email: str = ""  # failures of any DAG are emailed here; empty: logged only
-    subscriptions_file: str = str(PROJECT_ROOT / "config" / "subscriptions.yaml")
+    subscriptions_file: str = field(default_factory=lambda: str(config_dir() / "subscriptions.yaml"))
     recipes_dir: str = ""  # a folder of the user's own recipes (YAML), besides config/recipes
     recipes: str = "half_gray,web,thumb"  # what gallery_process produces unless its form says otherwise
     process_schedule: str = "30 * * * *"  # gallery_process also runs on this cron (besides the raw Asset)
@@ -137,27 +155,17 @@ class Settings:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]
 
-    def fetch_policy(self):
-        """The safe fetcher's limits (see :mod:`image_pipeline.fetch`)."""
-        from image_pipeline.fetch import FetchPolicy
-
-        return FetchPolicy.from_hosts(
-            self.allowed_hosts, max_bytes=self.download_max_bytes, max_pixels=self.download_max_pixels,
-            deadline=float(self.download_timeout), per_host=self.downloads_per_host,
-        )
-
     def endpoints(self) -> dict[str, str]:
-        return {"bing": self.bing_url, "google": self.google_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
+        """The search endpoints the settings override (``GALLERY_<SOURCE>_URL``), by source."""
+        given = {"bing": self.bing_url, "google": self.google_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
+        return {name: url for name, url in given.items() if url}
 
     def recipe_names(self) -> list[str]:
         return [name.strip() for name in self.recipes.split(",") if name.strip()]
 
-    def limits(self):
-        """The engine's per-image limits (see :mod:`image_pipeline.engine`)."""
-        from image_pipeline.engine import Limits
-
-        return Limits(max_pixels=self.download_max_pixels, max_frames=self.max_frames,
-                      time_limit=float(self.image_time_limit))
+    def recipe_folders(self) -> list[str]:
+        """Where recipes are read from: the shipped ones, then the user's (a recipe of the same name wins)."""
+        return [str(config_dir() / "recipes")] + ([self.recipes_dir] if self.recipes_dir else [])
 
     @property
     def store_is_s3(self) -> bool:

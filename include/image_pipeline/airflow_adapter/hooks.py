@@ -12,14 +12,15 @@ from typing import Any, Iterator
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from image_pipeline.catalog import Catalog, MongoCatalog, SqliteCatalog
-from image_pipeline.mail import HttpApiMailer, Mailer, OutboxMailer, SmtpMailer
+from image_pipeline import wiring
+from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.storage import ObjectStore
+from image_pipeline.deliver.mail import HttpApiMailer, Mailer, SmtpMailer
 from image_pipeline.settings import Settings
-from image_pipeline.storage import ObjectStore, open_store
 
 
 def settings() -> Settings:
-    return Settings.from_env()
+    return wiring.settings()
 
 
 def _s3_client(aws_conn_id: str) -> Any:
@@ -30,43 +31,29 @@ def _s3_client(aws_conn_id: str) -> Any:
 
 def object_store(cfg: Settings | None = None) -> ObjectStore:
     cfg = cfg or settings()
-    return open_store(cfg.store_url, lambda: _s3_client(cfg.aws_conn_id))
+    return wiring.object_store(cfg, lambda: _s3_client(cfg.aws_conn_id))
 
 
 @contextmanager
 def catalog(cfg: Settings | None = None) -> Iterator[Catalog]:
     cfg = cfg or settings()
-    if cfg.catalog == "mongo":
+
+    def mongo_client() -> Any:
         from airflow.providers.mongo.hooks.mongo import MongoHook
 
-        client = MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
-        opened: Catalog = MongoCatalog(client[cfg.mongo_db], owns_client=client)
-    else:
-        opened = SqliteCatalog(cfg.sqlite_path)
-    try:
+        return MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
+
+    with wiring.catalog(cfg, mongo_client) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
     """The channel ``GALLERY_EMAIL`` selects: SMTP through its connection, the HTTPS email API
     through its HTTP connection, or the outbox; ``auto`` takes the first whose connection exists."""
     cfg = cfg or settings()
-    if cfg.email == "outbox":
-        return OutboxMailer(store)
-    if cfg.email in ("auto", "smtp"):
-        try:
-            return smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id))
-        except AirflowNotFoundException:
-            if cfg.email == "smtp":
-                raise
-    try:
-        return email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id))
-    except AirflowNotFoundException:
-        if cfg.email == "api":
-            raise
-    return OutboxMailer(store)
+    return wiring.mailer(cfg, store, smtp=lambda: smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id)),
+                         api=lambda: email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id)),
+                         missing=(AirflowNotFoundException,))
 
 
 def smtp_mailer(conn: Any) -> SmtpMailer:
@@ -96,22 +83,18 @@ def email_api_mailer(conn: Any) -> HttpApiMailer:
 
 def features_version(cfg: Settings) -> int | None:
     """The version of the features processing records, None when features are off."""
-    from image_pipeline.features import FEATURES_VERSION
-
-    return FEATURES_VERSION if cfg.features else None
+    return wiring.features_version(cfg)
 
 
 def feature_extraction(cfg: Settings) -> dict[str, Any]:
     """The feature extractor processing calls, with its labeler (built once per worker process);
     Rekognition's client comes from the ``aws_default`` connection."""
-    from image_pipeline.features import feature_extraction as extraction
-
     def rekognition():
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         return AwsBaseHook(aws_conn_id=cfg.aws_conn_id, client_type="rekognition").get_conn()
 
-    return extraction(cfg, rekognition)
+    return wiring.feature_extraction(cfg, rekognition)
 
 
 def flickr_api_key(cfg: Settings) -> str:

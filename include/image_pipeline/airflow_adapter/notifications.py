@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from image_pipeline.airflow_adapter.hooks import mailer, object_store, settings
-from image_pipeline.mail import compose
+from image_pipeline.deliver.mail import compose
 
 log = logging.getLogger(__name__)
 

@@ -129,7 +129,7 @@ def chosen_selection(params: dict[str, Any]) -> dict[str, Any]:
 
 def _recipe_choices() -> tuple[list[str], dict[str, str]]:
     """The recipes every worker knows (shipped and ``GALLERY_RECIPES_DIR``), shown by their description."""
-    from image_pipeline.recipes import all_recipes
+    from image_pipeline.wiring import all_recipes
 
     known = all_recipes()
     labels = {name: f"{name}: {r.description}" if r.description else name for name, r in sorted(known.items())}

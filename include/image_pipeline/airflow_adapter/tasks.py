@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from image_pipeline import wiring
 from image_pipeline.airflow_adapter import params as form
 from image_pipeline.airflow_adapter.assets import ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, PROCESSED_IMAGES, RAW_IMAGES
 from image_pipeline.airflow_adapter.context import delivery_occasion, run_day, run_provenance, set_outlet_extra
@@ -31,7 +32,7 @@ def plan_requests(params: dict, **context) -> list[dict]:
     run takes the form (and its ``email``, when the form asks for one); scheduled and backfill runs
     take the saved searches, narrowed to their data interval."""
     from image_pipeline import retrieve as retrieval
-    from image_pipeline.mail import validate_address
+    from image_pipeline.deliver.mail import validate_address
 
     cfg = settings()
     if "email" in params:
@@ -104,7 +105,7 @@ def daily_report(params: dict, **context) -> dict:
     with form.refusing_invalid():
         day = run_day(context, form.check_day("day", params["day"]))
     with catalog() as opened:
-        report = write_daily_report(object_store(), opened, day)
+        report = write_daily_report(object_store(), opened, day, sorted(wiring.all_recipes()))
     context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers
     return report
 
@@ -123,8 +124,8 @@ def overview() -> dict:
 def plan_deliveries(params: dict, **context) -> list[dict]:
     """One delivery per selection: the form's, else one per retrieval run that fed the processing
     run which triggered this one. Refuses a bad request before anything is built or sent."""
-    from image_pipeline.delivery import Selection
-    from image_pipeline.mail import validate_address
+    from image_pipeline.deliver.mail import validate_address
+    from image_pipeline.deliver.request import DeliveryRequest
 
     recipient = params["recipient"] or settings().email_to
     with form.refusing_invalid("recipient"):
@@ -132,17 +133,17 @@ def plan_deliveries(params: dict, **context) -> list[dict]:
     with form.refusing_invalid():
         chosen = form.chosen_selection(params)
         if chosen:
-            selections = [Selection.from_dict({**chosen, "recipe": params["recipe"]})]
+            requests = [DeliveryRequest.for_selection({**chosen, "recipe": params["recipe"]}, recipient)]
         else:
             events = context["triggering_asset_events"].get(PROCESSED_IMAGES, [])
             run_ids = sorted({r for e in events for r in (e.extra or {}).get("retrieve_run_ids", [])})
-            selections = [Selection(params["recipe"], run_id=r) for r in run_ids]
-    if not selections:
+            requests = [DeliveryRequest.for_selection({"recipe": params["recipe"], "run_id": r}, recipient)
+                        for r in run_ids]
+    if not requests:
         if context["dag_run"].run_type == "asset_triggered":  # processing no retrieval run fed
             raise AirflowSkipException("the processing run was not fed by a retrieval run: nothing to deliver")
         raise AirflowFailException("nothing to deliver: give a keyword, label, run_id or date range")
-    return [{"selection": {k: v for k, v in vars(s).items() if v is not None}, "recipient": recipient,
-             "name": f"{s.describe()} to {recipient}"} for s in selections]
+    return [{**r.to_dict(), "name": f"{r.describe()} to {recipient}"} for r in requests]
 
 
 @task(outlets=[ARCHIVES], map_index_template="{{ delivery_name }}")
@@ -173,7 +174,7 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     run_id = context["run_id"]
     with catalog(cfg) as opened:
         summary = retrieval.retrieve(
-            object_store(cfg), opened, request, run_id=run_id, policy=cfg.fetch_policy(),
+            object_store(cfg), opened, request, run_id=run_id, policy=wiring.fetch_policy(cfg),
             provenance=run_provenance(context), endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
             api_keys={"flickr": flickr_api_key(cfg)} if request["engine"] == "flickr" else None,
         )
@@ -190,23 +191,23 @@ def plan_processing(params: dict[str, Any], run_ids: list[str] | None = None) ->
     import math
 
     from image_pipeline import process
+    from image_pipeline.core.selection import Selection
 
     cfg = settings()
     recipes = list(params.get("recipes") or cfg.recipe_names())
-    selection = process.ImageSelection(
-        params.get("keyword") or None, params.get("label") or None, params.get("since") or None,
-        params.get("until") or None)
+    selection = Selection(keyword=params.get("keyword") or None, label=params.get("label") or None,
+                          since=params.get("since") or None, until=params.get("until") or None)
     force = bool(params.get("force"))
     with catalog(cfg) as opened:
         batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
-                                       features_version=features_version(cfg))
+                                       features_version=features_version(cfg), book=wiring.recipe_book(cfg))
         if run_ids is not None:
             wanted = {d["sha256"] for run_id in run_ids for d in opened.find(run_id=run_id)}
             todo = [sha for batch in batches for sha in batch if sha in wanted]
             size = max(int(params.get("batch_size") or 0) or process.auto_batch_size(len(todo)),
                        math.ceil(len(todo) / process.MAX_BATCHES))
             batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-    return [{"index": i, "recipes": recipes, "force": force, "sha256s": b} for i, b in enumerate(batches)]
+    return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
 def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
@@ -214,25 +215,28 @@ def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
     from image_pipeline import process
 
     cfg = settings()
+    batch = process.ProcessingBatch.from_dict(batch)
     with catalog(cfg) as opened:
-        return process.process_batch(object_store(cfg), opened, batch["recipes"], batch["sha256s"],
-                                     force=batch["force"], limits=cfg.limits(), **feature_extraction(cfg))
+        return process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
+                                     limits=wiring.limits(cfg), book=wiring.recipe_book(cfg), **feature_extraction(cfg))
 
 
 def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     """The body of every delivery task (gallery_deliver, the subscriptions, image_request):
-    ``request`` is ``{"selection": {...}, "recipient": ..., "occasion": ...}``."""
-    from image_pipeline import delivery
+    ``request`` is a :class:`~image_pipeline.deliver.request.DeliveryRequest` as a dict:
+    ``{"selection": {"recipe": ..., ...}, "recipient": ..., "occasion": ...}``."""
+    from image_pipeline import deliver as delivery
 
     cfg = settings()
     store = object_store(cfg)
     try:
-        selection = delivery.Selection.from_dict(request["selection"])
+        asked = delivery.DeliveryRequest.from_dict(request)
+        recipe = wiring.recipe_book(cfg).get(asked.recipe)
         with catalog(cfg) as opened:
             entry = delivery.deliver(
-                store, opened, mailer(store, cfg), selection, recipient=request["recipient"], sender=cfg.email_from,
-                attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
-                occasion=request.get("occasion"), templates_dir=cfg.email_templates,
+                store, opened, mailer(store, cfg), asked.selection, recipe, recipient=asked.recipient,
+                sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
+                occasion=asked.occasion, templates_dir=cfg.email_templates,
             )
     except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look
         raise AirflowFailException(str(exc)) from None

@@ -35,7 +35,7 @@ class InboxTrigger(BaseEventTrigger):
             "poll_interval": self.poll_interval, "settle": self.settle}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from image_pipeline.retrieve import INBOX
+        from image_pipeline.retrieve.inbox import INBOX
 
         last: list[str] | None = None
         changed_at = time.monotonic()

@@ -1,0 +1,7 @@
+"""The catalog: the contract (:mod:`.base`) and one module per backend (:mod:`.sqlite`, :mod:`.mongo`)."""
+
+from image_pipeline.core.catalog.base import Catalog, new_image_doc, to_iso, utcnow_iso
+from image_pipeline.core.catalog.mongo import MongoCatalog
+from image_pipeline.core.catalog.sqlite import SqliteCatalog
+
+__all__ = ["Catalog", "MongoCatalog", "SqliteCatalog", "new_image_doc", "to_iso", "utcnow_iso"]

@@ -1,0 +1,186 @@
+"""The catalog: one document per distinct image, keyed by its sha256, and a delivery ledger.
+
+One interface (this module), two implementations that pass the same contract tests: :class:`SqliteCatalog`
+(the embedded default, a JSON document per row) and :class:`MongoCatalog` (pymongo; the Airflow
+adapter builds its client from the ``mongo_default`` connection). Every write is an upsert keyed by
+content hash or delivery id, so a retried task never duplicates a record.
+
+An image document::
+
+    {"sha256", "raw_key", "format", "width", "height", "bytes",
+     "status": "raw" | "processed" | "quarantined",
+     "retrieved_at", "last_seen_at",            # ISO-8601 UTC strings (they sort as time)
+     "keywords": [...], "run_ids": [...], "sources": [{"source", "uri"}...],
+     "outputs": {recipe: {"key", "version", "fingerprint", "format", "width", "height", "bytes",
+                          "quality", "seconds", "timings": {operation: seconds}, "processed_at"}},
+     "features": {"version", "exif", "phash", "dominant_colors", "brightness", "contrast", "blur",
+                  "faces", "labels": [{"name", "score"}], "label_source", "seconds"},  # once processed
+     "duplicate_of": sha256 | None,             # near-duplicate group: the group's first image
+     "quarantine": {"reason", "stage", "key", "at"} | None}
+
+Analytics keep one metrics document per day beside the images (``put_metrics``/``get_metrics``), and
+read a day's images as a stream (``touched``), never the whole catalog at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def to_iso(value: datetime | str) -> str:
+    """Normalise a timestamp to the catalog's sortable UTC ISO form."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        raise ValueError("catalog timestamps must be timezone-aware")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def new_image_doc(
+    sha256: str, *, raw_key: str, format: str, width: int, height: int, bytes: int,
+    source: str, uri: str, keyword: str, run_id: str, seen_at: str, provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new image document. ``provenance`` adds what the source knows (page URL, licence hint,
+    engine filters, data interval...) to this source's entry."""
+    seen_at = to_iso(seen_at)
+    return {
+        "sha256": sha256,
+        "raw_key": raw_key,
+        "format": format,
+        "width": width,
+        "height": height,
+        "bytes": bytes,
+        "status": "raw",
+        "retrieved_at": seen_at,
+        "last_seen_at": seen_at,
+        "keywords": [keyword],
+        "run_ids": [run_id],
+        "sources": [{"source": source, "uri": uri, **{k: v for k, v in (provenance or {}).items() if v}}],
+        "outputs": {},
+        "quarantine": None,
+    }
+
+
+def _normalised_output(output: dict[str, Any]) -> dict[str, Any]:
+    return {**output, "processed_at": to_iso(output["processed_at"])}
+
+
+def _check_field(path: str) -> str:
+    if not _FIELD_PATH.match(path):
+        raise ValueError(f"invalid field path: {path!r}")
+    return path
+
+
+class Catalog(ABC):
+    """What the pipeline needs to know about images and deliveries."""
+
+    @abstractmethod
+    def record_image(self, sha256: str, **fields: Any) -> bool:
+        """Upsert an image seen by a retrieval; returns True when it is new to the catalog.
+
+        ``fields`` are those of :func:`new_image_doc`. Seeing a known image again adds its keyword,
+        run id and source to the sets and moves ``last_seen_at``; nothing else changes.
+        """
+
+    def record_output(self, sha256: str, recipe: str, output: dict[str, Any]) -> None:
+        """Store a recipe's output for an image and mark it processed."""
+        self.record_processing(sha256, {recipe: output})
+
+    @abstractmethod
+    def record_processing(self, sha256: str, outputs: dict[str, dict[str, Any]],
+                          features: dict[str, Any] | None = None, duplicate_of: str | None = None) -> None:
+        """Store what processing one image produced, in one write: recipe outputs (replacing those
+        recipes' earlier outputs; the image is then processed) and, when given, its features and
+        near-duplicate group."""
+
+    @abstractmethod
+    def record_quarantine(self, sha256: str, reason: str, stage: str, key: str, at: str,
+                          base: dict[str, Any] | None = None) -> None:
+        """Mark an image quarantined; ``base`` creates the document if it does not exist yet.
+
+        The first quarantine of an image stands: recording it again changes nothing."""
+
+    @abstractmethod
+    def get(self, sha256: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def find(
+        self, *, keyword: str | None = None, run_id: str | None = None, status: str | None = None,
+        has_output: str | None = None, between: tuple[str, str, str] | None = None, label: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Images matching every given filter, by sha256.
+
+        ``label`` keeps images whose features list that label name.
+
+        ``between=(field, since, until)`` keeps documents whose (dotted) field is in
+        ``[since, until)``, e.g. ``("outputs.half_gray.processed_at", start, end)``.
+        """
+
+    @abstractmethod
+    def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
+        """sha256 of images not quarantined whose ``recipe`` output is missing or outdated: its
+        ``field`` (``version`` or ``fingerprint``) differs from ``version``."""
+
+    @abstractmethod
+    def pending_features(self, version: int) -> list[str]:
+        """sha256 of images not quarantined whose features are missing or of another version."""
+
+    @abstractmethod
+    def phashes(self) -> list[tuple[str, str]]:
+        """(sha256, perceptual hash) of every image with features, oldest retrieval first: the
+        candidates a new image's near-duplicate group is looked up in."""
+
+    @abstractmethod
+    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def put_delivery(self, delivery_id: str, doc: dict[str, Any]) -> None:
+        """Upsert a delivery ledger entry."""
+
+    @abstractmethod
+    def deliveries(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def touched(self, since: str, until: str, recipes: Iterable[str] = (),
+                batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Images retrieved, quarantined or given a ``recipes`` output in ``[since, until)``, by
+        sha256, streamed ``batch_size`` at a time: a day's analytics never holds the whole catalog."""
+
+    def touched_json(self, since: str, until: str, recipes: Iterable[str] = (),
+                     batch_size: int = 1000) -> Iterator[str | bytes]:
+        """JSON text (``str`` or UTF-8 ``bytes``) of at least the documents :meth:`touched` gives, in
+        any order, for readers that parse in bulk and apply the window themselves: an implementation
+        may add documents it can rule out only by parsing them."""
+        for doc in self.touched(since, until, recipes, batch_size):
+            yield json.dumps(doc, sort_keys=True)
+
+    @abstractmethod
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        """The analytics metrics document of a day (``YYYY-MM-DD``)."""
+
+    @abstractmethod
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        """Upsert (replace) a day's metrics document: re-running a day leaves one document."""
+
+    @abstractmethod
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every day's metrics document, by day."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

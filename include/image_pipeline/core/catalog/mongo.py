@@ -1,0 +1,141 @@
+"""The MongoDB catalog (pymongo): collections ``images``, ``deliveries`` and ``metrics`` in one database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+
+
+class MongoCatalog(Catalog):
+    """MongoDB through pymongo: collections ``images`` and ``deliveries`` in one database."""
+
+    def __init__(self, database: Any, owns_client: Any = None):
+        self.db = database
+        self.images = database["images"]
+        self.ledger = database["deliveries"]
+        self.daily_metrics = database["metrics"]
+        self._client = owns_client
+        self.images.create_index("keywords")
+        self.images.create_index("run_ids")
+        self.images.create_index("status")
+        self.images.create_index("retrieved_at")
+
+    @staticmethod
+    def _out(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        if doc is not None:
+            doc.pop("_id", None)
+        return doc
+
+    def record_image(self, sha256: str, **fields: Any) -> bool:
+        from pymongo.errors import DuplicateKeyError
+
+        base = new_image_doc(sha256, **fields)
+        try:
+            self.images.insert_one({"_id": sha256, **base})
+            return True
+        except DuplicateKeyError:
+            pass
+        source = base["sources"][0]
+        news = [{"keywords": {"$ne": fields["keyword"]}}, {"run_ids": {"$ne": fields["run_id"]}},
+                {"sources": {"$ne": source}}]
+        # Only a new keyword, run or source updates the record: a retry of the same run changes nothing.
+        self.images.update_one(
+            {"_id": sha256, "$or": news},
+            {
+                "$addToSet": {"keywords": fields["keyword"], "run_ids": fields["run_id"], "sources": source},
+                "$max": {"last_seen_at": base["last_seen_at"]},
+            },
+        )
+        return False
+
+    def record_processing(self, sha256, outputs, features=None, duplicate_of=None) -> None:
+        change: dict[str, Any] = {f"outputs.{_check_field(r)}": _normalised_output(o) for r, o in outputs.items()}
+        if features is not None:
+            change.update(features=features, duplicate_of=duplicate_of)
+        if change:
+            result = self.images.update_one({"_id": sha256}, {"$set": change})
+            if result.matched_count == 0:
+                raise KeyError(f"no catalog record for {sha256}")
+        if outputs:  # a quarantined image stays quarantined
+            self.images.update_one({"_id": sha256, "status": {"$ne": "quarantined"}}, {"$set": {"status": "processed"}})
+        elif self.images.count_documents({"_id": sha256}) == 0:
+            raise KeyError(f"no catalog record for {sha256}")
+
+    def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
+        from pymongo.errors import DuplicateKeyError
+
+        change = {"status": "quarantined", "quarantine": {"reason": reason, "stage": stage, "key": key, "at": to_iso(at)}}
+        if base is not None:
+            try:
+                self.images.insert_one({"_id": sha256, **base, **change})
+                return
+            except DuplicateKeyError:
+                pass
+        # The first quarantine stands: a retry changes nothing.
+        result = self.images.update_one({"_id": sha256, "quarantine": None}, {"$set": change})
+        if result.matched_count == 0 and self.images.count_documents({"_id": sha256}) == 0:
+            raise KeyError(f"no catalog record for {sha256}")
+
+    def get(self, sha256: str) -> dict[str, Any] | None:
+        return self._out(self.images.find_one({"_id": sha256}))
+
+    def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None, label=None):
+        query: dict[str, Any] = {}
+        if label is not None:
+            query["features.labels.name"] = label
+        if keyword is not None:
+            query["keywords"] = keyword
+        if run_id is not None:
+            query["run_ids"] = run_id
+        if status is not None:
+            query["status"] = status
+        if has_output is not None:
+            query[f"outputs.{_check_field(has_output)}"] = {"$exists": True}
+        if between is not None:
+            path, since, until = between
+            query[_check_field(path)] = {"$gte": since, "$lt": until}
+        return [self._out(d) for d in self.images.find(query).sort("_id", 1)]
+
+    def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
+        return self._outdated(f"outputs.{_check_field(recipe)}.{_check_field(field)}", version)
+
+    def pending_features(self, version: int) -> list[str]:
+        return self._outdated("features.version", version)
+
+    def _outdated(self, path: str, value: int | str) -> list[str]:
+        query = {"status": {"$ne": "quarantined"}, path: {"$ne": value}}
+        return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
+
+    def phashes(self) -> list[tuple[str, str]]:
+        docs = self.images.find({"features.phash": {"$exists": True}}, {"features.phash": 1, "retrieved_at": 1})
+        return [(d["_id"], d["features"]["phash"]) for d in docs.sort([("retrieved_at", 1), ("_id", 1)])]
+
+    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
+        return self._out(self.ledger.find_one({"_id": delivery_id}))
+
+    def put_delivery(self, delivery_id: str, doc: dict[str, Any]) -> None:
+        self.ledger.replace_one({"_id": delivery_id}, {**doc, "id": delivery_id}, upsert=True)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return [self._out(d) for d in self.ledger.find().sort("_id", 1)]
+
+    def touched(self, since, until, recipes=(), batch_size=1000):
+        window = {"$gte": since, "$lt": until}
+        fields = ["retrieved_at", "quarantine.at"] + [f"outputs.{_check_field(r)}.processed_at" for r in recipes]
+        cursor = self.images.find({"$or": [{f: window} for f in fields]}).sort("_id", 1).batch_size(batch_size)
+        for doc in cursor:
+            yield self._out(doc)
+
+    def get_metrics(self, day: str) -> dict[str, Any] | None:
+        return self._out(self.daily_metrics.find_one({"_id": day}))
+
+    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
+        self.daily_metrics.replace_one({"_id": day}, {**doc, "day": day}, upsert=True)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [self._out(d) for d in self.daily_metrics.find().sort("_id", 1)]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,100 @@
+"""Which images a run works on: the one selection type of processing and delivery.
+
+Every field filters and an empty field does not: ``keyword``, ``run_id`` (the retrieval run),
+``label`` (a content label of the features) and a ``[since, until)`` range of retrieval time (ISO
+dates or times, UTC when naive; normalised to the catalog's timestamp form). Delivery asks more of
+it (a filter at least, both ends of a range: see ``image_pipeline.deliver.request``) and adds the
+recipe whose outputs it sends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from image_pipeline.core.catalog import Catalog
+
+_TEXT_FIELD = re.compile(r"^[^\x00-\x1f\x7f]{1,250}$")
+FIELDS = ("keyword", "run_id", "label", "since", "until")
+
+
+def _day_or_time(value: str) -> str:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Selection:
+    keyword: str | None = None
+    run_id: str | None = None
+    label: str | None = None
+    since: str | None = None  # retrieved at or after
+    until: str | None = None  # retrieved before
+
+    def __post_init__(self) -> None:
+        for name in ("keyword", "run_id", "label"):
+            value = getattr(self, name)
+            if value is not None and not _TEXT_FIELD.match(value):
+                raise ValueError(f"{name} must be 1-250 printable characters, got {value!r}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    object.__setattr__(self, name, _day_or_time(value))
+                except ValueError:
+                    raise ValueError(f"{name} must be an ISO date or time, got {value!r}") from None
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError(f"since ({self.since}) must be before until ({self.until})")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Selection":
+        """From a form, a config file or XCom: empty strings mean "not given"; unknown keys are refused."""
+        unknown = set(values) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown selection fields: {', '.join(sorted(unknown))}")
+        return cls(**{k: (v if v not in ("", None) else None) for k, v in values.items()})
+
+    def to_dict(self) -> dict[str, str]:
+        """The fields that are set (JSON-serialisable, for XCom and the delivery ledger)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def everything(self) -> bool:
+        return not (self.keyword or self.run_id or self.label or self.since or self.until)
+
+    def find_filters(self) -> dict[str, Any]:
+        """Keyword arguments of :meth:`Catalog.find` for this selection."""
+        filters: dict[str, Any] = {"keyword": self.keyword, "run_id": self.run_id}
+        if self.label:
+            filters["label"] = self.label
+        if self.since or self.until:
+            filters["between"] = ("retrieved_at", self.since or "", self.until or "\uffff")
+        return filters
+
+    def sha256s(self, catalog: Catalog) -> set[str]:
+        return {d["sha256"] for d in catalog.find(**self.find_filters())}
+
+    def parts(self) -> list[str]:
+        """Its filters in words (``describe`` of a delivery starts with the recipe)."""
+        parts = []
+        if self.keyword:
+            parts.append(f"keyword {self.keyword!r}")
+        if self.label:
+            parts.append(f"label {self.label!r}")
+        if self.run_id:
+            parts.append(f"run {self.run_id}")
+        if self.since:
+            parts.append(f"retrieved {self.since[:19]}Z to {(self.until or '')[:19]}Z")
+        return parts
+
+    def describe(self) -> str:
+        return ", ".join(self.parts()) or "every image"
+
+    def key(self, **extra: Any) -> str:
+        """A stable text form (with ``extra`` fields, e.g. the recipe): part of the delivery ledger's key."""
+        return json.dumps({**{k: v for k, v in extra.items() if v is not None}, **self.to_dict()}, sort_keys=True)

@@ -1,0 +1,164 @@
+"""Gallery processing: which images need work, in batches, and running a batch.
+
+An image needs work when one of the selected recipes has no output for it, or one made by another
+version of the recipe (its ``version`` or its ``fingerprint``: editing a recipe redoes exactly its
+outputs), or when its features are missing. Each image is downloaded once, decoded once by the
+engine for every recipe it needs, and forgotten: memory stays flat whatever the batch size.
+Outputs go under content-addressed keys and are recorded in one catalog write per image, so a
+retried batch redoes only what is missing and a re-run of the DAG finds nothing pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from image_pipeline.core import keys
+from image_pipeline.core.catalog import Catalog, utcnow_iso
+from image_pipeline.core.selection import Selection
+from image_pipeline.process.engine import Limits, process_image
+from image_pipeline.core.errors import BadImage
+from image_pipeline.process.recipes import Recipe, RecipeBook, default_book
+from image_pipeline.core.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+MAX_BATCHES = 1024  # Airflow's [core] max_map_length default
+# Auto batch size: about this much work per mapped task (Airflow's own cost per task is a second
+# or two), assuming this much work per image, but enough batches to keep a few workers busy.
+BATCH_TARGET_SECONDS = 60.0
+SECONDS_PER_IMAGE = 0.5
+MIN_PARALLEL_BATCHES = 4
+COUNTS = ("processed", "quarantined", "skipped")
+
+
+@dataclass(frozen=True)
+class ProcessingBatch:
+    """One mapped task's work: the images of a batch and the recipes they need (XCom: ``to_dict``)."""
+
+    index: int
+    recipes: list[str]
+    force: bool
+    sha256s: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "recipes": list(self.recipes), "force": self.force, "sha256s": list(self.sha256s)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ProcessingBatch":
+        return cls(int(values.get("index", 0)), list(values["recipes"]), bool(values.get("force")),
+                   list(values["sha256s"]))
+
+
+def due(catalog: Catalog, recipes: list[Recipe], features_version: int | None) -> set[str]:
+    """Images (not quarantined) with an output missing or outdated, or features to compute."""
+    pending: set[str] = set()
+    for recipe in recipes:
+        pending.update(catalog.pending(recipe.name, recipe.version, "version"))
+        pending.update(catalog.pending(recipe.name, recipe.fingerprint, "fingerprint"))
+    if features_version is not None:
+        pending.update(catalog.pending_features(features_version))
+    return pending
+
+
+def auto_batch_size(count: int) -> int:
+    per_task = max(1, int(BATCH_TARGET_SECONDS / SECONDS_PER_IMAGE))
+    return max(1, min(per_task, math.ceil(count / MIN_PARALLEL_BATCHES)))
+
+
+def plan_batches(
+    catalog: Catalog, recipes: list[str], batch_size: int = 0, selection: Selection = Selection(),
+    *, force: bool = False, features_version: int | None = None, max_batches: int = MAX_BATCHES,
+    book: RecipeBook | None = None,
+) -> list[list[str]]:
+    """The images to process, split into batches (``batch_size`` 0: chosen from the count).
+
+    ``force`` redoes the selection's images even when up to date (not quarantined ones). Past
+    ``max_batches`` (Airflow maps at most that many tasks) batches grow instead.
+    """
+    if batch_size < 0:
+        raise ValueError("batch_size must be >= 0 (0: automatic)")
+    book = book or default_book()
+    specs = [book.get(name) for name in recipes]
+    if not specs:
+        raise ValueError("choose at least one recipe")
+    if force:
+        if selection.everything:
+            raise ValueError("force needs a selection (keyword, label or dates): it redoes every image it selects")
+        chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined"}
+    else:
+        chosen = due(catalog, specs, features_version)
+    if not selection.everything:
+        chosen &= selection.sha256s(catalog)
+    todo = sorted(chosen)
+    size = max(batch_size or auto_batch_size(len(todo)), math.ceil(len(todo) / max_batches))
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+FeatureExtractor = Callable[[Any, Any], dict[str, Any]]
+
+
+def process_batch(
+    store: ObjectStore, catalog: Catalog, recipes: list[str], sha256s: list[str], *, force: bool = False,
+    limits: Limits = Limits(), features: FeatureExtractor | None = None, features_version: int | None = None,
+    near_duplicate: Callable[[str, list[tuple[str, str]]], str | None] | None = None, book: RecipeBook | None = None,
+) -> dict[str, int]:
+    """Produce what each image lacks (the recipes' outputs, and its features when ``features`` is
+    given); quarantine the ones that cannot be processed, with the reason. Returns counts."""
+    book = book or default_book()
+    specs = [book.get(name) for name in recipes]
+    counts: Counter = Counter()
+    phashes: list[tuple[str, str]] | None = None  # near-duplicate candidates, loaded once per batch
+    with tempfile.TemporaryDirectory(prefix="image-pipeline-proc-") as tmp:
+        src = Path(tmp) / "src"
+        for sha256 in sha256s:
+            doc = catalog.get(sha256)
+            if doc is None or doc["status"] == "quarantined":
+                counts["skipped"] += 1
+                continue
+            todo = [r for r in specs if force or not _up_to_date(store, doc["outputs"].get(r.name), r)]
+            want_features = features is not None and (
+                force or (doc.get("features") or {}).get("version") != features_version)
+            if not todo and not want_features:
+                counts["skipped"] += 1  # a retry of a batch that got this far already
+                continue
+            store.download(doc["raw_key"], src)
+            try:
+                result = process_image(src, todo, lambda r: Path(tmp) / f"out-{r.name}.{r.ext}", limits=limits,
+                                       features=features if want_features else None)
+            except Exception as exc:  # noqa: BLE001 - the engine only reads a local file: its failure is the image's
+                reason = str(exc) if isinstance(exc, BadImage) else f"processing failed: {type(exc).__name__}: {exc}"
+                qkey = keys.quarantine_key(sha256, doc["raw_key"].rsplit(".", 1)[-1])
+                store.put_file(qkey, src)
+                catalog.record_quarantine(sha256, reason, "process", qkey, utcnow_iso())
+                log.warning("quarantined %s: %s", sha256, reason)
+                counts["quarantined"] += 1
+                continue
+            outputs = {}
+            for recipe in todo:
+                facts = dict(result.outputs[recipe.name])
+                out_key = keys.processed_key(recipe.name, sha256, recipe.ext)
+                store.put_file(out_key, facts.pop("path"), recipe.content_type)
+                outputs[recipe.name] = {"key": out_key, "processed_at": utcnow_iso(), **facts}
+            duplicate_of = None
+            if result.features is not None:
+                result.features["version"] = features_version
+                if near_duplicate is not None and result.features.get("phash"):
+                    if phashes is None:
+                        phashes = [(s, p) for s, p in catalog.phashes() if s != sha256]
+                    duplicate_of = near_duplicate(result.features["phash"], phashes)
+                    phashes.append((sha256, result.features["phash"]))
+            catalog.record_processing(sha256, outputs, result.features, duplicate_of)
+            counts["processed"] += 1
+    log.info("batch of %d: %s", len(sha256s), dict(counts))
+    return {k: counts.get(k, 0) for k in COUNTS}
+
+
+def _up_to_date(store: ObjectStore, output: dict[str, Any] | None, recipe: Recipe) -> bool:
+    return bool(output and output.get("version") == recipe.version and output.get("fingerprint") == recipe.fingerprint
+                and store.exists(output["key"]))

@@ -1,0 +1,87 @@
+"""The registry of image operations a recipe can list, thumbor-style: the engine decodes and
+encodes; each operation is a small function from image to image, registered under its name with
+the parameters it accepts.
+
+Operations run on whatever scale the engine decoded at (``ctx.scale``: decoded pixels per original
+pixel). Parameters given in original pixels (a crop box, a blur radius) are scaled by it, so a
+recipe means the same thing whatever the decode scale. A ``resize`` tells the engine how small the
+decode may be (:func:`needed_scale`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PIL import Image
+
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run: unknown operation, bad parameter."""
+
+
+@dataclass
+class Context:
+    """What an operation may know besides the pixels."""
+
+    scale: float = 1.0  # decoded pixels per original pixel, across
+    scale_y: float = 1.0  # ... and down (a reduced decode rounds each side on its own)
+    orientation: int = 1  # EXIF orientation of the source (1 = upright)
+    oriented: bool = False  # auto_orient has run
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    apply: Callable[..., Image.Image]  # (image, ctx, **params) -> image
+    params: dict[str, tuple[type | tuple[type, ...], Any]] = field(default_factory=dict)  # name -> (types, default)
+    colour: bool = False  # needs colour input (a grayscale-only decode cannot serve it)
+
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(params) - set(self.params)
+        if unknown:
+            raise RecipeError(f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        checked = {}
+        for name, (types, default) in self.params.items():
+            value = params.get(name, default)
+            if value is not None and not isinstance(value, types) or isinstance(value, bool) and bool not in (
+                    types if isinstance(types, tuple) else (types,)):
+                raise RecipeError(f"{self.name}: parameter {name} has the wrong type ({value!r})")
+            checked[name] = value
+        return checked
+
+
+OPERATIONS: dict[str, Operation] = {}
+NUM = (int, float)
+
+
+def operation(name: str, colour: bool = False, **params: tuple[Any, Any]):
+    def register(fn: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
+        OPERATIONS[name] = Operation(name, fn, params, colour)
+        return fn
+    return register
+
+
+def _rgb(im: Image.Image) -> Image.Image:
+    """RGB or RGBA: what colour operations work on."""
+    if im.mode in ("RGB", "RGBA"):
+        return im
+    return im.convert("RGBA" if im.mode in ALPHA_MODES else "RGB")
+
+
+def _keep_alpha(im: Image.Image, fn: Callable[[Image.Image], Image.Image]) -> Image.Image:
+    """Apply ``fn`` to the colour channels only; the alpha channel is carried over untouched."""
+    if im.mode in ALPHA_MODES:
+        alpha = im.getchannel("A")
+        out = fn(im.convert("RGB" if im.mode != "LA" else "L"))
+        out.putalpha(alpha)
+        return out
+    return fn(im)
+
+
+def _colour(value: str, mode: str) -> Any:
+    from PIL import ImageColor
+
+    return ImageColor.getcolor(value, mode if mode in ("RGB", "RGBA", "L", "LA") else "RGB")

@@ -1,0 +1,210 @@
+"""Geometry: orientation, resize, crop (by box, aspect, entropy or faces), rotate, flip."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PIL import Image, ImageFilter
+
+from image_pipeline.process.operations.base import ALPHA_MODES, NUM, Context, RecipeError, _colour, operation
+
+
+T = Image.Transpose
+ORIENTATION_TRANSPOSE = {
+    2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE,
+    6: T.ROTATE_270, 7: T.TRANSVERSE, 8: T.ROTATE_90,
+}
+
+
+@operation("auto_orient")
+def auto_orient(im: Image.Image, ctx: Context) -> Image.Image:
+    """Turn the pixels upright by the source's EXIF orientation (the output's tag is then 1)."""
+    ctx.oriented = True
+    if ctx.orientation in (5, 6, 7, 8):
+        ctx.scale, ctx.scale_y = ctx.scale_y, ctx.scale
+    transpose = ORIENTATION_TRANSPOSE.get(ctx.orientation)
+    return im.transpose(transpose) if transpose is not None else im
+
+
+def resize_target(size: tuple[int, int], p: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """(size to resample to, crop box size after it or None) for an image of ``size``."""
+    w, h = size
+    if p["scale"] is not None:
+        f = p["scale"] / 100
+        return (max(1, round(w * f)), max(1, round(h * f))), None
+    box_w = p["width"] or p["longest"] or 0
+    box_h = p["height"] or p["longest"] or 0
+    if p["mode"] == "fill":
+        if not (box_w and box_h):
+            raise RecipeError("resize: mode fill needs width and height")
+        f = max(box_w / w, box_h / h)
+    else:  # fit inside the box; a missing side does not constrain
+        f = min(box_w / w if box_w else math.inf, box_h / h if box_h else math.inf)
+    if f > 1 and not p["upscale"]:
+        f = 1.0
+    target = (max(1, round(w * f)), max(1, round(h * f)))
+    if p["mode"] == "fill":
+        return target, (min(box_w, target[0]), min(box_h, target[1]))
+    return target, None
+
+
+def shrink(im: Image.Image, target: tuple[int, int], resample=Image.Resampling.LANCZOS) -> Image.Image:
+    """``im`` at exactly ``target``, with the cheapest exact filter for the ratio.
+
+    An exact 2:1 shrink is a 2x2 box average (``reduce``), the right anti-aliasing filter for that
+    ratio and far cheaper than a general one; a draft decode of an odd size comes out one pixel
+    larger than the target, and that pixel is cropped, not resampled. Alpha is premultiplied while
+    resampling so transparent pixels do not bleed their colour into the edges.
+    """
+    width, height = target
+    if im.size == target:
+        return im
+    if im.width >= 2 * width and im.height >= 2 * height and im.width - 2 * width <= 1 and im.height - 2 * height <= 1:
+        return im.reduce(2, box=(0, 0, 2 * width, 2 * height))
+    if 0 <= im.width - width <= 1 and 0 <= im.height - height <= 1:
+        return im.crop((0, 0, width, height))
+    premultiplied = im.mode in ("RGBA", "LA")
+    if premultiplied:
+        im = im.convert("RGBa" if im.mode == "RGBA" else "La")
+    out = im.resize(target, resample, reducing_gap=3.0)
+    return out.convert("RGBA" if out.mode == "RGBa" else "LA") if premultiplied else out
+
+
+RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC,
+            "bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
+
+
+@operation("resize", scale=(NUM, None), width=(int, None), height=(int, None), longest=(int, None),
+           mode=(str, "fit"), upscale=(bool, False), focus=(str, "center"), filter=(str, "lanczos"))
+def resize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """Scale by a percentage, fit inside a box (``width``/``height``, or ``longest`` side), or fill a
+    box and crop the overflow (``mode: fill``, cropped around ``focus``: center, entropy or face).
+    Never upscales unless ``upscale`` is true. Sizes are of the output; a scale is of the original."""
+    if p["scale"] is not None:
+        # A percentage of the original, whatever the decode scale (rounded down, as the seed's w // 2).
+        f = p["scale"] / 100 if p["scale"] <= 100 or p["upscale"] else 1.0
+        target = (max(1, math.floor(im.width / ctx.scale * f + 1e-6)),
+                  max(1, math.floor(im.height / ctx.scale_y * f + 1e-6)))
+        crop = None
+    else:
+        target, crop = resize_target(im.size, p)
+    before = im.size
+    im = shrink(im, target, RESAMPLE[p["filter"]])
+    ctx.scale *= im.width / before[0]
+    ctx.scale_y *= im.height / before[1]
+    if crop is not None and crop != im.size:
+        im = crop_to(im, crop, p["focus"])
+    return im
+
+
+def crop_to(im: Image.Image, size: tuple[int, int], focus: str) -> Image.Image:
+    """A ``size`` window of ``im``, placed around the chosen focus."""
+    w, h = min(size[0], im.width), min(size[1], im.height)
+    if focus == "entropy":
+        left, top = _entropy_origin(im, w, h)
+    elif focus == "face":
+        left, top = _face_origin(im, w, h)
+    else:
+        left, top = (im.width - w) // 2, (im.height - h) // 2
+    return im.crop((left, top, left + w, top + h))
+
+
+def _entropy_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
+    """Where the window keeps the most detail: slide along the axis with room, on a small copy,
+    scoring each position by the entropy of the edges inside it."""
+    small_side = 128
+    f = min(1.0, small_side / max(im.size))
+    small = im.convert("L").resize((max(1, round(im.width * f)), max(1, round(im.height * f))))
+    edges = small.filter(ImageFilter.FIND_EDGES)
+    sw, sh = max(1, round(w * f)), max(1, round(h * f))
+    best, best_xy = -1.0, (0, 0)
+    step = 2
+    for x in range(0, max(1, small.width - sw + 1), step):
+        for y in range(0, max(1, small.height - sh + 1), step):
+            score = edges.crop((x, y, x + sw, y + sh)).entropy()
+            if score > best:
+                best, best_xy = score, (x, y)
+    left = min(im.width - w, round(best_xy[0] / f))
+    top = min(im.height - h, round(best_xy[1] / f))
+    return max(0, left), max(0, top)
+
+
+def detect_faces(im: Image.Image, max_side: int = 640) -> list[tuple[int, int, int, int]]:
+    """Frontal faces (the features' Haar cascade) as (x, y, w, h) boxes in ``im``'s pixels,
+    looked for on a copy at most ``max_side`` pixels a side."""
+    import numpy as np
+
+    from image_pipeline.process.features import face_boxes
+
+    f = min(1.0, max_side / max(im.size))
+    small = im.convert("L")
+    if f < 1.0:
+        small = small.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.Resampling.BILINEAR)
+    return [tuple(round(v / f) for v in box) for box in face_boxes(np.asarray(small))]  # type: ignore[misc]
+
+
+def _face_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
+    faces = detect_faces(im)
+    if not faces:
+        return _entropy_origin(im, w, h)
+    left = min(x for x, _, _, _ in faces)
+    right = max(x + fw for x, _, fw, _ in faces)
+    top = min(y for _, y, _, _ in faces)
+    bottom = max(y + fh for _, y, _, fh in faces)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    x = int(min(max(0, cx - w / 2), im.width - w))
+    y = int(min(max(0, cy - h / 2), im.height - h))
+    return x, y
+
+
+@operation("crop", box=(list, None), width=(int, None), height=(int, None), aspect=(str, None), focus=(str, "center"))
+def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """A ``box`` [left, top, right, bottom] in original pixels, or a ``width`` x ``height`` window
+    (output pixels), or the largest window of an ``aspect`` ratio such as ``"16:9"``, placed by
+    ``focus``: center, entropy (most detail) or face (OpenCV's cascade, entropy when none is found)."""
+    if p["box"] is not None:
+        if len(p["box"]) != 4:
+            raise RecipeError("crop: box is [left, top, right, bottom]")
+        left, right = (round(v * ctx.scale) for v in p["box"][0::2])
+        top, bottom = (round(v * ctx.scale_y) for v in p["box"][1::2])
+        box = (max(0, left), max(0, top), min(im.width, right), min(im.height, bottom))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise RecipeError(f"crop: box {p['box']} is outside the image")
+        return im.crop(box)
+    if p["aspect"] is not None:
+        a, b = (float(v) for v in p["aspect"].split(":"))
+        if im.width / im.height > a / b:
+            size = (max(1, round(im.height * a / b)), im.height)
+        else:
+            size = (im.width, max(1, round(im.width * b / a)))
+    elif p["width"] and p["height"]:
+        size = (p["width"], p["height"])
+    else:
+        raise RecipeError("crop: give box, aspect, or width and height")
+    return crop_to(im, size, p["focus"])
+
+
+@operation("rotate", angle=(NUM, 90), expand=(bool, True), fill=(str, "#ffffff"))
+def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """Counter-clockwise by ``angle`` degrees; quarter turns are exact transposes."""
+    quarter = {90: T.ROTATE_90, 180: T.ROTATE_180, 270: T.ROTATE_270}
+    angle = p["angle"] % 360
+    if angle == 0:
+        return im
+    if angle in quarter:
+        if angle != 180:
+            ctx.scale, ctx.scale_y = ctx.scale_y, ctx.scale
+        return im.transpose(quarter[angle])
+    fill = None if im.mode in ALPHA_MODES else _colour(p["fill"], im.mode)
+    return im.rotate(angle, Image.Resampling.BICUBIC, expand=p["expand"], fillcolor=fill)
+
+
+@operation("flip", direction=(str, "horizontal"))
+def flip(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    if p["direction"] not in ("horizontal", "vertical"):
+        raise RecipeError("flip: direction is horizontal or vertical")
+    return im.transpose(T.FLIP_LEFT_RIGHT if p["direction"] == "horizontal" else T.FLIP_TOP_BOTTOM)
+
+
+# --- colour and filters --------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""Watermarks: text or an image, laid on a corner or the centre."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from image_pipeline.process.operations.base import ALPHA_MODES, NUM, Context, RecipeError, _colour, operation
+
+
+POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
+
+
+@operation("watermark", text=(str, None), image=(str, None), position=(str, "bottom-right"),
+           opacity=(NUM, 0.5), size=(NUM, 0.05), margin=(NUM, 0.02), color=(str, "#ffffff"))
+def watermark(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """Text, or an image file, in a corner or the centre. ``size`` is the text height (or the
+    mark's width) as a fraction of the image's shorter (or longer) side, so it looks the same at
+    every output size; ``opacity`` from 0 to 1."""
+    if p["position"] not in POSITIONS:
+        raise RecipeError(f"watermark: position is one of {', '.join(POSITIONS)}")
+    if (p["text"] is None) == (p["image"] is None):
+        raise RecipeError("watermark: give text or image")
+    base = im.convert("RGBA")
+    if p["text"] is not None:
+        height = max(8, round(min(base.size) * p["size"]))
+        font = ImageFont.load_default(size=height)
+        left, top, right, bottom = font.getbbox(p["text"])
+        mark = Image.new("RGBA", (right - left + 2, bottom - top + 2), (0, 0, 0, 0))
+        ImageDraw.Draw(mark).text((-left + 1, -top + 1), p["text"], font=font, fill=_colour(p["color"], "RGBA"))
+    else:
+        with Image.open(p["image"]) as opened:
+            mark = opened.convert("RGBA")
+        width = max(1, round(max(base.size) * p["size"]))
+        mark = mark.resize((width, max(1, round(mark.height * width / mark.width))), Image.Resampling.LANCZOS)
+    mark.putalpha(mark.getchannel("A").point(lambda a: round(a * p["opacity"])))
+    m = round(min(base.size) * p["margin"])
+    x = {"left": m, "right": base.width - mark.width - m}.get(p["position"].split("-")[-1],
+                                                            (base.width - mark.width) // 2)
+    y = {"top": m, "bottom": base.height - mark.height - m}.get(p["position"].split("-")[0],
+                                                              (base.height - mark.height) // 2)
+    base.alpha_composite(mark, (max(0, x), max(0, y)))
+    return base if im.mode in ALPHA_MODES else base.convert("RGB" if im.mode != "L" else "L")
+
+
+# --- planning ------------------------------------------------------------------------------------

@@ -1,0 +1,239 @@
+"""Recipes: named, versioned processing definitions in YAML.
+
+A recipe is an ordered list of operations (see :mod:`image_pipeline.process.operations`) and an output
+spec. The shipped ones live in ``config/recipes/``; users add their own there or in the folder
+``GALLERY_RECIPES_DIR`` names, or pass a file to the CLI::
+
+    name: web
+    version: 1
+    description: Longest side 1920 px, WebP
+    operations:
+      - auto_orient
+      - resize: {longest: 1920}
+    output: {format: webp, quality: 80}
+
+Output keys: ``format`` (jpeg, png, webp, avif, heif), ``quality`` (1-100), ``progressive``
+(JPEG), ``lossless`` (WebP), ``target_bytes`` (largest output; the quality is searched, lossy
+formats only), ``min_quality`` (the search's floor), ``metadata`` (``strip`` or ``keep``: EXIF and
+the colour profile), ``color_profile`` (``srgb``: convert to sRGB; ``keep``: leave as is),
+``background`` (what transparency is laid on for formats without alpha).
+
+Every output records the recipe's ``version`` and ``fingerprint`` (a hash of its operations and
+output spec): processing redoes an image's output when either changed, so editing a recipe
+reprocesses exactly what it affects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+from image_pipeline.process.operations import OPERATIONS, RecipeError
+from image_pipeline.process.plan import gray_first, needed_scale
+from image_pipeline.settings import Settings
+
+# format name -> (Pillow format, extension, content type, lossy, has alpha)
+FORMATS = {
+    "jpeg": ("JPEG", "jpg", "image/jpeg", True, False),
+    "png": ("PNG", "png", "image/png", False, True),
+    "webp": ("WEBP", "webp", "image/webp", True, True),
+    "avif": ("AVIF", "avif", "image/avif", True, True),
+    "heif": ("HEIF", "heic", "image/heic", True, True),
+}
+
+OUTPUT_DEFAULTS: dict[str, Any] = {
+    "format": "jpeg", "quality": 85, "progressive": False, "lossless": False, "target_bytes": None,
+    "min_quality": 30, "metadata": "strip", "color_profile": "srgb", "background": "#ffffff",
+}
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    format: str
+    quality: int
+    progressive: bool
+    lossless: bool
+    target_bytes: int | None
+    min_quality: int
+    metadata: str
+    color_profile: str
+    background: str
+
+    @property
+    def pil_format(self) -> str:
+        return FORMATS[self.format][0]
+
+    @property
+    def ext(self) -> str:
+        return FORMATS[self.format][1]
+
+    @property
+    def content_type(self) -> str:
+        return FORMATS[self.format][2]
+
+    @property
+    def has_alpha(self) -> bool:
+        return FORMATS[self.format][4]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    version: int
+    description: str
+    steps: tuple[tuple[str, dict[str, Any]], ...]  # (operation, checked params)
+    output: OutputSpec
+    fingerprint: str
+
+    @property
+    def ext(self) -> str:
+        return self.output.ext
+
+    @property
+    def content_type(self) -> str:
+        return self.output.content_type
+
+    def needed_scale(self, size: tuple[int, int], orientation: int) -> float:
+        return needed_scale(list(self.steps), size, orientation)
+
+    @property
+    def gray_first(self) -> bool:
+        return gray_first(list(self.steps))
+
+
+def parse_recipe(spec: dict[str, Any], origin: str = "recipe") -> Recipe:
+    """A checked :class:`Recipe` from its YAML mapping; :class:`RecipeError` says what is wrong."""
+    if not isinstance(spec, dict):
+        raise RecipeError(f"{origin}: a recipe is a mapping")
+    unknown = set(spec) - {"name", "version", "description", "operations", "output"}
+    if unknown:
+        raise RecipeError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise RecipeError(f"{origin}: name must be an identifier (letters, digits, _), got {name!r}")
+    version = spec.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RecipeError(f"{name}: version must be a positive integer")
+    steps = []
+    for entry in spec.get("operations") or []:
+        if isinstance(entry, str):
+            op, params = entry, {}
+        elif isinstance(entry, dict) and len(entry) == 1:
+            ((op, params),) = entry.items()
+            params = params or {}
+        else:
+            raise RecipeError(f"{name}: each operation is a name or a one-key mapping, got {entry!r}")
+        if op not in OPERATIONS:
+            raise RecipeError(f"{name}: unknown operation {op!r}; known: {', '.join(sorted(OPERATIONS))}")
+        if not isinstance(params, dict):
+            raise RecipeError(f"{name}: {op}'s parameters must be a mapping")
+        steps.append((op, OPERATIONS[op].check(params)))
+    output = _parse_output(name, spec.get("output") or {})
+    canonical = json.dumps({"steps": steps, "output": output.__dict__}, sort_keys=True, default=str)
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return Recipe(name, version, str(spec.get("description", "")), tuple(steps), output, fingerprint)
+
+
+def _parse_output(name: str, raw: dict[str, Any]) -> OutputSpec:
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{name}: output must be a mapping")
+    unknown = set(raw) - set(OUTPUT_DEFAULTS)
+    if unknown:
+        raise RecipeError(f"{name}: unknown output key(s) {', '.join(sorted(unknown))}")
+    out = {**OUTPUT_DEFAULTS, **raw}
+    out["format"] = str(out["format"]).lower().replace("jpg", "jpeg").replace("heic", "heif")
+    if out["format"] not in FORMATS:
+        raise RecipeError(f"{name}: output format must be one of {', '.join(FORMATS)}")
+    for key in ("quality", "min_quality"):
+        if not isinstance(out[key], int) or not 1 <= out[key] <= 100:
+            raise RecipeError(f"{name}: {key} must be an integer from 1 to 100")
+    if out["target_bytes"] is not None:
+        if not isinstance(out["target_bytes"], int) or out["target_bytes"] < 1:
+            raise RecipeError(f"{name}: target_bytes must be a positive integer")
+        if not FORMATS[out["format"]][3] or out["lossless"]:
+            raise RecipeError(f"{name}: target_bytes needs a lossy format")
+        if out["min_quality"] > out["quality"]:
+            raise RecipeError(f"{name}: min_quality must not exceed quality")
+    if out["metadata"] not in ("strip", "keep"):
+        raise RecipeError(f"{name}: metadata is strip or keep")
+    if out["color_profile"] not in ("srgb", "keep"):
+        raise RecipeError(f"{name}: color_profile is srgb or keep")
+    if out["format"] == "heif" and not heif_available():
+        raise RecipeError(f"{name}: HEIF output needs pillow-heif")
+    return OutputSpec(**out)
+
+
+def heif_available() -> bool:
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_recipe_file(path: str | Path) -> Recipe:
+    import yaml
+
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
+    return parse_recipe(spec, str(path))
+
+
+@lru_cache(maxsize=8)
+def _load(files: tuple[tuple[Path, int], ...]) -> dict[str, Recipe]:
+    found: dict[str, Recipe] = {}
+    for path, _ in files:
+        recipe = load_recipe_file(path)
+        found[recipe.name] = recipe  # a user's recipe of the same name replaces the shipped one
+    return found
+
+
+class RecipeBook:
+    """Every recipe of some folders (the shipped ones first, then the user's), by name. Parsed again
+    only when a file changed (the cache is keyed by modification times). Built by the composition
+    root (:func:`image_pipeline.wiring.recipe_book`)."""
+
+    def __init__(self, folders: Iterable[str | Path]):
+        self.folders = [Path(f) for f in folders]
+
+    def files(self) -> tuple[tuple[Path, int], ...]:
+        """Every recipe file with its modification time, in the order they override each other."""
+        return tuple((path, path.stat().st_mtime_ns) for folder in self.folders
+                     for path in sorted(folder.glob("*.y*ml")))
+
+    def all(self) -> dict[str, Recipe]:
+        return dict(_load(self.files()))
+
+    def names(self) -> list[str]:
+        return sorted(self.all())
+
+    def get(self, name_or_path: str) -> Recipe:
+        """A recipe by name, or from a YAML file when given a path."""
+        recipes = self.all()
+        if name_or_path in recipes:
+            return recipes[name_or_path]
+        if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
+            return load_recipe_file(name_or_path)
+        raise ValueError(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
+
+
+def default_book() -> RecipeBook:
+    """The book the settings in the environment describe (what :mod:`image_pipeline.wiring` builds too)."""
+    return RecipeBook(Settings.from_env().recipe_folders())
+
+
+def all_recipes() -> dict[str, Recipe]:
+    """Every recipe by name: the shipped ones, then the user's (``GALLERY_RECIPES_DIR``)."""
+    return default_book().all()
+
+
+def get_recipe(name_or_path: str) -> Recipe:
+    """A recipe by name, or from a YAML file when given a path."""
+    return default_book().get(name_or_path)

@@ -1,0 +1,27 @@
+"""Retrieval: requests and their windows (:mod:`.request`), the registry of sources (:mod:`.sources`),
+the safe fetcher (:mod:`.fetch`), icrawler made safe with each engine's feeder and parser
+(:mod:`.crawl`), ingestion into the raw zone and the catalog (:mod:`.ingest`) and the inbox (:mod:`.inbox`).
+
+The names below are loaded on first use, so importing the package (DAG files do) stays light."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "image_pipeline.retrieve.sources": ("ENGINES", "SEARCH_ENGINES", "SEARCH_ENDPOINTS", "SOURCES"),
+    "image_pipeline.retrieve.request": ("REQUEST_FIELDS", "RetrievalRequest", "load_saved_searches", "plan_requests",
+                                        "validate_request", "with_window"),
+    "image_pipeline.retrieve.ingest": ("RetrievalSummary", "ingest_bytes", "ingest_crawl", "ingest_folder",
+                                       "ingest_urls", "list_folder", "retrieve"),
+    "image_pipeline.retrieve.inbox": ("INBOX", "ingest_inbox", "upload_to_inbox"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

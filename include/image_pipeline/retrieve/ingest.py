@@ -1,0 +1,186 @@
+"""Retrieval: keyword searches, site crawls, URL lists (all through icrawler and the safe fetcher)
+and the inbox zone, into the raw zone and the catalog.
+
+A request is validated (:func:`validate_request`, :func:`plan_requests`) before anything is fetched.
+Each file is identified by the sha256 of its bytes: the raw object key and the catalog record are
+both derived from it, so re-ingesting the same image (same run, a retry, another keyword) writes
+nothing new and only adds the keyword and run id to the record. Files that are not images are
+quarantined with the reason and the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from image_pipeline.core import keys
+from image_pipeline.core.catalog import Catalog, new_image_doc, utcnow_iso
+from image_pipeline.retrieve.fetch import FetchPolicy, SafeFetcher
+from image_pipeline.core.errors import BadImage
+from image_pipeline.core.probe import inspect_image
+from image_pipeline.retrieve.sources import SEARCH_ENDPOINTS
+from image_pipeline.core.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RetrievalSummary:
+    counts: Counter = field(default_factory=Counter)  # new / duplicate / quarantined / failed
+    refused: Counter = field(default_factory=Counter)  # by the fetcher's reason
+    stop_reason: str = "exhausted"  # why a crawl ended: exhausted / count_reached / idle_timeout / deadline
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: self.counts.get(k, 0) for k in ("new", "duplicate", "quarantined", "failed")}
+        out["refused"] = sum(self.refused.values())
+        out["refused_reasons"] = dict(sorted(self.refused.items()))
+        out["stop_reason"] = self.stop_reason
+        return out
+
+
+def ingest_bytes(
+    store: ObjectStore, catalog: Catalog, data: bytes, *, source: str, uri: str, keyword: str,
+    run_id: str, name_hint: str = "", provenance: dict[str, Any] | None = None,
+) -> str:
+    """Store one retrieved file; returns its outcome: new, duplicate or quarantined."""
+    sha256 = keys.sha256_bytes(data)
+    now = utcnow_iso()
+    try:
+        info = inspect_image(data)
+    except BadImage as exc:
+        ext = (Path(name_hint).suffix.lstrip(".").lower() or "bin")[:8]
+        qkey = keys.quarantine_key(sha256, ext if ext.isalnum() else "bin")
+        store.put_if_absent(qkey, data)
+        base = new_image_doc(
+            sha256, raw_key="", format="unknown", width=0, height=0, bytes=len(data),
+            source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now, provenance=provenance,
+        )
+        catalog.record_quarantine(sha256, str(exc), "retrieve", qkey, now, base=base)
+        log.warning("quarantined %s: %s", uri, exc)
+        return "quarantined"
+    raw_key = keys.raw_key(sha256, info.ext)
+    # Object first, record second: a record never points at a missing object.
+    store.put_if_absent(raw_key, data, f"image/{info.format.lower()}")
+    is_new = catalog.record_image(
+        sha256, raw_key=raw_key, format=info.format, width=info.width, height=info.height,
+        bytes=len(data), source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now, provenance=provenance,
+    )
+    return "new" if is_new else "duplicate"
+
+
+def _ingest_files(
+    store: ObjectStore, catalog: Catalog, files: Iterable[tuple[Path, str, dict[str, Any]]], *, source: str,
+    keyword: str, run_id: str,
+) -> RetrievalSummary:
+    summary = RetrievalSummary()
+    for path, uri, provenance in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            log.warning("cannot read %s: %s", path, exc)
+            summary.counts["failed"] += 1
+            continue
+        outcome = ingest_bytes(store, catalog, data, source=source, uri=uri, keyword=keyword,
+                               run_id=run_id, name_hint=path.name, provenance=provenance)
+        summary.counts[outcome] += 1
+    log.info("retrieval summary: %s", summary.as_dict())
+    return summary
+
+
+def list_folder(folder: str | Path) -> list[Path]:
+    """Files under ``folder`` (recursive, hidden files skipped), in a stable order."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"not a folder: {root}")
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, keyword: str, run_id: str) -> RetrievalSummary:
+    files = [(p, p.resolve().as_uri(), {}) for p in list_folder(folder)]
+    return _ingest_files(store, catalog, files, source="folder", keyword=keyword, run_id=run_id)
+
+
+def _crawl_idle(idle_timeout: float, policy: FetchPolicy) -> float:
+    """The idle timeout must outlast one whole download, or a slow but legal file ends the crawl."""
+    return max(idle_timeout, policy.deadline + 1)
+
+
+def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: Any, *, source: str, keyword: str,
+                  run_id: str, provenance: dict[str, Any]) -> RetrievalSummary:
+    kept = [(d.path, d.url, {**provenance, "page_url": d.page_url, "licence": d.licence})
+            for d in result.downloads if d.path is not None]
+    summary = _ingest_files(store, catalog, kept, source=source, keyword=keyword, run_id=run_id)
+    for d in result.downloads:
+        if d.outcome == "refused":
+            summary.refused[d.reason] += 1
+    summary.stop_reason = result.stop_reason
+    return summary
+
+
+def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keyword: str, run_id: str,
+                policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
+                idle_timeout: float = 60) -> RetrievalSummary:
+    """Fetch URLs through the safe fetcher and ingest what came back; refusals are counted by reason."""
+    from image_pipeline.retrieve.crawl import download_urls
+
+    policy = policy or FetchPolicy()
+    with tempfile.TemporaryDirectory(prefix="image-pipeline-dl-") as tmp:
+        result = download_urls(urls, Path(tmp), SafeFetcher(policy), idle_timeout=_crawl_idle(idle_timeout, policy))
+        summary = _ingest_crawl(store, catalog, result, source="urls", keyword=keyword, run_id=run_id,
+                                provenance=provenance or {})
+    summary.counts["failed"] += len(set(urls)) - len(result.downloads)  # never answered before the crawl ended
+    return summary
+
+
+def ingest_crawl(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
+                 policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
+                 endpoints: dict[str, str] | None = None, api_keys: dict[str, str] | None = None,
+                 idle_timeout: float = 60) -> RetrievalSummary:
+    """A keyword search or a greedy site crawl, then ingestion. The crawl ends when the source is
+    exhausted, ``count`` images are in, or nothing new came for ``idle_timeout`` seconds; the
+    summary says which. ``endpoints`` overrides an engine's URL (a proxy, or a local page in tests)."""
+    from image_pipeline.retrieve import crawl
+
+    policy = policy or FetchPolicy()
+    fetcher = SafeFetcher(policy)
+    engine, endpoints = request["engine"], {**SEARCH_ENDPOINTS, **(endpoints or {})}
+    options = {"count": request["count"], "idle_timeout": _crawl_idle(idle_timeout, policy)}
+    with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
+        if engine == "greedy":
+            result = crawl.crawl_site(request["site_url"], Path(tmp), fetcher, **options)
+        elif engine == "bing":
+            result = crawl.search_bing(request["keyword"], Path(tmp), fetcher, filters=request["filters"],
+                                       base_url=endpoints["bing"], **options)
+        else:
+            api_key = (api_keys or {}).get(engine, "")
+            if engine == "flickr" and not api_key:
+                raise ValueError("engine 'flickr' needs an API key (the Airflow connection GALLERY_FLICKR_CONN_ID)")
+            result = crawl.search(engine, request["keyword"], Path(tmp), fetcher, filters=request["filters"],
+                                  base_url=endpoints[engine], api_key=api_key, **options)
+        return _ingest_crawl(store, catalog, result, source=engine, keyword=request["keyword"],
+                             run_id=run_id, provenance={**(provenance or {}), "filters": request["filters"]})
+
+
+def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
+             policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
+             endpoints: dict[str, str] | None = None, api_keys: dict[str, str] | None = None,
+             idle_timeout: float = 60) -> RetrievalSummary:
+    """Run one request from :func:`validate_request` (a dict, or a :class:`RetrievalRequest`)."""
+    if not isinstance(request, dict):
+        request = request.to_dict()
+    if request["engine"] == "inbox":
+        from image_pipeline.retrieve.inbox import ingest_inbox
+
+        return ingest_inbox(store, catalog, keyword=request["keyword"], run_id=run_id, provenance=provenance)
+    if request["engine"] == "urls":
+        return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id,
+                           policy=policy, provenance=provenance, idle_timeout=idle_timeout)
+    return ingest_crawl(store, catalog, request, run_id=run_id, policy=policy, provenance=provenance,
+                        endpoints=endpoints, api_keys=api_keys, idle_timeout=idle_timeout)

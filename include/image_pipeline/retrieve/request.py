@@ -1,0 +1,169 @@
+"""Retrieval requests: a form's or a saved search's request validated before anything is fetched,
+(one request per task: one per keyword for a search engine), and narrowed to a run's data interval
+(each engine's date filter). :class:`RetrievalRequest` is the typed form of a request (XCom: ``to_dict``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from image_pipeline.retrieve.sources import ENGINES, SEARCH_ENGINES
+
+
+REQUEST_FIELDS = ("engine", "keywords", "count", "filters", "site_url", "urls")  # the form's and a saved search's
+FLICKR_FILTERS = {"license", "tags", "tag_mode", "sort", "content_types", "media", "min_upload_date",
+                  "max_upload_date", "min_taken_date", "max_taken_date", "safe_search"}
+
+
+def validate_request(*, engine: str, keywords: list[str] | None = None, count: int = 20,
+                     filters: dict | None = None, site_url: str = "", urls: list[str] | None = None,
+                     max_count: int = 1000) -> list[dict]:
+    """Check a retrieval request before any side effect; returns one normalised request per task
+    (one per keyword for a search engine) or raises ValueError with what is wrong."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    cleaned = []
+    for keyword in keywords or []:
+        keyword = (keyword or "").strip()
+        if not keyword:
+            raise ValueError("keywords must not be empty")
+        if len(keyword) > 100 or any(not (c.isalnum() or c in " -_.") for c in keyword):
+            raise ValueError(f"keyword {keyword!r}: use at most 100 letters, digits, spaces, '-', '_' or '.'")
+        if keyword not in cleaned:
+            cleaned.append(keyword)
+    if not isinstance(count, int) or not 1 <= count <= max_count:
+        raise ValueError(f"count must be between 1 and {max_count}, got {count!r}")
+    filters = dict(filters or {})
+    base = {"engine": engine, "count": count, "filters": filters, "site_url": "", "urls": []}
+    if engine in SEARCH_ENGINES:
+        if not cleaned:
+            raise ValueError(f"engine {engine!r} needs at least one keyword")
+        _check_filters(engine, filters)
+        return [{**base, "keyword": k} for k in cleaned]
+    if filters:
+        raise ValueError(f"engine {engine!r} takes no search filters")
+    label = cleaned[0] if cleaned else engine
+    if engine == "greedy":
+        if not _is_http_url(site_url or ""):
+            raise ValueError(f"engine 'greedy' needs an http(s) site_url, got {site_url!r}")
+        return [{**base, "keyword": label, "site_url": site_url}]
+    if engine == "urls":
+        urls = [u.strip() for u in (urls or []) if u and u.strip()]
+        if not urls:
+            raise ValueError("engine 'urls' needs at least one URL")
+        if len(urls) > max_count:
+            raise ValueError(f"at most {max_count} URLs per run, got {len(urls)}")
+        for url in urls:
+            if not _is_http_url(url):
+                raise ValueError(f"not an http(s) URL: {url!r}")
+        return [{**base, "keyword": label, "urls": list(dict.fromkeys(urls))}]
+    return [{**base, "keyword": label}]  # inbox
+
+
+def load_saved_searches(path: str | Path, max_count: int = 1000) -> list[dict]:
+    """The saved searches of a YAML file, validated and expanded into requests (one per keyword)."""
+    import yaml
+
+    try:
+        content = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ValueError(f"saved searches file not found: {path}") from None
+    searches = content.get("searches") or []
+    if not isinstance(searches, list):
+        raise ValueError(f"{path}: 'searches' must be a list")
+    requests = []
+    for i, search in enumerate(searches):
+        if not isinstance(search, dict) or set(search) - set(REQUEST_FIELDS):
+            raise ValueError(f"{path}: search {i + 1} must be a mapping of engine, keywords, count, filters, "
+                             "site_url, urls")
+        try:
+            requests += validate_request(**{"engine": "bing", **search, "max_count": max_count})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: search {i + 1}: {exc}") from None
+    return requests
+
+
+# Bing's only date filter is an age relative to now: a past window maps to the smallest age that
+# still reaches back to the window's start.
+BING_AGES = [(timedelta(days=1), "pastday"), (timedelta(days=7), "pastweek"), (timedelta(days=31), "pastmonth"),
+             (timedelta(days=365), "pastyear")]
+
+
+def with_window(request: dict, start: datetime | None, end: datetime | None, now: datetime) -> dict:
+    """The request with its run's data interval passed to the engine's date filter, where it has one."""
+    if start is None or end is None:
+        return request
+    if request["engine"] == "flickr" and not {"min_upload_date", "max_upload_date"} & set(request["filters"]):
+        window = {"min_upload_date": int(start.timestamp()), "max_upload_date": int(end.timestamp())}
+        return {**request, "filters": {**request["filters"], **window}}  # Flickr takes the exact window
+    if request["engine"] == "google" and "date" not in request["filters"]:
+        last_day = (end - timedelta(microseconds=1)).date()  # Google's range is of whole days, inclusive
+        dates = [start.date().isoformat(), last_day.isoformat()]
+        return {**request, "filters": {**request["filters"], "date": dates}}
+    if request["engine"] != "bing" or "date" in request["filters"]:
+        return request
+    age = now - start
+    for limit, name in BING_AGES:
+        if age <= limit:
+            return {**request, "filters": {**request["filters"], "date": name}}
+    return request  # older than a year: Bing cannot narrow it
+
+
+def plan_requests(params: dict, *, scheduled: bool, searches_file: str | Path, max_count: int = 1000,
+                  window: tuple[datetime | None, datetime | None] = (None, None),
+                  now: datetime | None = None) -> list[dict]:
+    """What one run retrieves: the form's request for a manual run; for a scheduled or backfill
+    run, the saved searches narrowed to the run's data interval. Raises ValueError when invalid."""
+    if not scheduled:
+        return validate_request(**{k: params[k] for k in REQUEST_FIELDS if k in params}, max_count=max_count)
+    now = now or datetime.now(timezone.utc)
+    return [with_window(r, window[0], window[1], now) for r in load_saved_searches(searches_file, max_count)]
+
+
+def _is_http_url(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+
+
+def _check_filters(engine: str, filters: dict) -> None:
+    """An engine's search filters, checked with icrawler's own filter rules where it has them."""
+    if engine == "flickr":
+        unknown = set(filters) - FLICKR_FILTERS
+        if unknown:
+            raise ValueError(f"invalid flickr filters: {', '.join(sorted(unknown))} (known: {', '.join(sorted(FLICKR_FILTERS))})")
+        return
+    from icrawler.builtin.baidu import BaiduFeeder
+    from icrawler.builtin.bing import BingFeeder
+    from icrawler.builtin.google import GoogleFeeder
+
+    from image_pipeline.retrieve.crawl import google_filters
+
+    feeder = {"bing": BingFeeder, "google": GoogleFeeder, "baidu": BaiduFeeder}[engine]
+    try:
+        feeder.get_filter(None).apply((google_filters(filters) if engine == "google" else filters) or None)
+    except (AssertionError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"invalid {engine} filters {filters!r}: {exc or 'unknown option'}") from None
+
+
+@dataclass(frozen=True)
+class RetrievalRequest:
+    """One validated retrieval task's request (what :func:`validate_request` returns, typed)."""
+
+    engine: str
+    keyword: str
+    count: int = 20
+    filters: dict[str, Any] = field(default_factory=dict)
+    site_url: str = ""
+    urls: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, "count": self.count, "filters": dict(self.filters), "site_url": self.site_url,
+                "urls": list(self.urls), "keyword": self.keyword}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RetrievalRequest":
+        return cls(values["engine"], values["keyword"], int(values.get("count", 20)), dict(values.get("filters") or {}),
+                   values.get("site_url") or "", list(values.get("urls") or []))

@@ -1,0 +1,116 @@
+"""The composition root: the one place that turns :class:`~image_pipeline.settings.Settings` into the
+library's domain objects (object store, catalog, mailer, recipe book, per-image limits, fetch policy,
+feature extractor). The command-line tools and the Airflow adapter both build through it; what
+differs between them (Airflow connections or the tools' own configuration) comes in as factories.
+
+The stages never import this module (nor each other): it imports them.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from image_pipeline.settings import Settings
+
+Factory = Callable[[], Any]
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def object_store(cfg: Settings, s3_client: Factory | None = None):
+    """The store ``GALLERY_STORE_URL`` names; ``s3_client`` builds the boto3 client (else boto3's own configuration)."""
+    from image_pipeline.core.storage import open_store
+
+    return open_store(cfg.store_url, s3_client)
+
+
+@contextmanager
+def catalog(cfg: Settings, mongo_client: Factory | None = None) -> Iterator[Any]:
+    """The catalog ``GALLERY_CATALOG`` names, closed on exit; ``mongo_client`` builds the pymongo client."""
+    from image_pipeline.core.catalog import Catalog, MongoCatalog, SqliteCatalog
+
+    if cfg.catalog == "mongo":
+        if mongo_client is None:
+            raise ValueError("GALLERY_CATALOG=mongo needs a MongoDB client")
+        client = mongo_client()
+        opened: Catalog = MongoCatalog(client[cfg.mongo_db], owns_client=client)
+    else:
+        opened = SqliteCatalog(cfg.sqlite_path)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def mailer(cfg: Settings, store: Any, *, smtp: Factory | None = None, api: Factory | None = None,
+           missing: tuple[type[BaseException], ...] = (LookupError,)):
+    """The channel ``GALLERY_EMAIL`` selects: SMTP, the HTTPS email API or the outbox. ``smtp`` and
+    ``api`` build a channel from its connection and raise one of ``missing`` when there is none;
+    ``auto`` takes the first that exists, then the outbox. Without factories: the outbox."""
+    from image_pipeline.deliver.mail import OutboxMailer
+
+    if cfg.email == "outbox":
+        return OutboxMailer(store)
+    if cfg.email in ("auto", "smtp") and smtp is not None:
+        try:
+            return smtp()
+        except missing:
+            if cfg.email == "smtp":
+                raise
+    if cfg.email in ("auto", "api") and api is not None:
+        try:
+            return api()
+        except missing:
+            if cfg.email == "api":
+                raise
+    return OutboxMailer(store)
+
+
+def recipe_book(cfg: Settings):
+    """Every recipe: the shipped ones (``config/recipes``), then the user's (``GALLERY_RECIPES_DIR``)."""
+    from image_pipeline.process.recipes import RecipeBook
+
+    return RecipeBook(cfg.recipe_folders())
+
+
+def all_recipes(cfg: Settings | None = None) -> dict[str, Any]:
+    return recipe_book(cfg or settings()).all()
+
+
+def get_recipe(name_or_path: str, cfg: Settings | None = None):
+    return recipe_book(cfg or settings()).get(name_or_path)
+
+
+def limits(cfg: Settings):
+    """The engine's per-image limits."""
+    from image_pipeline.process.engine import Limits
+
+    return Limits.from_settings(cfg)
+
+
+def fetch_policy(cfg: Settings):
+    """The safe fetcher's limits."""
+    from image_pipeline.retrieve.fetch import FetchPolicy
+
+    return FetchPolicy.from_hosts(
+        cfg.allowed_hosts, max_bytes=cfg.download_max_bytes, max_pixels=cfg.download_max_pixels,
+        deadline=float(cfg.download_timeout), per_host=cfg.downloads_per_host,
+    )
+
+
+def features_version(cfg: Settings) -> int | None:
+    """The version of the features processing records, None when features are off."""
+    from image_pipeline.process.features import FEATURES_VERSION
+
+    return FEATURES_VERSION if cfg.features else None
+
+
+def feature_extraction(cfg: Settings, rekognition_client: Factory | None = None) -> dict[str, Any]:
+    """The feature extractor processing calls (keyword arguments of ``process_batch``), with its
+    labeller, built once per process; ``rekognition_client`` builds the boto3 Rekognition client."""
+    from image_pipeline.process.features import feature_extraction as extraction
+
+    return extraction(cfg, rekognition_client)

@@ -1,0 +1,224 @@
+"""One contract for every catalog: SQLite always, MongoDB through mongomock, and a real MongoDB
+server when MONGO_URI is set."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import pytest
+
+from image_pipeline.core.catalog import MongoCatalog, SqliteCatalog, new_image_doc
+
+BACKENDS = ["sqlite", "mongomock"] + (["mongo_server"] if os.environ.get("MONGO_URI") else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog(request, tmp_path):
+    if request.param == "sqlite":
+        cat = SqliteCatalog(tmp_path / "catalog.sqlite3")
+    elif request.param == "mongomock":
+        import mongomock
+
+        cat = MongoCatalog(mongomock.MongoClient()["test"])
+    else:
+        import pymongo
+
+        client = pymongo.MongoClient(os.environ["MONGO_URI"])
+        name = f"image_pipeline_test_{uuid.uuid4().hex[:8]}"
+        cat = MongoCatalog(client[name])
+        request.addfinalizer(lambda: client.drop_database(name))
+    yield cat
+    cat.close()
+
+
+def record(catalog, sha, **kw):
+    sha, fields = image(sha, **kw)
+    return catalog.record_image(sha, **fields)
+
+
+def image(sha="a" * 64, keyword="cats", run_id="run1", seen_at="2026-11-01T10:00:00.000000+00:00", **kw):
+    fields = dict(raw_key=f"raw/{sha[:2]}/{sha}.jpg", format="JPEG", width=100, height=80, bytes=1234,
+                  source="folder", uri=f"file:///in/{sha[:4]}.jpg", keyword=keyword, run_id=run_id, seen_at=seen_at)
+    fields.update(kw)
+    return sha, fields
+
+
+def output(version=1, at="2026-11-01T11:00:00.000000+00:00"):
+    return {"key": "processed/half_gray/x.jpg", "version": version, "width": 50, "height": 40,
+            "bytes": 500, "seconds": 0.01, "processed_at": at}
+
+
+def test_new_image_is_recorded_once(catalog):
+    sha, fields = image()
+    assert catalog.record_image(sha, **fields) is True
+    assert catalog.record_image(sha, **fields) is False
+    assert catalog.get(sha) == new_image_doc(sha, **fields)
+    assert len(catalog.find()) == 1
+
+
+def test_seeing_an_image_again_merges_keyword_run_and_source(catalog):
+    sha, fields = image()
+    catalog.record_image(sha, **fields)
+    _, again = image(keyword="kittens", run_id="run2", uri="http://x/1.jpg", source="urls",
+                     seen_at="2026-11-02T10:00:00.000000+00:00")
+    catalog.record_image(sha, **again)
+    catalog.record_image(sha, **{**again, "seen_at": "2026-11-01T12:00:00.000000+00:00"})  # older: ignored
+    doc = catalog.get(sha)
+    assert doc["keywords"] == ["cats", "kittens"]
+    assert doc["run_ids"] == ["run1", "run2"]
+    assert [s["source"] for s in doc["sources"]] == ["folder", "urls"]
+    assert doc["retrieved_at"] == fields["seen_at"]
+    assert doc["last_seen_at"] == "2026-11-02T10:00:00.000000+00:00"
+
+
+def test_pending_follows_outputs_and_recipe_versions(catalog):
+    for sha in ("a" * 64, "b" * 64, "c" * 64):
+        record(catalog, sha)
+    assert catalog.pending("half_gray", 1) == ["a" * 64, "b" * 64, "c" * 64]
+    catalog.record_output("a" * 64, "half_gray", output(version=1))
+    catalog.record_quarantine("b" * 64, "cannot decode", "process", "quarantine/b", "2026-11-01T11:00:00.000000+00:00")
+    assert catalog.pending("half_gray", 1) == ["c" * 64]
+    assert catalog.pending("half_gray", 2) == ["a" * 64, "c" * 64]  # a new version reprocesses
+    assert catalog.get("a" * 64)["status"] == "processed"
+    assert catalog.get("b" * 64)["quarantine"]["reason"] == "cannot decode"
+
+
+def test_quarantine_can_create_the_record(catalog):
+    sha, fields = image("d" * 64, format="unknown")
+    base = new_image_doc(sha, **fields)
+    catalog.record_quarantine(sha, "not an image", "retrieve", "quarantine/d", "2026-11-01T10:00:00.000000+00:00", base=base)
+    catalog.record_quarantine(sha, "not an image", "retrieve", "quarantine/d", "2026-11-01T10:00:00.000000+00:00", base=base)
+    catalog.record_quarantine(sha, "other", "process", "quarantine/d", "2026-11-09T10:00:00.000000+00:00")
+    doc = catalog.get(sha)
+    assert doc["status"] == "quarantined" and doc["keywords"] == ["cats"]
+    assert doc["quarantine"] == {"reason": "not an image", "stage": "retrieve", "key": "quarantine/d",
+                                 "at": "2026-11-01T10:00:00.000000+00:00"}
+    assert len(catalog.find()) == 1
+
+
+def test_updates_of_unknown_images_fail(catalog):
+    with pytest.raises(KeyError):
+        catalog.record_output("e" * 64, "half_gray", output())
+    with pytest.raises(KeyError):
+        catalog.record_quarantine("e" * 64, "r", "process", "k", "2026-11-01T10:00:00.000000+00:00")
+
+
+def test_find_filters(catalog):
+    record(catalog, "a" * 64, keyword="cats", run_id="r1", seen_at="2026-11-01T10:00:00.000000+00:00")
+    record(catalog, "b" * 64, keyword="dogs", run_id="r1", seen_at="2026-11-02T10:00:00.000000+00:00")
+    record(catalog, "c" * 64, keyword="cats", run_id="r2", seen_at="2026-11-03T10:00:00.000000+00:00")
+    catalog.record_output("c" * 64, "half_gray", output(at="2026-11-03T11:00:00.000000+00:00"))
+
+    def shas(**kw):
+        return [d["sha256"][0] for d in catalog.find(**kw)]
+
+    assert shas(keyword="cats") == ["a", "c"]
+    assert shas(run_id="r1") == ["a", "b"]
+    assert shas(keyword="cats", run_id="r1") == ["a"]
+    assert shas(status="processed") == ["c"]
+    assert shas(has_output="half_gray") == ["c"]
+    assert shas(between=("retrieved_at", "2026-11-02T00:00:00", "2026-11-03T00:00:00")) == ["b"]
+    assert shas(between=("outputs.half_gray.processed_at", "2026-11-03T00:00:00", "2026-11-04T00:00:00")) == ["c"]
+    assert shas(keyword="birds") == []
+    with pytest.raises(ValueError):
+        catalog.find(between=("retrieved_at') OR 1=1 --", "a", "b"))
+
+
+def test_processing_is_recorded_in_one_write_and_found_by_label(catalog):
+    record(catalog, "a" * 64, seen_at="2026-11-02T10:00:00.000000+00:00")
+    record(catalog, "b" * 64, seen_at="2026-11-01T10:00:00.000000+00:00")
+    features = {"version": 1, "phash": "00ff00ff00ff00ff", "labels": [{"name": "tabby cat", "score": 0.8}]}
+    catalog.record_processing("a" * 64, {"half_gray": output(), "thumb": output()}, features, duplicate_of=None)
+    doc = catalog.get("a" * 64)
+    assert doc["status"] == "processed" and set(doc["outputs"]) == {"half_gray", "thumb"}
+    assert doc["features"] == features and doc["duplicate_of"] is None
+    assert [d["sha256"] for d in catalog.find(label="tabby cat")] == ["a" * 64]
+    assert catalog.find(label="tabby") == []
+    # A later recipe adds to the outputs; features stay unless given again.
+    catalog.record_processing("a" * 64, {"web": output(version=2)})
+    doc = catalog.get("a" * 64)
+    assert set(doc["outputs"]) == {"half_gray", "thumb", "web"} and doc["features"] == features
+    assert catalog.pending_features(1) == ["b" * 64] and catalog.pending_features(2) == ["a" * 64, "b" * 64]
+    assert catalog.pending("web", 2) == ["b" * 64] and catalog.pending("web", 3) == ["a" * 64, "b" * 64]
+    catalog.record_processing("b" * 64, {}, {"version": 1, "phash": "00ff00ff00ff00fe"}, duplicate_of="a" * 64)
+    assert catalog.get("b" * 64)["status"] == "raw" and catalog.get("b" * 64)["duplicate_of"] == "a" * 64
+    # Oldest retrieval first: b was retrieved before a.
+    assert catalog.phashes() == [("b" * 64, "00ff00ff00ff00fe"), ("a" * 64, "00ff00ff00ff00ff")]
+    with pytest.raises(KeyError):
+        catalog.record_processing("e" * 64, {}, {"version": 1})
+
+
+def test_delivery_ledger_upserts(catalog):
+    assert catalog.get_delivery("d1") is None
+    catalog.put_delivery("d1", {"status": "sending", "recipient": "a@example.com"})
+    catalog.put_delivery("d1", {"status": "sent", "recipient": "a@example.com"})
+    assert catalog.get_delivery("d1") == {"id": "d1", "status": "sent", "recipient": "a@example.com"}
+    assert [d["id"] for d in catalog.deliveries()] == ["d1"]
+
+
+def test_sqlite_parallel_writers_lose_no_update(tmp_path):
+    """Mapped tasks write the catalog at once: read-modify-write must serialise."""
+    path = tmp_path / "catalog.sqlite3"
+    SqliteCatalog(path).close()
+    sha, fields = image()
+
+    def writer(n):
+        with SqliteCatalog(path) as cat:
+            for i in range(20):
+                cat.record_image(sha, **{**fields, "keyword": f"k{n}-{i}"})
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with SqliteCatalog(path) as cat:
+        assert len(cat.get(sha)["keywords"]) == 80
+
+
+def test_the_same_run_seeing_an_image_again_changes_nothing(catalog):
+    sha, fields = image()
+    catalog.record_image(sha, **fields)
+    before = catalog.get(sha)
+    catalog.record_image(sha, **{**fields, "seen_at": "2026-11-05T10:00:00.000000+00:00"})
+    assert catalog.get(sha) == before
+
+
+def test_touched_streams_images_retrieved_processed_or_quarantined_in_a_window(catalog):
+    day2 = ("2026-11-02T00:00:00.000000+00:00", "2026-11-03T00:00:00.000000+00:00")
+    record(catalog, "a" * 64, seen_at="2026-11-02T10:00:00.000000+00:00")  # retrieved in the window
+    record(catalog, "b" * 64, seen_at="2026-11-01T23:00:00.000000+00:00")  # processed in it
+    catalog.record_output("b" * 64, "half_gray", output(at="2026-11-02T00:30:00.000000+00:00"))
+    record(catalog, "c" * 64, seen_at="2026-11-01T22:00:00.000000+00:00")  # quarantined in it
+    catalog.record_quarantine("c" * 64, "cannot decode", "process", "q", "2026-11-02T01:00:00.000000+00:00")
+    record(catalog, "d" * 64, seen_at="2026-11-01T10:00:00.000000+00:00")  # processed the day before
+    catalog.record_output("d" * 64, "half_gray", output(at="2026-11-01T11:00:00.000000+00:00"))
+    record(catalog, "e" * 64, seen_at="2026-11-03T00:00:00.000000+00:00")  # the window's end is open
+    record(catalog, "f" * 64, seen_at="2026-11-01T10:00:00.000000+00:00")  # another recipe in it
+    catalog.record_output("f" * 64, "thumb", output(at="2026-11-02T11:00:00.000000+00:00"))
+    touched = [d["sha256"] for d in catalog.touched(*day2, recipes=["half_gray", "thumb"], batch_size=2)]
+    assert touched == ["a" * 64, "b" * 64, "c" * 64, "f" * 64]
+    assert [d["sha256"] for d in catalog.touched(*day2)] == ["a" * 64, "c" * 64]  # outputs only when named
+    assert catalog.get("b" * 64) == next(d for d in catalog.touched(*day2, recipes=["half_gray"]) if d["sha256"] == "b" * 64)
+
+
+def test_metrics_documents_are_upserted_by_day(catalog):
+    assert catalog.get_metrics("2026-11-02") is None and catalog.metrics() == []
+    catalog.put_metrics("2026-11-02", {"retrieved": 3, "by_format": {"JPEG": 3}})
+    catalog.put_metrics("2026-11-01", {"retrieved": 1})
+    catalog.put_metrics("2026-11-02", {"retrieved": 5, "by_format": {"PNG": 5}})  # a re-run replaces it
+    assert catalog.get_metrics("2026-11-02") == {"day": "2026-11-02", "retrieved": 5, "by_format": {"PNG": 5}}
+    assert [m["day"] for m in catalog.metrics()] == ["2026-11-01", "2026-11-02"]
+    assert catalog.metrics()[0] == {"day": "2026-11-01", "retrieved": 1}
+
+
+def test_touched_json_holds_at_least_the_touched_documents(catalog):
+    import json
+
+    record(catalog, "a" * 64, seen_at="2026-11-02T10:00:00.000000+00:00")
+    record(catalog, "b" * 64, seen_at="2026-11-05T10:00:00.000000+00:00")
+    window = ("2026-11-02T00:00:00.000000+00:00", "2026-11-03T00:00:00.000000+00:00")
+    texts = [json.loads(t) for t in catalog.touched_json(*window)]
+    assert catalog.get("a" * 64) in texts and catalog.get("b" * 64) not in texts
