@@ -398,7 +398,7 @@ def download_results(results: Iterable[dict[str, str]], dest: Path, fetcher: Saf
             if time.monotonic() - started > deadline:
                 stop_reason = "deadline"
                 break
-            batch, size = [], max(wanted, threads)
+            batch, size = [], wanted  # no more results than could still be wanted: pages stay unread
             try:
                 while len(batch) < size:
                     task = next(iterator)
