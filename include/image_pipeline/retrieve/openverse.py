@@ -1,7 +1,7 @@
 """Openverse (openverse.org), the search engine of openly licensed media: the source, whole.
 
 - Endpoint: ``GET https://api.openverse.org/v1/images/?q=...&page=N&page_size=M`` (the registry's
-  default; ``GALLERY_OPENVERSE_URL`` overrides it). Each result gives the image's ``url``, the page
+  default; ``endpoints`` of a retrieval overrides it). Each result gives the image's ``url``, the page
   it comes from (``foreign_landing_url``), its ``license`` and ``license_version`` (and
   ``license_url``), and its ``creator``: every image lands with its licence and creator.
 - Filters (the form's JSON filters), checked before any request with the values the API accepts:

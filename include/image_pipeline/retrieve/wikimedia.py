@@ -1,7 +1,7 @@
 """Wikimedia Commons, through the MediaWiki Action API: the source, whole.
 
 - Endpoint: ``https://commons.wikimedia.org/w/api.php`` (the registry's default;
-  ``GALLERY_WIKIMEDIA_URL`` overrides it), asked for a full-text search over the File namespace with
+  ``endpoints`` of a retrieval overrides it), asked for a full-text search over the File namespace with
   each file's image information in the same request: ``action=query&generator=search&gsrnamespace=6
   &prop=imageinfo&iiprop=url|mime|size|extmetadata``. Each file gives its ``url``, its
   ``descriptionurl`` (the file page) and, from its metadata, ``Artist`` (HTML, reduced to its text),

@@ -255,8 +255,8 @@ def commons_api(api):
         commons_page(b, 3, "not-an-image.jpg", "Eve", "CC BY 4.0", "https://creativecommons.org/licenses/by/4.0"),
     ]}}
     second = {"batchcomplete": True, "query": {"pages": [
-        commons_page(b, 4, "sample-1.png", "<bdi>Bob</bdi>\n", "CC0", "http://creativecommons.org/publicdomain/zero/1.0/deed.en",
-                     mime="image/png"),
+        commons_page(b, 4, "sample-1.png", "<bdi>Bob</bdi>\n", "CC0",
+                     "http://creativecommons.org/publicdomain/zero/1.0/deed.en", mime="image/png"),
         commons_page(b, 5, "drawing.svg", "Ivy", "CC BY 4.0", "", mime="image/svg+xml"),  # not a bitmap: skipped
     ]}}
     lagged = {"error": {"code": "maxlag", "info": "Waiting for 10.64.48.35: 6 seconds lagged.", "host": "db",
