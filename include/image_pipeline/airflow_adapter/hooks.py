@@ -97,9 +97,30 @@ def feature_extraction(cfg: Settings) -> dict[str, Any]:
     return wiring.feature_extraction(cfg, rekognition)
 
 
+def openverse_credentials(cfg: Settings) -> dict[str, str] | None:
+    """Openverse's client id and secret: login and password of ``openverse_default``; none: anonymous."""
+    try:
+        conn = BaseHook.get_connection("openverse_default")
+    except AirflowNotFoundException:
+        return None
+    return {"client_id": conn.login, "client_secret": conn.password or ""} if conn.login else None
+
+
+def wikimedia_contact(cfg: Settings) -> str | None:
+    """The contact (email or URL) Wikimedia's User-Agent policy asks for: login of ``wikimedia_default``."""
+    try:
+        return BaseHook.get_connection("wikimedia_default").login or None
+    except AirflowNotFoundException:
+        return None
+
+
 def flickr_api_key(cfg: Settings) -> str:
     """The Flickr API key: the password of the Flickr connection."""
     try:
         return BaseHook.get_connection(cfg.flickr_conn_id).password or ""
     except AirflowNotFoundException:
         return ""  # the retrieval refuses the request with a message that names the connection
+
+
+# What each source needs from a connection, by engine.
+CREDENTIALS = {"flickr": flickr_api_key, "openverse": openverse_credentials, "wikimedia": wikimedia_contact}

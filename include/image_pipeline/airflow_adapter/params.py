@@ -33,6 +33,8 @@ ENGINE_LABELS = {
     "google": "Google image search",
     "baidu": "Baidu image search",
     "flickr": "Flickr search (API key in the flickr_default connection)",
+    "openverse": "Openverse: openly licensed images, with creator and licence",
+    "wikimedia": "Wikimedia Commons: files with their author and licence",
     "greedy": "Every image of a web site (site URL below)",
     "urls": "A list of image URLs (below)",
     "inbox": "Files uploaded to the inbox",

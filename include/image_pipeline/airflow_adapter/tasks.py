@@ -18,7 +18,7 @@ from image_pipeline.airflow_adapter import params as form
 from image_pipeline.airflow_adapter.assets import ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, PROCESSED_IMAGES, RAW_IMAGES
 from image_pipeline.airflow_adapter.context import delivery_occasion, run_day, run_provenance, set_outlet_extra
 from image_pipeline.airflow_adapter.hooks import (
-    catalog, feature_extraction, features_version, flickr_api_key, mailer, object_store, settings,
+    CREDENTIALS, catalog, feature_extraction, features_version, mailer, object_store, settings,
 )
 
 SCHEDULED = ("scheduled", "backfill")
@@ -176,7 +176,7 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
         summary = retrieval.retrieve(
             object_store(cfg), opened, request, run_id=run_id, policy=wiring.fetch_policy(cfg),
             provenance=run_provenance(context), endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
-            api_keys={"flickr": flickr_api_key(cfg)} if request["engine"] == "flickr" else None,
+            api_keys={engine: CREDENTIALS[engine](cfg)} if (engine := request["engine"]) in CREDENTIALS else None,
         )
     result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
     set_outlet_extra(context, RAW_IMAGES, result)

@@ -30,9 +30,9 @@ from image_pipeline.core.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps keep the archive's bytes reproducible
-ARCHIVE_LAYOUT = 2  # bump when the archive's layout changes: archives get new names
+ARCHIVE_LAYOUT = 3  # bump when the archive's layout changes: archives get new names
 MANIFEST_FIELDS = ["file", "sha256", "source_url", "page_url", "keywords", "width", "height", "bytes",
-                   "labels", "licence", "original_format"]
+                   "labels", "licence", "licence_url", "creator", "original_format"]
 # Formats that are compressed already: deflating them again costs time and saves nothing.
 STORED_EXTENSIONS = {"jpg", "jpeg", "png", "webp", "gif", "avif", "heic", "zip"}
 
@@ -83,7 +83,8 @@ def manifest_rows(docs: list[dict[str, Any]], recipe: Any) -> list[dict[str, Any
             "file": name, "sha256": doc["sha256"], "source_url": source.get("uri", ""),
             "page_url": source.get("page_url", ""), "keywords": ";".join(doc.get("keywords", [])),
             "width": out["width"], "height": out["height"], "bytes": out["bytes"], "labels": _labels(doc),
-            "licence": source.get("licence", ""), "original_format": doc.get("format", ""),
+            "licence": source.get("licence", ""), "licence_url": source.get("licence_url", ""),
+            "creator": source.get("creator", ""), "original_format": doc.get("format", ""),
         })
     return rows
 
@@ -130,7 +131,8 @@ def write_archive(store: ObjectStore, docs: list[dict[str, Any]], selection: Sel
             f"Recipe: {spec.name} v{spec.version} ({spec.description})\nImages: {len(rows)}\n\n"
             "images/         the processed images, named <source file name>-<first hash digits>\n"
             "manifest.csv    one row per image: file, sha256, source and page URL, keywords, width,\n"
-            "manifest.json   height, bytes, labels, licence hint (as the source gave it), original format\n\n"
+            "manifest.json   height, bytes, labels, licence (as the source gave it) and its URL, creator,\n"
+            "                original format\n\n"
             "Check each image's licence at its source before re-using it.\n"
         )
         zf.writestr(_entry("README.txt", zipfile.ZIP_DEFLATED), readme)

@@ -9,6 +9,7 @@ every URL's outcome is recorded with its reason.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import json
@@ -18,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import quote_plus, urldefrag, urlencode, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
@@ -44,6 +45,8 @@ class Download:
     final_url: str = ""
     page_url: str = ""  # the page the engine found it on, where it says
     licence: str = ""  # a licence hint, where the engine gives one
+    licence_url: str = ""  # the licence's deed, where the engine gives it
+    creator: str = ""  # who made the image, where the engine says
 
 
 class DownloadLog:
@@ -99,7 +102,8 @@ def safe_downloader(fetcher: SafeFetcher, record: DownloadLog) -> type[ImageDown
                     self.fetched_num += 1
                     self.storage.write(filename, got.data)
             record.add(Download(url, "duplicate" if duplicate else "downloaded", path=path, final_url=got.final_url,
-                                page_url=task.get("page_url", ""), licence=task.get("licence", "")))
+                                page_url=task.get("page_url", ""), licence=task.get("licence", ""),
+                                licence_url=task.get("licence_url", ""), creator=task.get("creator", "")))
             task["success"], task["filename"] = not duplicate, filename
 
     return SafeDownloader
@@ -356,3 +360,71 @@ def search(engine: str, keyword: str, dest: Path, fetcher: SafeFetcher, *, count
     pages = search_pages(engine, keyword, count, filters or {}, base_url=base_url, api_key=api_key)
     crawl = {"feeder_kwargs": {"pages": pages}, "downloader_kwargs": {"max_num": count}}
     return run_crawl(crawler, crawl, record, count=count, idle_timeout=idle_timeout, deadline=deadline)
+
+
+def download_results(results: Iterable[dict[str, str]], dest: Path, fetcher: SafeFetcher, *, count: int,
+                     threads: int = 4, deadline: float = 3600) -> CrawlResult:
+    """Download what an image-search API lists, through ``fetcher``, until ``count`` images are in.
+
+    ``results`` yields one dict per image (``file_url``; ``page_url``, ``licence``, ``licence_url``,
+    ``creator`` where known), reading the API's pages lazily: a page is asked for only when the
+    images of the previous ones were not enough. The API sources (:mod:`.openverse`,
+    :mod:`.wikimedia`) use this rather than icrawler, whose parser reads result pages with a plain
+    session (no POSTed token request, no ``Retry-After``, no size limit) and cannot stop paging
+    at ``count``. Files are named by content as the icrawler downloader names them. When the API
+    fails after some images came, the crawl ends with them (``source_error``); before, it raises.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    record, seen, written = DownloadLog(), set(), set()
+    started, stop_reason = time.monotonic(), "exhausted"
+    iterator = iter(results)
+
+    def one(task: dict[str, str]) -> tuple[Download, bytes]:
+        meta = {k: task.get(k) or "" for k in ("page_url", "licence", "licence_url", "creator")}
+        try:
+            got = fetcher.fetch(task["file_url"])
+        except Refused as exc:
+            return Download(task["file_url"], "refused", exc.reason, **meta), b""
+        path = dest / f"{hashlib.sha256(got.data).hexdigest()}.{got.info.ext}"
+        return Download(task["file_url"], "downloaded", path=path, final_url=got.final_url, **meta), got.data
+
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="api-download") as pool:
+        while stop_reason == "exhausted":
+            wanted = count - record.downloaded()
+            if wanted <= 0:
+                stop_reason = "count_reached"
+                break
+            if time.monotonic() - started > deadline:
+                stop_reason = "deadline"
+                break
+            batch, size = [], wanted  # no more results than could still be wanted: pages stay unread
+            try:
+                while len(batch) < size:
+                    task = next(iterator)
+                    if task.get("file_url") and task["file_url"] not in seen:
+                        seen.add(task["file_url"])
+                        batch.append(task)
+            except StopIteration:
+                pass
+            except Refused as exc:
+                if not batch and not record.downloaded():
+                    raise  # nothing came: the task fails and is retried
+                log.warning("the search API failed; keeping what came: %s", exc)
+                stop_reason = "source_error"
+            for download, data in pool.map(one, batch):
+                if download.path is not None:
+                    if download.path.name in written:
+                        download = dataclasses.replace(download, outcome="duplicate")
+                    elif record.downloaded() >= count:
+                        continue  # enough already: a batch may bring more than were wanted
+                    else:
+                        download.path.write_bytes(data)
+                        written.add(download.path.name)
+                record.add(download)
+            if len(batch) < size:
+                break  # the source has no more (or failed)
+    if stop_reason == "exhausted" and record.downloaded() >= count:
+        stop_reason = "count_reached"
+    log.info("crawl stopped (%s): %s", stop_reason, record.counts())
+    return CrawlResult(sorted(record.items, key=lambda d: d.url), stop_reason)

@@ -15,6 +15,10 @@ Guards, each refusal carrying a reason the retrieval summary counts:
   pixel is decoded (decompression bombs);
 - ``http_<status>``: an error status after retries; 429 and 5xx are retried with backoff,
   honouring ``Retry-After`` up to ``max_retry_after`` seconds.
+
+:meth:`SafeFetcher.fetch` takes images; :meth:`SafeFetcher.fetch_document` takes what a search API
+answers (JSON): the same guards, limits and retries, without the image checks, with optional
+headers and a form body (a POST, for a token endpoint).
 """
 
 from __future__ import annotations
@@ -186,10 +190,20 @@ class SafeFetcher:
 
     def fetch(self, url: str) -> Fetched:
         """The image at ``url``, or :class:`Refused` with the reason."""
+        return self._with_retries(lambda: self._fetch_once(url))
+
+    def fetch_document(self, url: str, *, headers: dict[str, str] | None = None,
+                       form: dict[str, str] | None = None) -> bytes:
+        """The body of an API response (``form``: POSTed, form-encoded, never redirected), under
+        the same address guard, size and time limits and retries (429/5xx, ``Retry-After``) as
+        images, but not checked as an image; or :class:`Refused` with the reason."""
+        return self._with_retries(lambda: self._fetch_once(url, headers=headers, form=form, image=False))
+
+    def _with_retries(self, attempt_once: Callable[[], Any]) -> Any:
         policy, attempt = self.policy, 0
         while True:
             try:
-                return self._fetch_once(url)
+                return attempt_once()
             except Refused as exc:
                 status = int(exc.reason[5:]) if exc.reason.startswith("http_") else 0
                 if status not in RETRY_STATUSES or attempt >= policy.retries:
@@ -200,7 +214,8 @@ class SafeFetcher:
                 attempt += 1
                 self.sleep(wait)
 
-    def _fetch_once(self, url: str) -> Fetched:
+    def _fetch_once(self, url: str, *, headers: dict[str, str] | None = None, form: dict[str, str] | None = None,
+                    image: bool = True) -> Any:
         import requests
 
         policy = self.policy
@@ -212,14 +227,15 @@ class SafeFetcher:
             with self.limiter(host):
                 try:
                     # A Refused raised by the guarded connection is not a requests error: it propagates.
-                    response = self.session.get(current, stream=True, allow_redirects=False,
-                                                timeout=(policy.connect_timeout, policy.read_timeout))
+                    response = self.session.request("POST" if form is not None else "GET", current, data=form,
+                                                    headers=headers, stream=True, allow_redirects=False,
+                                                    timeout=(policy.connect_timeout, policy.read_timeout))
                 except requests.exceptions.Timeout as exc:
                     raise Refused("timeout", f"{current}: {exc}") from None
                 except requests.exceptions.RequestException as exc:
                     raise Refused("connection", f"{current}: {exc}") from None
                 with response:
-                    if response.is_redirect:
+                    if response.is_redirect and form is None:
                         current = urljoin(current, response.headers["Location"])
                         continue
                     if response.status_code != 200:
@@ -228,7 +244,7 @@ class SafeFetcher:
                             wait = _retry_after(response.headers["Retry-After"], policy.backoff)
                         raise Refused(f"http_{response.status_code}", current, retry_after=wait)
                     data = self._read_capped(response, current, started)
-            return Fetched(url, current, data, self._check_image(data, current))
+            return Fetched(url, current, data, self._check_image(data, current)) if image else data
         raise Refused("redirects", f"more than {policy.max_redirects} redirects from {url}")
 
     def _read_capped(self, response: Any, url: str, started: float) -> bytes:

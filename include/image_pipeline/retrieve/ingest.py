@@ -22,7 +22,7 @@ from image_pipeline.core.catalog import Catalog, new_image_doc, utcnow_iso
 from image_pipeline.retrieve.fetch import FetchPolicy, SafeFetcher
 from image_pipeline.core.errors import BadImage
 from image_pipeline.core.probe import inspect_image
-from image_pipeline.retrieve.sources import SEARCH_ENDPOINTS
+from image_pipeline.retrieve.sources import SEARCH_ENDPOINTS, source_module
 from image_pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,8 @@ def _crawl_idle(idle_timeout: float, policy: FetchPolicy) -> float:
 
 def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: Any, *, source: str, keyword: str,
                   run_id: str, provenance: dict[str, Any]) -> RetrievalSummary:
-    kept = [(d.path, d.url, {**provenance, "page_url": d.page_url, "licence": d.licence})
+    kept = [(d.path, d.url, {**provenance, "page_url": d.page_url, "licence": d.licence, "licence_url": d.licence_url,
+                             "creator": d.creator})
             for d in result.downloads if d.path is not None]
     summary = _ingest_files(store, catalog, kept, source=source, keyword=keyword, run_id=run_id)
     for d in result.downloads:
@@ -141,19 +142,25 @@ def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keywor
 
 def ingest_crawl(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
                  policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
-                 endpoints: dict[str, str] | None = None, api_keys: dict[str, str] | None = None,
+                 endpoints: dict[str, str] | None = None, api_keys: dict[str, Any] | None = None,
                  idle_timeout: float = 60) -> RetrievalSummary:
     """A keyword search or a greedy site crawl, then ingestion. The crawl ends when the source is
     exhausted, ``count`` images are in, or nothing new came for ``idle_timeout`` seconds; the
-    summary says which. ``endpoints`` overrides an engine's URL (a proxy, or a local page in tests)."""
+    summary says which. ``endpoints`` overrides an engine's URL (a proxy, or a local page in tests);
+    ``api_keys`` gives an engine its credentials (Flickr's key; Openverse's client id and secret)."""
     from image_pipeline.retrieve import crawl
 
     policy = policy or FetchPolicy()
     fetcher = SafeFetcher(policy)
     engine, endpoints = request["engine"], {**SEARCH_ENDPOINTS, **(endpoints or {})}
     options = {"count": request["count"], "idle_timeout": _crawl_idle(idle_timeout, policy)}
+    module = source_module(engine)
     with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
-        if engine == "greedy":
+        if module is not None:  # a source of its own module (openverse, wikimedia): see retrieve.sources
+            result = module.search(request["keyword"], Path(tmp), fetcher, count=request["count"],
+                                   filters=request["filters"], base_url=endpoints[engine],
+                                   credentials=(api_keys or {}).get(engine))
+        elif engine == "greedy":
             result = crawl.crawl_site(request["site_url"], Path(tmp), fetcher, **options)
         elif engine == "bing":
             result = crawl.search_bing(request["keyword"], Path(tmp), fetcher, filters=request["filters"],

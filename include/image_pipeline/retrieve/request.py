@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from image_pipeline.retrieve.sources import ENGINES, SEARCH_ENGINES
+from image_pipeline.retrieve.sources import ENGINES, SEARCH_ENGINES, source_module
 
 
 REQUEST_FIELDS = ("engine", "keywords", "count", "filters", "site_url", "urls")  # the form's and a saved search's
@@ -96,6 +96,9 @@ def with_window(request: dict, start: datetime | None, end: datetime | None, now
     """The request with its run's data interval passed to the engine's date filter, where it has one."""
     if start is None or end is None:
         return request
+    module = source_module(request["engine"])
+    if module is not None:
+        return module.with_window(request, start, end, now)
     if request["engine"] == "flickr" and not {"min_upload_date", "max_upload_date"} & set(request["filters"]):
         window = {"min_upload_date": int(start.timestamp()), "max_upload_date": int(end.timestamp())}
         return {**request, "filters": {**request["filters"], **window}}  # Flickr takes the exact window
@@ -129,7 +132,11 @@ def _is_http_url(url: str) -> bool:
 
 
 def _check_filters(engine: str, filters: dict) -> None:
-    """An engine's search filters, checked with icrawler's own filter rules where it has them."""
+    """An engine's search filters, checked by its module or with icrawler's own filter rules."""
+    module = source_module(engine)
+    if module is not None:
+        module.check_filters(filters)
+        return
     if engine == "flickr":
         unknown = set(filters) - FLICKR_FILTERS
         if unknown:
