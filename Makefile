@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test test-distributed demo bench install install-test browser clean
+.PHONY: run test lint test-distributed demo bench install install-test browser clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,13 @@ run: install
 	scripts/init-airflow
 	scripts/airflow standalone
 
-test: install-test
+test: install-test lint
 	$(VENV)/bin/python -m pytest
+
+# Guardrails: ruff (pyflakes, pycodestyle, bugbear, Airflow's AIR rules) and the layout's import contracts.
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Only the distributed run (also part of `make test`): Celery components on the local Postgres and Redis.
 test-distributed: install-test

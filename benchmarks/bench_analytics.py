@@ -106,7 +106,8 @@ def main() -> None:
         print(f"generating {args.records:,} documents into {db} ...", flush=True)
         start = time.perf_counter()
         generate(db, args.records)
-        print(f"  generated in {time.perf_counter() - start:.1f} s ({db.stat().st_size / 1024**2:,.0f} MiB)", flush=True)
+        size = db.stat().st_size / 1024**2
+        print(f"  generated in {time.perf_counter() - start:.1f} s ({size:,.0f} MiB)", flush=True)
     out = subprocess.run([sys.executable, __file__, "--measure", str(db)], check=True, capture_output=True, text=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     total = r["read"] + r["metrics"]
@@ -116,9 +117,11 @@ def main() -> None:
     print(f"  metrics (pandas)                   {r['metrics']:7.2f} s")
     print(f"  total                              {total:7.2f} s   (target < {TARGET_SECONDS} s)  "
           f"{'ok' if total < TARGET_SECONDS else 'OVER'}")
-    print(f"  CPU time (all threads)             {r['cpu']:7.2f} s   (the machine is shared: wall time includes waiting)")
+    print(f"  CPU time (all threads)             {r['cpu']:7.2f} s   "
+          "(the machine is shared: wall time includes waiting)")
     print(f"  peak RSS after reading             {r['read_rss'] / 1024**2:7.0f} MiB")
-    print(f"  peak RSS                           {r['peak_rss'] / 1024**2:7.0f} MiB (target < {TARGET_BYTES // 1024**2} MiB)  "
+    target_mib = TARGET_BYTES // 1024**2
+    print(f"  peak RSS                           {r['peak_rss'] / 1024**2:7.0f} MiB (target < {target_mib} MiB)  "
           f"{'ok' if r['peak_rss'] < TARGET_BYTES else 'OVER'}")
     print(f"  Parquet partitions (not counted)   {r['parquet']:7.2f} s, {r['parquet_bytes'] / 1024**2:.1f} MiB")
 

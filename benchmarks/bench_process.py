@@ -236,7 +236,8 @@ def main() -> None:
         chosen = [p for p in common if p.suffix.lower() == suffix]
         naive_s = sum(times["naive_pillow"][p] for p in chosen)
         by_format[suffix.lstrip(".")] = {
-            "images": len(chosen), **{name: round(naive_s / sum(times[name][p] for p in chosen), 2) for name in runners}}
+            "images": len(chosen),
+            **{name: round(naive_s / sum(times[name][p] for p in chosen), 2) for name in runners}}
     report["speedup_vs_naive_by_format"] = by_format
     for fmt, row in by_format.items():
         print(f"  {fmt} ({row['images']} images): " + ", ".join(f"{n} {row[n]}x" for n in runners))
@@ -247,7 +248,7 @@ def main() -> None:
     rrows = {name: summarise(rtimes[name], mpx) for name in RECIPE_SETS}
     alone = {name: rrows[name]["seconds"] for name in ("half_gray", "web", "thumb")}
     together = rrows["half_gray+web+thumb"]["seconds"]
-    for name, row in rrows.items():
+    for row in rrows.values():
         row["x_costliest_single"] = round(row["seconds"] / max(alone.values()), 2)
     report["recipes"] = {**rrows, "together_over_costliest_single": round(together / max(alone.values()), 2),
                          "together_over_sum_of_singles": round(together / sum(alone.values()), 2)}

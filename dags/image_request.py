@@ -49,7 +49,8 @@ def image_request():
     # The gallery DAGs' own tasks, for this run's images only, and no Asset events.
     retrieved = retrieve_images.expand(request=plan_requests.override(task_id="check_request")())
     batches = plan_batches.override(task_id="plan_processing")(this_run_only=True)
-    chain(retrieved, batches, process_batch.expand(batch=batches), deliver_this_run.override(task_id="deliver_archive")())
+    delivered = deliver_this_run.override(task_id="deliver_archive")()
+    chain(retrieved, batches, process_batch.expand(batch=batches), delivered)
 
 
 image_request()

@@ -63,7 +63,7 @@ def test_backfill_of_14_days(analytics_dag, gallery, pipeline_env, tmp_path):
     assert [m["day"] for m in documents] == [d.isoformat() for d in DAYS]
     RECIPES = sorted(all_recipes())  # the DAG counts the outputs of the recipes the pipeline knows
 
-    for day, metrics in zip(DAYS, documents):
+    for day, metrics in zip(DAYS, documents, strict=True):
         exp = expected(gallery, day, RECIPES)
         headline = {k: exp[k] for k in ("retrieved", "processed", "quarantined", "duplicated", "outputs")}
         assert {k: metrics[k] for k in headline} == headline

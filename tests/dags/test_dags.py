@@ -21,16 +21,6 @@ DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 TODAY = datetime.now(timezone.utc).date().isoformat()
 
 
-@pytest.fixture
-def dags(airflow_db):
-    """Parsed afresh for each test: dag.test() leaves a run's conf in the DAG object's params."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS_DIR))
-    assert bag.import_errors == {}
-    return bag
-
-
 def run(dags, dag_id, conf=None, expect="success"):
     dag_run = dags.get_dag(dag_id).test(run_conf=conf or {})
     assert dag_run.state == expect, f"{dag_id} ended {dag_run.state}"  # dag.test() does not raise
@@ -238,7 +228,7 @@ def test_rerunning_the_chain_changes_nothing(dags, pipeline_env, samples, tmp_pa
     new_docs, new_deliveries = catalog_docs(tmp_path)
     assert new_deliveries == deliveries
     assert len(new_docs) == len(docs)
-    for old, new in zip(docs, new_docs):
+    for old, new in zip(docs, new_docs, strict=True):
         if old["raw_key"]:  # provenance records the second retrieval run, nothing else changes
             assert len(new["run_ids"]) == 2 and all(s in new["sources"] for s in old["sources"])
             old = {**old, "run_ids": new["run_ids"], "last_seen_at": new["last_seen_at"], "sources": new["sources"]}

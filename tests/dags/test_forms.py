@@ -13,7 +13,7 @@ from email import policy
 import jsonschema
 import pytest
 
-from dags.test_dags import RETRIEVE_INBOX, catalog_docs, dags, run, task_states  # noqa: F401 (fixture)
+from dags.test_dags import RETRIEVE_INBOX, catalog_docs, run, task_states
 
 # What a person must fill before the Trigger button wakes up; every other field has a valid default.
 REQUIRED = {"image_request": {"keywords", "email"}}

@@ -61,15 +61,6 @@ def image_site(http_server, samples, monkeypatch):
     return [f"{base}/{p.name}" for p in sorted(samples.iterdir())]
 
 
-@pytest.fixture
-def dags(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS_DIR))
-    assert bag.import_errors == {}
-    return bag
-
-
 def form(urls, **changes):
     return {"keywords": ["my request"], "count": 20, "recipe": "half_gray", "email": "you@example.com",
             "engine": "urls", "urls": urls, **changes}

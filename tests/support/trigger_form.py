@@ -312,7 +312,7 @@ def _fill_multiselect(page: Page, row: Locator, value: Any):
     dialog(page).locator("h2").first.click()  # close the menu (Escape could close the dialog)
     expect(page.get_by_role("option")).to_have_count(0)
     hidden = row.locator("input[type=hidden]").evaluate_all("es => es.map(e => e.value).filter(v => v !== '')")
-    return hidden, [h if e is None else e for e, h in zip(expected, hidden + [None] * len(expected))]
+    return hidden, [h if e is None else e for e, h in zip(expected, hidden + [None] * len(expected), strict=False)]
 
 
 def field_value(page: Page, title: str) -> Any:

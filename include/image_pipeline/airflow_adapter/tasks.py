@@ -235,7 +235,8 @@ def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
         with catalog(cfg) as opened:
             entry = delivery.deliver(
                 store, opened, mailer(store, cfg), asked.selection, recipe, recipient=asked.recipient,
-                sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes, link_expiry_seconds=cfg.link_expiry_seconds,
+                sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes,
+                link_expiry_seconds=cfg.link_expiry_seconds,
                 occasion=asked.occasion, templates_dir=cfg.email_templates,
             )
     except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look

@@ -1,5 +1,6 @@
 """Image identification from the header, without decoding the pixels (retrieval and processing both
-probe what they are given). The error that sends an image to quarantine is :class:`~image_pipeline.core.errors.BadImage`.
+probe what they are given). The error that sends an image to quarantine is
+:class:`~image_pipeline.core.errors.BadImage`.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def write_archive(store: ObjectStore, docs: list[dict[str, Any]], selection: Sel
     rows = rows if rows is not None else manifest_rows(docs, spec)
     with zipfile.ZipFile(dest, "w", allowZip64=True) as zf, tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "entry"
-        for doc, row in zip(docs, rows):
+        for doc, row in zip(docs, rows, strict=True):
             store.download(doc["outputs"][spec.name]["key"], local)
             ext = row["file"].rsplit(".", 1)[-1].lower()
             method = zipfile.ZIP_STORED if ext in STORED_EXTENSIONS else zipfile.ZIP_DEFLATED

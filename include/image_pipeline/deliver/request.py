@@ -44,7 +44,8 @@ class DeliveryRequest:
         return cls(recipe, Selection.from_dict(chosen), values.get("recipient") or "", values.get("occasion"))
 
     @classmethod
-    def for_selection(cls, chosen: dict[str, Any], recipient: str = "", occasion: str | None = None) -> "DeliveryRequest":
+    def for_selection(cls, chosen: dict[str, Any], recipient: str = "",
+                      occasion: str | None = None) -> "DeliveryRequest":
         """From a selection's fields and its ``recipe`` (a form's or a subscription's)."""
         return cls.from_dict({"selection": chosen, "recipient": recipient, "occasion": occasion})
 

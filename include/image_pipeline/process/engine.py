@@ -44,7 +44,8 @@ class Limits:
     def from_settings(cls, cfg: Any) -> "Limits":
         """From :class:`~image_pipeline.settings.Settings` (``GALLERY_DOWNLOAD_MAX_PIXELS``, ``GALLERY_MAX_FRAMES``,
         ``GALLERY_IMAGE_TIME_LIMIT``)."""
-        return cls(max_pixels=cfg.download_max_pixels, max_frames=cfg.max_frames, time_limit=float(cfg.image_time_limit))
+        return cls(max_pixels=cfg.download_max_pixels, max_frames=cfg.max_frames,
+                   time_limit=float(cfg.image_time_limit))
 
 
 @dataclass
@@ -126,7 +127,8 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
         deadline.check()
     for recipe in recipes:
         t_recipe = time.perf_counter()
-        ctx = Context(scale=base.width / source["width"], scale_y=base.height / source["height"], orientation=orientation)
+        ctx = Context(scale=base.width / source["width"], scale_y=base.height / source["height"],
+                      orientation=orientation)
         timings: dict[str, float] = {"decode": round(decode_seconds, 6)}
         frame = base_for(recipe.output)
         for name, params in recipe.steps:

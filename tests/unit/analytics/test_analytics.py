@@ -73,7 +73,7 @@ def expected(docs, day, recipes=RECIPES):
             if op in o.get("timings", {}):
                 exp["timings"][(r, op)].append(o["timings"][op])
     exp["reasons"] = Counter(d["quarantine"]["reason"] for d in quarantined)
-    exp["labels"] = Counter(l for d in processed for l in {x["name"] for x in (d.get("features") or {}).get("labels", [])})
+    exp["labels"] = Counter(name for d in processed for name in {x["name"] for x in (d.get("features") or {}).get("labels", [])})
     exp["pairs"] = Counter()
     for d in processed:
         names = sorted({x["name"] for x in (d.get("features") or {}).get("labels", [])})
@@ -236,7 +236,7 @@ def test_overview_after_a_backfill_in_any_order_equals_one_from_scratch(catalog,
         {k: scratch.get_bytes(k) for k in scratch.list("reports/")}
     trends = fresh["trends"]
     assert [t["day"] for t in trends] == [d.isoformat() for d in days]
-    for row, day in zip(trends, days):
+    for row, day in zip(trends, days, strict=True):
         exp = expected(docs, day)
         assert (row["retrieved"], row["processed"], row["quarantined"], row["outputs"]) == \
             (exp["retrieved"], exp["processed"], exp["quarantined"], exp["outputs"])
@@ -251,8 +251,8 @@ def test_sql_over_the_partitions(catalog, docs, tmp_path):
     top = analytics.query_partitions(store, analytics.TOP_LABELS_SQL, {"top": 5})
     processed = {d["sha256"]: d for day in DAYS[:4] for d in docs
                  if any(window(day)[0] <= o["processed_at"] < window(day)[1] for o in d["outputs"].values())}
-    counts = Counter(l for d in processed.values() for l in {x["name"] for x in (d.get("features") or {}).get("labels", [])})
-    assert list(zip(top["label"], top["images"])) == sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    counts = Counter(name for d in processed.values() for name in {x["name"] for x in (d.get("features") or {}).get("labels", [])})
+    assert list(zip(top["label"], top["images"], strict=True)) == sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     per_day = analytics.query_partitions(
         store, "SELECT strftime(dt, '%Y-%m-%d') AS day, count(*) AS n FROM outputs GROUP BY ALL ORDER BY day")
     assert list(per_day["n"]) == [expected(docs, day)["outputs"] for day in DAYS[:4]]

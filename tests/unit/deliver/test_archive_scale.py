@@ -85,7 +85,7 @@ def test_a_zip_of_2000_images_is_built_with_flat_memory(tmp_path):
         assert [i.filename for i in images] == [r["file"] for r in rows] and len(rows) == 2000
         assert len({r["file"] for r in rows}) == 2000
         assert all(i.compress_type == zipfile.ZIP_STORED for i in images)  # JPEG is not deflated again
-        for info, row in zip(images, rows):
+        for info, row in zip(images, rows, strict=True):
             assert info.file_size == int(row["bytes"])
             with zf.open(info) as entry:  # reading checks the entry's CRC too
                 assert hashlib.sha256(entry.read()).hexdigest() == hashlib.sha256(

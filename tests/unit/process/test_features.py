@@ -85,7 +85,7 @@ def test_local_model_labels_a_real_photo(wallpapers):
         im.draft("RGB", (512, 512))
         features = extract_features(im.convert("RGB"), im.getexif(), labeler=labeler)
     assert features["label_source"] == "efficientnet-lite0"
-    assert features["labels"] and all(isinstance(l["name"], str) and 0 < l["score"] <= 1 for l in features["labels"])
+    assert features["labels"] and all(isinstance(label["name"], str) and 0 < label["score"] <= 1 for label in features["labels"])
 
 
 def test_rekognition_labels_through_a_boto3_client():
@@ -99,7 +99,7 @@ def test_rekognition_labels_through_a_boto3_client():
                           {"Image": {"Bytes": ANY}, "MaxLabels": 10, "MinConfidence": 70.0})
         features = extract_features(scene(), None, labeler=RekognitionLabeler(client))
     assert features["label_source"] == "rekognition"
-    assert [l["name"] for l in features["labels"]] == ["Cat", "Pet"]
+    assert [label["name"] for label in features["labels"]] == ["Cat", "Pet"]
 
 
 def test_processing_records_features_once_with_near_duplicate_groups(tmp_path, monkeypatch):

@@ -65,7 +65,8 @@ class MongoCatalog(Catalog):
     def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
         from pymongo.errors import DuplicateKeyError
 
-        change = {"status": "quarantined", "quarantine": {"reason": reason, "stage": stage, "key": key, "at": to_iso(at)}}
+        quarantine = {"reason": reason, "stage": stage, "key": key, "at": to_iso(at)}
+        change = {"status": "quarantined", "quarantine": quarantine}
         if base is not None:
             try:
                 self.images.insert_one({"_id": sha256, **base, **change})

@@ -76,4 +76,4 @@ class LocalLabeler:
             probs = torch.softmax(model(batch), dim=1)[0]
         scores, ids = torch.topk(probs, self.top_k)
         return [{"name": names[int(i)], "score": round(float(s), 4)}
-                for s, i in zip(scores, ids) if float(s) >= self.min_score]
+                for s, i in zip(scores, ids, strict=True) if float(s) >= self.min_score]

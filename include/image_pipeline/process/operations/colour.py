@@ -1,4 +1,5 @@
-"""Colour and filters: grayscale, blur, sharpen, edges, emboss, sepia, brightness, contrast, saturation, equalize, CLAHE."""
+"""Colour and filters: grayscale, blur, sharpen, edges, emboss, sepia, brightness, contrast,
+saturation, equalize, CLAHE."""
 
 from __future__ import annotations
 
