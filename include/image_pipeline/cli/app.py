@@ -2,6 +2,8 @@
 (``image-pipeline``, the deprecated alias kept for one release: the old command names, a one-line
 note on standard error, then the same code).
 
+Each command writes its result to standard output (JSON, but for ``last-delivery`` and ``recipes``)
+and everything else (progress, summaries, warnings, what libraries print) to standard error.
 Exit status: 0 on success, 1 when the work ran but something failed (a quarantined file, no
 delivery yet), 2 on a usage error (a bad argument, recipe or request, before any side effect),
 130 when interrupted.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import redirect_stdout
 from importlib.metadata import PackageNotFoundError, version as _dist_version
 
 from image_pipeline.cli import folder, stages
@@ -61,8 +64,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)  # a usage error exits with status 2
+    # The command's own output goes to standard output (args.out); anything else printed there (a
+    # library announcing its model weights, ...) goes to standard error, so the JSON can be piped.
+    args.out = sys.stdout
     try:
-        return args.handler(args)
+        with redirect_stdout(sys.stderr):
+            return args.handler(args)
     except KeyboardInterrupt:
         return 130
 

@@ -199,7 +199,7 @@ def process(args: argparse.Namespace) -> int:
         status, result = run(args.src, args.dest, recipes, args.workers, args.report, limits=limits)
     except UsageError as exc:
         args.parser.error(str(exc))  # exits 2
-    print(json.dumps(result["totals"]))
+    print(json.dumps(result["totals"]), file=args.out)
     print(summary(result), file=sys.stderr)
     return status
 
@@ -207,7 +207,7 @@ def process(args: argparse.Namespace) -> int:
 def list_recipes(args: argparse.Namespace) -> int:
     book = wiring.recipe_book(wiring.settings())
     for recipe in book.all().values():
-        print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}")
+        print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}", file=args.out)
     return 0
 
 

@@ -57,8 +57,8 @@ def _settings(parser: argparse.ArgumentParser) -> Settings:
         raise  # unreachable
 
 
-def _print(result: Any) -> int:
-    print(json.dumps(result, indent=2, default=str))
+def _print(args: argparse.Namespace, result: Any) -> int:
+    print(json.dumps(result, indent=2, default=str), file=args.out)
     return 0
 
 
@@ -68,7 +68,7 @@ def upload(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         args.parser.error(f"not a folder: {args.folder}")
     with backends(_settings(args.parser)) as (store, _):
-        return _print({"uploaded": len(upload_to_inbox(store, args.folder))})
+        return _print(args, {"uploaded": len(upload_to_inbox(store, args.folder))})
 
 
 def retrieve(args: argparse.Namespace) -> int:
@@ -84,7 +84,7 @@ def retrieve(args: argparse.Namespace) -> int:
         args.parser.error(str(exc))
     run_id = f"cli__{uuid.uuid4().hex[:12]}"
     with backends(cfg) as (store, catalog):
-        return _print([retrieve_request(store, catalog, r, run_id=run_id, policy=wiring.fetch_policy(cfg),
+        return _print(args, [retrieve_request(store, catalog, r, run_id=run_id, policy=wiring.fetch_policy(cfg),
                                         endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
                                         api_keys={"flickr": os.environ.get("FLICKR_APIKEY", "")}).as_dict()
                        for r in requests])
@@ -116,7 +116,7 @@ def process_pending(args: argparse.Namespace) -> int:
             for key, value in process_batch(store, catalog, recipes, batch, limits=wiring.limits(cfg), book=book,
                                             **extraction).items():
                 result[key] += value
-    return _print(result)
+    return _print(args, result)
 
 
 def report(args: argparse.Namespace) -> int:
@@ -124,7 +124,7 @@ def report(args: argparse.Namespace) -> int:
 
     cfg = _settings(args.parser)
     with backends(cfg) as (store, catalog):
-        return _print({**write_daily_report(store, catalog, args.day, wiring.recipe_book(cfg).names()),
+        return _print(args, {**write_daily_report(store, catalog, args.day, wiring.recipe_book(cfg).names()),
                        "overview": rollup(store)["totals"]})
 
 
@@ -138,7 +138,7 @@ def deliver(args: argparse.Namespace) -> int:
     except ValueError as exc:
         args.parser.error(str(exc))
     with backends(cfg) as (store, catalog):
-        return _print(deliver_selection(
+        return _print(args, deliver_selection(
             store, catalog, wiring.mailer(cfg, store), Selection(args.keyword, args.run_id), recipe,
             recipient=args.to or cfg.email_to, sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes,
             link_expiry_seconds=cfg.link_expiry_seconds, templates_dir=cfg.email_templates,
@@ -153,9 +153,9 @@ def last_delivery(args: argparse.Namespace) -> int:
             print("no delivery yet", file=sys.stderr)
             return 1
         last = max(sent, key=lambda d: d["sent_at"])
-        print(f"images: {last['images']}")
-        print(f"archive: {_display(store.url.rstrip('/') + '/' + last['archive_key'])}")
-        print(f"email: {_display(last['location'])}")
+        print(f"images: {last['images']}", file=args.out)
+        print(f"archive: {_display(store.url.rstrip('/') + '/' + last['archive_key'])}", file=args.out)
+        print(f"email: {_display(last['location'])}", file=args.out)
     return 0
 
 
@@ -163,7 +163,7 @@ def resolve_delivery(args: argparse.Namespace) -> int:
     from image_pipeline.deliver.ledger import resolve_uncertain
 
     with backends(_settings(args.parser)) as (_, catalog):
-        return _print(resolve_uncertain(catalog, args.id, args.outcome))
+        return _print(args, resolve_uncertain(catalog, args.id, args.outcome))
 
 
 def register(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
