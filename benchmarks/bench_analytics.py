@@ -2,7 +2,7 @@
 
     python benchmarks/bench_analytics.py [--records N] [--db PATH]
 
-Generates N realistic documents (image_pipeline.synthetic: sources, keywords, features, outputs
+Generates N realistic documents (tests/support/synthetic.py, the tests' generator: sources, keywords, features, outputs
 with timings, quarantines, old documents) retrieved on one day into a SQLite catalog (kept at
 --db and reused while it holds N documents), then, in a fresh process so that the generation does
 not count, reads that day from the catalog (``Catalog.touched``, flattened to Arrow in chunks)
@@ -28,8 +28,12 @@ TARGET_SECONDS, TARGET_BYTES = 30, 2 * 1024**3
 
 
 def generate(db: Path, records: int) -> None:
-    from image_pipeline.core.catalog import SqliteCatalog
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helpers
     from support.synthetic import image_doc, insert_docs
+
+    from image_pipeline.core.catalog import SqliteCatalog
 
     rng = random.Random(1)
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc)

@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from PIL import Image  # noqa: E402
 
 from image_pipeline.process.engine import process_image  # noqa: E402
-from image_pipeline.processing import BadImage  # noqa: E402
+from image_pipeline.core.errors import BadImage  # noqa: E402
 from image_pipeline.process.recipes import get_recipe  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}

@@ -1,6 +1,6 @@
 """Object store: one interface, a local-folder and an S3 implementation.
 
-Keys are ``/``-separated paths inside zones (see :mod:`image_pipeline.keys`). Every write is
+Keys are ``/``-separated paths inside zones (see :mod:`image_pipeline.core.keys`). Every write is
 atomic: local files are written to a temporary name and renamed, S3 objects are only visible once
 their PUT (or multipart upload) completes, so a task killed mid-write never leaves half an object.
 """

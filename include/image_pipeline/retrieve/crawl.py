@@ -1,4 +1,4 @@
-"""icrawler, made safe: every image goes through :class:`~image_pipeline.fetch.SafeFetcher`.
+"""icrawler, made safe: every image goes through :class:`~image_pipeline.retrieve.fetch.SafeFetcher`.
 
 icrawler's own downloader fetches any URL it is handed, decides by file name whether it has an
 image already, and writes whatever came back. Here its downloader is subclassed (icrawler is not
