@@ -1,7 +1,7 @@
 """
 ### gallery_inbox: files dropped into the inbox, ingested at once
 
-Drop files into the store's `inbox/` zone (`image-pipeline upload DIR`, a copy into `data/inbox/`,
+Drop files into the store's `inbox/` zone (`gallery upload DIR`, a copy into `data/inbox/`,
 or an upload to the S3 prefix) and this DAG ingests them without waiting for any schedule: an
 `AssetWatcher` on `gallery_inbox_files` runs `InboxTrigger` in the triggerer, which fires once the
 inbox holds files and has been quiet for a few seconds. Each file is moved into the raw zone once

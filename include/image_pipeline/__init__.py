@@ -2,5 +2,5 @@
 
 Retrieval, processing, analytics and delivery of images over an object store and a catalog, with
 no Airflow import outside :mod:`image_pipeline.airflow_adapter`, so it is testable and usable from
-the command line (``image-pipeline --help``).
+the command line (``gallery --help``).
 """

@@ -1,26 +1,28 @@
-"""``gallery``: the processing engine as a batch tool, outside Airflow.
+"""Folder mode: the processing engine over a folder of files, outside Airflow (``gallery process``,
+:mod:`image_pipeline.cli.folder`, is its command line).
 
-    gallery process SRC DEST [--recipe NAME|FILE ...] [--workers N] [--report FILE]
-    gallery recipes
-
-``process`` walks SRC recursively and mirrors it in DEST: with one recipe ``DEST/<path>.<ext>``,
+:func:`run` walks SRC recursively and mirrors it in DEST: with one recipe ``DEST/<path>.<ext>``,
 with several ``DEST/<recipe>/<path>.<ext>`` (each image decoded once for all of them). Outputs
 appear atomically (written aside, then renamed), so an interrupted run leaves no half files. A
-progress bar with rate and ETA goes to standard error; ``--report`` writes a JSON report::
+progress bar with rate and ETA goes to standard error; the report (JSON with ``report=FILE``)::
 
     {"files": [{"source": <path relative to SRC>, "status": "ok" | "quarantined", "reason": <text or null>,
-                "outputs": [{"recipe", "path" (relative to DEST), "format", "width", "height", "bytes"}],
+                "target_met": <true | false; null without a size target or when quarantined>,
+                "outputs": [{"recipe", "path" (relative to DEST), "format", "width", "height", "bytes",
+                             "quality", "target_bytes" (or null), "target_met" (or null)}],
                 "seconds"}],
-     "totals": {"files", "ok", "quarantined", "outputs", "bytes_in", "bytes_out", "seconds", "images_per_second"}}
+     "totals": {"files", "ok", "quarantined", "outputs", "bytes_in", "bytes_out", "target_met",
+                "target_missed", "seconds", "images_per_second"}}
 
-Exit status: 0 when every file was processed, 1 when any was quarantined, 2 on a usage error.
-Limits come from the same settings as the DAGs (``GALLERY_DOWNLOAD_MAX_PIXELS``,
-``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``).
+A recipe's ``target_bytes`` (``--max-size``) makes the engine search the highest quality that fits;
+``target_met`` is false when even its ``min_quality`` is too big (the output is then the smallest the
+recipe allows). Exit status of the command: 0 when every file was processed, 1 when any was
+quarantined, 2 on a usage error. Limits come from the same settings as the DAGs
+(``GALLERY_DOWNLOAD_MAX_PIXELS``, ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -58,16 +60,15 @@ def plan_outputs(src: Path, dest: Path, recipes: list[Any]) -> list[tuple[Path, 
     return planned
 
 
-def process_one(src: Path, outs: dict[str, Path], recipe_refs: list[str], limits: Any, dest: Path) -> dict[str, Any]:
-    """Process one file; returns its report entry (paths absolute). Runs in a worker process.
-    Outputs are written in a hidden folder inside ``dest`` (same file system), then renamed."""
+def process_one(src: Path, outs: dict[str, Path], recipes: list[Any], limits: Any, dest: Path) -> dict[str, Any]:
+    """Process one file with ``recipes`` (:class:`~image_pipeline.process.recipes.Recipe` objects,
+    pickled to worker processes); returns its report entry (paths absolute). Outputs are written in
+    a hidden folder inside ``dest`` (same file system), then renamed."""
     from image_pipeline.process.engine import process_image
     from image_pipeline.core.errors import BadImage
-    from image_pipeline.process.recipes import get_recipe
 
-    recipes = [get_recipe(ref) for ref in recipe_refs]
     started = time.perf_counter()
-    entry: dict[str, Any] = {"source": str(src), "status": "ok", "reason": None, "outputs": [],
+    entry: dict[str, Any] = {"source": str(src), "status": "ok", "reason": None, "target_met": None, "outputs": [],
                              "bytes_in": src.stat().st_size}
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gallery-", dir=dest) as tmp:
@@ -83,7 +84,11 @@ def process_one(src: Path, outs: dict[str, Path], recipe_refs: list[str], limits
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(facts["path"], final)  # atomic: the file appears whole or not at all
                 entry["outputs"].append({"recipe": recipe.name, "path": str(final), "format": facts["format"],
-                                         "width": facts["width"], "height": facts["height"], "bytes": facts["bytes"]})
+                                         "width": facts["width"], "height": facts["height"], "bytes": facts["bytes"],
+                                         "quality": facts["quality"], "target_bytes": facts.get("target_bytes"),
+                                         "target_met": facts.get("target_met")})
+            targeted = [o["target_met"] for o in entry["outputs"] if o["target_bytes"] is not None]
+            entry["target_met"] = all(targeted) if targeted else None
     entry["seconds"] = round(time.perf_counter() - started, 6)
     return entry
 
@@ -118,9 +123,11 @@ class Progress:
         self.stream.flush()
 
 
-def run(src: Path, dest: Path, recipe_refs: list[str], workers: int = 1, report: Path | None = None,
-        progress_stream: TextIO = sys.stderr) -> tuple[int, dict[str, Any]]:
-    """The ``process`` command; returns (exit status, report)."""
+def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Path | None = None,
+        progress_stream: TextIO = sys.stderr, limits: Any = None) -> tuple[int, dict[str, Any]]:
+    """Process the folder ``src`` into ``dest``; returns (exit status, report). ``recipes`` are
+    :class:`~image_pipeline.process.recipes.Recipe` objects (or names and YAML paths, looked up in
+    the environment's recipe book); ``limits`` default to the environment's."""
     from image_pipeline.process.engine import Limits
     from image_pipeline.process.operations import RecipeError
     from image_pipeline.process.recipes import get_recipe
@@ -131,8 +138,8 @@ def run(src: Path, dest: Path, recipe_refs: list[str], workers: int = 1, report:
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     try:
-        recipes = [get_recipe(ref) for ref in recipe_refs]
-        limits = Limits.from_settings(Settings.from_env())
+        recipes = [get_recipe(r) if isinstance(r, str) else r for r in recipes]
+        limits = limits or Limits.from_settings(Settings.from_env())
     except (ValueError, RecipeError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
     if len({r.name for r in recipes}) != len(recipes):
@@ -140,19 +147,17 @@ def run(src: Path, dest: Path, recipe_refs: list[str], workers: int = 1, report:
     src, dest = src.resolve(), dest.resolve()
     if dest == src or src in dest.parents:
         raise UsageError("DEST must not be inside SRC (it would be walked as input)")
-    # Workers resolve recipe files again by path: pass absolute paths for files, names otherwise.
-    refs = [str(Path(ref).resolve()) if ref.endswith((".yaml", ".yml")) else ref for ref in recipe_refs]
     planned = plan_outputs(src, dest, recipes)
     progress = Progress(len(planned), progress_stream)
     started = time.perf_counter()
     entries = []
     if workers == 1:
         for path, outs in planned:
-            entries.append(process_one(path, outs, refs, limits, dest))
+            entries.append(process_one(path, outs, recipes, limits, dest))
             progress.advance()
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(process_one, path, outs, refs, limits, dest) for path, outs in planned]
+            futures = [pool.submit(process_one, path, outs, recipes, limits, dest) for path, outs in planned]
             for future in as_completed(futures):
                 entries.append(future.result())
                 progress.advance()
@@ -167,7 +172,9 @@ def run(src: Path, dest: Path, recipe_refs: list[str], workers: int = 1, report:
     totals = {
         "files": len(files), "ok": len(files) - quarantined, "quarantined": quarantined,
         "outputs": sum(len(e["outputs"]) for e in files), "bytes_in": sum(e.pop("bytes_in") for e in files),
-        "bytes_out": sum(o["bytes"] for e in files for o in e["outputs"]), "seconds": round(seconds, 3),
+        "bytes_out": sum(o["bytes"] for e in files for o in e["outputs"]),
+        "target_met": sum(1 for e in files if e["target_met"] is True),
+        "target_missed": sum(1 for e in files if e["target_met"] is False), "seconds": round(seconds, 3),
         "images_per_second": round(len(files) / seconds, 3) if seconds else None,
     }
     result = {"files": files, "totals": totals}
@@ -177,35 +184,3 @@ def run(src: Path, dest: Path, recipe_refs: list[str], workers: int = 1, report:
         partial.write_text(json.dumps(result, indent=2))
         os.replace(partial, report)
     return (1 if quarantined else 0), result
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gallery", description="Process a folder of images with recipes.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("process", help="process every image under SRC into DEST")
-    p.add_argument("src", type=Path, metavar="SRC")
-    p.add_argument("dest", type=Path, metavar="DEST")
-    p.add_argument("--recipe", action="append", metavar="NAME|FILE",
-                   help="a recipe name or YAML file; repeat for several (default: half_gray)")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes working in parallel")
-    p.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
-    sub.add_parser("recipes", help="list the recipes")
-    args = parser.parse_args(argv)  # a usage error exits with status 2
-    if args.command == "recipes":
-        from image_pipeline.process.recipes import all_recipes
-
-        for recipe in all_recipes().values():
-            print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}")
-        return 0
-    try:
-        status, result = run(args.src, args.dest, args.recipe or ["half_gray"], args.workers, args.report)
-    except UsageError as exc:
-        parser.error(str(exc))  # exits 2
-    except KeyboardInterrupt:
-        return 130
-    print(json.dumps(result["totals"]))
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

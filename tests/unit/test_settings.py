@@ -1,14 +1,9 @@
-"""Settings from the environment, and the library's CLI running the stages without Airflow."""
+"""Settings from the environment (the CLI's tests are in tests/unit/cli)."""
 
 from __future__ import annotations
 
-import zipfile
-
 import pytest
 
-from support.samples import make_samples
-
-from image_pipeline.cli import main
 from image_pipeline.settings import PROJECT_ROOT, Settings, SettingsError
 
 
@@ -41,29 +36,6 @@ def test_bad_settings_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(f"GALLERY_{name}", value)
     with pytest.raises(SettingsError):
         Settings.from_env()
-
-
-def test_cli_runs_the_pipeline_without_airflow(pipeline_env, tmp_path, capsys):
-    samples = tmp_path / "samples"
-    make_samples(samples)  # the tests' (and make demo's) sample set: no longer a subcommand of the library
-    assert main(["upload", str(samples)]) == 0
-    assert main(["retrieve", "--engine", "inbox", "--keyword", "cli"]) == 0
-    assert main(["process"]) == 0
-    assert '"processed": 6' in capsys.readouterr().out
-    assert main(["report"]) == 0
-    assert main(["deliver", "--keyword", "cli", "--to", "me@example.com"]) == 0
-    capsys.readouterr()
-    assert main(["last-delivery", "--keyword", "cli"]) == 0
-    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
-    assert lines["images"] == "6"
-    with zipfile.ZipFile(lines["archive"]) as zf:
-        assert sum(n.startswith("images/") for n in zf.namelist()) == 6
-    assert lines["email"].startswith(str(pipeline_env / "outbox"))
-
-
-def test_cli_refuses_a_bad_request(pipeline_env):
-    with pytest.raises(ValueError, match="needs at least one keyword"):
-        main(["retrieve", "--engine", "bing"])
 
 
 def test_required_connections_follow_the_chosen_backends():
