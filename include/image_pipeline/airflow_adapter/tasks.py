@@ -74,7 +74,9 @@ def plan_batches(params: dict, this_run_only: bool = False, **context) -> list[d
         request = {**form.given(params), **form.chosen_selection(params)}
         if "recipe" in params:  # a one-recipe form
             request["recipes"] = [params["recipe"]]
-        return plan_processing(request, run_ids=[context["run_id"]] if this_run_only else None)
+        if this_run_only:
+            request["run_id"] = context["run_id"]
+        return plan_processing(request)
 
 
 @task(map_index_template="{{ batch_name }}")
@@ -183,30 +185,20 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def plan_processing(params: dict[str, Any], run_ids: list[str] | None = None) -> list[dict[str, Any]]:
-    """The batches of images the run's recipes and selection leave to do: gallery_process's plan,
-    and image_request's (``run_ids``: only the images those retrieval runs brought). The one place
-    the DAGs call processing's planning. Raises ValueError (the request is refused) for an unknown
+def plan_processing(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The batches of images the run's recipes and selection (keyword, label, retrieval run, days)
+    leave to do, planned by the library. Raises ValueError (the request is refused) for an unknown
     recipe or a bad selection."""
-    import math
-
     from image_pipeline import process
-    from image_pipeline.core.selection import Selection
+    from image_pipeline.core.selection import FIELDS, Selection
 
     cfg = settings()
     recipes = list(params.get("recipes") or cfg.recipe_names())
-    selection = Selection(keyword=params.get("keyword") or None, label=params.get("label") or None,
-                          since=params.get("since") or None, until=params.get("until") or None)
+    selection = Selection.from_dict({k: params[k] for k in FIELDS if params.get(k)})
     force = bool(params.get("force"))
     with catalog(cfg) as opened:
         batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
                                        features_version=features_version(cfg), book=wiring.recipe_book(cfg))
-        if run_ids is not None:
-            wanted = {d["sha256"] for run_id in run_ids for d in opened.find(run_id=run_id)}
-            todo = [sha for batch in batches for sha in batch if sha in wanted]
-            size = max(int(params.get("batch_size") or 0) or process.auto_batch_size(len(todo)),
-                       math.ceil(len(todo) / process.MAX_BATCHES))
-            batches = [todo[i:i + size] for i in range(0, len(todo), size)]
     return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
