@@ -120,7 +120,7 @@ def process_pending(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from image_pipeline.analytics.metrics import rollup, write_daily_report
+    from image_pipeline.analytics import rollup, write_daily_report
 
     cfg = _settings(args.parser)
     with backends(cfg) as (store, catalog):

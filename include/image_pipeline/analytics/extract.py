@@ -1,0 +1,180 @@
+"""Reading a day of the catalog: the documents touched in the day's window (UTC), flattened by
+DuckDB into two Arrow tables.
+
+- image rows: one per image retrieved, processed or quarantined that day (flags say which), with
+  its sources, keywords, labels and features;
+- output rows: one per recipe output processed that day, with its per-operation ``timings``.
+
+``_schemas`` is also the schema of the Parquet partitions (:mod:`.parquet`).
+
+Heavy libraries (duckdb, pyarrow, numpy) are imported inside the
+functions: DAG files import this package.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Iterable
+
+from image_pipeline.core.catalog import Catalog
+
+CHUNK = 10_000  # documents parsed at a time: memory stays flat in the size of the day
+
+
+def day_window(day: date) -> tuple[str, str]:
+    start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return start.isoformat(timespec="microseconds"), (start + timedelta(days=1)).isoformat(timespec="microseconds")
+
+
+# -- reading a day of the catalog ------------------------------------------------------------------
+
+def _schemas():
+    import pyarrow as pa
+
+    strings = pa.list_(pa.string())
+    images = pa.schema([
+        ("sha256", pa.string()), ("format", pa.string()), ("status", pa.string()),
+        ("width", pa.int64()), ("height", pa.int64()), ("bytes", pa.int64()),
+        ("megapixels", pa.float64()), ("aspect_ratio", pa.float64()),
+        ("retrieved_at", pa.timestamp("us", tz="UTC")),
+        ("retrieved", pa.bool_()), ("processed", pa.bool_()), ("quarantined", pa.bool_()),
+        ("duplicated", pa.bool_()), ("duplicate_of", pa.string()), ("n_sources", pa.int64()),
+        ("has_raw", pa.bool_()), ("keywords", strings), ("engines", strings), ("domains", strings),
+        ("licences", strings), ("creators", strings),
+        ("quarantine_reason", pa.string()), ("quarantine_stage", pa.string()), ("quarantine_bytes", pa.int64()),
+        ("labels", strings), ("label_source", pa.string()), ("brightness", pa.float64()),
+        ("contrast", pa.float64()), ("blur", pa.float64()), ("faces", pa.int64()), ("camera", pa.string()),
+    ])
+    outputs = pa.schema([
+        ("sha256", pa.string()), ("recipe", pa.string()), ("version", pa.int64()), ("format", pa.string()),
+        ("width", pa.int64()), ("height", pa.int64()), ("bytes", pa.int64()), ("seconds", pa.float64()),
+        ("processed_at", pa.timestamp("us", tz="UTC")), ("timings", pa.map_(pa.string(), pa.float64())),
+    ])
+    return images, outputs
+
+
+# The catalog documents' fields analytics reads, as DuckDB parses them (json_transform is lenient:
+# a missing field or one of another type becomes NULL, so old documents read as well as new ones).
+DOC_STRUCTURE = json.dumps({
+    "sha256": "VARCHAR", "format": "VARCHAR", "status": "VARCHAR", "width": "BIGINT", "height": "BIGINT",
+    "bytes": "BIGINT", "retrieved_at": "VARCHAR", "raw_key": "VARCHAR", "keywords": ["VARCHAR"],
+    "sources": [{"source": "VARCHAR", "uri": "VARCHAR", "page_url": "VARCHAR", "licence": "VARCHAR",
+                 "creator": "VARCHAR", "owner_name": "VARCHAR", "author": "VARCHAR"}],
+    "quarantine": {"reason": "VARCHAR", "stage": "VARCHAR", "key": "VARCHAR", "at": "VARCHAR"},
+    "duplicate_of": "VARCHAR",
+    "features": {"brightness": "DOUBLE", "contrast": "DOUBLE", "blur": "DOUBLE", "faces": "BIGINT",
+                 "label_source": "VARCHAR", "labels": [{"name": "VARCHAR"}], "exif": {"camera": "VARCHAR"}},
+    "outputs": "MAP(VARCHAR, STRUCT(version BIGINT, format VARCHAR, width BIGINT, height BIGINT, bytes BIGINT, "
+               "seconds DOUBLE, processed_at VARCHAR, timings MAP(VARCHAR, DOUBLE)))",
+})
+PARSE_SQL = f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT json_transform(doc, '{DOC_STRUCTURE}') AS d FROM chunk"
+_HOST = r"^https?://(?:[^@/?#]*@)?([^/:?#]+)"
+_CLEAN = "list_sort(list_distinct(list_filter({}, lambda x: x IS NOT NULL AND x <> '')))"
+
+IMAGES_SQL = f"""
+WITH flat AS (
+    SELECT d.*,
+           list_filter(map_entries(d.outputs), lambda e: list_contains($recipes, e.key)
+                       AND e.value.processed_at >= $since AND e.value.processed_at < $until) AS done
+    FROM parsed)
+SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) AS height,
+       coalesce(bytes, 0) AS bytes,
+       CASE WHEN width > 0 AND height > 0 THEN width * height / 1e6 END AS megapixels,
+       CASE WHEN width > 0 AND height > 0 THEN width / height END AS aspect_ratio,
+       TRY_CAST(retrieved_at AS TIMESTAMPTZ) AS retrieved_at,
+       coalesce(retrieved_at >= $since AND retrieved_at < $until, false) AS retrieved,
+       len(done) > 0 AS processed,
+       coalesce(quarantine.at >= $since AND quarantine.at < $until, false) AS quarantined,
+       coalesce(len(sources) > 1, false) OR coalesce(duplicate_of <> '', false) AS duplicated,
+       nullif(duplicate_of, '') AS duplicate_of, coalesce(len(sources), 0) AS n_sources,
+       coalesce(raw_key <> '', false) AS has_raw,
+       {_CLEAN.format("keywords")} AS keywords,
+       {_CLEAN.format("list_transform(sources, lambda s: s.source)")} AS engines,
+       {_CLEAN.format(f"list_transform(sources, lambda s: regexp_replace(lower(coalesce(nullif(regexp_extract(s.uri, '{_HOST}', 1), ''), regexp_extract(s.page_url, '{_HOST}', 1))), '^www[.]', ''))")} AS domains,
+       {_CLEAN.format("list_transform(sources, lambda s: s.licence)")} AS licences,
+       {_CLEAN.format("list_transform(sources, lambda s: coalesce(nullif(s.creator, ''), nullif(s.owner_name, ''), nullif(s.author, ''), regexp_extract(s.page_url, 'flickr[.]com/photos/([^/?#]+)', 1)))")} AS creators,
+       quarantine.reason AS quarantine_reason, quarantine.stage AS quarantine_stage,
+       CASE WHEN quarantine.at >= $since AND quarantine.at < $until AND quarantine.key <> ''
+            THEN coalesce(bytes, 0) ELSE 0 END AS quarantine_bytes,
+       {_CLEAN.format("list_transform(features.labels, lambda l: l.name)")} AS labels,
+       features.label_source AS label_source, features.brightness AS brightness,
+       features.contrast AS contrast, features.blur AS blur, features.faces AS faces,
+       features.exif.camera AS camera
+FROM flat
+WHERE (retrieved_at >= $since AND retrieved_at < $until) OR len(done) > 0
+   OR (quarantine.at >= $since AND quarantine.at < $until)
+ORDER BY sha256
+"""
+
+OUTPUTS_SQL = """
+WITH entries AS (SELECT d.sha256 AS sha256, unnest(map_entries(d.outputs)) AS e FROM parsed)
+SELECT sha256, e.key AS recipe, e.value.version AS version, e.value.format AS format, e.value.width AS width,
+       e.value.height AS height, e.value.bytes AS bytes, e.value.seconds AS seconds,
+       TRY_CAST(e.value.processed_at AS TIMESTAMPTZ) AS processed_at,
+       coalesce(e.value.timings, MAP {}::MAP(VARCHAR, DOUBLE)) AS timings
+FROM entries
+WHERE list_contains($recipes, e.key) AND e.value.processed_at >= $since AND e.value.processed_at < $until
+ORDER BY sha256, recipe
+"""
+
+
+def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str]):
+    """Two Arrow tables for the window from catalog documents as JSON text: image rows and output
+    rows (see the module docstring). Documents touched outside the window are left out.
+
+    DuckDB parses the documents ``CHUNK`` at a time (vectorised, in C++: a million documents would
+    take minutes as Python dicts), so memory stays flat in the size of the day.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    image_schema, output_schema = _schemas()
+    params = {"since": since, "until": until, "recipes": sorted(recipes)}
+    image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET memory_limit = '256MB'")  # one chunk at a time: DuckDB need not keep more
+        iterator = iter(docs)
+        while True:
+            chunk = list(itertools.islice(iterator, CHUNK))
+            if not chunk:
+                break
+            docs_array = _text_array(chunk)
+            del chunk
+            # one batch per core, so that DuckDB parses on every core
+            con.register("chunk", pa.Table.from_batches(
+                pa.table({"doc": docs_array}).to_batches(max_chunksize=-(-len(docs_array) // (os.cpu_count() or 1)))))
+            con.execute(PARSE_SQL)  # each document parsed once, for both tables
+            image_parts.append(con.sql(IMAGES_SQL, params=params).to_arrow_table().cast(image_schema).combine_chunks())
+            outputs = con.sql(OUTPUTS_SQL, params=params).to_arrow_table()
+            output_parts.append(outputs.cast(output_schema).combine_chunks())
+            con.unregister("chunk")
+    finally:
+        con.close()
+    # In the catalog's order, sorted within each chunk: a global sort would copy the whole day again.
+    return pa.concat_tables(image_parts), pa.concat_tables(output_parts)
+
+
+def _text_array(texts: list[str | bytes]):
+    """An Arrow string array of JSON texts, built from one joined buffer: converting a list of Python
+    strings item by item costs as much as parsing them."""
+    import numpy as np
+    import pyarrow as pa
+
+    blobs = [t if isinstance(t, bytes) else t.encode() for t in texts]
+    offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)), out=offsets[1:])
+    array = pa.LargeStringArray.from_buffers(len(blobs), pa.py_buffer(offsets), pa.py_buffer(b"".join(blobs)))
+    array.validate(full=True)  # UTF-8
+    return array
+
+
+def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
+    """The day's image and output tables, streamed from the catalog."""
+    since, until = day_window(day)
+    recipes = sorted(recipes or ())  # the caller names the recipes it counts: analytics knows none
+    return flatten(catalog.touched_json(since, until, recipes, batch_size=CHUNK), since, until, recipes)
