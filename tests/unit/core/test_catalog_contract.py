@@ -222,3 +222,120 @@ def test_touched_json_holds_at_least_the_touched_documents(catalog):
     window = ("2026-11-02T00:00:00.000000+00:00", "2026-11-03T00:00:00.000000+00:00")
     texts = [json.loads(t) for t in catalog.touched_json(*window)]
     assert catalog.get("a" * 64) in texts and catalog.get("b" * 64) not in texts
+
+
+# --- the gallery's listing -------------------------------------------------------------------------
+
+def _gallery(catalog):
+    """Six images: keywords, labels, sources, formats, statuses, faces and a near-duplicate pair."""
+    t = "2026-11-0{}T10:00:00.000000+00:00"
+    record(catalog, "a" * 64, keyword="cats", seen_at=t.format(1), source="bing")
+    record(catalog, "b" * 64, keyword="dogs", seen_at=t.format(2), source="inbox", format="PNG")
+    record(catalog, "c" * 64, keyword="cats", seen_at=t.format(3), source="inbox")
+    record(catalog, "d" * 64, keyword="cats", seen_at=t.format(4), source="urls")
+    record(catalog, "e" * 64, keyword="dogs", seen_at=t.format(4), source="bing")  # same time as d: sha256 breaks the tie
+    record(catalog, "f" * 64, keyword="birds", seen_at=t.format(5), source="bing", format="PNG")
+    catalog.record_image("a" * 64, **image("a" * 64, keyword="kittens", run_id="r2", source="urls")[1])
+    features = lambda faces, *labels: {"version": 1, "phash": "0" * 16, "faces": faces,  # noqa: E731
+                                       "labels": [{"name": n, "score": 0.5} for n in labels]}
+    catalog.record_processing("a" * 64, {"thumb": output()}, features(2, "tabby cat", "lynx"))
+    catalog.record_processing("c" * 64, {"thumb": output()}, features(0, "tabby cat"), duplicate_of="a" * 64)
+    catalog.record_processing("d" * 64, {"thumb": output()}, features(1, "beagle"))
+    catalog.record_quarantine("f" * 64, "cannot decode", "process", "q", t.format(6))
+
+
+def test_list_images_filters_sorts_and_counts(catalog):
+    _gallery(catalog)
+
+    def shas(sort="newest", **filters):
+        items, cursor = catalog.list_images(filters, sort=sort, limit=50)
+        assert cursor is None
+        assert catalog.count_images(filters) == len(items)
+        return "".join(d["sha256"][0] for d in items)
+
+    assert shas() == "fedcba" and shas(sort="oldest") == "abcdef"
+    assert shas(keyword="cats") == "dca" and shas(keyword="kittens") == "a"
+    assert shas(label="tabby cat") == "ca" and shas(label="tabby") == ""
+    assert shas(source="inbox") == "cb" and shas(source="urls") == "da"
+    assert shas(format="PNG") == "fb"
+    assert shas(status="processed") == "dca" and shas(status="quarantined") == "f" and shas(status="raw") == "eb"
+    assert shas(has_faces=True) == "da" and shas(has_faces=False) == "fecb"
+    assert shas(duplicates=True) == "ca"
+    assert shas(since="2026-11-02", until="2026-11-03") == "cb"  # a bare day until includes that day
+    assert shas(since="2026-11-02T10:00:00+00:00", until="2026-11-04T10:00:00+00:00") == "cb"
+    assert shas(keyword="cats", label="tabby cat", status="processed", has_faces=True) == "a"
+    assert shas(keyword="cats", source="inbox", sort="oldest") == "c"
+    with pytest.raises(ValueError):
+        catalog.list_images({"status": "lost"})
+    with pytest.raises(ValueError):
+        catalog.list_images({"colour": "red"})
+    with pytest.raises(ValueError):
+        catalog.list_images({}, cursor="not a cursor!")
+    with pytest.raises(ValueError):
+        catalog.list_images({}, limit=0)
+
+
+def test_facets_count_images_per_value(catalog):
+    _gallery(catalog)
+    facets = catalog.facets()
+    as_dict = {k: {f["name"]: f["count"] for f in v} for k, v in facets.items()}
+    assert as_dict["keywords"] == {"cats": 3, "dogs": 2, "birds": 1, "kittens": 1}
+    assert as_dict["labels"] == {"tabby cat": 2, "lynx": 1, "beagle": 1}
+    assert as_dict["sources"] == {"bing": 3, "inbox": 2, "urls": 2}
+    assert as_dict["formats"] == {"JPEG": 4, "PNG": 2}
+    assert as_dict["statuses"] == {"processed": 3, "raw": 2, "quarantined": 1}
+    assert facets["keywords"][0] == {"name": "cats", "count": 3}  # most frequent first
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest"])
+def test_cursor_paging_never_repeats_or_skips_under_concurrent_inserts(catalog, sort):
+    def at(n):
+        return f"2026-10-{1 + n // 1000:02d}T{(n // 60) % 24:02d}:{n % 60:02d}:00.000000+00:00"
+
+    for n in range(0, 300, 3):
+        record(catalog, f"{n:064x}", seen_at=at(n), keyword="cats" if n % 2 else "dogs")
+    before = {f"{n:064x}" for n in range(0, 300, 3)}
+    seen, cursor, pages = [], None, 0
+    while True:
+        items, cursor = catalog.list_images({}, sort=sort, limit=7, cursor=cursor)
+        seen += [d["sha256"] for d in items]
+        pages += 1
+        # Meanwhile older (and newer) images arrive, and a seen one is seen again by another run.
+        record(catalog, f"{1000 + pages:064x}", seen_at="2026-09-01T00:00:00.000000+00:00")
+        record(catalog, f"{2000 + pages:064x}", seen_at="2026-12-01T00:00:00.000000+00:00")
+        if seen:
+            catalog.record_image(seen[0], **image(seen[0], keyword="again", run_id=f"r{pages}")[1])
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))  # never repeated
+    assert before <= set(seen)  # never skipped
+    assert pages >= 15
+
+
+def test_the_listing_is_indexed(catalog, tmp_path):
+    if isinstance(catalog, SqliteCatalog):
+        plan = " ".join(str(r) for r in catalog.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT count(*) FROM image_terms AS t0 JOIN image_fields AS f ON f.sha256 = t0.sha256 "
+            "WHERE t0.kind = 'keywords' AND t0.value = 'cats' AND f.status = 'processed'"))
+        assert "SCAN" not in plan
+    else:
+        names = {tuple(v["key"]) for v in catalog.images.index_information().values()}
+        assert (("keywords", 1), ("retrieved_at", -1), ("_id", -1)) in names
+        assert (("status", 1), ("retrieved_at", -1), ("_id", -1)) in names
+        MongoCatalog(catalog.db)  # creating the indexes again is harmless
+
+
+def test_an_sqlite_file_from_before_the_listing_is_migrated(tmp_path):
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    sha, fields = image()
+    with sqlite3.connect(path) as conn:  # the schema before the listing's tables
+        conn.execute("CREATE TABLE images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps(new_image_doc(sha, **fields))))
+    with SqliteCatalog(path) as cat:
+        assert [d["sha256"] for d in cat.list_images({"keyword": "cats"})[0]] == [sha]
+        assert cat.count_images({"source": "folder"}) == 1
+    with SqliteCatalog(path) as cat:  # opening again changes nothing
+        assert cat.facets()["keywords"] == [{"name": "cats", "count": 1}]

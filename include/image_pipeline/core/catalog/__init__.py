@@ -1,7 +1,8 @@
 """The catalog: the contract (:mod:`.base`) and one module per backend (:mod:`.sqlite`, :mod:`.mongo`)."""
 
 from image_pipeline.core.catalog.base import Catalog, new_image_doc, to_iso, utcnow_iso
+from image_pipeline.core.catalog.listing import ImageFilters
 from image_pipeline.core.catalog.mongo import MongoCatalog
 from image_pipeline.core.catalog.sqlite import SqliteCatalog
 
-__all__ = ["Catalog", "MongoCatalog", "SqliteCatalog", "new_image_doc", "to_iso", "utcnow_iso"]
+__all__ = ["Catalog", "ImageFilters", "MongoCatalog", "SqliteCatalog", "new_image_doc", "to_iso", "utcnow_iso"]

@@ -176,6 +176,25 @@ class Catalog(ABC):
     def metrics(self) -> list[dict[str, Any]]:
         """Every day's metrics document, by day."""
 
+    # --- the gallery's listing (see :mod:`.listing`) ---------------------------------------------
+
+    @abstractmethod
+    def list_images(self, filters: Any = None, sort: str = "newest", limit: int = 60,
+                    cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of images matching ``filters`` (an :class:`~.listing.ImageFilters` or its dict),
+        ``newest`` or ``oldest`` first by ``retrieved_at`` then sha256, after ``cursor``; returns
+        the page and the cursor of the next one (None at the end). Index-backed, never OFFSET."""
+
+    @abstractmethod
+    def count_images(self, filters: Any = None) -> int:
+        """How many images match ``filters``."""
+
+    @abstractmethod
+    def facets(self, top: int = 100) -> dict[str, list[dict[str, Any]]]:
+        """The values the gallery can filter on, with their image counts, most frequent first (at
+        most ``top`` each): ``keywords``, ``labels``, ``sources``, ``formats``, ``statuses``, as
+        ``[{"name", "count"}]``."""
+
     def close(self) -> None:  # noqa: B027 - a backend holding nothing open needs no close
         pass
 

@@ -5,6 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.listing import TERMS, ImageFilters, check_page, decode_cursor, page_of
+
+# The gallery's listing: each filter's field followed by the sort key, so a filtered page is a range
+# of one index, in order. create_index is idempotent (an existing identical index is kept).
+_NEWEST = [("retrieved_at", -1), ("_id", -1)]
+LISTING_INDEXES = [
+    _NEWEST,
+    [("status", 1), *_NEWEST],
+    [("format", 1), *_NEWEST],
+    [("keywords", 1), *_NEWEST],
+    [("features.labels.name", 1), *_NEWEST],
+    [("sources.source", 1), *_NEWEST],
+    [("features.faces", 1), *_NEWEST],
+    [("duplicate_of", 1)],
+]
 
 
 class MongoCatalog(Catalog):
@@ -20,6 +35,8 @@ class MongoCatalog(Catalog):
         self.images.create_index("run_ids")
         self.images.create_index("status")
         self.images.create_index("retrieved_at")
+        for keys in LISTING_INDEXES:
+            self.images.create_index(keys)
 
     @staticmethod
     def _out(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -136,6 +153,57 @@ class MongoCatalog(Catalog):
 
     def metrics(self) -> list[dict[str, Any]]:
         return [self._out(d) for d in self.daily_metrics.find().sort("_id", 1)]
+
+    # --- the gallery's listing ----------------------------------------------------------------------
+
+    def _query(self, filters: ImageFilters) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        fields = {"keyword": "keywords", "label": "features.labels.name", "source": "sources.source",
+                  "format": "format", "status": "status"}
+        for name, field in fields.items():
+            if getattr(filters, name) is not None:
+                query[field] = getattr(filters, name)
+        window = {op: v for op, v in (("$gte", filters.since), ("$lt", filters.until)) if v is not None}
+        if window:
+            query["retrieved_at"] = window
+        if filters.has_faces is not None:
+            query["features.faces"] = {"$gt": 0} if filters.has_faces else {"$not": {"$gt": 0}}
+        if filters.duplicates:
+            heads = [h for h in self.images.distinct("duplicate_of", {"duplicate_of": {"$ne": None}}) if h]
+            query["$or"] = [{"duplicate_of": {"$ne": None}}, {"_id": {"$in": heads}}]
+        return query
+
+    def list_images(self, filters=None, sort="newest", limit=60, cursor=None):
+        filters = ImageFilters.of(filters)
+        check_page(sort, limit)
+        after = decode_cursor(cursor)
+        query = self._query(filters)
+        direction = -1 if sort == "newest" else 1
+        if after is not None:
+            op = "$lt" if sort == "newest" else "$gt"
+            keyset = {"$or": [{"retrieved_at": {op: after[0]}}, {"retrieved_at": after[0], "_id": {op: after[1]}}]}
+            query = {"$and": [query, keyset]} if query else keyset
+        found = self.images.find(query).sort([("retrieved_at", direction), ("_id", direction)]).limit(limit + 1)
+        return page_of([self._out(d) for d in found], limit)
+
+    def count_images(self, filters=None) -> int:
+        return self.images.count_documents(self._query(ImageFilters.of(filters)))
+
+    def facets(self, top: int = 100) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for kind, (array, member) in TERMS.items():
+            path = f"{array}.{member}" if member else array
+            # One count per image and value: the values of an image made distinct before grouping.
+            pipeline = [{"$project": {"v": f"${path}"}}, {"$unwind": "$v"}, {"$group": {"_id": {"i": "$_id", "v": "$v"}}},
+                        {"$group": {"_id": "$_id.v", "count": {"$sum": 1}}},
+                        {"$sort": {"count": -1, "_id": 1}}, {"$limit": top}]
+            out[kind] = [{"name": r["_id"], "count": r["count"]} for r in self.images.aggregate(pipeline)
+                         if r["_id"] is not None]
+        for name, field in (("formats", "format"), ("statuses", "status")):
+            pipeline = [{"$match": {field: {"$ne": None}}}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}},
+                        {"$sort": {"count": -1, "_id": 1}}, {"$limit": top}]
+            out[name] = [{"name": r["_id"], "count": r["count"]} for r in self.images.aggregate(pipeline)]
+        return out
 
     def close(self) -> None:
         if self._client is not None:

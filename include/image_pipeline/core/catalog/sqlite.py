@@ -1,4 +1,13 @@
-"""The SQLite catalog: the embedded default, one SQLite file, a JSON document per image."""
+"""The SQLite catalog: the embedded default, one SQLite file, a JSON document per image.
+
+The gallery's listing is index-backed, with nothing to keep in step by hand: the fields it filters
+and sorts on live in two side tables with their indexes, ``image_fields`` (one narrow row per image:
+retrieved_at, status, format, faces, dup_of) and ``image_terms`` (one row per keyword, label name and
+source of an image), both kept by triggers on every insert, update and delete of ``images``, whoever
+writes the row. (Indexes on generated columns were tried first: SQLite does not read them as
+covering, so counting a filter parsed every document.) A file from before them is migrated when
+opened (``PRAGMA user_version``): tables, indexes and triggers created, every row indexed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,48 @@ from pathlib import Path
 from typing import Any
 
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
+
+SCHEMA_VERSION = 1
+# The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
+# these, never the documents), and one row per (kind, value) of the multi-valued ones with the
+# image's retrieval time (a keyword's page is a range of that key, already in order).
+FIELDS_TABLE = ("CREATE TABLE IF NOT EXISTS image_fields (sha256 TEXT PRIMARY KEY, retrieved_at TEXT, status TEXT, "
+                "format TEXT, faces INTEGER, dup_of TEXT)")
+TERMS_TABLE = ("CREATE TABLE IF NOT EXISTS image_terms (kind TEXT NOT NULL, value TEXT NOT NULL, "
+               "retrieved_at TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (kind, value, retrieved_at, sha256)) WITHOUT ROWID")
+INDEXES = {
+    "ix_fields_retrieved": "image_fields (retrieved_at, sha256)",
+    "ix_fields_status": "image_fields (status, retrieved_at, sha256)",
+    "ix_fields_format": "image_fields (format, retrieved_at, sha256)",
+    "ix_fields_dup_of": "image_fields (dup_of)",
+    "ix_terms_image": "image_terms (sha256, kind, value)",
+}
+_FIELDS_OF = ("INSERT INTO image_fields (sha256, retrieved_at, status, format, faces, dup_of) VALUES "
+              "(new.sha256, json_extract(new.doc, '$.retrieved_at'), json_extract(new.doc, '$.status'), "
+              "json_extract(new.doc, '$.format'), json_extract(new.doc, '$.features.faces'), "
+              "json_extract(new.doc, '$.duplicate_of'))")
+_TERMS_OF = """INSERT INTO image_terms (kind, value, retrieved_at, sha256)
+    SELECT 'keywords', value, json_extract(new.doc, '$.retrieved_at'), new.sha256
+      FROM json_each(new.doc, '$.keywords') WHERE value IS NOT NULL
+    UNION SELECT 'labels', json_extract(value, '$.name'), json_extract(new.doc, '$.retrieved_at'), new.sha256
+      FROM json_each(new.doc, '$.features.labels') WHERE json_extract(value, '$.name') IS NOT NULL
+    UNION SELECT 'sources', json_extract(value, '$.source'), json_extract(new.doc, '$.retrieved_at'), new.sha256
+      FROM json_each(new.doc, '$.sources') WHERE json_extract(value, '$.source') IS NOT NULL"""
+# Delete, then insert: an INSERT OR REPLACE of ``images`` fires no delete trigger, and the outer
+# statement's conflict policy overrides a trigger's own (OR REPLACE / OR IGNORE would not hold);
+# UNION makes an image's terms distinct.
+_REINDEX = (f"DELETE FROM image_terms WHERE sha256 = new.sha256; DELETE FROM image_fields WHERE sha256 = new.sha256; "
+            f"{_FIELDS_OF}; {_TERMS_OF};")
+TRIGGERS = {
+    "tr_images_insert": f"AFTER INSERT ON images BEGIN {_REINDEX} END",
+    "tr_images_update": f"AFTER UPDATE OF doc ON images BEGIN {_REINDEX} END",
+    "tr_images_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_terms WHERE sha256 = old.sha256; "
+                        "DELETE FROM image_fields WHERE sha256 = old.sha256; END",
+}
+# Images of a near-duplicate group: those naming a group's first image, and the ones named.
+_IN_GROUP = ("f.sha256 IN (SELECT sha256 FROM image_fields WHERE dup_of IS NOT NULL "
+             "UNION SELECT dup_of FROM image_fields WHERE dup_of IS NOT NULL)")
 
 
 class SqliteCatalog(Catalog):
@@ -24,6 +75,27 @@ class SqliteCatalog(Catalog):
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """The listing's columns, indexes, terms and triggers, idempotently, in one transaction (parallel
+        tasks opening an old file: the first migrates, the others find it done)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self.conn.execute(FIELDS_TABLE)
+                self.conn.execute(TERMS_TABLE)
+                for name, on in INDEXES.items():
+                    self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+                for name, body in TRIGGERS.items():
+                    self.conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+                self.conn.execute("UPDATE images SET doc = doc")  # the update trigger fills the terms
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
         """Apply ``change(doc)`` atomically; insert ``base`` (changed) when absent. True if inserted."""
@@ -185,6 +257,76 @@ class SqliteCatalog(Catalog):
 
     def metrics(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM metrics ORDER BY day")]
+
+    # --- the gallery's listing ----------------------------------------------------------------------
+
+    def _listing(self, filters: ImageFilters) -> tuple[str, list[Any], list[str], str, str]:
+        """FROM and WHERE for ``filters``, and the (retrieved_at, sha256) columns to order and page by.
+
+        A keyword, label or source filter drives the query from ``image_terms`` (a range of its key,
+        already in order); otherwise ``image_fields`` through the index the planner picks."""
+        where, args = [], []
+        terms = filters.terms()
+        if terms:
+            kind, value = terms[0]
+            sql = "image_terms AS t0 JOIN image_fields AS f ON f.sha256 = t0.sha256"
+            where.append("t0.kind = ? AND t0.value = ?")
+            args += [kind, value]
+            time_col, sha_col = "t0.retrieved_at", "t0.sha256"
+        else:
+            sql, time_col, sha_col = "image_fields AS f", "f.retrieved_at", "f.sha256"
+        for kind, value in terms[1:]:
+            where.append("EXISTS (SELECT 1 FROM image_terms AS t WHERE t.sha256 = f.sha256 AND t.kind = ? "
+                         "AND t.value = ?)")
+            args += [kind, value]
+        for column in ("status", "format"):
+            if getattr(filters, column) is not None:
+                where.append(f"f.{column} = ?")
+                args.append(getattr(filters, column))
+        if filters.since is not None:
+            where.append(f"{time_col} >= ?")
+            args.append(filters.since)
+        if filters.until is not None:
+            where.append(f"{time_col} < ?")
+            args.append(filters.until)
+        if filters.has_faces is not None:
+            where.append("f.faces > 0" if filters.has_faces else "coalesce(f.faces, 0) = 0")
+        if filters.duplicates:
+            where.append(_IN_GROUP)
+        return sql, args, where, time_col, sha_col
+
+    def list_images(self, filters=None, sort="newest", limit=60, cursor=None):
+        filters = ImageFilters.of(filters)
+        check_page(sort, limit)
+        after = decode_cursor(cursor)
+        sql, args, where, time_col, sha_col = self._listing(filters)
+        order = "DESC" if sort == "newest" else "ASC"
+        if after is not None:
+            where.append(f"({time_col}, {sha_col}) {'<' if sort == 'newest' else '>'} (?, ?)")
+            args += list(after)
+        query = (f"SELECT i.doc FROM {sql} JOIN images AS i ON i.sha256 = f.sha256"
+                 + (" WHERE " + " AND ".join(where) if where else "")
+                 + f" ORDER BY {time_col} {order}, {sha_col} {order} LIMIT ?")
+        docs = [json.loads(r[0]) for r in self.conn.execute(query, [*args, limit + 1])]
+        return page_of(docs, limit)
+
+    def count_images(self, filters=None) -> int:
+        sql, args, where, _, _ = self._listing(ImageFilters.of(filters))
+        query = f"SELECT count(*) FROM {sql}" + (" WHERE " + " AND ".join(where) if where else "")
+        return self.conn.execute(query, args).fetchone()[0]
+
+    def facets(self, top: int = 100) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for kind in ("keywords", "labels", "sources"):
+            # (kind, value, retrieved_at, sha256) is the key: one row per image and value.
+            rows = self.conn.execute("SELECT value, count(*) AS n FROM image_terms WHERE kind = ? GROUP BY value "
+                                     "ORDER BY n DESC, value LIMIT ?", (kind, top))
+            out[kind] = [{"name": r[0], "count": r[1]} for r in rows]
+        for name, column in (("formats", "format"), ("statuses", "status")):
+            rows = self.conn.execute(f"SELECT {column}, count(*) AS n FROM image_fields WHERE {column} IS NOT NULL "
+                                     f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?", (top,))
+            out[name] = [{"name": r[0], "count": r[1]} for r in rows]
+        return out
 
     def close(self) -> None:
         self.conn.close()

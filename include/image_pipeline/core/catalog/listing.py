@@ -1,0 +1,124 @@
+"""The gallery's listing of the catalog: filters, sort orders and the keyset cursor, shared by both backends.
+
+A page is asked for with :class:`ImageFilters`, a sort (``newest``: latest ``retrieved_at`` first,
+``oldest``: the reverse; ``sha256`` breaks ties either way), a limit and a cursor. The cursor is the
+last item's ``(retrieved_at, sha256)``, opaque to callers (URL-safe base64 of JSON): the next page
+starts strictly after it, so pages never repeat or skip an image, whatever is inserted meanwhile
+(``retrieved_at`` never changes once recorded). No OFFSET: a page deep in the gallery costs what the
+first one does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from image_pipeline.core.catalog.base import to_iso
+
+STATUSES = ("raw", "processed", "quarantined")
+SORTS = ("newest", "oldest")
+MAX_LIMIT = 500
+# Multi-valued fields the gallery filters on (and counts in facets), by facet name: the document's
+# array and, for arrays of objects, the member that holds the value.
+TERMS = {"keywords": ("keywords", None), "labels": ("features.labels", "name"), "sources": ("sources", "source")}
+
+
+def _bound(value: str | date | datetime | None, *, end: bool) -> str | None:
+    """A time bound in the catalog's ISO form; a bare day means its start (``since``) or the start
+    of the next day (``until``: the day is included)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not a date or time: {value!r}") from None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=timezone.utc)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return to_iso(value)
+
+
+@dataclass(frozen=True)
+class ImageFilters:
+    """What the gallery filters on; every given filter must hold (None: not filtered).
+
+    ``source`` is a source or engine name (``bing``, ``inbox``...); ``since``/``until`` bound
+    ``retrieved_at`` (``[since, until)``; a bare ``YYYY-MM-DD`` until includes that day);
+    ``has_faces`` True keeps images with at least one face, False those with none recorded;
+    ``duplicates`` True keeps images of a near-duplicate group (a ``duplicate_of`` or named by one).
+    """
+
+    keyword: str | None = None
+    label: str | None = None
+    source: str | None = None
+    since: str | None = None
+    until: str | None = None
+    format: str | None = None
+    status: str | None = None
+    has_faces: bool | None = None
+    duplicates: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        object.__setattr__(self, "since", _bound(self.since, end=False))
+        object.__setattr__(self, "until", _bound(self.until, end=True))
+
+    @classmethod
+    def of(cls, filters: "ImageFilters | dict[str, Any] | None") -> "ImageFilters":
+        if filters is None:
+            return cls()
+        if isinstance(filters, cls):
+            return filters
+        unknown = set(filters) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown filters: {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in filters.items() if v is not None and v != ""})
+
+    def terms(self) -> list[tuple[str, str]]:
+        """The multi-valued filters as (facet, value): ``keywords``, ``labels``, ``sources``."""
+        given = (("keywords", self.keyword), ("labels", self.label), ("sources", self.source))
+        return [(kind, value) for kind, value in given if value is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+
+
+def check_page(sort: str, limit: int) -> None:
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+
+
+def encode_cursor(doc: dict[str, Any]) -> str:
+    raw = json.dumps([doc["retrieved_at"], doc["sha256"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    """The ``(retrieved_at, sha256)`` a cursor holds; ValueError for anything that is not one."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        retrieved_at, sha256 = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        raise ValueError("invalid cursor") from None
+    if not (isinstance(retrieved_at, str) and isinstance(sha256, str)):
+        raise ValueError("invalid cursor")
+    return retrieved_at, sha256
+
+
+def page_of(docs: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """``limit + 1`` documents asked for: the page, and the next cursor when there is more."""
+    if len(docs) > limit:
+        docs = docs[:limit]
+        return docs, encode_cursor(docs[-1])
+    return docs, None
