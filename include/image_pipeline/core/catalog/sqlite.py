@@ -41,11 +41,14 @@ _FIELDS_OF = ("INSERT INTO image_fields (sha256, retrieved_at, status, format, f
               "json_extract(new.doc, '$.duplicate_of'))")
 _TERMS_OF = """INSERT INTO image_terms (kind, value, retrieved_at, sha256)
     SELECT 'keywords', value, json_extract(new.doc, '$.retrieved_at'), new.sha256
-      FROM json_each(new.doc, '$.keywords') WHERE value IS NOT NULL
-    UNION SELECT 'labels', json_extract(value, '$.name'), json_extract(new.doc, '$.retrieved_at'), new.sha256
-      FROM json_each(new.doc, '$.features.labels') WHERE json_extract(value, '$.name') IS NOT NULL
-    UNION SELECT 'sources', json_extract(value, '$.source'), json_extract(new.doc, '$.retrieved_at'), new.sha256
-      FROM json_each(new.doc, '$.sources') WHERE json_extract(value, '$.source') IS NOT NULL"""
+      FROM json_each(new.doc, '$.keywords') WHERE type = 'text'
+    UNION SELECT 'labels', CASE WHEN type = 'object' THEN json_extract(value, '$.name') END AS name,
+                 json_extract(new.doc, '$.retrieved_at'), new.sha256
+      FROM json_each(new.doc, '$.features.labels') WHERE name IS NOT NULL
+    UNION SELECT 'sources', CASE WHEN type = 'object' THEN json_extract(value, '$.source') END AS name,
+                 json_extract(new.doc, '$.retrieved_at'), new.sha256
+      FROM json_each(new.doc, '$.sources') WHERE name IS NOT NULL"""
+# A field of an unexpected type (a label that is not an object...) is left out, never fails the write.
 # Delete, then insert: an INSERT OR REPLACE of ``images`` fires no delete trigger, and the outer
 # statement's conflict policy overrides a trigger's own (OR REPLACE / OR IGNORE would not hold);
 # UNION makes an image's terms distinct.
