@@ -19,13 +19,15 @@ Which backends run is chosen here, with no code change:
   start date) and ``GALLERY_ANALYTICS_MAX_ACTIVE_RUNS``;
 - processing: ``GALLERY_RECIPES`` (the recipes produced by default), ``GALLERY_RECIPES_DIR`` (a
   folder of the user's own recipes, besides ``config/recipes``), ``GALLERY_PROCESS_SCHEDULE``,
-  ``GALLERY_FEATURES``, and the per-image limits ``GALLERY_DOWNLOAD_MAX_PIXELS`` (also refused
+  ``GALLERY_FEATURES``, ``GALLERY_GALLERY_THUMB`` (the recipe always produced too: the gallery's
+  thumbnails), and the per-image limits ``GALLERY_DOWNLOAD_MAX_PIXELS`` (also refused
   before decoding when processing), ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``;
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the HTTPS email API when the
   connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
   ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); templates in
   ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
+- the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
   optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
@@ -115,6 +117,9 @@ class Settings:
     analytics_catchup: bool = False  # run every missed day of gallery_analytics since its start date
     analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once
     labels: str = "local"  # none | local | rekognition: who names what an image shows
+    gallery_thumb: str = "thumb"  # the recipe every processing adds (the gallery's thumbnails); empty: none
+    upload_max_bytes: int = 50 * 1024 * 1024  # the gallery's uploads: bytes per file
+    upload_max_files: int = 100  # ... and files per request
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -127,7 +132,7 @@ class Settings:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
-               self.image_time_limit) < 1:
+               self.image_time_limit, self.upload_max_bytes, self.upload_max_files) < 1:
             raise SettingsError("download limits must be positive")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")

@@ -27,22 +27,17 @@ def object_store(cfg: Settings, s3_client: Factory | None = None):
     return open_store(cfg.store_url, s3_client)
 
 
-@contextmanager
-def catalog(cfg: Settings, mongo_client: Factory | None = None) -> Iterator[Any]:
-    """The catalog ``GALLERY_CATALOG`` names, closed on exit; ``mongo_client`` builds the pymongo client."""
-    from image_pipeline.core.catalog import Catalog, MongoCatalog, SqliteCatalog
+def open_catalog(cfg: Settings, mongo_client: Factory | None = None):
+    """The catalog ``GALLERY_CATALOG`` names, open (the caller closes it); ``mongo_client`` builds the
+    pymongo client. Long-lived callers (the gallery's API) keep one; tasks use :func:`catalog`."""
+    from image_pipeline.core.catalog import MongoCatalog, SqliteCatalog
 
     if cfg.catalog == "mongo":
         if mongo_client is None:
             raise ValueError("GALLERY_CATALOG=mongo needs a MongoDB client")
         client = mongo_client()
-        opened: Catalog = MongoCatalog(client[cfg.mongo_db], owns_client=client)
-    else:
-        opened = SqliteCatalog(cfg.sqlite_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
+        return MongoCatalog(client[cfg.mongo_db], owns_client=client)
+    return SqliteCatalog(cfg.sqlite_path)
 
 
 def mailer(cfg: Settings, store: Any, *, smtp: Factory | None = None, api: Factory | None = None,
@@ -74,6 +69,25 @@ def recipe_book(cfg: Settings):
     from image_pipeline.process.recipes import RecipeBook
 
     return RecipeBook(cfg.recipe_folders())
+
+
+def processing_recipes(cfg: Settings, recipes: list[str] | tuple[str, ...]) -> list[str]:
+    """The recipes a processing run produces: those asked for, plus the gallery's thumbnail recipe
+    (``GALLERY_GALLERY_THUMB``) whatever they are, made in the same decode."""
+    chosen = list(recipes)
+    if cfg.gallery_thumb and cfg.gallery_thumb not in chosen:
+        chosen.append(cfg.gallery_thumb)
+    return chosen
+
+
+@contextmanager
+def catalog(cfg: Settings, mongo_client: Factory | None = None) -> Iterator[Any]:
+    """The catalog ``GALLERY_CATALOG`` names, closed on exit; ``mongo_client`` builds the pymongo client."""
+    opened = open_catalog(cfg, mongo_client)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def all_recipes(cfg: Settings | None = None) -> dict[str, Any]:

@@ -29,9 +29,12 @@ def delivery_occasion(context: dict[str, Any], per_run: bool = False) -> str | N
 
 
 def run_provenance(context: dict[str, Any]) -> dict[str, Any]:
-    """What a retrieval records about the run that found an image."""
+    """What a retrieval records about the run that found an image: its data interval, and its DAG
+    (the gallery links the image's runs to their pages in Airflow)."""
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    return {"data_interval": [start.isoformat(), end.isoformat()] if start and end else None}
+    dag = context.get("dag")
+    return {"data_interval": [start.isoformat(), end.isoformat()] if start and end else None,
+            "dag_id": dag.dag_id if dag is not None else None}
 
 
 def run_day(context: dict[str, Any], override: str | None = None) -> date:

@@ -37,14 +37,15 @@ def object_store(cfg: Settings | None = None) -> ObjectStore:
 @contextmanager
 def catalog(cfg: Settings | None = None) -> Iterator[Catalog]:
     cfg = cfg or settings()
-
-    def mongo_client() -> Any:
-        from airflow.providers.mongo.hooks.mongo import MongoHook
-
-        return MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
-
-    with wiring.catalog(cfg, mongo_client) as opened:
+    with wiring.catalog(cfg, lambda: mongo_client(cfg)) as opened:
         yield opened
+
+
+def mongo_client(cfg: Settings) -> Any:
+    """A pymongo client from the ``GALLERY_MONGO_CONN_ID`` connection."""
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    return MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
 
 
 def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:

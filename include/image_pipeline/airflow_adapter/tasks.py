@@ -193,7 +193,7 @@ def plan_processing(params: dict[str, Any]) -> list[dict[str, Any]]:
     from image_pipeline.core.selection import FIELDS, Selection
 
     cfg = settings()
-    recipes = list(params.get("recipes") or cfg.recipe_names())
+    recipes = wiring.processing_recipes(cfg, params.get("recipes") or cfg.recipe_names())  # + the gallery's thumbnails
     selection = Selection.from_dict({k: params[k] for k in FIELDS if params.get(k)})
     force = bool(params.get("force"))
     with catalog(cfg) as opened:

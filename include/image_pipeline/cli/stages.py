@@ -95,7 +95,7 @@ def process_pending(args: argparse.Namespace) -> int:
 
     cfg = _settings(args.parser)
     book = wiring.recipe_book(cfg)
-    recipes = args.recipe or cfg.recipe_names()
+    recipes = wiring.processing_recipes(cfg, args.recipe or cfg.recipe_names())  # + the gallery's thumbnails
     try:
         for name in recipes:
             book.get(name)

@@ -1,9 +1,18 @@
-"""The inbox source: files a user uploaded into the store's ``inbox/`` zone, moved into the gallery."""
+"""The inbox source: files a user uploaded into the store's ``inbox/`` zone, moved into the gallery.
+
+An upload may say who made it: a sidecar ``inbox-meta/<name>.json`` (outside the zone the
+inbox's trigger watches, written before the file) whose ``uploaded_by`` the ingestion adds to the
+image's provenance, then removes with the file.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import tempfile
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +24,51 @@ log = logging.getLogger(__name__)
 
 
 INBOX = "inbox/"
+INBOX_META = "inbox-meta/"  # sidecars of uploads: who uploaded (never listed as inbox files)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(name: str, limit: int = 80) -> str:
+    """A file name from a client, made harmless: its last path part, ASCII letters, digits, ``-_.``
+    only, no leading dot, at most ``limit`` characters (the extension kept); never empty."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    cleaned = _UNSAFE.sub("_", base).lstrip(".")
+    if len(cleaned) > limit:
+        stem, dot, ext = cleaned.rpartition(".")
+        ext = ext[:10] if dot and stem else ""
+        cleaned = cleaned[: limit - len(ext) - 1] + "." + ext if ext else cleaned[:limit]
+    return cleaned or "upload"
+
+
+def upload_key(name: str) -> str:
+    """A new, unique inbox key for an uploaded file: ``inbox/<UTC time>-<random>-<safe name>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{INBOX}{stamp}-{uuid.uuid4().hex[:12]}-{safe_name(name)}"
+
+
+def meta_key(key: str) -> str:
+    """The sidecar of an inbox key."""
+    return INBOX_META + key[len(INBOX):] + ".json"
+
+
+def upload_file(store: ObjectStore, name: str, path: str | Path, *, uploaded_by: str | None = None,
+                content_type: str | None = None) -> str:
+    """One uploaded file into the inbox under a new key (the sidecar first, so the ingestion that the
+    file starts finds it); returns the key."""
+    key = upload_key(name)
+    if uploaded_by:
+        store.put_bytes(meta_key(key), json.dumps({"uploaded_by": uploaded_by, "name": name}).encode(),
+                        "application/json")
+    store.put_file(key, path, content_type)
+    return key
+
+
+def _upload_meta(store: ObjectStore, key: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(store.get_bytes(meta_key(key)))
+    except (KeyError, ValueError):  # ObjectNotFound is a KeyError: no sidecar, or an unreadable one
+        return {}
+    return {"uploaded_by": str(meta["uploaded_by"])} if isinstance(meta, dict) and meta.get("uploaded_by") else {}
 
 
 def upload_to_inbox(store: ObjectStore, folder: str | Path) -> list[str]:
@@ -44,8 +98,9 @@ def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: 
             store.download(key, local)
             outcome = ingest_bytes(store, catalog, local.read_bytes(), source="inbox",
                                    uri=f"{store.url.rstrip('/')}/{key}", keyword=keyword, run_id=run_id,
-                                   name_hint=key, provenance=provenance)
+                                   name_hint=key, provenance={**(provenance or {}), **_upload_meta(store, key)})
             store.delete(key)
+            store.delete(meta_key(key))
             summary.counts[outcome] += 1
     log.info("inbox summary: %s", summary.as_dict())
     return summary

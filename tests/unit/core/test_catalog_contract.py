@@ -261,6 +261,7 @@ def test_list_images_filters_sorts_and_counts(catalog):
     assert shas(status="processed") == "dca" and shas(status="quarantined") == "f" and shas(status="raw") == "eb"
     assert shas(has_faces=True) == "da" and shas(has_faces=False) == "fecb"
     assert shas(duplicates=True) == "ca"
+    assert shas(group="a" * 64) == "ca" and shas(group="c" * 64) == "c"
     assert shas(since="2026-11-02", until="2026-11-03") == "cb"  # a bare day until includes that day
     assert shas(since="2026-11-02T10:00:00+00:00", until="2026-11-04T10:00:00+00:00") == "cb"
     assert shas(keyword="cats", label="tabby cat", status="processed", has_faces=True) == "a"

@@ -51,7 +51,8 @@ class ImageFilters:
     ``source`` is a source or engine name (``bing``, ``inbox``...); ``since``/``until`` bound
     ``retrieved_at`` (``[since, until)``; a bare ``YYYY-MM-DD`` until includes that day);
     ``has_faces`` True keeps images with at least one face, False those with none recorded;
-    ``duplicates`` True keeps images of a near-duplicate group (a ``duplicate_of`` or named by one).
+    ``duplicates`` True keeps images of a near-duplicate group (a ``duplicate_of`` or named by one);
+    ``group`` keeps the near-duplicate group whose first image is that sha256 (it and those naming it).
     """
 
     keyword: str | None = None
@@ -63,6 +64,7 @@ class ImageFilters:
     status: str | None = None
     has_faces: bool | None = None
     duplicates: bool = False
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and self.status not in STATUSES:

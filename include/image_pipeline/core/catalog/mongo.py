@@ -171,6 +171,9 @@ class MongoCatalog(Catalog):
         if filters.duplicates:
             heads = [h for h in self.images.distinct("duplicate_of", {"duplicate_of": {"$ne": None}}) if h]
             query["$or"] = [{"duplicate_of": {"$ne": None}}, {"_id": {"$in": heads}}]
+        if filters.group is not None:
+            group = {"$or": [{"_id": filters.group}, {"duplicate_of": filters.group}]}
+            query = {"$and": [query, group]} if query else group
         return query
 
     def list_images(self, filters=None, sort="newest", limit=60, cursor=None):

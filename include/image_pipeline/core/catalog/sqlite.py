@@ -296,6 +296,9 @@ class SqliteCatalog(Catalog):
             where.append("f.faces > 0" if filters.has_faces else "coalesce(f.faces, 0) = 0")
         if filters.duplicates:
             where.append(_IN_GROUP)
+        if filters.group is not None:
+            where.append("(f.sha256 = ? OR f.dup_of = ?)")
+            args += [filters.group, filters.group]
         return sql, args, where, time_col, sha_col
 
     def list_images(self, filters=None, sort="newest", limit=60, cursor=None):

@@ -299,10 +299,17 @@ def extract_features(im: Image.Image, exif: Image.Exif | Mapping[int, Any] | Non
         "brightness": round(float(gray.mean()), 2),
         "contrast": round(float(gray.std()), 2),
         "blur": round(blur_score(gray), 2),
-        "faces": int((face_detector or haar_face_count)(gray)),
         "labels": labels,
         "label_source": labeler.source if labeler is not None else LABEL_SOURCE_NONE,
     }
+    if face_detector is None:  # the Haar cascade: its boxes too, as fractions of the image (x, y, w, h)
+        h, w = gray.shape
+        boxes = face_boxes(gray)
+        features["faces"] = len(boxes)
+        features["face_boxes"] = [[round(x / w, 4), round(y / h, 4), round(bw / w, 4), round(bh / h, 4)]
+                                  for x, y, bw, bh in boxes]
+    else:
+        features["faces"] = int(face_detector(gray))
     features["seconds"] = round(time.perf_counter() - started, 4)
     return features
 
