@@ -51,15 +51,15 @@ def meta_key(key: str) -> str:
     return INBOX_META + key[len(INBOX):] + ".json"
 
 
-def upload_file(store: ObjectStore, name: str, path: str | Path, *, uploaded_by: str | None = None,
+def upload_file(store: ObjectStore, name: str, data: bytes, *, uploaded_by: str | None = None,
                 content_type: str | None = None) -> str:
-    """One uploaded file into the inbox under a new key (the sidecar first, so the ingestion that the
-    file starts finds it); returns the key."""
+    """One uploaded file's bytes into the inbox under a new key (the sidecar first, so the ingestion
+    that the file starts finds it); returns the key."""
     key = upload_key(name)
     if uploaded_by:
         store.put_bytes(meta_key(key), json.dumps({"uploaded_by": uploaded_by, "name": name}).encode(),
                         "application/json")
-    store.put_file(key, path, content_type)
+    store.put_bytes(key, data, content_type)
     return key
 
 

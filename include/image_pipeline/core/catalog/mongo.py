@@ -197,7 +197,8 @@ class MongoCatalog(Catalog):
         for kind, (array, member) in TERMS.items():
             path = f"{array}.{member}" if member else array
             # One count per image and value: the values of an image made distinct before grouping.
-            pipeline = [{"$project": {"v": f"${path}"}}, {"$unwind": "$v"}, {"$group": {"_id": {"i": "$_id", "v": "$v"}}},
+            pipeline = [{"$project": {"v": f"${path}"}}, {"$unwind": "$v"},
+                        {"$group": {"_id": {"i": "$_id", "v": "$v"}}},
                         {"$group": {"_id": "$_id.v", "count": {"$sum": 1}}},
                         {"$sort": {"count": -1, "_id": 1}}, {"$limit": top}]
             out[kind] = [{"name": r["_id"], "count": r["count"]} for r in self.images.aggregate(pipeline)

@@ -24,10 +24,11 @@ SCHEMA_VERSION = 1
 # The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
 # these, never the documents), and one row per (kind, value) of the multi-valued ones with the
 # image's retrieval time (a keyword's page is a range of that key, already in order).
-FIELDS_TABLE = ("CREATE TABLE IF NOT EXISTS image_fields (sha256 TEXT PRIMARY KEY, retrieved_at TEXT, status TEXT, "
-                "format TEXT, faces INTEGER, dup_of TEXT)")
+FIELDS_TABLE = ("CREATE TABLE IF NOT EXISTS image_fields (sha256 TEXT PRIMARY KEY, retrieved_at TEXT, "
+                "status TEXT, format TEXT, faces INTEGER, dup_of TEXT)")
 TERMS_TABLE = ("CREATE TABLE IF NOT EXISTS image_terms (kind TEXT NOT NULL, value TEXT NOT NULL, "
-               "retrieved_at TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (kind, value, retrieved_at, sha256)) WITHOUT ROWID")
+               "retrieved_at TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (kind, value, retrieved_at, sha256)) "
+               "WITHOUT ROWID")
 INDEXES = {
     "ix_fields_retrieved": "image_fields (retrieved_at, sha256)",
     "ix_fields_status": "image_fields (status, retrieved_at, sha256)",

@@ -1,0 +1,14 @@
+"""The gallery inside Airflow's UI: a FastAPI app (:func:`create_app`) over the catalog and the object
+store, mounted by the thin plugin ``plugins/gallery.py`` at ``/gallery``, behind Airflow's login.
+
+Besides :mod:`image_pipeline.airflow_adapter`, the only package that imports Airflow: its auth
+manager (``airflow.api_fastapi.core_api.security``) guards every route. Modules: :mod:`.api` (the
+app factory, the protected OpenAPI schema and docs), :mod:`.auth` (who may read, who may upload),
+:mod:`.backends` (store and catalog through ``wiring`` and the adapter's hooks), :mod:`.views`
+(catalog documents as the API's JSON), :mod:`.images` (listing, facets, detail, metrics,
+recipes), :mod:`.files` (image bytes and the static bundle), :mod:`.uploads`.
+"""
+
+from image_pipeline.ui.api import create_app
+
+__all__ = ["create_app"]

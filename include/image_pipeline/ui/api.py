@@ -1,0 +1,54 @@
+"""The gallery's FastAPI app: JSON over the catalog, image bytes from the store, uploads into the
+inbox, the React bundle, and its own OpenAPI schema and docs, every route behind Airflow's login.
+
+FastAPI's public ``/openapi.json``, ``/docs`` and ``/redoc`` are turned off and served again as
+ordinary routes, so they are protected like the rest: the app's own dependency (:data:`~.auth.can_read`)
+applies to every route, including any added later (a test walks them all and expects 401 without
+credentials).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from image_pipeline.ui import files, images, uploads
+from image_pipeline.ui.auth import can_read
+from image_pipeline.ui.backends import Backends
+
+TITLE = "Image pipeline gallery"
+
+
+def create_app(backends: Backends | None = None) -> FastAPI:
+    """The app Airflow mounts at ``/gallery`` (``plugins/gallery.py``); ``backends`` defaults to the
+    settings' store and catalog, built on first use (so loading the plugin touches neither)."""
+    app = FastAPI(title=TITLE, version="1", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(can_read)],
+                  description="The gallery's API inside Airflow. Every route needs a logged-in Airflow user "
+                              "(the `_token` cookie of Airflow's UI, or `Authorization: Bearer <JWT>` from "
+                              "`POST /auth/token`) with read access to the DAG `gallery_process`; uploading also "
+                              "needs the right to trigger `gallery_inbox`.")
+    app.state.backends = backends or Backends()
+    app.include_router(images.router)
+    app.include_router(files.router)
+    app.include_router(uploads.router)
+    app.include_router(files.static_router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=TITLE)
+
+    return app
+
+
+def routes(app: FastAPI) -> list[dict[str, Any]]:
+    """Every route of the app as (path, methods): what the protection test walks."""
+    return [{"path": r.path, "methods": sorted(getattr(r, "methods", None) or [])} for r in app.routes]

@@ -1,0 +1,25 @@
+"""Who may do what, in the permissions Airflow already models, through its auth manager.
+
+Airflow gives a plugin's FastAPI app no authentication of its own: every route of the gallery
+depends on :data:`can_read` (the app's own dependency, so a new route cannot be added unprotected)
+and uploading on :data:`can_upload` besides. A same-origin browser call is authenticated by the
+``_token`` cookie Airflow's UI holds, a script by ``Authorization: Bearer <JWT from POST /auth/token>``.
+Anonymous: 401; logged in without the permission: 403.
+
+- reading (the gallery, its images and files, metrics, recipes, the schema and docs, the bundle):
+  read access to the DAG ``gallery_process`` (the one that makes what the gallery shows);
+- uploading: the right to trigger ``gallery_inbox`` (create a DAG run of it), as uploads start it.
+"""
+
+from __future__ import annotations
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+
+READ_DAG = "gallery_process"
+UPLOAD_DAG = "gallery_inbox"
+
+can_read = requires_access_dag("GET", param_dag_id=READ_DAG)
+can_upload = requires_access_dag("POST", DagAccessEntity.RUN, param_dag_id=UPLOAD_DAG)
+
+__all__ = ["GetUserDep", "READ_DAG", "UPLOAD_DAG", "can_read", "can_upload"]

@@ -1,0 +1,102 @@
+"""Image bytes from the object store, and the React bundle's static files.
+
+Objects are content-addressed, so each response is cacheable for good: ``ETag`` names the content
+(the image's sha256; for an output also its recipe's fingerprint), ``Cache-Control: public,
+max-age=31536000, immutable``, and ``If-None-Match`` answers 304. A local store's file is streamed
+(``FileResponse``); on S3 the answer is a 307 to a presigned URL valid a few minutes. The sha256 and
+the recipe come from the client and are checked against patterns and the catalog: the key served is
+always the one the catalog records, never built from the request.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from image_pipeline.core.storage import LocalStore
+from image_pipeline.ui.backends import backends
+from image_pipeline.ui.images import checked_sha256
+from image_pipeline.ui.views import output_version
+
+RECIPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+PRESIGNED_SECONDS = 300
+STATIC = Path(__file__).resolve().parent / "static"
+TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
+         "BMP": "image/bmp", "TIFF": "image/tiff", "AVIF": "image/avif", "HEIF": "image/heif"}
+
+router = APIRouter(prefix="/api/images", tags=["files"])
+static_router = APIRouter(tags=["static"])
+
+
+def _content_type(key: str, fmt: str | None) -> str:
+    return TYPES.get((fmt or "").upper()) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def _serve(request: Request, key: str, etag: str, content_type: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    store = backends(request).store
+    if isinstance(store, LocalStore):
+        path = store.path(key)
+        if not path.is_file():
+            raise HTTPException(404, "no such file")
+        return FileResponse(path, media_type=content_type, headers=headers)
+    try:
+        url = store.link(key, PRESIGNED_SECONDS)
+    except KeyError:
+        raise HTTPException(404, "no such file") from None
+    # The redirect itself may be cached only while its presigned URL is valid.
+    return RedirectResponse(url, status_code=307, headers={
+        "ETag": etag, "Cache-Control": f"private, max-age={PRESIGNED_SECONDS // 2}",
+        "X-Content-Type-Options": "nosniff"})
+
+
+def _doc(request: Request, sha256: str) -> dict[str, Any]:
+    doc = backends(request).catalog.get(checked_sha256(sha256))
+    if doc is None:
+        raise HTTPException(404, "no such image")
+    return doc
+
+
+def _output(request: Request, sha256: str, recipe: str) -> Response:
+    if not RECIPE.match(recipe):
+        raise HTTPException(404, "no such output")
+    output = (_doc(request, sha256).get("outputs") or {}).get(recipe)
+    if not output or not output.get("key"):
+        raise HTTPException(404, "no such output")
+    return _serve(request, output["key"], f'"{sha256}.{recipe}.{output_version(output)}"',
+                  _content_type(output["key"], output.get("format")))
+
+
+@router.get("/{sha256}/raw", summary="The original image (a quarantined file too)")
+def raw(sha256: str, request: Request) -> Response:
+    doc = _doc(request, sha256)
+    key = doc.get("raw_key") or (doc.get("quarantine") or {}).get("key")
+    if not key:
+        raise HTTPException(404, "no such file")
+    return _serve(request, key, f'"{sha256}"', _content_type(key, doc.get("format")))
+
+
+@router.get("/{sha256}/outputs/{recipe}", summary="A recipe's output of the image")
+def output(sha256: str, recipe: str, request: Request) -> Response:
+    return _output(request, sha256, recipe)
+
+
+@router.get("/{sha256}/thumb", summary="The gallery's thumbnail of the image (GALLERY_GALLERY_THUMB)")
+def thumb(sha256: str, request: Request) -> Response:
+    return _output(request, sha256, backends(request).cfg.gallery_thumb)
+
+
+@static_router.get("/static/{path:path}", summary="The React bundle's files")
+def static(path: str) -> Response:
+    target = (STATIC / path).resolve()
+    if not target.is_relative_to(STATIC) or not target.is_file() or target.name.startswith("."):
+        raise HTTPException(404, "no such file")
+    return FileResponse(target, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
