@@ -1,4 +1,8 @@
-"""The inbox source: files a user uploaded into the store's ``inbox/`` zone, moved into the gallery."""
+"""The inbox source: files a user uploaded into the store's ``inbox/`` zone, moved into the gallery.
+
+- Endpoint: none (the store's ``inbox/`` zone). Filters: none. Date window: none.
+- Nothing is fetched: each file is ingested from the store, then removed from the inbox.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from typing import Any
 
 from image_pipeline.core.catalog import Catalog
 from image_pipeline.core.storage import ObjectStore
-from image_pipeline.retrieve.ingest import RetrievalSummary, ingest_bytes, list_folder
+from image_pipeline.retrieve.ingest import RetrievalSummary, Run, ingest_bytes, list_folder
 
 log = logging.getLogger(__name__)
 
+ENDPOINT = ""
 
 INBOX = "inbox/"
 
@@ -49,3 +54,18 @@ def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: 
             summary.counts[outcome] += 1
     log.info("inbox summary: %s", summary.as_dict())
     return summary
+
+
+def check(request: dict, **_: Any) -> dict:
+    """The inbox takes nothing besides its keyword (the label of what is ingested)."""
+    return request
+
+
+def with_window(request: dict, start: Any, end: Any, now: Any) -> dict:
+    """The inbox has no date filter: the request stays as it is."""
+    return request
+
+
+def retrieve(request: dict, run: Run) -> RetrievalSummary:
+    return ingest_inbox(run.store, run.catalog, keyword=request["keyword"], run_id=run.run_id,
+                        provenance=run.provenance)
