@@ -11,8 +11,9 @@ Which backends run is chosen here, with no code change:
 - downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
   default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
   ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
-  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT``; search endpoints ``GALLERY_BING_URL``, ``GALLERY_GOOGLE_URL``,
-  ``GALLERY_BAIDU_URL``, ``GALLERY_FLICKR_URL``; the Flickr API key in the Airflow connection
+  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT``; a search source's endpoint
+  ``GALLERY_<SOURCE>_URL`` (``GALLERY_BING_URL``, ``GALLERY_OPENVERSE_URL``...: any
+  ``GALLERY_*_URL`` that is not a setting of its own); the Flickr API key in the Airflow connection
   ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
 - saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
 - analytics: ``GALLERY_ANALYTICS_CATCHUP`` (``true``: the scheduler runs every missed day since the
@@ -96,11 +97,9 @@ class Settings:
     download_pool_slots: int = 4  # the Airflow pool gallery_downloads: retrieval tasks at once
     max_count: int = 1000  # the most images one retrieval request may ask for
     crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
-    # Where a source's searches go; empty: the source's own endpoint (image_pipeline.retrieve.sources).
-    bing_url: str = ""
-    google_url: str = ""
-    baidu_url: str = ""
-    flickr_url: str = ""
+    # Where a source's searches go, (source, url) pairs from GALLERY_<SOURCE>_URL; a source not named
+    # here searches its own endpoint (its module in image_pipeline.retrieve, see retrieve.sources).
+    source_urls: tuple[tuple[str, str], ...] = ()
     flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
     searches_file: str = field(default_factory=lambda: str(config_dir() / "searches.yaml"))
     retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
@@ -156,14 +155,18 @@ class Settings:
                     values[f.name] = int(raw)
                 except ValueError as exc:
                     raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be an integer") from exc
-            else:
+            elif f.name != "source_urls":
                 values[f.name] = raw
+        own = {ENV_PREFIX + f.name.upper() for f in fields(cls)}
+        values["source_urls"] = tuple(sorted(
+            (name[len(ENV_PREFIX):-len("_URL")].lower(), url.strip()) for name, url in os.environ.items()
+            if name.startswith(ENV_PREFIX) and name.endswith("_URL") and name not in own and url.strip()))
         return cls(**values)  # type: ignore[arg-type]
 
     def endpoints(self) -> dict[str, str]:
-        """The search endpoints the settings override (``GALLERY_<SOURCE>_URL``), by source."""
-        given = {"bing": self.bing_url, "google": self.google_url, "baidu": self.baidu_url, "flickr": self.flickr_url}
-        return {name: url for name, url in given.items() if url}
+        """The search endpoints the settings override (``GALLERY_<SOURCE>_URL``), by source: every
+        source of the registry reads its own (a name no source has is never asked for)."""
+        return dict(self.source_urls)
 
     def recipe_names(self) -> list[str]:
         return [name.strip() for name in self.recipes.split(",") if name.strip()]

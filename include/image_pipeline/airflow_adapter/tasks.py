@@ -46,7 +46,7 @@ def plan_requests(params: dict, **context) -> list[dict]:
         )
     if not requests:
         raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
-    return requests
+    return [retrieval.RetrievalRequest.from_dict(r).to_dict() for r in requests]  # one per task, through XCom
 
 
 @task(pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
@@ -174,13 +174,15 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
 
     cfg = settings()
     run_id = context["run_id"]
+    asked = retrieval.RetrievalRequest.from_dict(request)  # the XCom dict, typed again
+    credentials = {asked.engine: CREDENTIALS[asked.engine](cfg)} if asked.engine in CREDENTIALS else None
     with catalog(cfg) as opened:
         summary = retrieval.retrieve(
-            object_store(cfg), opened, request, run_id=run_id, policy=wiring.fetch_policy(cfg),
+            object_store(cfg), opened, asked, run_id=run_id, policy=wiring.fetch_policy(cfg),
             provenance=run_provenance(context), endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
-            api_keys={engine: CREDENTIALS[engine](cfg)} if (engine := request["engine"]) in CREDENTIALS else None,
+            api_keys=credentials,
         )
-    result = {"run_id": run_id, "engine": request["engine"], "keyword": request["keyword"], **summary.as_dict()}
+    result = {"run_id": run_id, "engine": asked.engine, "keyword": asked.keyword, **summary.as_dict()}
     set_outlet_extra(context, RAW_IMAGES, result)
     return result
 

@@ -1,8 +1,10 @@
 """The inbox source: files a user uploaded into the store's ``inbox/`` zone, moved into the gallery.
 
-An upload may say who made it: a sidecar ``inbox-meta/<name>.json`` (outside the zone the
-inbox's trigger watches, written before the file) whose ``uploaded_by`` the ingestion adds to the
-image's provenance, then removes with the file.
+- Endpoint: none (the store's ``inbox/`` zone). Filters: none. Date window: none.
+- Nothing is fetched: each file is ingested from the store, then removed from the inbox.
+- An upload may say who made it: a sidecar ``inbox-meta/<name>.json`` (outside the zone the
+  inbox's trigger watches, written before the file) whose ``uploaded_by`` the ingestion adds to the
+  image's provenance, then removes with the file.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 
 from image_pipeline.core.catalog import Catalog
 from image_pipeline.core.storage import ObjectStore
-from image_pipeline.retrieve.ingest import RetrievalSummary, ingest_bytes, list_folder
+from image_pipeline.retrieve.ingest import RetrievalSummary, Run, ingest_bytes, list_folder
 
 log = logging.getLogger(__name__)
 
+ENDPOINT = ""
 
 INBOX = "inbox/"
 INBOX_META = "inbox-meta/"  # sidecars of uploads: who uploaded (never listed as inbox files)
@@ -104,3 +107,18 @@ def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: 
             summary.counts[outcome] += 1
     log.info("inbox summary: %s", summary.as_dict())
     return summary
+
+
+def check(request: dict, **_: Any) -> dict:
+    """The inbox takes nothing besides its keyword (the label of what is ingested)."""
+    return request
+
+
+def with_window(request: dict, start: Any, end: Any, now: Any) -> dict:
+    """The inbox has no date filter: the request stays as it is."""
+    return request
+
+
+def retrieve(request: dict, run: Run) -> RetrievalSummary:
+    return ingest_inbox(run.store, run.catalog, keyword=request["keyword"], run_id=run.run_id,
+                        provenance=run.provenance)

@@ -1,5 +1,6 @@
-"""Retrieval: keyword searches, site crawls, URL lists (all through icrawler and the safe fetcher)
-and the inbox zone, into the raw zone and the catalog.
+"""Retrieval into the raw zone and the catalog: :func:`retrieve` runs a request with its source's
+module (:mod:`.sources`), which downloads through the safe fetcher and hands what it kept to
+:meth:`Run.crawl`, or ingests the store's inbox.
 
 A request is validated (:func:`validate_request`, :func:`plan_requests`) before anything is fetched.
 Each file is identified by the sha256 of its bytes: the raw object key and the catalog record are
@@ -15,15 +16,18 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from image_pipeline.core import keys
 from image_pipeline.core.catalog import Catalog, new_image_doc, utcnow_iso
-from image_pipeline.retrieve.fetch import FetchPolicy, SafeFetcher
 from image_pipeline.core.errors import BadImage
 from image_pipeline.core.probe import inspect_image
-from image_pipeline.retrieve.sources import SEARCH_ENDPOINTS, source_module
 from image_pipeline.core.storage import ObjectStore
+from image_pipeline.retrieve.fetch import FetchPolicy, SafeFetcher
+from image_pipeline.retrieve.sources import source_module
+
+if TYPE_CHECKING:
+    from image_pipeline.retrieve.crawl import CrawlResult
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +106,13 @@ def list_folder(folder: str | Path) -> list[Path]:
     )
 
 
-def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, keyword: str, run_id: str) -> RetrievalSummary:
+def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, keyword: str,
+                  run_id: str) -> RetrievalSummary:
     files = [(p, p.resolve().as_uri(), {}) for p in list_folder(folder)]
     return _ingest_files(store, catalog, files, source="folder", keyword=keyword, run_id=run_id)
 
 
-def _crawl_idle(idle_timeout: float, policy: FetchPolicy) -> float:
-    """The idle timeout must outlast one whole download, or a slow but legal file ends the crawl."""
-    return max(idle_timeout, policy.deadline + 1)
-
-
-def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: Any, *, source: str, keyword: str,
+def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: CrawlResult, *, source: str, keyword: str,
                   run_id: str, provenance: dict[str, Any]) -> RetrievalSummary:
     kept = [(d.path, d.url, {**provenance, "page_url": d.page_url, "licence": d.licence, "licence_url": d.licence_url,
                              "creator": d.creator})
@@ -125,69 +125,56 @@ def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: Any, *, source: 
     return summary
 
 
-def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keyword: str, run_id: str,
-                policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
-                idle_timeout: float = 60) -> RetrievalSummary:
-    """Fetch URLs through the safe fetcher and ingest what came back; refusals are counted by reason."""
-    from image_pipeline.retrieve.crawl import download_urls
+@dataclass(frozen=True)
+class Run:
+    """What a source's ``retrieve(request, run)`` has besides its request (see :mod:`.sources`): where
+    the images go, the run, the fetch guards, its endpoint (the settings' override, else the source's
+    own) and its credentials (``None`` when none were given)."""
 
-    policy = policy or FetchPolicy()
-    with tempfile.TemporaryDirectory(prefix="image-pipeline-dl-") as tmp:
-        result = download_urls(urls, Path(tmp), SafeFetcher(policy), idle_timeout=_crawl_idle(idle_timeout, policy))
-        summary = _ingest_crawl(store, catalog, result, source="urls", keyword=keyword, run_id=run_id,
-                                provenance=provenance or {})
-    summary.counts["failed"] += len(set(urls)) - len(result.downloads)  # never answered before the crawl ended
-    return summary
+    store: ObjectStore
+    catalog: Catalog
+    run_id: str
+    policy: FetchPolicy
+    provenance: dict[str, Any]
+    endpoint: str = ""
+    credentials: Any = None
+    idle_timeout: float = 60
 
+    @property
+    def crawl_idle(self) -> float:
+        """The idle timeout must outlast one whole download, or a slow but legal file ends the crawl."""
+        return max(self.idle_timeout, self.policy.deadline + 1)
 
-def ingest_crawl(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
-                 policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
-                 endpoints: dict[str, str] | None = None, api_keys: dict[str, Any] | None = None,
-                 idle_timeout: float = 60) -> RetrievalSummary:
-    """A keyword search or a greedy site crawl, then ingestion. The crawl ends when the source is
-    exhausted, ``count`` images are in, or nothing new came for ``idle_timeout`` seconds; the
-    summary says which. ``endpoints`` overrides an engine's URL (a proxy, or a local page in tests);
-    ``api_keys`` gives an engine its credentials (Flickr's key; Openverse's client id and secret)."""
-    from image_pipeline.retrieve import crawl
+    def fetcher(self) -> SafeFetcher:
+        return SafeFetcher(self.policy)
 
-    policy = policy or FetchPolicy()
-    fetcher = SafeFetcher(policy)
-    engine, endpoints = request["engine"], {**SEARCH_ENDPOINTS, **(endpoints or {})}
-    options = {"count": request["count"], "idle_timeout": _crawl_idle(idle_timeout, policy)}
-    module = source_module(engine)
-    with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
-        if module is not None:  # a source of its own module (openverse, wikimedia): see retrieve.sources
-            result = module.search(request["keyword"], Path(tmp), fetcher, count=request["count"],
-                                   filters=request["filters"], base_url=endpoints[engine],
-                                   credentials=(api_keys or {}).get(engine))
-        elif engine == "greedy":
-            result = crawl.crawl_site(request["site_url"], Path(tmp), fetcher, **options)
-        elif engine == "bing":
-            result = crawl.search_bing(request["keyword"], Path(tmp), fetcher, filters=request["filters"],
-                                       base_url=endpoints["bing"], **options)
-        else:
-            api_key = (api_keys or {}).get(engine, "")
-            if engine == "flickr" and not api_key:
-                raise ValueError("engine 'flickr' needs an API key (the Airflow connection GALLERY_FLICKR_CONN_ID)")
-            result = crawl.search(engine, request["keyword"], Path(tmp), fetcher, filters=request["filters"],
-                                  base_url=endpoints[engine], api_key=api_key, **options)
-        return _ingest_crawl(store, catalog, result, source=engine, keyword=request["keyword"],
-                             run_id=run_id, provenance={**(provenance or {}), "filters": request["filters"]})
+    def crawl(self, request: dict, fetch: Callable[[Path, SafeFetcher], CrawlResult], *,
+              provenance: dict[str, Any] | None = None) -> RetrievalSummary:
+        """``fetch(dest, fetcher)`` downloads into a temporary folder; what it kept is ingested
+        (provenance: the run's and ``provenance``, by default the request's filters)."""
+        extra = {"filters": request["filters"]} if provenance is None else provenance
+        with tempfile.TemporaryDirectory(prefix="image-pipeline-crawl-") as tmp:
+            result = fetch(Path(tmp), self.fetcher())
+            summary = _ingest_crawl(self.store, self.catalog, result, source=request["engine"],
+                                    keyword=request["keyword"], run_id=self.run_id,
+                                    provenance={**self.provenance, **extra})
+        return summary
 
 
 def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
              policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
-             endpoints: dict[str, str] | None = None, api_keys: dict[str, str] | None = None,
+             endpoints: dict[str, str] | None = None, api_keys: dict[str, Any] | None = None,
              idle_timeout: float = 60) -> RetrievalSummary:
-    """Run one request from :func:`validate_request` (a dict, or a :class:`RetrievalRequest`)."""
+    """Run one request from :func:`validate_request` (a dict, or a :class:`RetrievalRequest`) with
+    its source's module. A crawl ends when the source is exhausted, ``count`` images are in, or
+    nothing new came for ``idle_timeout`` seconds; the summary says which. ``endpoints`` overrides
+    a source's URL (a proxy, or a local page in tests); ``api_keys`` gives a source its credentials
+    (Flickr's key; Openverse's client id and secret; Wikimedia's contact)."""
     if not isinstance(request, dict):
         request = request.to_dict()
-    if request["engine"] == "inbox":
-        from image_pipeline.retrieve.inbox import ingest_inbox
-
-        return ingest_inbox(store, catalog, keyword=request["keyword"], run_id=run_id, provenance=provenance)
-    if request["engine"] == "urls":
-        return ingest_urls(store, catalog, request["urls"], keyword=request["keyword"], run_id=run_id,
-                           policy=policy, provenance=provenance, idle_timeout=idle_timeout)
-    return ingest_crawl(store, catalog, request, run_id=run_id, policy=policy, provenance=provenance,
-                        endpoints=endpoints, api_keys=api_keys, idle_timeout=idle_timeout)
+    engine = request["engine"]
+    source = source_module(engine)
+    run = Run(store, catalog, run_id, policy or FetchPolicy(), provenance or {},
+              endpoint=(endpoints or {}).get(engine) or source.ENDPOINT, credentials=(api_keys or {}).get(engine),
+              idle_timeout=idle_timeout)
+    return source.retrieve(request, run)

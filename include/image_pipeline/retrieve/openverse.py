@@ -1,7 +1,7 @@
 """Openverse (openverse.org), the search engine of openly licensed media: the source, whole.
 
-- Endpoint: ``GET https://api.openverse.org/v1/images/?q=...&page=N&page_size=M`` (the registry's
-  default; ``endpoints`` of a retrieval overrides it). Each result gives the image's ``url``, the page
+- Endpoint: ``GET https://api.openverse.org/v1/images/?q=...&page=N&page_size=M`` (``GALLERY_OPENVERSE_URL``
+  or ``endpoints`` of a retrieval overrides it). Each result gives the image's ``url``, the page
   it comes from (``foreign_landing_url``), its ``license`` and ``license_version`` (and
   ``license_url``), and its ``creator``: every image lands with its licence and creator.
 - Filters (the form's JSON filters), checked before any request with the values the API accepts:
@@ -29,17 +29,19 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlencode, urljoin
 
 from image_pipeline.retrieve.crawl import CrawlResult, download_results
 from image_pipeline.retrieve.fetch import Refused, SafeFetcher
-from image_pipeline.retrieve.sources import SEARCH_ENDPOINTS
+
+if TYPE_CHECKING:
+    from image_pipeline.retrieve.ingest import RetrievalSummary, Run
 
 log = logging.getLogger(__name__)
 
 NAME = "openverse"
-ENDPOINT = SEARCH_ENDPOINTS[NAME]
+ENDPOINT = "https://api.openverse.org/v1/images/"
 TOKEN_PATH = "../auth_tokens/token/"  # relative to the images endpoint
 
 LICENCES = ("by", "by-sa", "by-nd", "by-nc", "by-nc-sa", "by-nc-nd", "cc0", "pdm", "sampling+", "nc-sampling+")
@@ -88,6 +90,12 @@ def query_filters(filters: dict[str, Any]) -> dict[str, str]:
     """The filters as the API's query parameters."""
     return {name: ("true" if value else "false") if name == "mature" else ",".join(_values(name, value))
             for name, value in filters.items()}
+
+
+def check(request: dict, **_: Any) -> dict:
+    """The request, its filters checked (:func:`check_filters`)."""
+    check_filters(request["filters"])
+    return request
 
 
 def with_window(request: dict, start: Any, end: Any, now: Any) -> dict:
@@ -171,3 +179,9 @@ def search(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filter
     """Up to ``count`` images of an Openverse search downloaded into ``dest``."""
     found = results(keyword, filters or {}, fetcher, base_url=base_url, credentials=credentials)
     return download_results(found, dest, fetcher, count=count, threads=threads, deadline=deadline)
+
+
+def retrieve(request: dict, run: Run) -> RetrievalSummary:
+    return run.crawl(request, lambda dest, fetcher: search(
+        request["keyword"], dest, fetcher, count=request["count"], filters=request["filters"],
+        base_url=run.endpoint, credentials=run.credentials))

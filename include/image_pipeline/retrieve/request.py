@@ -1,11 +1,12 @@
 """Retrieval requests: a form's or a saved search's request validated before anything is fetched,
 (one request per task: one per keyword for a search engine), and narrowed to a run's data interval
-(each engine's date filter). :class:`RetrievalRequest` is the typed form of a request (XCom: ``to_dict``)."""
+(each source's date filter); what is particular to a source is its module's (:mod:`.sources`).
+:class:`RetrievalRequest` is the typed form of a request (XCom: ``to_dict``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -14,8 +15,6 @@ from image_pipeline.retrieve.sources import ENGINES, SEARCH_ENGINES, source_modu
 
 
 REQUEST_FIELDS = ("engine", "keywords", "count", "filters", "site_url", "urls")  # the form's and a saved search's
-FLICKR_FILTERS = {"license", "tags", "tag_mode", "sort", "content_types", "media", "min_upload_date",
-                  "max_upload_date", "min_taken_date", "max_taken_date", "safe_search"}
 
 
 def validate_request(*, engine: str, keywords: list[str] | None = None, count: int = 20,
@@ -38,29 +37,16 @@ def validate_request(*, engine: str, keywords: list[str] | None = None, count: i
         raise ValueError(f"count must be between 1 and {max_count}, got {count!r}")
     filters = dict(filters or {})
     base = {"engine": engine, "count": count, "filters": filters, "site_url": "", "urls": []}
+    source = source_module(engine)
     if engine in SEARCH_ENGINES:
         if not cleaned:
             raise ValueError(f"engine {engine!r} needs at least one keyword")
-        _check_filters(engine, filters)
-        return [{**base, "keyword": k} for k in cleaned]
+        checked = source.check(base, site_url=site_url, urls=urls, max_count=max_count)
+        return [{**checked, "keyword": k} for k in cleaned]
     if filters:
         raise ValueError(f"engine {engine!r} takes no search filters")
-    label = cleaned[0] if cleaned else engine
-    if engine == "greedy":
-        if not _is_http_url(site_url or ""):
-            raise ValueError(f"engine 'greedy' needs an http(s) site_url, got {site_url!r}")
-        return [{**base, "keyword": label, "site_url": site_url}]
-    if engine == "urls":
-        urls = [u.strip() for u in (urls or []) if u and u.strip()]
-        if not urls:
-            raise ValueError("engine 'urls' needs at least one URL")
-        if len(urls) > max_count:
-            raise ValueError(f"at most {max_count} URLs per run, got {len(urls)}")
-        for url in urls:
-            if not _is_http_url(url):
-                raise ValueError(f"not an http(s) URL: {url!r}")
-        return [{**base, "keyword": label, "urls": list(dict.fromkeys(urls))}]
-    return [{**base, "keyword": label}]  # inbox
+    checked = source.check(base, site_url=site_url, urls=urls, max_count=max_count)
+    return [{**checked, "keyword": cleaned[0] if cleaned else engine}]
 
 
 def load_saved_searches(path: str | Path, max_count: int = 1000) -> list[dict]:
@@ -86,33 +72,11 @@ def load_saved_searches(path: str | Path, max_count: int = 1000) -> list[dict]:
     return requests
 
 
-# Bing's only date filter is an age relative to now: a past window maps to the smallest age that
-# still reaches back to the window's start.
-BING_AGES = [(timedelta(days=1), "pastday"), (timedelta(days=7), "pastweek"), (timedelta(days=31), "pastmonth"),
-             (timedelta(days=365), "pastyear")]
-
-
 def with_window(request: dict, start: datetime | None, end: datetime | None, now: datetime) -> dict:
-    """The request with its run's data interval passed to the engine's date filter, where it has one."""
+    """The request with its run's data interval passed to the source's date filter, where it has one."""
     if start is None or end is None:
         return request
-    module = source_module(request["engine"])
-    if module is not None:
-        return module.with_window(request, start, end, now)
-    if request["engine"] == "flickr" and not {"min_upload_date", "max_upload_date"} & set(request["filters"]):
-        window = {"min_upload_date": int(start.timestamp()), "max_upload_date": int(end.timestamp())}
-        return {**request, "filters": {**request["filters"], **window}}  # Flickr takes the exact window
-    if request["engine"] == "google" and "date" not in request["filters"]:
-        last_day = (end - timedelta(microseconds=1)).date()  # Google's range is of whole days, inclusive
-        dates = [start.date().isoformat(), last_day.isoformat()]
-        return {**request, "filters": {**request["filters"], "date": dates}}
-    if request["engine"] != "bing" or "date" in request["filters"]:
-        return request
-    age = now - start
-    for limit, name in BING_AGES:
-        if age <= limit:
-            return {**request, "filters": {**request["filters"], "date": name}}
-    return request  # older than a year: Bing cannot narrow it
+    return source_module(request["engine"]).with_window(request, start, end, now)
 
 
 def plan_requests(params: dict, *, scheduled: bool, searches_file: str | Path, max_count: int = 1000,
@@ -126,33 +90,9 @@ def plan_requests(params: dict, *, scheduled: bool, searches_file: str | Path, m
     return [with_window(r, window[0], window[1], now) for r in load_saved_searches(searches_file, max_count)]
 
 
-def _is_http_url(url: str) -> bool:
+def is_http_url(url: str) -> bool:
     parsed = urlparse(url)
     return parsed.scheme in ("http", "https") and bool(parsed.hostname)
-
-
-def _check_filters(engine: str, filters: dict) -> None:
-    """An engine's search filters, checked by its module or with icrawler's own filter rules."""
-    module = source_module(engine)
-    if module is not None:
-        module.check_filters(filters)
-        return
-    if engine == "flickr":
-        unknown = set(filters) - FLICKR_FILTERS
-        if unknown:
-            raise ValueError(f"invalid flickr filters: {', '.join(sorted(unknown))} (known: {', '.join(sorted(FLICKR_FILTERS))})")
-        return
-    from icrawler.builtin.baidu import BaiduFeeder
-    from icrawler.builtin.bing import BingFeeder
-    from icrawler.builtin.google import GoogleFeeder
-
-    from image_pipeline.retrieve.crawl import google_filters
-
-    feeder = {"bing": BingFeeder, "google": GoogleFeeder, "baidu": BaiduFeeder}[engine]
-    try:
-        feeder.get_filter(None).apply((google_filters(filters) if engine == "google" else filters) or None)
-    except (AssertionError, KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"invalid {engine} filters {filters!r}: {exc or 'unknown option'}") from None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Wikimedia Commons, through the MediaWiki Action API: the source, whole.
 
-- Endpoint: ``https://commons.wikimedia.org/w/api.php`` (the registry's default;
-  ``endpoints`` of a retrieval overrides it), asked for a full-text search over the File namespace with
+- Endpoint: ``https://commons.wikimedia.org/w/api.php`` (``GALLERY_WIKIMEDIA_URL``
+  or ``endpoints`` of a retrieval overrides it), asked for a full-text search over the File namespace with
   each file's image information in the same request: ``action=query&generator=search&gsrnamespace=6
   &prop=imageinfo&iiprop=url|mime|size|extmetadata``. Each file gives its ``url``, its
   ``descriptionurl`` (the file page) and, from its metadata, ``Artist`` (HTML, reduced to its text),
@@ -28,17 +28,19 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlencode
 
 from image_pipeline.retrieve.crawl import CrawlResult, download_results
 from image_pipeline.retrieve.fetch import Refused, SafeFetcher
-from image_pipeline.retrieve.sources import SEARCH_ENDPOINTS
+
+if TYPE_CHECKING:
+    from image_pipeline.retrieve.ingest import RetrievalSummary, Run
 
 log = logging.getLogger(__name__)
 
 NAME = "wikimedia"
-ENDPOINT = SEARCH_ENDPOINTS[NAME]
+ENDPOINT = "https://commons.wikimedia.org/w/api.php"
 MIME_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff")
 FILTERS = ("mime", "min_width", "min_height", "category")
 PAGE_SIZE = 20
@@ -79,6 +81,12 @@ def search_text(keyword: str, filters: dict[str, Any]) -> str:
     return " ".join(terms)
 
 
+def check(request: dict, **_: Any) -> dict:
+    """The request, its filters checked (:func:`check_filters`)."""
+    check_filters(request["filters"])
+    return request
+
+
 def with_window(request: dict, start: Any, end: Any, now: Any) -> dict:
     """The search has no upload-date filter: the request stays as it is."""
     return request
@@ -106,7 +114,7 @@ def parse_page(content: dict[str, Any]) -> list[dict[str, str]]:
             continue
         meta = info.get("extmetadata") or {}
 
-        def value(key: str) -> str:
+        def value(key: str, meta: dict = meta) -> str:
             entry = meta.get(key)
             return str(entry.get("value") or "") if isinstance(entry, dict) else ""
 
@@ -166,3 +174,9 @@ def search(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filter
     fetcher = polite(fetcher, credentials if isinstance(credentials, str) else None)
     found = results(keyword, filters or {}, fetcher, base_url=base_url)
     return download_results(found, dest, fetcher, count=count, threads=1, deadline=deadline)
+
+
+def retrieve(request: dict, run: Run) -> RetrievalSummary:
+    return run.crawl(request, lambda dest, fetcher: search(
+        request["keyword"], dest, fetcher, count=request["count"], filters=request["filters"],
+        base_url=run.endpoint, credentials=run.credentials))

@@ -113,21 +113,21 @@ def test_changing_a_recipe_reprocesses_exactly_its_outputs_once(gallery, tmp_pat
 
 def test_selection_and_force(gallery, samples, tmp_path):
     store, catalog = gallery
-    from image_pipeline.core.selection import Selection as ImageSelection
+    from image_pipeline.core.selection import Selection
     from image_pipeline.retrieve import ingest_folder
 
     extra = tmp_path / "extra"
     extra.mkdir()
     Image.new("RGB", (300, 200), (10, 200, 30)).save(extra / "green.png")
     ingest_folder(store, catalog, extra, keyword="green", run_id="r2")
-    only_green = plan_batches(catalog, ["thumb"], 100, ImageSelection(keyword="green"))
+    only_green = plan_batches(catalog, ["thumb"], 100, Selection(keyword="green"))
     assert len(only_green) == 1 and len(only_green[0]) == 1
     process_batch(store, catalog, ["thumb"], only_green[0])
-    assert plan_batches(catalog, ["thumb"], 100, ImageSelection(keyword="green")) == []
-    assert plan_batches(catalog, ["thumb"], 100, ImageSelection(keyword="green"), force=True) == only_green
+    assert plan_batches(catalog, ["thumb"], 100, Selection(keyword="green")) == []
+    assert plan_batches(catalog, ["thumb"], 100, Selection(keyword="green"), force=True) == only_green
     with pytest.raises(ValueError, match="selection"):
         plan_batches(catalog, ["thumb"], 100, force=True)
-    assert plan_batches(catalog, ["thumb"], 100, ImageSelection(since="2999-01-01")) == []
+    assert plan_batches(catalog, ["thumb"], 100, Selection(since="2999-01-01")) == []
 
 
 def test_an_engine_crash_quarantines_that_image_and_the_batch_goes_on(gallery, monkeypatch):

@@ -1,0 +1,81 @@
+"""Baidu image search, through icrawler's crawler and the guarded session: the source, whole.
+
+- Endpoint: ``https://image.baidu.com/search/acjson`` (``GALLERY_BAIDU_URL`` overrides it), JSON
+  results, 30 a page.
+- Filters: icrawler's Baidu filters (``type``, ``color``, ``size``), checked by icrawler's own rules
+  before any request.
+- Date window: none (Baidu has no date filter): a scheduled search asks for the same results.
+- Parser: the plain ``replaceUrl`` when present, else icrawler's decoding of the obfuscated
+  ``objURL``; the page the image is on is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
+
+from icrawler import Parser
+from icrawler.builtin.baidu import BaiduFeeder, BaiduParser
+
+from image_pipeline.retrieve.crawl import CrawlResult, crawl_pages
+from image_pipeline.retrieve.fetch import SafeFetcher
+
+if TYPE_CHECKING:
+    from image_pipeline.retrieve.ingest import RetrievalSummary, Run
+
+ENDPOINT = "https://image.baidu.com/search/acjson"
+
+
+def check(request: dict, **_) -> dict:
+    """icrawler's own rules for Baidu's filters; raises ValueError for one it would refuse."""
+    try:
+        BaiduFeeder.get_filter(None).apply(request["filters"] or None)
+    except (AssertionError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"invalid baidu filters {request['filters']!r}: {exc or 'unknown option'}") from None
+    return request
+
+
+def with_window(request: dict, start: Any, end: Any, now: Any) -> dict:
+    """Baidu has no date filter: the request stays as it is."""
+    return request
+
+
+class BaiduJsonParser(Parser):
+    """Baidu's JSON results: the plain ``replaceUrl`` when present, else icrawler's decoding of the
+    obfuscated ``objURL``; the page the image is on is kept."""
+
+    def parse(self, response):
+        try:
+            content = json.loads(response.content.decode("utf-8", "ignore"), strict=False)
+        except ValueError:
+            self.logger.error("Baidu answered with something that is not JSON")
+            return
+        for item in content.get("data") or []:
+            if not isinstance(item, dict):
+                continue
+            plain = (item.get("replaceUrl") or [{}])[0]
+            url = plain.get("ObjURL") or (BaiduParser._decode_url(self, item["objURL"]) if item.get("objURL") else "")
+            if url:
+                yield {"file_url": url, "page_url": plain.get("FromURL") or item.get("fromURL", "")}
+
+
+def search_pages(keyword: str, count: int, filters: dict, *, base_url: str = ENDPOINT, **_) -> list[str]:
+    """The result-page URLs a search of ``count`` images reads."""
+    extra = BaiduFeeder.get_filter(None).apply(filters or None, sep="&")
+    return [f"{base_url}?tn=resultjson_com&ipn=rj&word={quote_plus(keyword)}&pn={first}&rn=30"
+            + (f"&{extra}" if extra else "") for first in range(0, count, 30)]
+
+
+def search(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filters: dict | None = None,
+           base_url: str = ENDPOINT, threads: int = 4, idle_timeout: float = 30,
+           deadline: float = 3600) -> CrawlResult:
+    return crawl_pages(search_pages(keyword, count, filters or {}, base_url=base_url), BaiduJsonParser, dest,
+                       fetcher, count=count, threads=threads, idle_timeout=idle_timeout, deadline=deadline)
+
+
+def retrieve(request: dict, run: Run) -> RetrievalSummary:
+    return run.crawl(request, lambda dest, fetcher: search(
+        request["keyword"], dest, fetcher, count=request["count"], filters=request["filters"],
+        base_url=run.endpoint, idle_timeout=run.crawl_idle))
