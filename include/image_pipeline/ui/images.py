@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -13,6 +15,23 @@ from image_pipeline.ui.backends import Backends, backends
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 router = APIRouter(prefix="/api", tags=["gallery"])
 BackendsDep = Annotated[Backends, Depends(backends)]
+COUNT_SECONDS = 10.0  # a page's count is remembered this long: paging on through the cursor does not recount
+_counts_lock = threading.Lock()
+
+
+def _count(b: Backends, filters: ImageFilters) -> int:
+    counts = b.__dict__.setdefault("counts", {})  # per app: {filters: (when, count)}
+    key, now = repr(filters), time.monotonic()
+    with _counts_lock:
+        hit = counts.get(key)
+    if hit is not None and now - hit[0] < COUNT_SECONDS:
+        return hit[1]
+    count = b.catalog.count_images(filters)
+    with _counts_lock:
+        if len(counts) > 1024:
+            counts.clear()
+        counts[key] = (now, count)
+    return count
 
 
 def root(request: Request) -> str:
@@ -53,7 +72,7 @@ def list_images(
         filters = ImageFilters(keyword=keyword, label=label, source=source, since=since, until=until,
                                format=format, status=status, has_faces=has_faces, duplicates=duplicates)
         items, next_cursor = b.catalog.list_images(filters, sort=sort, limit=limit, cursor=cursor)
-        count = b.catalog.count_images(filters)
+        count = _count(b, filters)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     base, thumb = root(request), b.cfg.gallery_thumb
