@@ -3,7 +3,6 @@ import {
   Badge,
   Box,
   Button,
-  Checkbox,
   Field,
   Flex,
   HStack,
@@ -22,6 +21,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useSearchParams } from "react-router-dom";
 
 import { api, apiUrl, downloadArchive, hasRoute, runHref } from "src/api";
+import { NativeCheckbox } from "src/components/NativeCheckbox";
 import { useAppPath } from "src/components/root";
 import type { Facet, Facets, ImageItem, RunRef } from "src/types";
 import { formatDate } from "src/types";
@@ -135,17 +135,9 @@ const Thumb = ({
         </Box>
       </RouterLink>
       <Box position="absolute" left={1.5} top={1.5}>
-        <Checkbox.Root
-          bg="bg.panel"
-          borderRadius="sm"
-          checked={selected}
-          onCheckedChange={() => onToggle(item.sha256)}
-          p={0.5}
-          size="sm"
-        >
-          <Checkbox.HiddenInput aria-label={`Select image ${short}`} />
-          <Checkbox.Control />
-        </Checkbox.Root>
+        <Box bg="bg.panel" borderRadius="sm" lineHeight={0} p={1}>
+          <NativeCheckbox ariaLabel={`Select image ${short}`} checked={selected} onChange={() => onToggle(item.sha256)} />
+        </Box>
       </Box>
       <Box fontSize="xs" px={2} py={1}>
         <Text lineClamp={1} title={item.keywords.join(", ")}>
@@ -347,16 +339,12 @@ export const GalleryPage = () => {
           </NativeSelect.Root>
         </Field.Root>
         <Stack gap={1} pb={1}>
-          <Checkbox.Root checked={filters.has_faces === "true"} onCheckedChange={(d) => setFilter("has_faces", d.checked === true ? "true" : "")} size="sm">
-            <Checkbox.HiddenInput />
-            <Checkbox.Control />
-            <Checkbox.Label>Has faces</Checkbox.Label>
-          </Checkbox.Root>
-          <Checkbox.Root checked={filters.duplicates === "true"} onCheckedChange={(d) => setFilter("duplicates", d.checked === true ? "true" : "")} size="sm">
-            <Checkbox.HiddenInput />
-            <Checkbox.Control />
-            <Checkbox.Label>Near-duplicates only</Checkbox.Label>
-          </Checkbox.Root>
+          <NativeCheckbox checked={filters.has_faces === "true"} onChange={(on) => setFilter("has_faces", on ? "true" : "")}>
+            Has faces
+          </NativeCheckbox>
+          <NativeCheckbox checked={filters.duplicates === "true"} onChange={(on) => setFilter("duplicates", on ? "true" : "")}>
+            Near-duplicates only
+          </NativeCheckbox>
         </Stack>
         {filtered ? (
           <Button onClick={() => { setKeywordText(""); setParams(new URLSearchParams(), { replace: true }); }} size="sm" variant="ghost">

@@ -89,21 +89,26 @@ export const UploadPage = () => {
       return undefined;
     }
     const timer = globalThis.setInterval(() => {
-      for (const row of waiting) {
-        api.image(row.sha256 ?? "").then(
-          (detail) => {
-            if (detail.status === "processed") {
-              update(row.id, {
-                phase: "processed",
-                thumbUrl: detail.outputs.find((o) => o.recipe === "thumb")?.url ?? detail.outputs[0]?.url ?? detail.rawUrl,
-              });
-            } else if (detail.status === "quarantined") {
-              update(row.id, { message: detail.quarantine?.reason, phase: "quarantined" });
+      // The newest page of the gallery (always 200, so no console error while an image is not in the
+      // catalog yet); an image's detail is asked for only once it is listed as done.
+      api.images({ limit: 60, sort: "newest" }).then(
+        (page) => {
+          for (const row of waiting) {
+            const item = page.items.find((i) => i.sha256 === row.sha256);
+
+            if (item?.status === "processed") {
+              update(row.id, { phase: "processed", thumbUrl: item.thumbUrl });
+            } else if (item?.status === "quarantined") {
+              update(row.id, { message: "…", phase: "quarantined" });
+              api.image(item.sha256).then(
+                (detail) => update(row.id, { message: detail.quarantine?.reason ?? "no reason given" }),
+                () => undefined,
+              );
             }
-          },
-          () => undefined, // not in the catalog yet: the inbox has not picked it up
-        );
-      }
+          }
+        },
+        () => undefined,
+      );
     }, POLL_MS);
 
     return () => globalThis.clearInterval(timer);
