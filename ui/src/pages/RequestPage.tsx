@@ -52,6 +52,12 @@ const STATE_PALETTE: Record<string, string> = {
   upstream_failed: "orange",
 };
 
+// image_request's steps in the order they run; mapped ones by map index.
+const STEPS = ["check_request", "retrieve_images", "plan_processing", "process_batch", "deliver_archive"];
+const rank = (taskId: string) => (STEPS.includes(taskId) ? STEPS.indexOf(taskId) : STEPS.length);
+const ordered = (instances: TaskInstance[]) =>
+  [...instances].sort((a, b) => rank(a.task_id) - rank(b.task_id) || a.task_id.localeCompare(b.task_id) || a.map_index - b.map_index);
+
 type Delivery = {
   archive_bytes?: number;
   archive_key?: string;
@@ -107,10 +113,12 @@ export const RequestPage = () => {
           return;
         }
         setRun(current);
-        setTasks(instances);
+        setTasks(ordered(instances));
         if (FINISHED.has(current.state)) {
           stopped = true;
-          const value = await airflow.xcom(DAG, runId, "deliver_archive").catch(() => undefined);
+          // Only a delivered run has deliver_archive's XCom (asking otherwise is a 404).
+          const delivered = instances.some((ti) => ti.task_id === "deliver_archive" && ti.state === "success");
+          const value = delivered ? await airflow.xcom(DAG, runId, "deliver_archive").catch(() => undefined) : undefined;
 
           if (typeof value === "object" && value !== null) {
             setDelivery(value as Delivery);
