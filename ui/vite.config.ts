@@ -91,6 +91,7 @@ export default defineConfig(({ command }) => {
 
           writeFileSync(join(outDir, "build-info.json"), `${JSON.stringify(info, null, 2)}\n`);
         },
+        apply: "build",
         name: "gallery-build-info",
       },
     ],
