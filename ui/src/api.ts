@@ -216,7 +216,9 @@ export const uploadFile = (
 
         return;
       }
-      const rows = Array.isArray(body) ? (body as UploadResult[]) : [];
+      // The API answers {"files": [...]}; a bare list is accepted too.
+      const listed = Array.isArray(body) ? body : (body as { files?: unknown } | null)?.files;
+      const rows = Array.isArray(listed) ? (listed as UploadResult[]) : [];
       const row = rows.find((r) => r.name === file.name) ?? rows[0];
 
       resolve(row ?? { name: file.name, status: "accepted" });
