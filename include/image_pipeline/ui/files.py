@@ -30,6 +30,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
          "BMP": "image/bmp", "TIFF": "image/tiff", "AVIF": "image/avif", "HEIF": "image/heif"}
 
+STATIC_TYPES = {".js": "text/javascript", ".cjs": "text/javascript", ".mjs": "text/javascript",
+                ".json": "application/json", ".svg": "image/svg+xml", ".css": "text/css", ".map": "application/json"}
+
 router = APIRouter(prefix="/api/images", tags=["files"])
 static_router = APIRouter(tags=["static"])
 
@@ -99,4 +102,7 @@ def static(path: str) -> Response:
     target = (STATIC / path).resolve()
     if not target.is_relative_to(STATIC) or not target.is_file() or target.name.startswith("."):
         raise HTTPException(404, "no such file")
-    return FileResponse(target, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+    # Served with nosniff, a script must say it is one: Python's mimetypes knows no .cjs/.mjs.
+    media_type = STATIC_TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return FileResponse(target, media_type=media_type,
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})

@@ -173,6 +173,10 @@ def test_static_bundle_is_served_to_logged_in_users(client, as_user, tmp_path, m
     response = client.get("/static/main.js", headers=as_user("viewer"))
     assert response.status_code == 200 and "javascript" in response.headers["content-type"]
     assert client.get("/static/main.js").status_code == 401
+    (tmp_path / "main.umd.cjs").write_text("module.exports = 1;\n")  # the committed bundle's name
+    response = client.get("/static/main.umd.cjs", headers=as_user("viewer"))
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_metrics_and_recipes(backends, client, as_user):

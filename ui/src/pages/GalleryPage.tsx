@@ -1,0 +1,441 @@
+import {
+  Alert,
+  Badge,
+  Box,
+  Button,
+  Field,
+  Flex,
+  HStack,
+  Heading,
+  Image,
+  Input,
+  Link,
+  List,
+  NativeSelect,
+  SimpleGrid,
+  Spinner,
+  Stack,
+  Text,
+} from "@chakra-ui/react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Link as RouterLink, useSearchParams } from "react-router-dom";
+
+import { api, apiUrl, downloadArchive, hasRoute, runHref } from "src/api";
+import { NativeCheckbox } from "src/components/NativeCheckbox";
+import { useAppPath } from "src/components/root";
+import type { Facet, Facets, ImageItem, RunRef } from "src/types";
+import { formatDate } from "src/types";
+
+const PAGE = 60;
+const FILTERS = ["keyword", "label", "source", "since", "until", "format", "status", "has_faces", "duplicates", "sort"] as const;
+
+type Filter = (typeof FILTERS)[number];
+
+const FacetSelect = ({
+  facets,
+  label,
+  onChange,
+  value,
+}: {
+  facets: Facet[];
+  label: string;
+  onChange: (value: string) => void;
+  value: string;
+}) => (
+  <Field.Root maxW="44" minW="32">
+    <Field.Label fontSize="sm">{label}</Field.Label>
+    <NativeSelect.Root size="sm">
+      <NativeSelect.Field onChange={(e) => onChange(e.currentTarget.value)} value={value}>
+        <option value="">Any</option>
+        {facets.map((f) => (
+          <option key={f.name} value={f.name}>
+            {f.name}
+            {f.count === undefined ? "" : ` (${f.count})`}
+          </option>
+        ))}
+        {value !== "" && !facets.some((f) => f.name === value) ? <option value={value}>{value}</option> : null}
+      </NativeSelect.Field>
+      <NativeSelect.Indicator />
+    </NativeSelect.Root>
+  </Field.Root>
+);
+
+const EmptyState = ({ filtered }: { filtered: boolean }) => {
+  const appPath = useAppPath();
+
+  return (
+    <Box borderRadius="md" borderWidth="1px" data-testid="gallery-empty" p={6}>
+      <Heading as="h2" mb={2} size="md">
+        {filtered ? "No image matches these filters" : "No images yet"}
+      </Heading>
+      {filtered ? (
+        <Text color="fg.muted">Clear a filter or two to see more of the gallery.</Text>
+      ) : (
+        <Stack color="fg.muted" gap={2}>
+          <Text>Images get into the gallery in three ways, and appear here once processed:</Text>
+          <List.Root ps={5}>
+            <List.Item>
+              <Link asChild color="fg.info">
+                <RouterLink to={appPath("upload")}>Upload</RouterLink>
+              </Link>{" "}
+              your own files: drop them on the Upload page; the inbox picks them up and processes them.
+            </List.Item>
+            <List.Item>
+              Make a{" "}
+              <Link asChild color="fg.info">
+                <RouterLink to={appPath("request")}>request</RouterLink>
+              </Link>
+              : keywords, a count and your email; the images are searched, processed and emailed to you.
+            </List.Item>
+            <List.Item>
+              Saved searches: the <code>gallery_retrieve</code> DAG and the subscriptions in{" "}
+              <code>config/subscriptions.yaml</code> gather images on a schedule.
+            </List.Item>
+          </List.Root>
+        </Stack>
+      )}
+    </Box>
+  );
+};
+
+const Thumb = ({
+  item,
+  onToggle,
+  selected,
+}: {
+  item: ImageItem;
+  onToggle: (sha: string) => void;
+  selected: boolean;
+}) => {
+  const appPath = useAppPath();
+  const short = item.sha256.slice(0, 12);
+  const title = item.keywords[0] ?? item.labels[0] ?? short;
+
+  return (
+    <Box
+      borderColor={selected ? "colorPalette.solid" : "border"}
+      borderRadius="md"
+      borderWidth={selected ? "2px" : "1px"}
+      colorPalette="blue"
+      data-sha256={item.sha256}
+      data-status={item.status}
+      data-testid="gallery-item"
+      overflow="hidden"
+      position="relative"
+    >
+      <RouterLink aria-label={`Open image ${title} (${short})`} to={appPath("images", item.sha256)}>
+        <Box aspectRatio={1} bg="bg.muted">
+          {item.thumbUrl === undefined ? (
+            <Flex align="center" color="fg.muted" h="full" justify="center">
+              {item.status ?? "no thumbnail"}
+            </Flex>
+          ) : (
+            <Image alt={title} h="full" loading="lazy" objectFit="cover" src={apiUrl(item.thumbUrl)} w="full" />
+          )}
+        </Box>
+      </RouterLink>
+      <Box position="absolute" left={1.5} top={1.5}>
+        <Box bg="bg.panel" borderRadius="sm" lineHeight={0} p={1}>
+          <NativeCheckbox ariaLabel={`Select image ${short}`} checked={selected} onChange={() => onToggle(item.sha256)} />
+        </Box>
+      </Box>
+      <Box fontSize="xs" px={2} py={1}>
+        <Text lineClamp={1} title={item.keywords.join(", ")}>
+          {title}
+        </Text>
+        <HStack color="fg.muted" gap={1} justify="space-between">
+          <Text>{item.width !== undefined && item.height !== undefined ? `${item.width}×${item.height}` : item.format}</Text>
+          {item.status !== undefined && item.status !== "processed" ? (
+            <Badge colorPalette={item.status === "quarantined" ? "red" : "gray"} size="xs">
+              {item.status}
+            </Badge>
+          ) : (
+            <Text title={item.retrievedAt}>{item.retrievedAt === undefined ? "" : formatDate(item.retrievedAt).split(",")[0]}</Text>
+          )}
+        </HStack>
+      </Box>
+    </Box>
+  );
+};
+
+export const GalleryPage = () => {
+  const [params, setParams] = useSearchParams();
+  const [facets, setFacets] = useState<Facets>();
+  const [items, setItems] = useState<ImageItem[]>([]);
+  const [count, setCount] = useState<number>();
+  const [cursor, setCursor] = useState<string>();
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string>();
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [canZip, setCanZip] = useState<boolean>();
+  const [zipMessage, setZipMessage] = useState<string>();
+  const [runs, setRuns] = useState<RunRef[]>();
+  const [keywordText, setKeywordText] = useState(params.get("keyword") ?? "");
+  const sentinel = useRef<HTMLDivElement>(null);
+  const generation = useRef(0);
+
+  const filters = useMemo(
+    () => Object.fromEntries(FILTERS.map((f) => [f, params.get(f) ?? ""])) as Record<Filter, string>,
+    [params],
+  );
+  const filtered = FILTERS.some((f) => f !== "sort" && filters[f] !== "");
+
+  const setFilter = (name: Filter, value: string) => {
+    const next = new URLSearchParams(params);
+
+    if (value === "") {
+      next.delete(name);
+    } else {
+      next.set(name, value);
+    }
+    setParams(next, { replace: true });
+  };
+
+  const load = useCallback(
+    async (after: string | undefined) => {
+      const mine = generation.current;
+
+      setLoading(true);
+      setError(undefined);
+      try {
+        const page = await api.images({
+          ...filters,
+          cursor: after,
+          duplicates: filters.duplicates === "true" ? true : undefined,
+          has_faces: filters.has_faces === "true" ? true : undefined,
+          limit: PAGE,
+          sort: filters.sort || "newest",
+        });
+
+        if (mine !== generation.current) {
+          return;
+        }
+        setItems((previous) => (after === undefined ? page.items : [...previous, ...page.items]));
+        setCursor(page.nextCursor);
+        if (page.count !== undefined || after === undefined) {
+          setCount(page.count);
+        }
+      } catch (error_) {
+        if (mine === generation.current) {
+          setError(error_ instanceof Error ? error_.message : String(error_));
+        }
+      } finally {
+        if (mine === generation.current) {
+          setLoading(false);
+        }
+      }
+    },
+    [filters],
+  );
+
+  useEffect(() => {
+    generation.current += 1;
+    setItems([]);
+    setCursor(undefined);
+    void load(undefined);
+  }, [load]);
+
+  useEffect(() => {
+    api.facets().then(setFacets, () => setFacets(undefined));
+    hasRoute("/api/archives", "post").then(setCanZip, () => setCanZip(false));
+  }, []);
+
+  // Infinite scroll: the sentinel below the grid loads the next page when it comes into view.
+  useEffect(() => {
+    const node = sentinel.current;
+
+    if (node === null || cursor === undefined || loading || typeof IntersectionObserver === "undefined") {
+      return undefined;
+    }
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) {
+        void load(cursor);
+      }
+    });
+
+    observer.observe(node);
+
+    return () => observer.disconnect();
+  }, [cursor, loading, load]);
+
+  const toggle = (sha: string) =>
+    setSelected((previous) => {
+      const next = new Set(previous);
+
+      if (next.has(sha)) {
+        next.delete(sha);
+      } else {
+        next.add(sha);
+      }
+
+      return next;
+    });
+
+  const zip = async () => {
+    setZipMessage("Preparing the ZIP…");
+    try {
+      const name = await downloadArchive([...selected]);
+
+      setZipMessage(`Downloaded ${name}`);
+    } catch (error_) {
+      setZipMessage(`ZIP refused: ${error_ instanceof Error ? error_.message : String(error_)}`);
+    }
+  };
+
+  const openRuns = async () => {
+    const details = await Promise.all([...selected].slice(0, 60).map((sha) => api.image(sha).catch(() => undefined)));
+    const seen = new Map<string, RunRef>();
+
+    for (const detail of details) {
+      for (const run of detail?.runs ?? []) {
+        seen.set(`${run.dagId ?? ""}/${run.runId}`, run);
+      }
+    }
+    setRuns([...seen.values()]);
+  };
+
+  return (
+    <Stack gap={4}>
+      <Flex align="end" as="form" gap={3} onSubmit={(e) => { e.preventDefault(); setFilter("keyword", keywordText.trim()); }} wrap="wrap">
+        <Field.Root maxW="48">
+          <Field.Label fontSize="sm">Keyword</Field.Label>
+          <Input
+            list="gallery-keywords"
+            onBlur={() => setFilter("keyword", keywordText.trim())}
+            onChange={(e) => setKeywordText(e.currentTarget.value)}
+            placeholder="any"
+            size="sm"
+            value={keywordText}
+          />
+          <datalist id="gallery-keywords">
+            {facets?.keywords.map((k) => <option key={k.name} value={k.name} />)}
+          </datalist>
+        </Field.Root>
+        <FacetSelect facets={facets?.labels ?? []} label="Label" onChange={(v) => setFilter("label", v)} value={filters.label} />
+        <FacetSelect facets={facets?.sources ?? []} label="Source" onChange={(v) => setFilter("source", v)} value={filters.source} />
+        <FacetSelect facets={facets?.formats ?? []} label="Format" onChange={(v) => setFilter("format", v)} value={filters.format} />
+        <FacetSelect
+          facets={facets?.statuses.length ? facets.statuses : [{ name: "processed" }, { name: "quarantined" }]}
+          label="Status"
+          onChange={(v) => setFilter("status", v)}
+          value={filters.status}
+        />
+        <Field.Root maxW="40">
+          <Field.Label fontSize="sm">Retrieved since</Field.Label>
+          <Input onChange={(e) => setFilter("since", e.currentTarget.value)} size="sm" type="date" value={filters.since} />
+        </Field.Root>
+        <Field.Root maxW="40">
+          <Field.Label fontSize="sm">Retrieved until</Field.Label>
+          <Input onChange={(e) => setFilter("until", e.currentTarget.value)} size="sm" type="date" value={filters.until} />
+        </Field.Root>
+        <Field.Root maxW="36">
+          <Field.Label fontSize="sm">Sort</Field.Label>
+          <NativeSelect.Root size="sm">
+            <NativeSelect.Field onChange={(e) => setFilter("sort", e.currentTarget.value === "newest" ? "" : e.currentTarget.value)} value={filters.sort || "newest"}>
+              <option value="newest">Newest first</option>
+              <option value="oldest">Oldest first</option>
+            </NativeSelect.Field>
+            <NativeSelect.Indicator />
+          </NativeSelect.Root>
+        </Field.Root>
+        <Stack gap={1} pb={1}>
+          <NativeCheckbox checked={filters.has_faces === "true"} onChange={(on) => setFilter("has_faces", on ? "true" : "")}>
+            Has faces
+          </NativeCheckbox>
+          <NativeCheckbox checked={filters.duplicates === "true"} onChange={(on) => setFilter("duplicates", on ? "true" : "")}>
+            Near-duplicates only
+          </NativeCheckbox>
+        </Stack>
+        {filtered ? (
+          <Button onClick={() => { setKeywordText(""); setParams(new URLSearchParams(), { replace: true }); }} size="sm" variant="ghost">
+            Clear filters
+          </Button>
+        ) : null}
+      </Flex>
+
+      <Flex align="center" gap={3} minH={9} wrap="wrap">
+        <Text aria-live="polite" data-testid="gallery-count" fontWeight="semibold">
+          {count === undefined ? (loading ? "Loading…" : `${items.length} images shown`) : `${count} ${count === 1 ? "image" : "images"}`}
+        </Text>
+        {selected.size > 0 ? (
+          <>
+            <Text color="fg.muted" data-testid="gallery-selected">
+              {selected.size} selected
+            </Text>
+            {canZip === true ? (
+              <Button colorPalette="blue" onClick={() => void zip()} size="sm">
+                Download ZIP
+              </Button>
+            ) : null}
+            <Button onClick={() => void openRuns()} size="sm" variant="outline">
+              Open in Airflow
+            </Button>
+            <Button onClick={() => { setSelected(new Set()); setRuns(undefined); }} size="sm" variant="ghost">
+              Clear selection
+            </Button>
+          </>
+        ) : (
+          <Text color="fg.muted" fontSize="sm">
+            Tick images to download them as a ZIP or open their runs in Airflow.
+          </Text>
+        )}
+        {canZip === false && selected.size > 0 ? (
+          <Text color="fg.muted" fontSize="sm">
+            (ZIP download needs the API's POST /gallery/api/archives, which this server does not offer.)
+          </Text>
+        ) : null}
+        {zipMessage === undefined ? null : (
+          <Text data-testid="gallery-zip-status" fontSize="sm">
+            {zipMessage}
+          </Text>
+        )}
+      </Flex>
+
+      {runs === undefined ? null : (
+        <Box borderRadius="md" borderWidth="1px" data-testid="gallery-selected-runs" p={3}>
+          <Text fontWeight="semibold" mb={1}>
+            Runs of the selected images
+          </Text>
+          {runs.length === 0 ? (
+            <Text color="fg.muted">No Airflow run is recorded for these images (uploads before any run, or old records).</Text>
+          ) : (
+            <List.Root ps={5}>
+              {runs.map((run) => (
+                <List.Item key={`${run.dagId ?? ""}/${run.runId}`}>
+                  <Link color="fg.info" href={runHref(run)} target="_blank">
+                    {run.dagId === undefined ? run.runId : `${run.dagId} / ${run.runId}`}
+                  </Link>
+                </List.Item>
+              ))}
+            </List.Root>
+          )}
+        </Box>
+      )}
+
+      {error === undefined ? null : (
+        <Alert.Root status="error">
+          <Alert.Indicator />
+          <Alert.Title>Could not load the gallery: {error}</Alert.Title>
+        </Alert.Root>
+      )}
+
+      {!loading && error === undefined && items.length === 0 ? <EmptyState filtered={filtered} /> : null}
+
+      <SimpleGrid data-testid="gallery-grid" gap={3} minChildWidth="160px">
+        {items.map((item) => (
+          <Thumb item={item} key={item.sha256} onToggle={toggle} selected={selected.has(item.sha256)} />
+        ))}
+      </SimpleGrid>
+
+      <Box ref={sentinel} />
+      <Flex justify="center">
+        {loading ? <Spinner aria-label="Loading images" /> : null}
+        {!loading && cursor !== undefined ? (
+          <Button onClick={() => void load(cursor)} size="sm" variant="outline">
+            Load more
+          </Button>
+        ) : null}
+      </Flex>
+    </Stack>
+  );
+};
