@@ -34,6 +34,7 @@ def create_app(backends: Backends | None = None) -> FastAPI:
     app.state.backends = backends or Backends()
     app.include_router(images.router)
     app.include_router(files.router)
+    app.include_router(files.archive_router)
     app.include_router(uploads.router)
     app.include_router(files.static_router)
 

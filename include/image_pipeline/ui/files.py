@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from image_pipeline.core import keys
 from image_pipeline.core.storage import LocalStore
 from image_pipeline.ui.backends import backends
 from image_pipeline.ui.images import checked_sha256
@@ -33,7 +34,10 @@ TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": 
 STATIC_TYPES = {".js": "text/javascript", ".cjs": "text/javascript", ".mjs": "text/javascript",
                 ".json": "application/json", ".svg": "image/svg+xml", ".css": "text/css", ".map": "application/json"}
 
+ARCHIVE = re.compile(r"^[0-9a-f]{64}\.zip$")
+
 router = APIRouter(prefix="/api/images", tags=["files"])
+archive_router = APIRouter(prefix="/api/archives", tags=["files"])
 static_router = APIRouter(tags=["static"])
 
 
@@ -95,6 +99,18 @@ def output(sha256: str, recipe: str, request: Request) -> Response:
 @router.get("/{sha256}/thumb", summary="The gallery's thumbnail of the image (GALLERY_GALLERY_THUMB)")
 def thumb(sha256: str, request: Request) -> Response:
     return _output(request, sha256, backends(request).cfg.gallery_thumb)
+
+
+@archive_router.get("/{name}", summary="A delivery's ZIP archive, by the name its content gives it")
+def archive(name: str, request: Request) -> Response:
+    """Archives are content-addressed too (``archives/<content id>.zip``): the name is checked against
+    that pattern and the key is the archive zone's, never a path from the request."""
+    if not ARCHIVE.match(name):
+        raise HTTPException(404, "no such archive")
+    response = _serve(request, f"{keys.ARCHIVES}/{name}", f'"{name.removesuffix(".zip")}"', "application/zip")
+    if response.status_code == 200:
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @static_router.get("/static/{path:path}", summary="The React bundle's files")

@@ -154,6 +154,19 @@ def test_files_are_served_immutable_with_etags(client, as_user, gallery_files):
         assert client.get(missing, headers=as_user("viewer")).status_code == 404
 
 
+def test_archives_are_downloaded_by_their_content_name(backends, client, as_user):
+    content_id = "ab" * 32
+    backends.store.put_bytes(f"archives/{content_id}.zip", b"PK\x05\x06" + b"\0" * 18, "application/zip")
+    got = client.get(f"/api/archives/{content_id}.zip", headers=as_user("viewer"))
+    assert got.status_code == 200 and got.content.startswith(b"PK")
+    assert got.headers["content-type"] == "application/zip" and got.headers["etag"] == f'"{content_id}"'
+    assert got.headers["content-disposition"] == f'attachment; filename="{content_id}.zip"'
+    assert got.headers["cache-control"] == "public, max-age=31536000, immutable"
+    for name in ("cd" * 32 + ".zip", "ab" * 32, "..%2Fcatalog.sqlite3", "AB" * 32 + ".zip"):
+        assert client.get(f"/api/archives/{name}", headers=as_user("viewer")).status_code == 404
+    assert client.get(f"/api/archives/{content_id}.zip").status_code == 401
+
+
 @pytest.mark.parametrize("path", [
     "/api/images/..%2F..%2Fetc%2Fpasswd/raw", "/api/images/..%2F../raw", "/api/images/../../etc/passwd",
     "/api/images/%2E%2E/thumb", "/api/images/" + "A" * 64 + "/raw", "/api/images/" + "0" * 63 + "/raw",

@@ -16,7 +16,7 @@ import {
 } from "@chakra-ui/react";
 import { type FormEvent, useEffect, useState } from "react";
 
-import { type DagRun, type TaskInstance, ApiError, airflow, api, apiUrl, runPage } from "src/api";
+import { type DagRun, type TaskInstance, ApiError, airflow, api, apiUrl, runPage, url } from "src/api";
 import type { Recipe } from "src/types";
 import { formatBytes } from "src/types";
 
@@ -179,7 +179,14 @@ export const RequestPage = () => {
     }
   };
 
-  const downloadHref = delivery?.link !== undefined && delivery.link !== null && /^https?:|^\//u.test(delivery.link) ? apiUrl(delivery.link) : undefined;
+  // The archive through the gallery's API (any store); else the delivery's own http(s) link.
+  const archiveName = delivery?.archive_key?.split("/").pop();
+  const downloadHref =
+    archiveName !== undefined && /^[0-9a-f]{64}\.zip$/u.test(archiveName)
+      ? url(`gallery/api/archives/${archiveName}`)
+      : delivery?.link !== undefined && delivery.link !== null && /^https?:|^\//u.test(delivery.link)
+        ? apiUrl(delivery.link)
+        : undefined;
 
   return (
     <Stack gap={6} maxW="3xl">
