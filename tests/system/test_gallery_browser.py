@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import urllib.request
+import zipfile
 from datetime import datetime, timezone
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -177,8 +178,8 @@ def test_the_grid_shows_each_processed_image_and_a_filter_narrows_it(admin, airf
     page.wait_for_function("n => document.querySelectorAll('[data-testid=gallery-item]').length === n", arg=len(gallery))
     assert sorted(items.evaluate_all("es => es.map(e => e.dataset.sha256)")) == sorted(i["sha256"] for i in gallery)
     assert str(len(gallery)) in page.get_by_test_id("gallery-count").inner_text()
-    assert page.evaluate("Array.from(document.querySelectorAll('[data-testid=gallery-item] img'))"
-                         ".every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=gallery-item] img'))"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
     page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
 
     pngs = [i for i in gallery if i["format"] == "PNG"]
@@ -186,6 +187,16 @@ def test_the_grid_shows_each_processed_image_and_a_filter_narrows_it(admin, airf
     page.get_by_label("Format").select_option("PNG")
     page.wait_for_function("n => document.querySelectorAll('[data-testid=gallery-item]').length === n", arg=len(pngs))
     assert sorted(items.evaluate_all("es => es.map(e => e.dataset.sha256)")) == sorted(i["sha256"] for i in pngs)
+
+    # Two images chosen, zipped by the delivery code and downloaded.
+    for item in (items.nth(0), items.nth(1)):
+        item.get_by_role("checkbox").check()
+    assert "2 selected" in page.get_by_test_id("gallery-selected").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download ZIP").click()
+    with zipfile.ZipFile(download.value.path()) as zf:
+        chosen = sorted(m["sha256"] for m in json.loads(zf.read("manifest.json")))
+    assert chosen == sorted(items.evaluate_all("es => es.slice(0, 2).map(e => e.dataset.sha256)"))
 
 
 def test_the_detail_page_shows_exif_labels_outputs_and_provenance(admin, airflow, gallery, site, tmp_path):
@@ -237,8 +248,8 @@ def test_three_files_dropped_on_the_upload_page_end_processed_without_a_reload(a
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('[data-testid=upload-row]')).every(r => r.dataset.phase === 'processed')",
         timeout=PROCESS_TIMEOUT * 1000, polling=2000)
-    assert page.evaluate("Array.from(document.querySelectorAll('[data-testid=upload-row] img'))"
-                         ".filter(i => i.complete && i.naturalWidth > 0).length") == 3
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=upload-row] img'))"
+                           ".filter(i => i.complete && i.naturalWidth > 0).length === 3")  # each row's thumbnail
     assert navigations == []  # followed to the end without a reload
     shas = rows.evaluate_all("rs => rs.map(r => r.dataset.sha256)")
     for sha in shas:
@@ -275,10 +286,7 @@ def test_a_request_runs_image_request_and_shows_its_steps_and_archive(admin, air
     assert "you@example.com" in delivery.inner_text()
     with page.expect_download() as download:
         delivery.get_by_role("link", name="Download the archive").click()
-    archive = download.value.path()
-    import zipfile
-
-    with zipfile.ZipFile(archive) as zf:
+    with zipfile.ZipFile(download.value.path()) as zf:
         assert len([n for n in zf.namelist() if n.startswith("images/")]) == 3
     page.screenshot(path=str(tmp_path / "request.png"), full_page=True)
 

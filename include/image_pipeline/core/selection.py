@@ -18,7 +18,9 @@ from typing import Any
 from image_pipeline.core.catalog import Catalog
 
 _TEXT_FIELD = re.compile(r"^[^\x00-\x1f\x7f]{1,250}$")
-FIELDS = ("keyword", "run_id", "label", "since", "until")
+FIELDS = ("keyword", "run_id", "label", "since", "until", "images")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_IMAGES = 1000  # images chosen one by one (the gallery's multi-select)
 
 
 def _day_or_time(value: str) -> str:
@@ -35,8 +37,15 @@ class Selection:
     label: str | None = None
     since: str | None = None  # retrieved at or after
     until: str | None = None  # retrieved before
+    images: tuple[str, ...] | None = None  # chosen one by one, by content hash
 
     def __post_init__(self) -> None:
+        if self.images is not None:
+            chosen = tuple(sorted(set(self.images)))
+            well_formed = all(isinstance(s, str) and _SHA256.match(s) for s in chosen)
+            if not chosen or len(chosen) > MAX_IMAGES or not well_formed:
+                raise ValueError(f"images must be 1 to {MAX_IMAGES} sha256 hex digests")
+            object.__setattr__(self, "images", chosen)
         for name in ("keyword", "run_id", "label"):
             value = getattr(self, name)
             if value is not None and not _TEXT_FIELD.match(value):
@@ -61,11 +70,11 @@ class Selection:
 
     def to_dict(self) -> dict[str, str]:
         """The fields that are set (JSON-serialisable, for XCom and the delivery ledger)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: list(v) if k == "images" else v for k, v in asdict(self).items() if v is not None}
 
     @property
     def everything(self) -> bool:
-        return not (self.keyword or self.run_id or self.label or self.since or self.until)
+        return not (self.keyword or self.run_id or self.label or self.since or self.until or self.images)
 
     def find_filters(self) -> dict[str, Any]:
         """Keyword arguments of :meth:`Catalog.find` for this selection."""
@@ -77,7 +86,12 @@ class Selection:
         return filters
 
     def sha256s(self, catalog: Catalog) -> set[str]:
-        return {d["sha256"] for d in catalog.find(**self.find_filters())}
+        if self.images is None:
+            return {d["sha256"] for d in catalog.find(**self.find_filters())}
+        chosen = {s for s in self.images if catalog.get(s) is not None}
+        if self.keyword or self.run_id or self.label or self.since or self.until:
+            chosen &= {d["sha256"] for d in catalog.find(**self.find_filters())}
+        return chosen
 
     def parts(self) -> list[str]:
         """Its filters in words (``describe`` of a delivery starts with the recipe)."""
@@ -90,6 +104,8 @@ class Selection:
             parts.append(f"run {self.run_id}")
         if self.since:
             parts.append(f"retrieved {self.since[:19]}Z to {(self.until or '')[:19]}Z")
+        if self.images:
+            parts.append(f"{len(self.images)} chosen image{'s' if len(self.images) > 1 else ''}")
         return parts
 
     def describe(self) -> str:

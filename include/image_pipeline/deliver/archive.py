@@ -47,7 +47,10 @@ class Archive:
 
 
 def select_images(catalog: Catalog, selection: Selection, recipe: str) -> list[dict[str, Any]]:
-    return catalog.find(**selection.find_filters(), has_output=recipe)
+    if selection.images is None:
+        return catalog.find(**selection.find_filters(), has_output=recipe)
+    chosen = [catalog.get(sha) for sha in sorted(selection.sha256s(catalog))]  # chosen one by one
+    return [d for d in chosen if d is not None and recipe in (d.get("outputs") or {})]
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -16,8 +16,8 @@ def check_deliverable(selection: Selection) -> Selection:
     """Delivery asks more of a selection than processing: a filter at least, and both ends of a range."""
     if (selection.since is None) != (selection.until is None):
         raise ValueError("a date range needs both since and until")
-    if not (selection.keyword or selection.run_id or selection.label or selection.since):
-        raise ValueError("a selection needs a keyword, a retrieval run id, a label or a date range")
+    if not (selection.keyword or selection.run_id or selection.label or selection.since or selection.images):
+        raise ValueError("a selection needs a keyword, a retrieval run id, a label, a date range or chosen images")
     return selection
 
 

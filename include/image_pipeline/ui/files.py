@@ -17,8 +17,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from image_pipeline.core import keys
+from image_pipeline.core.selection import MAX_IMAGES, Selection
 from image_pipeline.core.storage import LocalStore
 from image_pipeline.ui.backends import backends
 from image_pipeline.ui.images import checked_sha256
@@ -99,6 +101,32 @@ def output(sha256: str, recipe: str, request: Request) -> Response:
 @router.get("/{sha256}/thumb", summary="The gallery's thumbnail of the image (GALLERY_GALLERY_THUMB)")
 def thumb(sha256: str, request: Request) -> Response:
     return _output(request, sha256, backends(request).cfg.gallery_thumb)
+
+
+class ArchiveRequest(BaseModel):
+    sha256s: list[str] = Field(min_length=1, max_length=MAX_IMAGES, description="The chosen images' sha256")
+    recipe: str | None = Field(None, description="Whose outputs; default: the first of GALLERY_RECIPES")
+
+
+@archive_router.post("", summary="A ZIP of chosen images' outputs, built by the delivery code")
+def build_archive(body: ArchiveRequest, request: Request) -> dict[str, Any]:
+    """The same archive a delivery makes (manifest, README; content-addressed, so asking twice builds
+    it once), for the images chosen in the gallery; answers where to download it."""
+    from image_pipeline import wiring
+    from image_pipeline.deliver.archive import ensure_archive
+
+    found = backends(request)
+    try:
+        selection = Selection(images=tuple(body.sha256s))
+        recipe = wiring.recipe_book(found.cfg).get(body.recipe or found.cfg.recipe_names()[0])
+    except (KeyError, ValueError) as exc:
+        raise HTTPException(400, str(exc)) from None
+    archive = ensure_archive(found.store, found.catalog, selection, recipe)
+    if archive is None:
+        raise HTTPException(404, f"none of these images has a {recipe.name} output yet")
+    name = archive.key.rsplit("/", 1)[-1]
+    return {"url": request.url_for("archive", name=name).path, "name": f"gallery-{archive.images}-{recipe.name}.zip",
+            "images": archive.images, "bytes": archive.bytes}
 
 
 @archive_router.get("/{name}", summary="A delivery's ZIP archive, by the name its content gives it")

@@ -4,6 +4,7 @@ backends, files with their cache headers, uploads within bounds, names from the 
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from PIL import Image
@@ -152,6 +153,28 @@ def test_files_are_served_immutable_with_etags(client, as_user, gallery_files):
     assert out.status_code == 200 and out.content == store.get_bytes(doc["outputs"]["half_gray"]["key"])
     for missing in (f"/api/images/{sha}/outputs/web", f"/api/images/{'f' * 64}/raw", f"/api/images/{'f' * 64}"):
         assert client.get(missing, headers=as_user("viewer")).status_code == 404
+
+
+def test_chosen_images_are_zipped_by_the_delivery_code(client, as_user, gallery_files):
+    import zipfile
+
+    _, docs = gallery_files
+    chosen = sorted(d["sha256"] for d in docs if d["status"] == "processed" and "half_gray" in d.get("outputs", {}))[:2]
+    answer = client.post("/api/archives", json={"sha256s": chosen, "recipe": "half_gray"}, headers=as_user("viewer"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["images"] == 2 and body["url"].startswith("/api/archives/") and body["url"].endswith(".zip")
+    again = client.post("/api/archives", json={"sha256s": chosen[::-1], "recipe": "half_gray"}, headers=as_user("viewer"))
+    assert again.json()["url"] == body["url"]  # content-addressed: the same choice, the same archive
+    got = client.get(body["url"], headers=as_user("viewer"))
+    with zipfile.ZipFile(io.BytesIO(got.content)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert sorted(m["sha256"] for m in manifest) == chosen
+    assert client.post("/api/archives", json={"sha256s": ["../etc"]}, headers=as_user("viewer")).status_code == 400
+    assert client.post("/api/archives", json={"sha256s": chosen, "recipe": "nonesuch"},
+                       headers=as_user("viewer")).status_code == 400
+    assert client.post("/api/archives", json={"sha256s": ["f" * 64]}, headers=as_user("viewer")).status_code == 404
+    assert client.post("/api/archives", json={"sha256s": chosen}).status_code == 401
 
 
 def test_archives_are_downloaded_by_their_content_name(backends, client, as_user):
