@@ -304,6 +304,7 @@ def test_the_analytics_page_shows_the_days_metrics(admin, airflow, tmp_path):
 
 
 def test_a_viewer_browses_but_is_refused_an_upload(browser, airflow, gallery, tmp_path):
+    runs_before = airflow["rest"].get("/api/v2/dags/image_request/dagRuns?limit=100")["total_entries"]
     viewer = Watched(browser, airflow, "viewer")
     try:
         page = viewer.page
@@ -320,6 +321,16 @@ def test_a_viewer_browses_but_is_refused_an_upload(browser, airflow, gallery, tm
         assert "refused" in refused.inner_text().lower()
         assert page.get_by_test_id("upload-row").first.get_attribute("data-phase") == "refused"
         page.screenshot(path=str(tmp_path / "viewer-upload.png"), full_page=True)
+
+        # ... nor a request: Airflow's REST API refuses the viewer's trigger, and the page says so.
+        page.get_by_role("link", name="Request").click()
+        page.get_by_label("Keywords").fill("pier")
+        page.get_by_label("Your email").fill("viewer@example.com")
+        page.get_by_role("button", name="Send request").click()
+        error = page.get_by_test_id("request-error")
+        error.wait_for()
+        assert "403" in error.inner_text() or "forbidden" in error.inner_text().lower(), error.inner_text()
+        assert airflow["rest"].get("/api/v2/dags/image_request/dagRuns?limit=100")["total_entries"] == runs_before
     finally:
         viewer.close()
     assert viewer.problems == []
