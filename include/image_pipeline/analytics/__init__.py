@@ -6,8 +6,7 @@ Names below are loaded on first use, so importing the package (DAG files do) sta
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from image_pipeline.core.exports import lazy_exports
 
 _EXPORTS = {
     "image_pipeline.analytics.extract": ("day_window", "read_day"),
@@ -18,17 +17,4 @@ _EXPORTS = {
     "image_pipeline.analytics.daily": ("write_daily_report",),
     "image_pipeline.analytics.overview": ("rollup",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    for module in _EXPORTS:  # the rest of their public names
-        if name == module.rpartition(".")[2]:  # a module not imported yet
-            return importlib.import_module(module)
-        loaded = importlib.import_module(module)
-        if not name.startswith("__") and hasattr(loaded, name):
-            return getattr(loaded, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS, search_modules=True)

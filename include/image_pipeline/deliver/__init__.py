@@ -4,8 +4,7 @@ deliveries (:mod:`.subscriptions`). Names below are loaded on first use (DAG fil
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from image_pipeline.core.exports import lazy_exports
 
 _EXPORTS = {
     "image_pipeline.deliver.request": ("DeliveryRequest", "check_deliverable", "describe"),
@@ -16,11 +15,4 @@ _EXPORTS = {
     "image_pipeline.deliver.subscriptions": ("Subscription", "load_subscriptions"),
     "image_pipeline.core.selection": ("Selection",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

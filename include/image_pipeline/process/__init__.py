@@ -7,18 +7,10 @@ The names below are loaded on first use, so importing the package (DAG files do)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from image_pipeline.core.exports import lazy_exports
 
 _EXPORTS = {
     "image_pipeline.process.batches": ("COUNTS", "MAX_BATCHES", "ProcessingBatch", "auto_batch_size", "due",
                                        "plan_batches", "process_batch"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -9,8 +9,7 @@ The names below are loaded on first use, so importing the package (DAG files do)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from image_pipeline.core.exports import lazy_exports
 
 _EXPORTS = {
     "image_pipeline.retrieve.sources": ("ENGINES", "SEARCH_ENGINES", "SOURCES", "source_module"),
@@ -21,11 +20,4 @@ _EXPORTS = {
     "image_pipeline.retrieve.urls": ("ingest_urls",),
     "image_pipeline.retrieve.inbox": ("INBOX", "ingest_inbox", "upload_to_inbox"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
