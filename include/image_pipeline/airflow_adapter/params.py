@@ -28,7 +28,7 @@ SELECTION = "Which images"
 DELIVERY = "Delivery"
 TUNING = "Tuning"
 
-ENGINE_LABELS = {
+ENGINE_LABELS = {  # how the forms show each registered source
     "bing": "Bing image search",
     "google": "Google image search",
     "baidu": "Baidu image search",
@@ -63,7 +63,11 @@ def count(max_count: int, section: str | None = None) -> Param:
 
 
 def engine(section: str | None = None) -> Param:
-    return Param("bing", type="string", enum=list(ENGINE_LABELS), values_display=ENGINE_LABELS, title="Source",
+    """The registry's sources (a new source is offered as soon as it is registered), by their labels."""
+    from image_pipeline.retrieve.sources import ENGINES  # the registry alone: no source module is loaded
+
+    return Param("bing", type="string", enum=list(ENGINES),
+                 values_display={name: ENGINE_LABELS.get(name, name) for name in ENGINES}, title="Source",
                  description="A search engine, a web site, a list of URLs or the inbox.", section=section)
 
 
