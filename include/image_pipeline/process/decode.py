@@ -44,26 +44,55 @@ def _header_exif(im: Image.Image) -> Image.Exif:
 
 
 def _decode(path: Path, im: Image.Image, scale: float, gray: bool) -> Image.Image:
-    """The first frame, decoded; JPEGs at the smallest DCT scale that still covers ``scale``.
+    """The first frame, decoded by the fastest decoder for its format.
 
-    A plain 8-bit PNG that is wanted gray goes through OpenCV's decoder instead: libpng turns it
-    gray while inflating, so the colour image is never held, and the shrink that follows is the
-    usual exact one (about 1.4 times faster than Pillow's decode and convert).
+    - JPEG: libjpeg's DCT scaling (``Image.draft``): only 1/2, 1/4 or 1/8 of the pixels are ever
+      produced, the smallest that still covers ``scale``, and only luma when ``gray``.
+    - PNG and WebP in plain 8-bit modes: OpenCV's decoders (libpng's and libwebp's own, without
+      Pillow's detours; about 1.2x faster for PNG, 1.4x for WebP on the corpus), luma straight out
+      of libpng when ``gray``. An alpha channel that is opaque everywhere is dropped, as it changes
+      nothing but would cost every later step a fourth channel (and transparent handling).
+    - anything else (palettes, 16-bit gray, CMYK, animations...): Pillow.
     """
-    if im.format in ("JPEG", "MPO") and scale < 1.0:
-        want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale)))
-        im.draft("L" if gray and im.mode in ("RGB", "L") else None, want)
-    elif im.format in ("JPEG", "MPO") and gray and im.mode == "RGB":
-        im.draft("L", im.size)  # full size, but luma only
-    elif gray and im.format == "PNG" and im.mode in ("RGB", "L") and "transparency" not in im.info:
-        import cv2
-
-        pixels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
-        if pixels is None:
-            raise BadImage("cannot decode image: OpenCV could not read the PNG")
-        return Image.fromarray(pixels, "L")
+    if im.format in ("JPEG", "MPO"):
+        if scale < 1.0:
+            want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale)))
+            im.draft("L" if gray and im.mode in ("RGB", "L") else None, want)
+        elif gray and im.mode == "RGB":
+            im.draft("L", im.size)  # full size, but luma only
+    elif im.format in OPENCV_FORMATS and im.mode in OPENCV_MODES and "transparency" not in im.info \
+            and getattr(im, "n_frames", 1) == 1:
+        decoded = _opencv_decode(path, im.mode, gray)
+        if decoded is not None:
+            return decoded
     im.load()
     return im
+
+
+OPENCV_FORMATS = ("PNG", "WEBP")
+OPENCV_MODES = ("L", "RGB", "RGBA")  # 16-bit colour PNGs open as RGB(A) too: OpenCV keeps the high byte
+
+
+def _opencv_decode(path: Path, mode: str, gray: bool) -> Image.Image | None:
+    """``path`` decoded by OpenCV as L, RGB or RGBA (None when OpenCV cannot: Pillow then tries)."""
+    import cv2
+    import numpy as np
+
+    flags = cv2.IMREAD_IGNORE_ORIENTATION  # orientation is the recipes' auto_orient, as for every format
+    if mode in ("L", "RGB"):
+        luma = gray or mode == "L"
+        pixels = cv2.imread(str(path), flags | (cv2.IMREAD_GRAYSCALE if luma else cv2.IMREAD_COLOR_RGB))
+        return None if pixels is None else Image.fromarray(pixels, "L" if luma else "RGB")
+    pixels = cv2.imread(str(path), flags | cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 4:
+        return None
+    if pixels.dtype != np.uint8:  # 16 bits a channel: the high byte, as Pillow reads them
+        pixels = (pixels >> 8).astype(np.uint8)
+    if pixels[:, :, 3].min() == 255:  # opaque everywhere: the alpha says nothing
+        if gray:
+            return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGRA2GRAY), "L")
+        return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), "RGB")
+    return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA), "RGBA")
 
 
 def _normalise(im: Image.Image) -> Image.Image:
@@ -103,13 +132,17 @@ def _reduce(im: Image.Image, original: tuple[int, int], scale: float) -> Image.I
     box filter: exact and cheap), premultiplying alpha so transparent pixels do not bleed."""
     current = im.width / original[0]
     factor = math.floor(current / scale) if scale > 0 else 1
-    if factor >= 2:
-        premultiplied = im.mode in ("RGBA", "LA")
-        if premultiplied:
-            im = im.convert("RGBa" if im.mode == "RGBA" else "La")
-        im = im.reduce(factor)
-        if premultiplied:
-            im = im.convert("RGBA" if im.mode == "RGBa" else "LA")
+    return box_reduce(im, factor) if factor >= 2 else im
+
+
+def box_reduce(im: Image.Image, factor: int) -> Image.Image:
+    """``im`` shrunk ``factor`` times by a box filter, alpha premultiplied."""
+    premultiplied = im.mode in ("RGBA", "LA")
+    if premultiplied:
+        im = im.convert("RGBa" if im.mode == "RGBA" else "La")
+    im = im.reduce(factor)
+    if premultiplied:
+        im = im.convert("RGBA" if im.mode == "RGBa" else "LA")
     return im
 
 

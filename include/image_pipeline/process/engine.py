@@ -3,10 +3,11 @@
 For each image the engine
 
 1. reads the header only and refuses what breaks the limits (pixels, frames) before decoding;
-2. decodes once, at the smallest scale every selected recipe allows: JPEGs through libjpeg's DCT
-   scaling (``Image.draft``: 1/2, 1/4 or 1/8 of the pixels are ever produced, and only luma when
-   every recipe starts by going gray), other formats by an integer box ``reduce`` right after the
-   decode; odd modes (CMYK, 16-bit, palette with transparency, colour-keyed) are normalised to
+2. decodes once, by the fastest decoder for the format, at the smallest scale every selected recipe
+   (and the features) allow: JPEGs through libjpeg's DCT scaling (``Image.draft``: 1/2, 1/4 or 1/8
+   of the pixels are ever produced, and only luma when every recipe starts by going gray and no
+   feature needs colour), PNG and WebP through OpenCV's decoders, then an integer box ``reduce``
+   right after the decode; odd modes (CMYK, 16-bit, palette with transparency, colour-keyed) are normalised to
    L, LA, RGB or RGBA; multi-frame files give their first frame;
 3. runs each recipe's operations on that decode, timing each one, and encodes its output (with a
    quality search when the recipe sets a byte target), checking the per-image time limit between
@@ -27,7 +28,7 @@ from PIL import Image
 
 from image_pipeline.core.errors import BadImage
 from image_pipeline.process.decode import (DECODE_ERRORS, _check_header, _decode, _header_exif, _normalise, _reduce,
-                                           to_srgb)
+                                           box_reduce, to_srgb)
 from image_pipeline.process.encode import _metadata, encode, encode_to_target  # noqa: F401 - encode: the engine's API too
 from image_pipeline.process.features import FEATURE_SIDE  # features need no more than this a side
 from image_pipeline.process.operations import ALPHA_MODES, OPERATIONS, Context
@@ -72,8 +73,9 @@ def process_image(
 ) -> ImageResult:
     """Decode ``src`` once and write every recipe's output to ``dest(recipe)``.
 
-    ``features``, when given, is called once with the decoded image (at most ``FEATURE_SIDE``
-    pixels a side is needed, so it costs the decode nothing) and the source's EXIF.
+    ``features``, when given, is called once with the source's EXIF and the decode, shrunk to its
+    own small size (:func:`feature_input`: at least ``FEATURE_SIDE`` pixels a side, in colour and
+    sRGB), so that features cost their own work and not a slower decode of every recipe.
     Raises :class:`BadImage` (the quarantine reason) for anything that cannot be processed.
     """
     started = time.perf_counter()
@@ -99,10 +101,15 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
         icc = None if im.mode == "CMYK" else im.info.get("icc_profile")
         scale = max([r.needed_scale(im.size, orientation) for r in recipes]
                     + ([min(1.0, FEATURE_SIDE / max(im.size))] if features else []), default=1.0)
-        gray = bool(recipes) and all(r.gray_first for r in recipes) and features is None
+        gray_recipes = bool(recipes) and all(r.gray_first for r in recipes)
+        # Luma-only decoding when nothing needs colour; features do (dominant colours, labels): then
+        # one colour decode serves both, its luma taken once below (with libjpeg-turbo a luma-only
+        # decode saves little: entropy decoding, which every scale and mode pays, dominates).
+        gray = gray_recipes and features is None
         t0 = time.perf_counter()
         base = _reduce(_normalise(_decode(path, im, scale, gray)), (source["width"], source["height"]), scale)
-        if gray and base.mode not in ("L", "LA"):  # after the reduce: fewer pixels to convert
+        colour = base
+        if gray_recipes and base.mode not in ("L", "LA"):  # after the reduce: fewer pixels to convert
             base = base.convert("LA" if base.mode in ALPHA_MODES else "L")
         decode_seconds = time.perf_counter() - t0
     except BadImage:
@@ -122,7 +129,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
 
     if features is not None:
         t0 = time.perf_counter()
-        result.features = features(base_for(OUTPUT_SRGB), exif)  # features shrink their own copy
+        result.features = features(feature_input(colour, icc), exif)
         result.features["seconds"] = round(time.perf_counter() - t0, 6)
         deadline.check()
     for recipe in recipes:
@@ -156,5 +163,12 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
     return result
 
 
-OUTPUT_SRGB = OutputSpec("png", 85, False, False, None, 30, "strip", "srgb", "#ffffff")
+def feature_input(decoded: Image.Image, icc: bytes | None) -> Image.Image:
+    """What features are computed from: the decode shrunk by the largest integer factor that keeps
+    ``FEATURE_SIDE`` pixels a side (an exact box filter, cheap), then in sRGB (converting this small
+    copy costs a fraction of converting the decode)."""
+    factor = max(decoded.size) // FEATURE_SIDE
+    small = box_reduce(decoded, factor) if factor >= 2 else decoded
+    return to_srgb(small, icc) if icc else small
+
 

@@ -23,13 +23,14 @@ quarantined, 2 on a usage error. Limits come from the same settings as the DAGs
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -91,6 +92,39 @@ def process_one(src: Path, outs: dict[str, Path], recipes: list[Any], limits: An
             entry["target_met"] = all(targeted) if targeted else None
     entry["seconds"] = round(time.perf_counter() - started, 6)
     return entry
+
+
+def _worker_init() -> None:
+    """One image at a time per worker process: libraries' own thread pools (OpenCV, OpenMP) would
+    only contend with the other workers for the same cores."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+def _run_in_pool(planned: list[tuple[Path, dict[str, Path]]], recipes: list[Any], limits: Any, dest: Path,
+                 workers: int, progress: Progress) -> list[dict[str, Any]]:
+    """``planned`` over ``workers`` processes: the largest files first (a 40 Mpx photo started last
+    would leave the other workers idle while it finishes), at most two files queued per worker
+    (memory stays flat in the folder's size, and a worker that is free takes the next file)."""
+    by_size = sorted(planned, key=lambda item: -item[0].stat().st_size)
+    entries: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+        queued = iter(by_size)
+        running = {pool.submit(process_one, path, outs, recipes, limits, dest)
+                   for path, outs in itertools.islice(queued, 2 * workers)}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                entries.append(future.result())
+                progress.advance()
+            for path, outs in itertools.islice(queued, len(done)):
+                running.add(pool.submit(process_one, path, outs, recipes, limits, dest))
+    return entries
 
 
 class Progress:
@@ -156,11 +190,7 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
             entries.append(process_one(path, outs, recipes, limits, dest))
             progress.advance()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(process_one, path, outs, recipes, limits, dest) for path, outs in planned]
-            for future in as_completed(futures):
-                entries.append(future.result())
-                progress.advance()
+        entries = _run_in_pool(planned, recipes, limits, dest, workers, progress)
     seconds = time.perf_counter() - started
     files = []
     for entry in sorted(entries, key=lambda e: e["source"]):
