@@ -1,27 +1,40 @@
 """Processing against the fastest tools, side by side, on one core, on real photos.
 
-    python benchmarks/bench_process.py IMAGES_DIR [--repeat N] [--json FILE] [--batch N]
+    python benchmarks/bench_process.py IMAGES_DIR [--repeat N] [--json FILE] [--batch N] [--webp N] [--clock cpu|wall]
 
-Three parts, all in one run:
+Why one module: one run, one table; every part shares the corpus, the clock and the side-by-side timer.
+
+The corpus is IMAGES_DIR plus WebP copies of its first ``--webp`` JPEGs (made once, next to it in
+``IMAGES_DIR-webp``), so that each input format is measured. Times are CPU seconds of the process
+(and of its children, for ImageMagick) by default: on a shared machine wall time mostly measures
+the neighbours; ``--clock wall`` on a quiet one. Parts, all in one run:
 
 1. The seed-000 transform (half size, grayscale, JPEG q85) by the project's ``half_gray`` recipe
    and by the anchors: a naive Pillow script (open, resize, convert, save: every pixel decoded at
    full size), OpenCV's reduced decode (``IMREAD_REDUCED_GRAYSCALE_2``), pyvips with
    shrink-on-load, and ImageMagick's ``convert`` where it is installed. Contenders alternate image
    by image in one process pinned to one core (best of ``--repeat`` per image); each one's peak
-   RSS is measured in a child process of its own.
-2. The three shipped recipes together (one decode) against each alone.
-3. Memory: peak RSS of the ``gallery process`` loop over ``--batch`` images (the corpus cycled)
+   RSS is measured in a child process of its own. Ratios per format (JPEG, PNG, WebP) and overall.
+2. ``web`` (1920 px WebP q80) and ``thumb`` (320 px progressive JPEG q80) against the anchors doing
+   the same transform with the same encoder settings: a naive Pillow script, Pillow's ``thumbnail``
+   with its draft mode, OpenCV (reduced decode, area resize) and pyvips' ``thumbnail``; where
+   ``web``'s time goes (decode, resize, encode).
+3. The three shipped recipes together (one decode) against each alone; features alone; the
+   gallery's processing (``process_batch``: object store, catalog, features without and with the
+   labels model) against the CLI's three recipes plus the features alone (target: at most 1.25x).
+4. Memory: peak RSS of the ``gallery process`` loop over ``--batch`` images (the corpus cycled)
    against 10 images, both starting with the largest files.
 
-Prints a table (images/s, Mpx/s, peak RSS, ratios) and writes it as JSON.
+Prints tables (images/s, Mpx/s, peak RSS, ratios) and writes them as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,9 +48,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from PIL import Image  # noqa: E402
 
-from image_pipeline.process.engine import process_image  # noqa: E402
 from image_pipeline.core.errors import BadImage  # noqa: E402
+from image_pipeline.process.engine import process_image  # noqa: E402
 from image_pipeline.process.recipes import get_recipe  # noqa: E402
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (ImageMagick runs as one)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+CLOCKS = {"cpu": cpu_seconds, "wall": time.perf_counter}
+clock = cpu_seconds  # main() sets the one --clock names
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -70,6 +93,166 @@ def pyvips_shrink(src: Path, dest: Path) -> None:
 def imagemagick(src: Path, dest: Path) -> None:
     subprocess.run([IMAGEMAGICK, str(src), "-resize", "50%", "-colorspace", "Gray", "-quality", "85", str(dest)],
                    check=True, capture_output=True)
+
+
+# --- web and thumb against the anchors: the same transform, the same encoder settings -----------
+
+FIT = {"web": 1920, "thumb": 320}  # longest side, never enlarged
+
+
+def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    f = min(1.0, longest / max(size))
+    return max(1, round(size[0] * f)), max(1, round(size[1] * f))
+
+
+def pillow_save(im: Image.Image, dest: Path, kind: str) -> None:
+    if kind == "web":
+        im.save(dest.with_suffix(".webp"), "WEBP", quality=80, method=4)
+    else:
+        im.save(dest, "JPEG", quality=80, progressive=True, optimize=True)
+
+
+def naive_fit(kind: str) -> Callable[[Path, Path], None]:
+    def run(src: Path, dest: Path) -> None:
+        with Image.open(src) as im:
+            rgb = im.convert("RGB")
+            pillow_save(rgb.resize(fit_size(rgb.size, FIT[kind]), Image.Resampling.LANCZOS), dest, kind)
+    return run
+
+
+def pillow_thumbnail(kind: str) -> Callable[[Path, Path], None]:
+    def run(src: Path, dest: Path) -> None:
+        with Image.open(src) as im:
+            im.thumbnail((FIT[kind], FIT[kind]))  # draft (JPEG DCT scaling), then reduce + LANCZOS
+            pillow_save(im.convert("RGB"), dest, kind)
+    return run
+
+
+def opencv_fit(kind: str) -> Callable[[Path, Path], None]:
+    def run(src: Path, dest: Path) -> None:
+        import cv2
+
+        with Image.open(src) as im:  # the header, for the reduced decode's factor
+            size = im.size
+        target = fit_size(size, FIT[kind])
+        factor = next((k for k in (8, 4, 2) if size[0] // k >= target[0] and size[1] // k >= target[1]), 1)
+        flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
+        pixels = cv2.imread(str(src), flag)
+        if pixels is None:
+            raise BadImage("opencv cannot read it")
+        pixels = cv2.resize(pixels, target, interpolation=cv2.INTER_AREA)
+        if kind == "web":
+            cv2.imwrite(str(dest.with_suffix(".webp")), pixels, [cv2.IMWRITE_WEBP_QUALITY, 80])
+        else:
+            cv2.imwrite(str(dest), pixels, [cv2.IMWRITE_JPEG_QUALITY, 80, cv2.IMWRITE_JPEG_PROGRESSIVE, 1,
+                                            cv2.IMWRITE_JPEG_OPTIMIZE, 1])
+    return run
+
+
+def pyvips_thumbnail(kind: str) -> Callable[[Path, Path], None]:
+    def run(src: Path, dest: Path) -> None:
+        import pyvips
+
+        im = pyvips.Image.thumbnail(str(src), FIT[kind], height=FIT[kind], size="down")  # shrink-on-load
+        if kind == "web":
+            im.webpsave(str(dest.with_suffix(".webp")), Q=80, effort=4, strip=True)
+        else:
+            im.jpegsave(str(dest), Q=80, interlace=True, optimize_coding=True, strip=True)
+    return run
+
+
+def fit_contenders(kind: str) -> dict[str, Callable[[Path, Path], None]]:
+    found = {kind: engine_runner(kind), "naive_pillow": naive_fit(kind), "pillow_thumbnail": pillow_thumbnail(kind),
+             "opencv": opencv_fit(kind)}
+    if pyvips_available():
+        found["pyvips_thumbnail"] = pyvips_thumbnail(kind)
+    return found
+
+
+def pyvips_available() -> bool:
+    try:
+        import pyvips  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def web_split(files: list[Path]) -> dict[str, float]:
+    """Where ``web``'s time goes: the engine's own per-step timings, summed over the corpus."""
+    recipe = get_recipe("web")
+    spent: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            result = process_image(path, [recipe], lambda r: Path(tmp) / f"out.{r.ext}")
+            for step, seconds in result.outputs["web"]["timings"].items():
+                spent[step] = spent.get(step, 0.0) + seconds
+    total = sum(spent.values())
+    return {step: round(seconds / total, 3) for step, seconds in spent.items()}
+
+
+# --- features, and the gallery's processing with them ---------------------------------------------
+
+THREE = ("half_gray", "web", "thumb")
+
+
+def features_alone(labeler) -> Callable[[Path, Path], float]:
+    """The features' own work on the decode the three recipes share (the decode itself not counted)."""
+    from image_pipeline.process.decode import _decode, _header_exif, _normalise, _reduce
+    from image_pipeline.process.engine import feature_input
+    from image_pipeline.process.features import extract_features
+
+    recipes = [get_recipe(n) for n in THREE]
+
+    def run(src: Path, dest: Path) -> float:
+        with Image.open(src) as im:
+            size, exif, icc = im.size, _header_exif(im), im.info.get("icc_profile")
+            scale = max(r.needed_scale(size, 1) for r in recipes)
+            decoded = _reduce(_normalise(_decode(src, im, scale, False)), size, scale)
+            start = clock()
+            extract_features(feature_input(decoded, None if im.mode == "CMYK" else icc), exif, labeler=labeler)
+            return clock() - start
+    return run
+
+
+class Gallery:
+    """The gallery's processing of one image (``process_batch``: raw from the object store, the three
+    recipes and the features, outputs to the store, one catalog write), on a local store and catalog."""
+
+    def __init__(self, root: Path, files: list[Path]):
+        from image_pipeline.core import keys
+        from image_pipeline.core.catalog import SqliteCatalog
+        from image_pipeline.core.storage import LocalStore
+
+        self.store, self.catalog = LocalStore(root / "store"), SqliteCatalog(root / "catalog.sqlite3")
+        self.sha256 = {}
+        for path in files:
+            sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+            raw = keys.raw_key(sha256, path.suffix.lstrip(".").lower())
+            self.store.put_file(raw, path)
+            with Image.open(path) as im:
+                self.catalog.record_image(sha256, raw_key=raw, format=im.format, width=im.width, height=im.height,
+                                          bytes=path.stat().st_size, source="bench", uri=str(path), keyword="bench",
+                                          run_id="bench", seen_at="2026-11-01T00:00:00+00:00")
+            self.sha256[path] = sha256
+
+    def runner(self, labeler) -> Callable[[Path, Path], None]:
+        from image_pipeline.process.batches import process_batch
+        from image_pipeline.process.features import FEATURES_VERSION, extract_features, near_duplicate_of
+
+        def run(src: Path, dest: Path) -> None:
+            counts = process_batch(self.store, self.catalog, list(THREE), [self.sha256[src]], force=True,
+                                   features=lambda im, exif: extract_features(im, exif, labeler=labeler),
+                                   features_version=FEATURES_VERSION, near_duplicate=near_duplicate_of)
+            if counts["processed"] != 1:
+                raise BadImage(f"not processed: {counts}")
+        return run
+
+
+def local_labeler():
+    from image_pipeline.process.features import LocalLabeler, local_labels_available
+
+    return LocalLabeler().load() if local_labels_available() else None
 
 
 def engine_runner(*names: str) -> Callable[[Path, Path], None]:
@@ -124,12 +307,12 @@ def time_side_by_side(files: list[Path], runners: dict[str, Callable], repeat: i
         for _ in range(repeat):
             for path in files:
                 for name, fn in runners.items():
-                    start = time.perf_counter()
+                    start = clock()
                     try:
-                        fn(path, out)
+                        took = fn(path, out)  # a float: the seconds it measured itself
                     except (BadImage, subprocess.CalledProcessError):
                         continue
-                    elapsed = time.perf_counter() - start
+                    elapsed = took if isinstance(took, float) else clock() - start
                     best[name][path] = min(best[name].get(path, float("inf")), elapsed)
     return best
 
@@ -163,10 +346,10 @@ def summarise(times: dict[Path, float], mpx: dict[Path, float]) -> dict[str, flo
             "mpx_per_s": round(sum(mpx[p] for p in times) / seconds, 2) if seconds else 0.0}
 
 
-def child(mode: str, name: str, folder: Path, count: int) -> None:
+def child(mode: str, name: str, folder: Path, count: int, webp: int, limit: int) -> None:
     """A measured child process: one contender over the corpus, or the CLI loop over a batch."""
     pin_one_core()
-    files = corpus(folder)
+    files = corpus(folder, webp, limit)
     if mode == "contender":
         runner = contenders()[name] if name in contenders() else engine_runner(*RECIPE_SETS[name])
         with tempfile.TemporaryDirectory() as tmp:
@@ -191,27 +374,80 @@ def child(mode: str, name: str, folder: Path, count: int) -> None:
                 raise SystemExit(f"batch of {count}: only {result['totals']['ok']} processed")
 
 
-def corpus(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def corpus(folder: Path, webp: int = 0, limit: int = 0) -> list[Path]:
+    """The images of ``folder`` and WebP copies of its first ``webp`` JPEGs (made once, in
+    ``folder-webp``); with ``limit``, that many spread over the sorted list (every format kept)."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    copies = folder.with_name(f"{folder.name}-webp")
+    for jpeg in [p for p in files if p.suffix.lower() in (".jpg", ".jpeg")][:webp]:
+        copy = copies / f"{jpeg.stem}.webp"
+        if not copy.exists():
+            copies.mkdir(exist_ok=True)
+            with Image.open(jpeg) as im:
+                im.save(copy.with_suffix(".part"), "WEBP", quality=90)
+            copy.with_suffix(".part").rename(copy)
+        files.append(copy)
+    files.sort(key=lambda p: (p.suffix.lower(), p.name))
+    if limit and limit < len(files):
+        files = [files[i * len(files) // limit] for i in range(limit)]
+    return files
+
+
+def ratio_rows(times: dict[str, dict[Path, float]], names: list[str], mpx: dict[Path, float],
+               baseline: str, key: str) -> dict[str, dict]:
+    """A summary row per contender over the images every one of them did, with ``key``: the
+    baseline's seconds over the contender's (above 1: faster than the baseline)."""
+    common = set.intersection(*(set(times[n]) for n in names))
+    rows = {name: summarise({p: times[name][p] for p in common}, mpx) for name in names}
+    for row in rows.values():
+        row[key] = round(rows[baseline]["seconds"] / row["seconds"], 2) if row["seconds"] else 0.0
+    return rows
+
+
+def by_format(times: dict[str, dict[Path, float]], names: list[str], baseline: str) -> dict[str, dict[str, float]]:
+    """Per input format and overall: the baseline's seconds over each contender's."""
+    common = set.intersection(*(set(times[n]) for n in names))
+    groups = {s.lstrip("."): [p for p in common if p.suffix.lower() == s] for s in {p.suffix.lower() for p in common}}
+    groups["all"] = list(common)
+    out = {}
+    for fmt, chosen in sorted(groups.items()):
+        base = sum(times[baseline][p] for p in chosen)
+        out[fmt] = {"images": len(chosen), **{n: round(base / sum(times[n][p] for p in chosen), 2) for n in names}}
+    return out
+
+
+def print_formats(title: str, rows: dict[str, dict[str, float]], names: list[str]) -> None:
+    print(title)
+    for fmt, row in rows.items():
+        print(f"  {fmt} ({row['images']} images): " + ", ".join(f"{n} {row[n]}x" for n in names))
 
 
 def main() -> None:
+    global clock
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", type=Path)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--webp", type=int, default=12, help="WebP copies of this many of the corpus' JPEGs")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many images (spread over the corpus)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/process.json"))
     parser.add_argument("--child", nargs=3, metavar=("MODE", "NAME", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    clock = CLOCKS[args.clock]
     if args.child:
-        child(args.child[0], args.child[1], args.images, int(args.child[2]))
+        child(args.child[0], args.child[1], args.images, int(args.child[2]), args.webp, args.limit)
         print(vm_hwm_kib())
         return
+    corpus_args = [str(args.images), "--webp", str(args.webp), "--limit", str(args.limit)]
     core = pin_one_core()
-    files = corpus(args.images)
+    files = corpus(args.images, args.webp, args.limit)
     mpx = megapixels(files)
-    print(f"{len(files)} images, {sum(mpx.values()):.0f} Mpx in all, pinned to core {core}", file=sys.stderr)
-    report: dict[str, object] = {"images": len(files), "megapixels": round(sum(mpx.values()), 1)}
+    load = os.getloadavg()
+    print(f"{len(files)} images, {sum(mpx.values()):.0f} Mpx in all, pinned to core {core}, {args.clock} seconds, "
+          f"load average {load[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
+    report: dict[str, object] = {"images": len(files), "megapixels": round(sum(mpx.values()), 1), "clock": args.clock,
+                                 "load_average": [round(v, 2) for v in load]}
 
     # 1. The seed-000 transform against the anchors.
     runners = contenders()
@@ -220,45 +456,70 @@ def main() -> None:
         if name not in runners:
             print(f"{why}: left out", file=sys.stderr)
     times = time_side_by_side(files, runners, args.repeat)
-    common = set.intersection(*(set(t) for t in times.values()))  # images every contender could do
-    rows = {}
-    for name in runners:
-        row = summarise({p: times[name][p] for p in common}, mpx)
-        row["peak_rss_mib"] = round(peak_rss_mib([str(args.images), "--child", "contender", name, "0"]), 1)
-        rows[name] = row
-    naive = rows["naive_pillow"]["seconds"]
-    for row in rows.values():
-        row["speedup_vs_naive"] = round(naive / row["seconds"], 2)
+    rows = ratio_rows(times, list(runners), mpx, "naive_pillow", "speedup_vs_naive")
+    for name, row in rows.items():
+        row["peak_rss_mib"] = round(peak_rss_mib([*corpus_args, "--child", "contender", name, "0"]), 1)
     report["half_gray_vs_anchors"] = rows
     print_table("half size + grayscale + JPEG q85 (seed 000), one core", rows, "speedup_vs_naive")
-    by_format: dict[str, dict[str, float]] = {}
-    for suffix in sorted({p.suffix.lower() for p in common}):
-        chosen = [p for p in common if p.suffix.lower() == suffix]
-        naive_s = sum(times["naive_pillow"][p] for p in chosen)
-        by_format[suffix.lstrip(".")] = {
-            "images": len(chosen),
-            **{name: round(naive_s / sum(times[name][p] for p in chosen), 2) for name in runners}}
-    report["speedup_vs_naive_by_format"] = by_format
-    for fmt, row in by_format.items():
-        print(f"  {fmt} ({row['images']} images): " + ", ".join(f"{n} {row[n]}x" for n in runners))
+    report["speedup_vs_naive_by_format"] = by_format(times, list(runners), "naive_pillow")
+    print_formats("speedup over the naive Pillow script, per input format:", report["speedup_vs_naive_by_format"],
+                  list(runners))
+    opencv = by_format(times, ["half_gray", "opencv_reduced"], "opencv_reduced")
+    report["half_gray_vs_opencv_reduced"] = {fmt: {"images": r["images"], "speedup": r["half_gray"]}
+                                             for fmt, r in opencv.items()}
+    print("half_gray against OpenCV's reduced decode (above 1: half_gray faster): "
+          + ", ".join(f"{fmt} {r['half_gray']}x" for fmt, r in opencv.items()))
 
-    # 2. Three recipes from one decode against each alone.
-    recipe_runners = {name: engine_runner(*names) for name, names in RECIPE_SETS.items()}
-    rtimes = time_side_by_side(files, recipe_runners, args.repeat)
-    rrows = {name: summarise(rtimes[name], mpx) for name in RECIPE_SETS}
-    alone = {name: rrows[name]["seconds"] for name in ("half_gray", "web", "thumb")}
-    together = rrows["half_gray+web+thumb"]["seconds"]
+    # 2. web and thumb against the anchors doing the same.
+    for kind in ("web", "thumb"):
+        fit = fit_contenders(kind)
+        ftimes = time_side_by_side(files, fit, args.repeat)
+        frows = ratio_rows(ftimes, list(fit), mpx, kind, f"{kind}_speedup")
+        report[f"{kind}_vs_anchors"] = {"all": frows, "by_format": by_format(ftimes, list(fit), kind)}
+        print_table(f"{kind}: longest side {FIT[kind]} px, same encoder settings (ratio: {kind} faster when above 1)",
+                    frows, f"{kind}_speedup")
+        print_formats(f"{kind}'s speedup over each, per input format:", report[f"{kind}_vs_anchors"]["by_format"],
+                      list(fit))
+    split = web_split(files)
+    report["web_time_split"] = split
+    print("web's time (engine step timings): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
+
+    # 3. Three recipes from one decode against each alone; features; the gallery's processing.
+    labeler = local_labeler()
+    with tempfile.TemporaryDirectory() as tmp:
+        gallery = Gallery(Path(tmp), files)
+        recipe_runners = {name: engine_runner(*names) for name, names in RECIPE_SETS.items()}
+        recipe_runners.update({"features": features_alone(None), "gallery_process": gallery.runner(None)})
+        if labeler is not None:
+            recipe_runners.update({"features+labels": features_alone(labeler),
+                                   "gallery_process+labels": gallery.runner(labeler)})
+        else:
+            print("labels extra not installed: the labels model left out", file=sys.stderr)
+        rtimes = time_side_by_side(files, recipe_runners, args.repeat)
+        gallery.catalog.close()
+    rrows = ratio_rows(rtimes, list(recipe_runners), mpx, "half_gray+web+thumb", "x_three_together")
     for row in rrows.values():
-        row["x_costliest_single"] = round(row["seconds"] / max(alone.values()), 2)
+        row["x_three_together"] = round(1 / row["x_three_together"], 2) if row["x_three_together"] else 0.0
+    alone = {name: rrows[name]["seconds"] for name in THREE}
+    together = rrows["half_gray+web+thumb"]["seconds"]
+    overhead = {}
+    for suffix in ("", "+labels"):
+        if f"gallery_process{suffix}" in rrows:
+            overhead[f"gallery_process{suffix}"] = round(
+                rrows[f"gallery_process{suffix}"]["seconds"] / (together + rrows[f"features{suffix}"]["seconds"]), 3)
     report["recipes"] = {**rrows, "together_over_costliest_single": round(together / max(alone.values()), 2),
-                         "together_over_sum_of_singles": round(together / sum(alone.values()), 2)}
-    print_table("shipped recipes: together (one decode) against each alone", rrows, "x_costliest_single")
+                         "together_over_sum_of_singles": round(together / sum(alone.values()), 2),
+                         "gallery_over_cli_plus_features": overhead}
+    print_table("recipes together (one decode) and alone; features; the gallery's processing", rrows,
+                "x_three_together")
     print(f"together / costliest single = {report['recipes']['together_over_costliest_single']}x, "
           f"together / sum of singles = {report['recipes']['together_over_sum_of_singles']}x")
+    print("gallery processing / (three recipes + features alone), target <= 1.25: "
+          + ", ".join(f"{k} {v}x" for k, v in overhead.items()))
 
-    # 3. Memory flat in batch size.
-    small = peak_rss_mib([str(args.images), "--child", "batch", "half_gray", "10"])
-    large = peak_rss_mib([str(args.images), "--child", "batch", "half_gray", str(args.batch)])
+    # 4. Memory flat in batch size.
+    small = peak_rss_mib([*corpus_args, "--child", "batch", "half_gray", "10"])
+    large = peak_rss_mib([*corpus_args, "--child", "batch", "half_gray", str(args.batch)])
     report["memory"] = {"batch_10_peak_rss_mib": round(small, 1), f"batch_{args.batch}_peak_rss_mib": round(large, 1),
                         "ratio": round(large / small, 3)}
     print(f"\npeak RSS, gallery process half_gray: 10 images {small:.0f} MiB, {args.batch} images {large:.0f} MiB "

@@ -32,6 +32,7 @@ from image_pipeline.process.decode import (DECODE_ERRORS, _check_header, _decode
 from image_pipeline.process.encode import _metadata, encode, encode_to_target  # noqa: F401 - encode: the engine's API too
 from image_pipeline.process.features import FEATURE_SIDE  # features need no more than this a side
 from image_pipeline.process.operations import ALPHA_MODES, OPERATIONS, Context
+from image_pipeline.process.operations.base import _colour
 from image_pipeline.process.recipes import OutputSpec, Recipe
 
 
@@ -107,7 +108,9 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
         # decode saves little: entropy decoding, which every scale and mode pays, dominates).
         gray = gray_recipes and features is None
         t0 = time.perf_counter()
-        base = _reduce(_normalise(_decode(path, im, scale, gray)), (source["width"], source["height"]), scale)
+        background = _early_background(recipes, features is not None)
+        base = _reduce(_normalise(_decode(path, im, scale, gray, background)), (source["width"], source["height"]),
+                       scale)
         colour = base
         if gray_recipes and base.mode not in ("L", "LA"):  # after the reduce: fewer pixels to convert
             base = base.convert("LA" if base.mode in ALPHA_MODES else "L")
@@ -161,6 +164,25 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
         }
     result.seconds = round(time.perf_counter() - started, 6)
     return result
+
+
+# Operations whose result laid on a flat background is the same whether the background is laid
+# before or after them (geometry that does not look at the pixels, and the luma).
+ALPHA_NEUTRAL = ("auto_orient", "grayscale", "flip")
+
+
+def _early_background(recipes: list[Recipe], features: bool) -> tuple[int, int, int] | None:
+    """The background every output is laid on, when transparency can be laid on it at decode time:
+    no output keeps alpha, all share the background, and no step cares (features lay transparency
+    on white themselves)."""
+    backgrounds = {r.output.background for r in recipes}
+    if not recipes or len(backgrounds) != 1 or any(r.output.has_alpha for r in recipes):
+        return None
+    if not all(name in ALPHA_NEUTRAL or name == "resize" and params["focus"] == "center"
+               for r in recipes for name, params in r.steps):
+        return None
+    colour = _colour(backgrounds.pop(), "RGB")
+    return None if features and colour != (255, 255, 255) else colour
 
 
 def feature_input(decoded: Image.Image, icc: bytes | None) -> Image.Image:

@@ -120,8 +120,8 @@ def test_one_decode_at_the_smallest_scale_all_recipes_allow(tmp_path, monkeypatc
     decodes = []
     real = engine._decode
 
-    def spy(path, im, scale, gray):
-        out = real(path, im, scale, gray)
+    def spy(path, im, scale, gray, *rest):
+        out = real(path, im, scale, gray, *rest)
         decodes.append((out.size, out.mode))
         return out
 
@@ -225,6 +225,46 @@ def test_multi_frame_gives_first_frame(tmp_path):
     with opened(result, "thumb") as out:
         r, g, b = out.convert("RGB").getpixel((32, 32))
         assert r > 200 and b < 60
+
+
+def test_png_and_webp_through_opencv_keep_alpha_and_drop_an_opaque_one(tmp_path):
+    """OpenCV decodes plain PNG and WebP: 16-bit RGBA keeps its high byte and its transparency (laid on
+    white for JPEG, kept by WebP); an alpha that is opaque everywhere is dropped."""
+    import cv2
+    import numpy as np
+
+    bgra = np.zeros((64, 66, 4), np.uint16)
+    bgra[:, :, 2] = 65535  # red
+    bgra[:, :, 3] = 65535
+    bgra[:, 33:, 3] = 0  # the right half transparent
+    src = tmp_path / "in16.png"
+    cv2.imwrite(str(src), bgra)
+    assert Image.open(src).mode == "RGBA"
+    result = run(tmp_path, src, "half_gray", "thumb")
+    with opened(result, "half_gray") as out:
+        assert out.size == (33, 32) and abs(out.getpixel((5, 16)) - 76) <= 2 and out.getpixel((30, 16)) >= 253
+    with opened(result, "thumb") as out:
+        assert out.mode == "RGB" and out.getpixel((5, 16))[0] > 240 and min(out.getpixel((60, 16))) >= 250
+    with opened(run(tmp_path, src, "web"), "web") as out:
+        assert out.mode == "RGBA" and out.getpixel((5, 16))[3] == 255 and out.getpixel((60, 16))[3] == 0
+    opaque = write(tmp_path, Image.new("RGBA", (64, 64), (0, 0, 255, 255)), "PNG", name="opaque.png")
+    webp = write(tmp_path, Image.new("RGBA", (64, 64), (0, 0, 255, 255)), "WEBP", name="opaque.webp", lossless=True)
+    for path in (opaque, webp):
+        with opened(run(tmp_path, path, "web"), "web") as out:
+            assert out.mode == "RGB" and out.getpixel((10, 10))[2] > 240
+
+
+def test_gray_recipes_with_features_get_luma_and_the_features_colour(tmp_path):
+    from image_pipeline.process.features import extract_features
+
+    im = Image.new("RGB", (1200, 800), (200, 30, 30))
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        src = write(tmp_path, im, fmt)
+        result = run(tmp_path, src, "half_gray", features=lambda im, exif: extract_features(im, exif))
+        with opened(result, "half_gray") as out:
+            assert out.mode == "L" and out.size == (600, 400) and abs(out.getpixel((10, 10)) - 81) <= 3
+        red = result.features["dominant_colors"][0]
+        assert int(red[1:3], 16) > 180 and int(red[3:5], 16) < 60, fmt
 
 
 def test_tiny_images_stay_at_least_one_pixel(tmp_path):
