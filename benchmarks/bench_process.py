@@ -407,13 +407,21 @@ def ratio_rows(times: dict[str, dict[Path, float]], names: list[str], mpx: dict[
 def by_format(times: dict[str, dict[Path, float]], names: list[str], baseline: str) -> dict[str, dict[str, float]]:
     """Per input format and overall: the baseline's seconds over each contender's."""
     common = set.intersection(*(set(times[n]) for n in names))
-    groups = {s.lstrip("."): [p for p in common if p.suffix.lower() == s] for s in {p.suffix.lower() for p in common}}
-    groups["all"] = list(common)
+    groups: dict[str, list[Path]] = {"all": list(common)}
+    for path in common:
+        groups.setdefault(path.suffix.lower().lstrip("."), []).append(path)
+        if has_alpha(path):  # an alpha channel must be decoded and laid on white: OpenCV's gray decode drops it
+            groups.setdefault(f"{path.suffix.lower().lstrip('.')} with alpha", []).append(path)
     out = {}
     for fmt, chosen in sorted(groups.items()):
         base = sum(times[baseline][p] for p in chosen)
         out[fmt] = {"images": len(chosen), **{n: round(base / sum(times[n][p] for p in chosen), 2) for n in names}}
     return out
+
+
+def has_alpha(path: Path) -> bool:
+    with Image.open(path) as im:
+        return im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
 
 
 def print_formats(title: str, rows: dict[str, dict[str, float]], names: list[str]) -> None:

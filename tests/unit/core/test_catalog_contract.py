@@ -338,5 +338,40 @@ def test_an_sqlite_file_from_before_the_listing_is_migrated(tmp_path):
     with SqliteCatalog(path) as cat:
         assert [d["sha256"] for d in cat.list_images({"keyword": "cats"})[0]] == [sha]
         assert cat.count_images({"source": "folder"}) == 1
+        assert cat.pending("half_gray", 1) == [sha] and cat.pending_features(1) == [sha]
+        assert [d["sha256"] for d in cat.touched("2026-11-01T00:00:00+00:00", "2026-11-02T00:00:00+00:00")] == [sha]
     with SqliteCatalog(path) as cat:  # opening again changes nothing
         assert cat.facets()["keywords"] == [{"name": "cats", "count": 1}]
+
+
+def test_sqlite_planning_and_a_days_reading_go_through_indexes(tmp_path):
+    """Pending work, features, phashes and a day's documents read the side tables' indexes (never a
+    scan of the documents), and give what the documents say after every kind of write."""
+    with SqliteCatalog(tmp_path / "c.sqlite3") as cat:
+        for sha in ("a" * 64, "b" * 64, "c" * 64):
+            record(cat, sha)
+        cat.record_processing("a" * 64, {"half_gray": {**output(), "fingerprint": "f1"}},
+                              {"version": 2, "phash": "00ff"}, None)
+        cat.record_processing("b" * 64, {"half_gray": {**output(version=2), "fingerprint": "f1"}},
+                              {"version": 1, "phash": "0f0f"}, "a" * 64)
+        assert cat.pending("half_gray", 1) == ["b" * 64, "c" * 64]
+        assert cat.pending("half_gray", "f1", "fingerprint") == ["c" * 64]
+        assert cat.pending("thumb", 1) == ["a" * 64, "b" * 64, "c" * 64]
+        assert cat.pending_features(2) == ["b" * 64, "c" * 64]
+        assert cat.phashes() == [("a" * 64, "00ff"), ("b" * 64, "0f0f")]
+        day = ("2026-11-01T11:00:00+00:00", "2026-11-02T00:00:00+00:00")  # after retrieval, with the outputs
+        assert [d["sha256"] for d in cat.touched(*day)] == []
+        assert [d["sha256"] for d in cat.touched(*day, recipes=["half_gray"])] == ["a" * 64, "b" * 64]
+        cat.conn.execute("DELETE FROM images WHERE sha256 = ?", ("a" * 64,))
+        assert cat.pending("thumb", 1) == ["b" * 64, "c" * 64] and cat.phashes() == [("b" * 64, "0f0f")]
+        queries = {
+            "signatures": "SELECT min(outputs_sig) FROM image_work WHERE outputs_sig > 'x'",
+            "by signature": "SELECT sha256 FROM image_work WHERE outputs_sig = 'x' AND status != 'quarantined'",
+            "features": "SELECT sha256 FROM image_work WHERE (features_version < 1 OR features_version > 1 "
+                        "OR features_version IS NULL) AND status != 'quarantined'",
+            "phashes": "SELECT sha256, phash FROM image_work WHERE phash IS NOT NULL ORDER BY retrieved_at, sha256",
+            "day": "SELECT sha256 FROM image_times WHERE at >= 'a' AND at < 'b' AND kind IN ('retrieved')",
+        }
+        for name, sql in queries.items():
+            plan = " ".join(row[-1] for row in cat.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert ("INDEX" in plan or "PRIMARY KEY" in plan) and "TEMP B-TREE" not in plan, (name, plan)

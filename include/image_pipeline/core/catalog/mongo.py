@@ -37,6 +37,16 @@ class MongoCatalog(Catalog):
         self.images.create_index("retrieved_at")
         for keys in LISTING_INDEXES:
             self.images.create_index(keys)
+        self._create_work_indexes()
+
+    def _create_work_indexes(self) -> None:
+        """Processing's and analytics' indexes: features to (re)compute, the phashes in retrieval
+        order (covered: the index holds every field read), a day's quarantines and outputs."""
+        self.images.create_index([("features.version", 1), ("status", 1)])
+        self.images.create_index([("retrieved_at", 1), ("_id", 1), ("features.phash", 1)],
+                                 partialFilterExpression={"features.phash": {"$exists": True}})
+        self.images.create_index("quarantine.at")
+        self.images.create_index("outputs.$**")  # a wildcard index: every recipe's processed_at and version
 
     @staticmethod
     def _out(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -119,7 +129,11 @@ class MongoCatalog(Catalog):
         return self._outdated(f"outputs.{_check_field(recipe)}.{_check_field(field)}", version)
 
     def pending_features(self, version: int) -> list[str]:
-        return self._outdated("features.version", version)
+        # Ranges and null of the index's first field, rather than a $ne no index can serve.
+        query = {"status": {"$ne": "quarantined"}, "$or": [{"features.version": {"$lt": version}},
+                                                          {"features.version": {"$gt": version}},
+                                                          {"features.version": None}]}
+        return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
 
     def _outdated(self, path: str, value: int | str) -> list[str]:
         query = {"status": {"$ne": "quarantined"}, path: {"$ne": value}}

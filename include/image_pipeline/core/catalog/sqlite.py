@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: the listing's tables; 2: processing's and analytics' (_create_work_indexes)
 # The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
 # these, never the documents), and one row per (kind, value) of the multi-valued ones with the
 # image's retrieval time (a keyword's page is a range of that key, already in order).
@@ -61,6 +60,44 @@ TRIGGERS = {
     "tr_images_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_terms WHERE sha256 = old.sha256; "
                         "DELETE FROM image_fields WHERE sha256 = old.sha256; END",
 }
+# Processing's and analytics' side tables (schema version 2), kept by triggers of their own like the
+# listing's: ``image_work``, one row per image with what planning reads (status, the outputs' recipe,
+# version and fingerprint as one signature text, the features' version, the phash), and
+# ``image_times``, one row per timestamp a day's reading looks for (retrieved, quarantined, each
+# output's processed_at). Planning a run reads the few distinct signatures (an index seek each), not
+# a million documents; a day is a range of ``image_times``.
+WORK_TABLE = ("CREATE TABLE IF NOT EXISTS image_work (sha256 TEXT PRIMARY KEY, status TEXT, "
+              "outputs_sig TEXT NOT NULL, features_version INTEGER, phash TEXT, retrieved_at TEXT)")
+TIMES_TABLE = ("CREATE TABLE IF NOT EXISTS image_times (at TEXT NOT NULL, kind TEXT NOT NULL, sha256 TEXT NOT NULL, "
+               "PRIMARY KEY (at, kind, sha256)) WITHOUT ROWID")
+WORK_INDEXES = {
+    "ix_work_sig": "image_work (outputs_sig, status)",
+    "ix_work_features": "image_work (features_version, status)",
+    "ix_work_phash": "image_work (retrieved_at, sha256, phash) WHERE phash IS NOT NULL",
+    "ix_times_image": "image_times (sha256)",
+}
+# One line per output, in recipe order: "<recipe> <version> <fingerprint>".
+_OUTPUTS_SIG = ("coalesce((SELECT group_concat(key || ' ' || coalesce(json_extract(value, '$.version'), '') || ' ' "
+                "|| coalesce(json_extract(value, '$.fingerprint'), ''), char(10)) FROM (SELECT key, value "
+                "FROM json_each(new.doc, '$.outputs') WHERE type = 'object' ORDER BY key)), '')")
+_WORK_OF = ("INSERT INTO image_work (sha256, status, outputs_sig, features_version, phash, retrieved_at) VALUES "
+            f"(new.sha256, json_extract(new.doc, '$.status'), {_OUTPUTS_SIG}, "
+            "json_extract(new.doc, '$.features.version'), json_extract(new.doc, '$.features.phash'), "
+            "json_extract(new.doc, '$.retrieved_at'))")
+_TIMES_OF = """INSERT INTO image_times (at, kind, sha256)
+    SELECT at, kind, new.sha256 FROM (
+        SELECT json_extract(new.doc, '$.retrieved_at') AS at, 'retrieved' AS kind
+        UNION SELECT json_extract(new.doc, '$.quarantine.at'), 'quarantined'
+        UNION SELECT json_extract(value, '$.processed_at'), 'output ' || key FROM json_each(new.doc, '$.outputs')
+              WHERE type = 'object') WHERE typeof(at) = 'text'"""
+_REWORK = (f"DELETE FROM image_work WHERE sha256 = new.sha256; DELETE FROM image_times WHERE sha256 = new.sha256; "
+           f"{_WORK_OF}; {_TIMES_OF};")
+WORK_TRIGGERS = {
+    "tr_work_insert": f"AFTER INSERT ON images BEGIN {_REWORK} END",
+    "tr_work_update": f"AFTER UPDATE OF doc ON images BEGIN {_REWORK} END",
+    "tr_work_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_work WHERE sha256 = old.sha256; "
+                      "DELETE FROM image_times WHERE sha256 = old.sha256; END",
+}
 # Images of a near-duplicate group: those naming a group's first image, and the ones named.
 _IN_GROUP = ("f.sha256 IN (SELECT sha256 FROM image_fields WHERE dup_of IS NOT NULL "
              "UNION SELECT dup_of FROM image_fields WHERE dup_of IS NOT NULL)")
@@ -94,12 +131,22 @@ class SqliteCatalog(Catalog):
                     self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
                 for name, body in TRIGGERS.items():
                     self.conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
-                self.conn.execute("UPDATE images SET doc = doc")  # the update trigger fills the terms
+                self._create_work_indexes()
+                self.conn.execute("UPDATE images SET doc = doc")  # the update triggers fill the side tables
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+
+    def _create_work_indexes(self) -> None:
+        """Processing's and analytics' side tables, indexes and triggers (see ``WORK_TABLE``)."""
+        self.conn.execute(WORK_TABLE)
+        self.conn.execute(TIMES_TABLE)
+        for name, on in WORK_INDEXES.items():
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+        for name, body in WORK_TRIGGERS.items():
+            self.conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
 
     def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
         """Apply ``change(doc)`` atomically; insert ``base`` (changed) when absent. True if inserted."""
@@ -189,10 +236,28 @@ class SqliteCatalog(Catalog):
         return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY sha256", args)]
 
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
-        return self._outdated(f"$.outputs.{_check_field(recipe)}.{_check_field(field)}", version)
+        position = {"version": 1, "fingerprint": 2}.get(_check_field(field))
+        if position is None:  # another field of the output: no index has it
+            return self._outdated(f"$.outputs.{_check_field(recipe)}.{field}", version)
+        # The few distinct signatures (a loose scan of their index: one seek each), then the images of
+        # the outdated ones.
+        signatures = [r[0] for r in self.conn.execute(
+            "WITH RECURSIVE sig(s) AS (SELECT min(outputs_sig) FROM image_work UNION ALL "
+            "SELECT (SELECT min(outputs_sig) FROM image_work WHERE outputs_sig > s) FROM sig WHERE s IS NOT NULL) "
+            "SELECT s FROM sig WHERE s IS NOT NULL")]
+        wanted, found = str(version), []
+        for signature in signatures:
+            outputs = {line.split(" ")[0]: line.split(" ") for line in signature.split("\n") if line}
+            if recipe not in outputs or outputs[recipe][position] != wanted:
+                found += [r[0] for r in self.conn.execute(
+                    "SELECT sha256 FROM image_work WHERE outputs_sig = ? AND status != 'quarantined'", (signature,))]
+        return sorted(found)
 
     def pending_features(self, version: int) -> list[str]:
-        return self._outdated("$.features.version", version)
+        rows = self.conn.execute(
+            "SELECT sha256 FROM image_work WHERE (features_version < ? OR features_version > ? "
+            "OR features_version IS NULL) AND status != 'quarantined'", (version, version))
+        return sorted(r[0] for r in rows)
 
     def _outdated(self, path: str, value: int | str) -> list[str]:
         rows = self.conn.execute(
@@ -202,9 +267,8 @@ class SqliteCatalog(Catalog):
         return [r[0] for r in rows]
 
     def phashes(self) -> list[tuple[str, str]]:
-        rows = self.conn.execute(
-            "SELECT sha256, json_extract(doc, '$.features.phash') AS phash FROM images "
-            "WHERE phash IS NOT NULL ORDER BY json_extract(doc, '$.retrieved_at'), sha256")
+        rows = self.conn.execute("SELECT sha256, phash FROM image_work WHERE phash IS NOT NULL "
+                                 "ORDER BY retrieved_at, sha256")
         return [(r[0], r[1]) for r in rows]
 
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
@@ -221,29 +285,17 @@ class SqliteCatalog(Catalog):
         return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM deliveries ORDER BY id")]
 
     def touched(self, since, until, recipes=(), batch_size=1000):
-        fields = ["$.retrieved_at", "$.quarantine.at"] + [f"$.outputs.{_check_field(r)}.processed_at" for r in recipes]
-        # One parse of each document: json_extract with several paths returns them as one array.
-        cursor = self.conn.execute(
-            f"SELECT doc FROM (SELECT sha256, doc, json_extract(doc, {', '.join('?' * len(fields))}) AS times "
-            "FROM images) WHERE EXISTS (SELECT 1 FROM json_each(times) WHERE value >= ? AND value < ?) "
-            "ORDER BY sha256", [*fields, since, until])
-        cursor.arraysize = batch_size
-        while rows := cursor.fetchmany():
-            for (doc,) in rows:
-                yield json.loads(doc)
+        for doc in self.touched_json(since, until, recipes, batch_size):
+            yield json.loads(doc)
 
     def touched_json(self, since, until, recipes=(), batch_size=1000):
-        start, end = datetime.fromisoformat(since).date(), datetime.fromisoformat(until).date()
-        if (end - start).days > 31:  # a long window: parse every document
-            yield from (json.dumps(d, sort_keys=True) for d in self.touched(since, until, recipes, batch_size))
-            return
-        # Timestamps are stored as UTC ISO text: a document touched in the window names one of its
-        # days. Finding that text costs far less than parsing the document (the reader filters exactly).
-        # UTF-8 bytes in table order: no decoding into str, no lookups through the key's index.
-        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        # A range of image_times (its key), then the documents by their key, as UTF-8 bytes (no
+        # decoding into str: the reader parses them).
+        kinds = ["retrieved", "quarantined", *(f"output {_check_field(r)}" for r in recipes)]
         cursor = self.conn.execute(
-            "SELECT CAST(doc AS BLOB) FROM images WHERE " + " OR ".join("instr(doc, ?) > 0" for _ in days),
-            [f'"{day}T' for day in days])
+            "SELECT CAST(doc AS BLOB) FROM images WHERE sha256 IN (SELECT sha256 FROM image_times "
+            f"WHERE at >= ? AND at < ? AND kind IN ({', '.join('?' * len(kinds))})) ORDER BY sha256",
+            [since, until, *kinds])
         cursor.arraysize = batch_size
         while rows := cursor.fetchmany():
             for (doc,) in rows:
