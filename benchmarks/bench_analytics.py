@@ -34,16 +34,25 @@ def generate(db: Path, records: int) -> None:
     from support.synthetic import image_doc, insert_docs
 
     from image_pipeline.core.catalog import SqliteCatalog
+    from image_pipeline.process.features import FEATURES_VERSION
+    from image_pipeline.process.recipes import get_recipe
 
     rng = random.Random(1)
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc)
     earlier: list[str] = []
+    # The shipped recipes' fingerprints and the features' version, as processing records them: the
+    # catalog benchmark (bench_catalog.py) plans runs on this catalog too.
+    fingerprints = {name: get_recipe(name).fingerprint for name in ("half_gray", "thumb", "web")}
 
     def docs():
         for i in range(records):
             doc = image_doc(rng, start + timedelta(microseconds=rng.randrange(86_400 * 10**6 // 2)), i, earlier)
             if len(earlier) < 500:
                 earlier.append(doc["sha256"])
+            for name, out in doc["outputs"].items():
+                out["fingerprint"] = fingerprints.get(name)
+            if doc.get("features"):
+                doc["features"]["version"] = FEATURES_VERSION
             yield doc
 
     db.unlink(missing_ok=True)

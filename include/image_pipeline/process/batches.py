@@ -57,13 +57,7 @@ class ProcessingBatch:
 
 def due(catalog: Catalog, recipes: list[Recipe], features_version: int | None) -> set[str]:
     """Images (not quarantined) with an output missing or outdated, or features to compute."""
-    pending: set[str] = set()
-    for recipe in recipes:
-        pending.update(catalog.pending(recipe.name, recipe.version, "version"))
-        pending.update(catalog.pending(recipe.name, recipe.fingerprint, "fingerprint"))
-    if features_version is not None:
-        pending.update(catalog.pending_features(features_version))
-    return pending
+    return set(catalog.due([(r.name, r.version, r.fingerprint) for r in recipes], features_version))
 
 
 def auto_batch_size(count: int) -> int:

@@ -66,7 +66,8 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
             im.draft("L", im.size)  # full size, but luma only
     elif im.format in OPENCV_FORMATS and im.mode in OPENCV_MODES and "transparency" not in im.info \
             and getattr(im, "n_frames", 1) == 1:
-        decoded = _opencv_decode(path, im.mode, gray, background)
+        factor = math.floor(1.0 / scale) if scale > 0 else 1
+        decoded = _opencv_decode(path, im.mode, gray, background, factor)
         if decoded is not None:
             return decoded
     im.load()
@@ -78,8 +79,10 @@ OPENCV_MODES = ("L", "RGB", "RGBA")  # 16-bit colour PNGs open as RGB(A) too: Op
 
 
 def _opencv_decode(path: Path, mode: str, gray: bool, background: tuple[int, int, int] | None = None,
-                   ) -> Image.Image | None:
-    """``path`` decoded by OpenCV as L, RGB or RGBA (None when OpenCV cannot: Pillow then tries)."""
+                   factor: int = 1) -> Image.Image | None:
+    """``path`` decoded by OpenCV as L, RGB or RGBA (None when OpenCV cannot: Pillow then tries),
+    shrunk ``factor`` times by a box filter unless it keeps a (premultiplied) alpha: OpenCV's area
+    resize on the packed pixels, before Pillow copies them into its four bytes a pixel."""
     import cv2
     import numpy as np
 
@@ -87,7 +90,7 @@ def _opencv_decode(path: Path, mode: str, gray: bool, background: tuple[int, int
     if mode in ("L", "RGB"):
         luma = gray or mode == "L"
         pixels = cv2.imread(str(path), flags | (cv2.IMREAD_GRAYSCALE if luma else cv2.IMREAD_COLOR_RGB))
-        return None if pixels is None else Image.fromarray(pixels, "L" if luma else "RGB")
+        return None if pixels is None else Image.fromarray(_box(pixels, factor), "L" if luma else "RGB")
     pixels = cv2.imread(str(path), flags | cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 4:
         return None
@@ -96,14 +99,25 @@ def _opencv_decode(path: Path, mode: str, gray: bool, background: tuple[int, int
     alpha = cv2.extractChannel(pixels, 3)
     if cv2.minMaxLoc(alpha)[0] == 255:  # opaque everywhere: the alpha says nothing
         if gray:
-            return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGRA2GRAY), "L")
-        return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), "RGB")
+            return Image.fromarray(_box(cv2.cvtColor(pixels, cv2.COLOR_BGRA2GRAY), factor), "L")
+        return Image.fromarray(_box(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), factor), "RGB")
     if background is not None:
-        return _flatten(pixels, alpha, background, gray)
+        return _flatten(pixels, alpha, background, gray, factor)
     return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA), "RGBA")
 
 
-def _flatten(bgra, alpha, background: tuple[int, int, int], gray: bool) -> Image.Image:
+def _box(pixels, factor: int):
+    """``pixels`` (an array) shrunk ``factor`` times by averaging ``factor`` x ``factor`` boxes; the
+    last partial row and column of boxes are left out (the recipes' sizes are rounded down)."""
+    import cv2
+
+    height, width = pixels.shape[0] // factor, pixels.shape[1] // factor
+    if factor < 2 or width < 1 or height < 1:
+        return pixels
+    return cv2.resize(pixels[:height * factor, :width * factor], (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _flatten(bgra, alpha, background: tuple[int, int, int], gray: bool, factor: int = 1) -> Image.Image:
     """BGRA pixels laid on ``background``: L (their luma on the background's, the same as the luma of
     the colour result) or RGB. Each term rounded: off by one at most."""
     import cv2
@@ -119,7 +133,7 @@ def _flatten(bgra, alpha, background: tuple[int, int, int], gray: bool) -> Image
     # colour * a / 255 + background * (255 - a) / 255
     laid = cv2.add(cv2.multiply(colour, alpha, scale=1 / 255),
                    cv2.multiply(cv2.bitwise_not(alpha), back, scale=1 / 255))
-    return Image.fromarray(laid, "L" if gray else "RGB")
+    return Image.fromarray(_box(laid, factor), "L" if gray else "RGB")
 
 
 def _normalise(im: Image.Image) -> Image.Image:

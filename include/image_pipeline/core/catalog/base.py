@@ -135,6 +135,22 @@ class Catalog(ABC):
     def pending_features(self, version: int) -> list[str]:
         """sha256 of images not quarantined whose features are missing or of another version."""
 
+    def due(self, recipes: Iterable[tuple[str, int | None, str | None]], features_version: int | None) -> list[str]:
+        """sha256 (sorted) of images not quarantined that lack an output of one of ``recipes`` (name,
+        version, fingerprint: at least one given; None is not compared) or have one of another version
+        or fingerprint, or,
+        with ``features_version``, whose features are missing or of another version: the work a
+        processing run plans. Backends answer it in one query where they can."""
+        pending: set[str] = set()
+        for name, version, fingerprint in recipes:
+            if version is not None:
+                pending.update(self.pending(name, version, "version"))
+            if fingerprint is not None:
+                pending.update(self.pending(name, fingerprint, "fingerprint"))
+        if features_version is not None:
+            pending.update(self.pending_features(features_version))
+        return sorted(pending)
+
     @abstractmethod
     def phashes(self) -> list[tuple[str, str]]:
         """(sha256, perceptual hash) of every image with features, oldest retrieval first: the

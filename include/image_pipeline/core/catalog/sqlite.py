@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
@@ -67,7 +67,7 @@ TRIGGERS = {
 # output's processed_at). Planning a run reads the few distinct signatures (an index seek each), not
 # a million documents; a day is a range of ``image_times``.
 WORK_TABLE = ("CREATE TABLE IF NOT EXISTS image_work (sha256 TEXT PRIMARY KEY, status TEXT, "
-              "outputs_sig TEXT NOT NULL, features_version INTEGER, phash TEXT, retrieved_at TEXT)")
+              "outputs_sig TEXT NOT NULL, features_version INTEGER, phash TEXT, retrieved_at TEXT) WITHOUT ROWID")
 TIMES_TABLE = ("CREATE TABLE IF NOT EXISTS image_times (at TEXT NOT NULL, kind TEXT NOT NULL, sha256 TEXT NOT NULL, "
                "PRIMARY KEY (at, kind, sha256)) WITHOUT ROWID")
 WORK_INDEXES = {
@@ -101,6 +101,20 @@ WORK_TRIGGERS = {
 # Images of a near-duplicate group: those naming a group's first image, and the ones named.
 _IN_GROUP = ("f.sha256 IN (SELECT sha256 FROM image_fields WHERE dup_of IS NOT NULL "
              "UNION SELECT dup_of FROM image_fields WHERE dup_of IS NOT NULL)")
+
+
+def _outdated_signature(signature: str, recipes: Iterable[tuple[str, int | None, str | None]]) -> bool:
+    """Whether images whose outputs' signature is ``signature`` lack one of ``recipes`` (name, version,
+    fingerprint; None: any), or have it of another version or fingerprint."""
+    outputs = {parts[0]: parts for parts in (line.split(" ") for line in signature.split("\n") if line)}
+    for name, version, fingerprint in recipes:
+        if name not in outputs:
+            return True
+        _, have_version, have_fingerprint = (outputs[name] + ["", ""])[:3]
+        if version is not None and have_version != str(version) or \
+                fingerprint is not None and have_fingerprint != str(fingerprint):
+            return True
+    return False
 
 
 class SqliteCatalog(Catalog):
@@ -236,28 +250,34 @@ class SqliteCatalog(Catalog):
         return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY sha256", args)]
 
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
-        position = {"version": 1, "fingerprint": 2}.get(_check_field(field))
-        if position is None:  # another field of the output: no index has it
-            return self._outdated(f"$.outputs.{_check_field(recipe)}.{field}", version)
-        # The few distinct signatures (a loose scan of their index: one seek each), then the images of
-        # the outdated ones.
+        if field not in ("version", "fingerprint"):  # another field of the output: no index has it
+            return self._outdated(f"$.outputs.{_check_field(recipe)}.{_check_field(field)}", version)
+        wanted = {"version": None, "fingerprint": None, field: version}
+        return self.due([(recipe, wanted["version"], wanted["fingerprint"])], None)
+
+    def pending_features(self, version: int) -> list[str]:
+        return self.due([], version)
+
+    def due(self, recipes: Iterable[tuple[str, int | None, str | None]], features_version: int | None) -> list[str]:
+        # The few distinct output signatures (a loose scan of their index: one seek each), the outdated
+        # ones picked here, then one query for their images and the features' outdated ones.
         signatures = [r[0] for r in self.conn.execute(
             "WITH RECURSIVE sig(s) AS (SELECT min(outputs_sig) FROM image_work UNION ALL "
             "SELECT (SELECT min(outputs_sig) FROM image_work WHERE outputs_sig > s) FROM sig WHERE s IS NOT NULL) "
             "SELECT s FROM sig WHERE s IS NOT NULL")]
-        wanted, found = str(version), []
-        for signature in signatures:
-            outputs = {line.split(" ")[0]: line.split(" ") for line in signature.split("\n") if line}
-            if recipe not in outputs or outputs[recipe][position] != wanted:
-                found += [r[0] for r in self.conn.execute(
-                    "SELECT sha256 FROM image_work WHERE outputs_sig = ? AND status != 'quarantined'", (signature,))]
-        return sorted(found)
-
-    def pending_features(self, version: int) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT sha256 FROM image_work WHERE (features_version < ? OR features_version > ? "
-            "OR features_version IS NULL) AND status != 'quarantined'", (version, version))
-        return sorted(r[0] for r in rows)
+        outdated = [s for s in signatures if _outdated_signature(s, recipes)]
+        parts, args = [], []
+        if outdated:
+            parts.append(f"outputs_sig IN ({', '.join('?' * len(outdated))})")
+            args += outdated
+        if features_version is not None:
+            parts.append("(features_version < ? OR features_version > ? OR features_version IS NULL)")
+            args += [features_version, features_version]
+        if not parts:
+            return []
+        rows = self.conn.execute(f"SELECT sha256 FROM image_work WHERE ({' OR '.join(parts)}) "
+                                 "AND status != 'quarantined' ORDER BY sha256", args)
+        return [r[0] for r in rows]
 
     def _outdated(self, path: str, value: int | str) -> list[str]:
         rows = self.conn.execute(
