@@ -430,6 +430,9 @@ def print_formats(title: str, rows: dict[str, dict[str, float]], names: list[str
         print(f"  {fmt} ({row['images']} images): " + ", ".join(f"{n} {row[n]}x" for n in names))
 
 
+PARTS = ("anchors", "fit", "gallery", "memory", "workers")
+
+
 def main() -> None:
     global clock
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -439,6 +442,7 @@ def main() -> None:
     parser.add_argument("--webp", type=int, default=12, help="WebP copies of this many of the corpus' JPEGs")
     parser.add_argument("--limit", type=int, default=0, help="at most this many images (spread over the corpus)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/process.json"))
     parser.add_argument("--child", nargs=3, metavar=("MODE", "NAME", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -457,13 +461,29 @@ def main() -> None:
     report: dict[str, object] = {"images": len(files), "megapixels": round(sum(mpx.values()), 1), "clock": args.clock,
                                  "load_average": [round(v, 2) for v in load]}
 
-    # 1. The seed-000 transform against the anchors.
+    if "anchors" in args.parts:
+        seed_transform(files, mpx, corpus_args, args.repeat, report)
+    if "fit" in args.parts:
+        web_and_thumb(files, mpx, args.repeat, report)
+    if "gallery" in args.parts:
+        recipes_and_gallery(files, mpx, args.repeat, report)
+    if "memory" in args.parts:
+        memory(corpus_args, args.batch, report)
+    if "workers" in args.parts:
+        report["workers"] = workers_scaling(files, args.repeat)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"\nwritten: {args.json}")
+
+
+def seed_transform(files, mpx, corpus_args, repeat, report) -> None:
+    """1. The seed-000 transform against the anchors."""
     runners = contenders()
     for name, why in (("pyvips_shrink", "pyvips not installed (pip install -e '.[bench]')"),
                       ("imagemagick", "ImageMagick not installed")):
         if name not in runners:
             print(f"{why}: left out", file=sys.stderr)
-    times = time_side_by_side(files, runners, args.repeat)
+    times = time_side_by_side(files, runners, repeat)
     rows = ratio_rows(times, list(runners), mpx, "naive_pillow", "speedup_vs_naive")
     for name, row in rows.items():
         row["peak_rss_mib"] = round(peak_rss_mib([*corpus_args, "--child", "contender", name, "0"]), 1)
@@ -478,10 +498,13 @@ def main() -> None:
     print("half_gray against OpenCV's reduced decode (above 1: half_gray faster): "
           + ", ".join(f"{fmt} {r['half_gray']}x" for fmt, r in opencv.items()))
 
-    # 2. web and thumb against the anchors doing the same.
+
+
+def web_and_thumb(files, mpx, repeat, report) -> None:
+    """2. web and thumb against the anchors doing the same."""
     for kind in ("web", "thumb"):
         fit = fit_contenders(kind)
-        ftimes = time_side_by_side(files, fit, args.repeat)
+        ftimes = time_side_by_side(files, fit, repeat)
         frows = ratio_rows(ftimes, list(fit), mpx, kind, f"{kind}_speedup")
         report[f"{kind}_vs_anchors"] = {"all": frows, "by_format": by_format(ftimes, list(fit), kind)}
         print_table(f"{kind}: longest side {FIT[kind]} px, same encoder settings (ratio: {kind} faster when above 1)",
@@ -492,7 +515,10 @@ def main() -> None:
     report["web_time_split"] = split
     print("web's time (engine step timings): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
 
-    # 3. Three recipes from one decode against each alone; features; the gallery's processing.
+
+
+def recipes_and_gallery(files, mpx, repeat, report) -> None:
+    """3. Three recipes from one decode against each alone; features; the gallery's processing."""
     labeler = local_labeler()
     with tempfile.TemporaryDirectory() as tmp:
         gallery = Gallery(Path(tmp), files)
@@ -503,7 +529,7 @@ def main() -> None:
                                    "gallery_process+labels": gallery.runner(labeler)})
         else:
             print("labels extra not installed: the labels model left out", file=sys.stderr)
-        rtimes = time_side_by_side(files, recipe_runners, args.repeat)
+        rtimes = time_side_by_side(files, recipe_runners, repeat)
         gallery.catalog.close()
     rrows = ratio_rows(rtimes, list(recipe_runners), mpx, "half_gray+web+thumb", "x_three_together")
     for row in rrows.values():
@@ -525,17 +551,43 @@ def main() -> None:
     print("gallery processing / (three recipes + features alone), target <= 1.25: "
           + ", ".join(f"{k} {v}x" for k, v in overhead.items()))
 
-    # 4. Memory flat in batch size.
+
+
+def memory(corpus_args, batch, report) -> None:
+    """4. Memory flat in batch size."""
     small = peak_rss_mib([*corpus_args, "--child", "batch", "half_gray", "10"])
-    large = peak_rss_mib([*corpus_args, "--child", "batch", "half_gray", str(args.batch)])
-    report["memory"] = {"batch_10_peak_rss_mib": round(small, 1), f"batch_{args.batch}_peak_rss_mib": round(large, 1),
+    large = peak_rss_mib([*corpus_args, "--child", "batch", "half_gray", str(batch)])
+    report["memory"] = {"batch_10_peak_rss_mib": round(small, 1), f"batch_{batch}_peak_rss_mib": round(large, 1),
                         "ratio": round(large / small, 3)}
-    print(f"\npeak RSS, gallery process half_gray: 10 images {small:.0f} MiB, {args.batch} images {large:.0f} MiB "
+    print(f"\npeak RSS, gallery process half_gray: 10 images {small:.0f} MiB, {batch} images {large:.0f} MiB "
           f"(ratio {large / small:.3f})")
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nwritten: {args.json}")
+
+def workers_scaling(files: list[Path], repeat: int) -> dict[str, float]:
+    """5. ``gallery process --workers N``: wall seconds of the three recipes over the corpus with 1
+    and with every core's worker, alternating (best of ``repeat``); the throughput ratio."""
+    from image_pipeline.process.folder import run
+
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # every core again
+    cores = len(os.sched_getaffinity(0))
+    best = {1: float("inf"), cores: float("inf")}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for path in files:
+            (src / path.name).symlink_to(path.resolve())
+        for i in range(repeat):
+            for workers in best:
+                start = time.perf_counter()
+                run(src, Path(tmp) / f"out-{workers}-{i}", list(THREE), workers=workers,
+                    progress_stream=open(os.devnull, "w"))
+                best[workers] = min(best[workers], time.perf_counter() - start)
+    ratio = best[1] / best[cores]
+    load = os.getloadavg()[0]
+    print(f"\ngallery process --workers: 1 worker {best[1]:.1f} s, {cores} workers {best[cores]:.1f} s: {ratio:.2f}x "
+          f"(wall time; load average {load:.1f} on {cores} cores)")
+    return {"workers_1_seconds": round(best[1], 2), f"workers_{cores}_seconds": round(best[cores], 2),
+            "speedup": round(ratio, 2), "load_average": round(load, 2)}
 
 
 def print_table(title: str, rows: dict[str, dict], ratio_key: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,10 +195,24 @@ def to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
     """``im`` converted from its embedded profile to sRGB (unchanged when that cannot be done)."""
     if im.mode not in ("RGB", "RGBA"):
         return im
+    transform = _srgb_transform(icc, im.mode)
+    if transform is None:
+        return im
+    try:
+        return ImageCms.applyTransform(im, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return im
+
+
+@lru_cache(maxsize=32)
+def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from ``icc`` to sRGB, built once per profile (building one costs more than
+    applying it to a thumbnail; a gallery's photos share a few profiles). None: sRGB already, or
+    a profile that cannot be used."""
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if "srgb" in (ImageCms.getProfileDescription(profile) or "").lower():
-            return im
-        return ImageCms.profileToProfile(im, profile, _SRGB, outputMode=im.mode)
+            return None
+        return ImageCms.buildTransform(profile, _SRGB, mode, mode)
     except (ImageCms.PyCMSError, OSError, ValueError):
-        return im
+        return None
