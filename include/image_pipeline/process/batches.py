@@ -22,6 +22,7 @@ from image_pipeline.core import keys
 from image_pipeline.core.catalog import Catalog, utcnow_iso
 from image_pipeline.core.selection import Selection
 from image_pipeline.process.engine import Limits, process_image
+from image_pipeline.process.features import PhashIndex
 from image_pipeline.core.errors import BadImage
 from image_pipeline.process.recipes import Recipe, RecipeBook, default_book
 from image_pipeline.core.storage import ObjectStore
@@ -107,7 +108,7 @@ def process_batch(
     book = book or default_book()
     specs = [book.get(name) for name in recipes]
     counts: Counter = Counter()
-    phashes: list[tuple[str, str]] | None = None  # near-duplicate candidates, loaded once per batch
+    phashes: PhashIndex | None = None  # near-duplicate candidates, loaded once per batch
     with tempfile.TemporaryDirectory(prefix="image-pipeline-proc-") as tmp:
         src = Path(tmp) / "src"
         for sha256 in sha256s:
@@ -144,7 +145,7 @@ def process_batch(
                 result.features["version"] = features_version
                 if near_duplicate is not None and result.features.get("phash"):
                     if phashes is None:
-                        phashes = [(s, p) for s, p in catalog.phashes() if s != sha256]
+                        phashes = PhashIndex((s, p) for s, p in catalog.phashes() if s != sha256)
                     duplicate_of = near_duplicate(result.features["phash"], phashes)
                     phashes.append((sha256, result.features["phash"]))
             catalog.record_processing(sha256, outputs, result.features, duplicate_of)

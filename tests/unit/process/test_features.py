@@ -233,6 +233,12 @@ def test_near_duplicate_of_nearest_within_distance_first_on_ties():
     assert F.near_duplicate_of(base, candidates, max_distance=1) is None
     assert F.near_duplicate_of(base, []) is None
     assert F.near_duplicate_of("ffffffffffffffff", candidates) is None
+    index = F.PhashIndex(candidates)  # the vectorised lookup gives the same answers
+    assert F.near_duplicate_of(base, index) == "b" and F.near_duplicate_of(base, index, max_distance=1) is None
+    assert F.near_duplicate_of("ffffffffffffffff", index) is None and F.near_duplicate_of(base, F.PhashIndex()) is None
+    index.append(("e", "0000000000000000"))
+    assert F.near_duplicate_of(base, index) == "e" and len(index) == 4
+    assert list(index)[-1] == ("e", "0000000000000000")
 
 
 def test_colours_brightness_and_contrast():
