@@ -4,6 +4,7 @@ photo through it, with recipes and with `--resize 800x600 --format webp --qualit
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -297,3 +298,30 @@ def test_the_real_photo_corpus_at_800x600_webp_under_200kb(tmp_path):
     assert met >= 0.9 * len(files)
     assert f"{met} met the size target, {len(files) - met} did not" in proc.stderr
     print(f"corpus: {len(files)} images, {met} met 200 KB, {totals['seconds']} s")
+
+
+def test_workers_take_every_file_largest_first_from_a_bounded_queue(tmp_path, monkeypatch):
+    """More files than the queue holds (two per worker): every one is processed once, the largest
+    submitted first."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from image_pipeline.process import folder
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(9):
+        Image.effect_noise((60 + 40 * i, 50), 50).convert("RGB").save(src / f"{i}.png")
+    submitted = []
+    real_submit = ProcessPoolExecutor.submit
+
+    def submit(pool, fn, path, *args):
+        submitted.append(path.name)
+        return real_submit(pool, fn, path, *args)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
+    status, result = folder.run(src, tmp_path / "out", ["thumb"], workers=2, progress_stream=open(os.devnull, "w"))
+    assert status == 0 and result["totals"]["ok"] == 9
+    assert sorted(submitted) == sorted(f"{i}.png" for i in range(9))
+    sizes = [(src / name).stat().st_size for name in submitted]
+    assert sizes == sorted(sizes, reverse=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{i}.jpg" for i in range(9))
