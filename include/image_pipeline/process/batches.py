@@ -86,11 +86,12 @@ def plan_batches(
         if selection.everything:
             raise ValueError("force needs a selection (keyword, label or dates): it redoes every image it selects")
         chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined"}
+        todo = sorted(chosen & selection.sha256s(catalog))
     else:
-        chosen = due(catalog, specs, features_version)
-    if not selection.everything:
-        chosen &= selection.sha256s(catalog)
-    todo = sorted(chosen)
+        todo = catalog.due([(r.name, r.version, r.fingerprint) for r in specs], features_version)  # sorted
+        if not selection.everything:
+            selected = selection.sha256s(catalog)
+            todo = [sha256 for sha256 in todo if sha256 in selected]
     size = max(batch_size or auto_batch_size(len(todo)), math.ceil(len(todo) / max_batches))
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
