@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -95,15 +96,11 @@ def process_one(src: Path, outs: dict[str, Path], recipes: list[Any], limits: An
 
 
 def _worker_init() -> None:
-    """One image at a time per worker process: libraries' own thread pools (OpenCV, OpenMP) would
-    only contend with the other workers for the same cores."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import cv2
+    """One image at a time per worker process: OpenCV's own thread pool would only contend with the
+    other workers for the same cores."""
+    import cv2
 
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    cv2.setNumThreads(1)
 
 
 def _run_in_pool(planned: list[tuple[Path, dict[str, Path]]], recipes: list[Any], limits: Any, dest: Path,
@@ -113,7 +110,10 @@ def _run_in_pool(planned: list[tuple[Path, dict[str, Path]]], recipes: list[Any]
     (memory stays flat in the folder's size, and a worker that is free takes the next file)."""
     by_size = sorted(planned, key=lambda item: -item[0].stat().st_size)
     entries: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+    # Workers forked from a fresh server process, never from this one: a fork of a process whose
+    # libraries run threads (OpenCV's pool, after a first image) can inherit a lock held forever.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
         queued = iter(by_size)
         running = {pool.submit(process_one, path, outs, recipes, limits, dest)
                    for path, outs in itertools.islice(queued, 2 * workers)}
