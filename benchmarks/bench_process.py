@@ -505,12 +505,12 @@ def web_and_thumb(files, mpx, repeat, report) -> None:
     for kind in ("web", "thumb"):
         fit = fit_contenders(kind)
         ftimes = time_side_by_side(files, fit, repeat)
-        frows = ratio_rows(ftimes, list(fit), mpx, kind, f"{kind}_speedup")
+        frows = ratio_rows(ftimes, list(fit), mpx, kind, f"{kind}_over_it")
         report[f"{kind}_vs_anchors"] = {"all": frows, "by_format": by_format(ftimes, list(fit), kind)}
-        print_table(f"{kind}: longest side {FIT[kind]} px, same encoder settings (ratio: {kind} faster when above 1)",
-                    frows, f"{kind}_speedup")
-        print_formats(f"{kind}'s speedup over each, per input format:", report[f"{kind}_vs_anchors"]["by_format"],
-                      list(fit))
+        print_table(f"{kind}: longest side {FIT[kind]} px, same encoder settings (ratio: {kind}'s seconds over "
+                    "each one's; above 1: that one is faster)", frows, f"{kind}_over_it")
+        print_formats(f"{kind}'s seconds over each one's (above 1: that one is faster), per input format:",
+                      report[f"{kind}_vs_anchors"]["by_format"], list(fit))
     split = web_split(files)
     report["web_time_split"] = split
     print("web's time (engine step timings): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
