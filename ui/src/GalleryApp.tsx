@@ -5,6 +5,7 @@ import { RootContext } from "src/components/root";
 
 import { AnalyticsPage } from "src/pages/AnalyticsPage";
 import { DetailPage } from "src/pages/DetailPage";
+import { EditorPage } from "src/pages/EditorPage";
 import { GalleryPage } from "src/pages/GalleryPage";
 import { RequestPage } from "src/pages/RequestPage";
 import { UploadPage } from "src/pages/UploadPage";
@@ -59,6 +60,7 @@ export const GalleryApp = () => {
       <Route element={<Navigate replace to={`${root}/browse`} />} index />
       <Route element={<GalleryPage />} path="browse" />
       <Route element={<DetailPage />} path="images/:sha256" />
+      <Route element={<EditorPage />} path="images/:sha256/edit" />
       <Route element={<UploadPage />} path="upload" />
       <Route element={<RequestPage />} path="request" />
       <Route element={<AnalyticsPage />} path="analytics" />
