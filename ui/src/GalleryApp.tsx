@@ -15,6 +15,7 @@ const TABS = [
   { label: "Upload", to: "upload" },
   { label: "Request", to: "request" },
   { label: "Analytics", to: "analytics" },
+  { label: "Trash", to: "trash" },
 ];
 
 const Tabs = ({ root }: { root: string }) => (
@@ -58,7 +59,8 @@ export const GalleryApp = () => {
     <Tabs root={root} />
     <Routes>
       <Route element={<Navigate replace to={`${root}/browse`} />} index />
-      <Route element={<GalleryPage />} path="browse" />
+      <Route element={<GalleryPage key="browse" />} path="browse" />
+      <Route element={<GalleryPage key="trash" trash />} path="trash" />
       <Route element={<DetailPage />} path="images/:sha256" />
       <Route element={<EditorPage />} path="images/:sha256/edit" />
       <Route element={<UploadPage />} path="upload" />
