@@ -53,7 +53,7 @@ export const normParam = (raw: unknown): ParamSpec => {
   const o = obj(raw);
   const name = str(o.name) ?? "";
   const choices = arr(o.choices ?? o.enum).map(String);
-  const declared = str(o.kind) ?? "text";
+  const declared = str(o.kind) ?? "";
   const kind = (KINDS.has(declared) ? declared : choices.length > 0 ? "select" : "text") as ParamKind;
 
   return {
