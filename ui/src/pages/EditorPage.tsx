@@ -391,8 +391,11 @@ export const EditorPage = () => {
   const [drawStep, drawParam] = drawing === undefined ? [] : drawing.split("/");
   const drawnStep = chain.find((s) => String(s.id) === drawStep);
   const drawnValue = drawnStep === undefined || drawParam === undefined ? undefined : drawnStep.params[drawParam];
-  const setBox = (box: ParamValue) =>
+  // A drawn box goes into its step, and the preview of the chain with it comes back.
+  const setBox = (box: ParamValue) => {
     setChain(chain.map((s) => (s === drawnStep && drawParam !== undefined ? { ...s, params: { ...s.params, [drawParam]: box } } : s)));
+    setDrawing(undefined);
+  };
 
   if (error !== undefined) {
     return (
