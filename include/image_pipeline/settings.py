@@ -30,6 +30,9 @@ Which backends run is chosen here, with no code change:
   ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
 - the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
+- maintenance: ``GALLERY_TRASH_RETENTION_DAYS`` (days an image stays in the trash before it is
+  purged), ``GALLERY_ORPHAN_GRACE_HOURS`` (how old an object no record names must be before it is
+  removed), ``GALLERY_MAINTENANCE_SCHEDULE`` (cron);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
   optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
   ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
@@ -119,6 +122,9 @@ class Settings:
     gallery_thumb: str = "thumb"  # the recipe every processing adds (the gallery's thumbnails); empty: none
     upload_max_bytes: int = 50 * 1024 * 1024  # the gallery's uploads: bytes per file
     upload_max_files: int = 100  # ... and files per request
+    trash_retention_days: int = 30  # gallery_maintenance purges images trashed longer ago than this
+    orphan_grace_hours: int = 24  # objects no record names are removed once older than this
+    maintenance_schedule: str = "15 3 * * *"  # cron of gallery_maintenance
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -133,6 +139,8 @@ class Settings:
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
                self.image_time_limit, self.upload_max_bytes, self.upload_max_files) < 1:
             raise SettingsError("download limits must be positive")
+        if self.trash_retention_days < 0 or self.orphan_grace_hours < 1:
+            raise SettingsError("trash_retention_days must be >= 0 and orphan_grace_hours >= 1")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")
         if self.labels not in {"none", "local", "rekognition"}:
