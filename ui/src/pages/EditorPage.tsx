@@ -250,6 +250,13 @@ const SaveForm = ({
 
   useEffect(() => {
     const controller = new AbortController();
+
+    // The API checks a named recipe (a name is required); until then there is nothing to check.
+    if ((JSON.parse(key) as RecipeDraft).name === "") {
+      setCheck(undefined);
+
+      return undefined;
+    }
     const timer = globalThis.setTimeout(() => {
       api.checkRecipe(JSON.parse(key) as RecipeDraft, controller.signal).then(setCheck, (error_: unknown) => {
         if (!controller.signal.aborted) {
@@ -324,7 +331,7 @@ const SaveForm = ({
           Recipe YAML
         </Text>
         <Code as="pre" data-testid="editor-yaml" display="block" fontSize="xs" maxH="64" overflow="auto" p={2} whiteSpace="pre">
-          {check?.yaml || "…"}
+          {check?.yaml || (draft.name === "" ? "# Name the recipe to see its YAML, checked as a recipe file is." : "…")}
         </Code>
         {check !== undefined && check.errors.length > 0 ? (
           <List.Root color="fg.error" data-testid="editor-errors" fontSize="sm" mt={1} ps={5}>
