@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from airflow_stack import airflow_standalone, wait_for
-from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, camera_photo, finished, trigger
+from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, camera_photo, finished, listed_with, trigger
 
 RECIPE = "editor_soft_gray"
 BLUR_RADIUS = 4
@@ -229,6 +229,23 @@ def test_a_viewer_previews_but_is_refused_the_save(browser, airflow, image, tmp_
         assert "refused" in refused.inner_text().lower(), refused.inner_text()
         assert "viewer_recipe" not in {r["name"] for r in api(airflow, "/gallery/api/recipes")}
         page.screenshot(path=str(tmp_path / "viewer-editor.png"), full_page=True)
+
+        # A crop box drawn by dragging on the original (800x600): from 10% to 60% of each side.
+        page.get_by_role("button", name="Add Crop").click()
+        drawer = page.get_by_test_id("editor-box-drawer")
+        drawer.locator("img").wait_for()
+        page.wait_for_function("() => document.querySelector('[data-testid=editor-box-drawer] img').naturalWidth > 0")
+        area = drawer.locator("img").bounding_box()
+        page.mouse.move(area["x"] + 0.1 * area["width"], area["y"] + 0.1 * area["height"])
+        page.mouse.down()
+        page.mouse.move(area["x"] + 0.35 * area["width"], area["y"] + 0.35 * area["height"], steps=5)
+        page.mouse.move(area["x"] + 0.6 * area["width"], area["y"] + 0.6 * area["height"], steps=5)
+        page.mouse.up()
+        cropped = preview_of(page, "grayscale", "crop")
+        assert abs(cropped["width"] - 400) <= 3 and abs(cropped["height"] - 300) <= 3, cropped
+        box = json.loads(page.get_by_test_id("editor-preview").get_attribute("data-operations"))[1]["crop"]["box"]
+        assert all(abs(a - b) <= 3 for a, b in zip(box, [80, 60, 480, 360], strict=True)), box
+        assert page.get_by_label("Box left").input_value() == str(box[0])
     finally:
         viewer.close()
     assert viewer.problems == []
@@ -245,6 +262,7 @@ def test_tags_filter_the_grid_details_are_recorded_and_the_trash_restores(admin,
     tag = page.get_by_label("Tag", exact=True)
     tag.locator("option[value=dusk]").wait_for(state="attached")
     tag.select_option("dusk")
+    listed_with(page, "tag=dusk")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=gallery-item]').length === 1")
     assert set(item.get_attribute("data-tags").split(",")) == {"pier", "dusk"}
 

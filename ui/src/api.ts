@@ -120,7 +120,7 @@ export const query = (params: Record<string, string | number | boolean | undefin
 };
 
 export type OperationsList = Record<string, Record<string, ParamValue>>[];
-export type RecipeOutput = { format: string; metadata: string; quality: number; target_bytes: number | null };
+export type RecipeOutput = Record<string, number | string>;
 export type RecipeDraft = { description: string; name: string; operations: OperationsList; output: RecipeOutput };
 export type RecipeCheck = { errors: string[]; yaml: string };
 export type SavedRecipe = { name: string; version?: number | string; yaml?: string };

@@ -11,6 +11,7 @@ import {
   normOperations,
   normParam,
   operationIndex,
+  outputSpec,
   parseTags,
   stepOf,
 } from "src/editor";
@@ -113,6 +114,17 @@ describe("helpers", () => {
 
     expect(dragBox([300, 250], [100, 50], shown, original)).toEqual([200, 100, 600, 500]);
     expect(dragBox([-10, -5], [500, 400], shown, original)).toEqual([0, 0, 800, 600]);
+  });
+
+  it("writes the output keys asked for", () => {
+    expect(outputSpec({ format: "jpeg", metadata: "strip", quality: 85, targetKb: "" })).toEqual({ format: "jpeg", quality: 85 });
+    expect(outputSpec({ format: "webp", metadata: "keep", quality: 70, targetKb: "150" })).toEqual({
+      format: "webp",
+      metadata: "keep",
+      quality: 70,
+      target_bytes: 153600,
+    });
+    expect(outputSpec({ format: "png", metadata: "strip", quality: 85, targetKb: "-3" })).toEqual({ format: "png", quality: 85 });
   });
 
   it("parses tags", () => {

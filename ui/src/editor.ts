@@ -207,6 +207,28 @@ export const moveStep = <T>(list: T[], index: number, delta: number): T[] => {
 export const operationIndex = (families: Family[]): Map<string, OperationSpec> =>
   new Map(families.flatMap((f) => f.operations.map((op) => [op.name, op] as const)));
 
+// -- output ----------------------------------------------------------------------------------------
+
+export type OutputForm = { format: string; metadata: string; quality: number; targetKb: string };
+
+/**
+ * The recipe's output keys from the form: format and quality always, a target size (KB → bytes)
+ * and kept metadata only when asked for (the recipe's defaults otherwise: no target, strip).
+ */
+export const outputSpec = (form: OutputForm): Record<string, number | string> => {
+  const out: Record<string, number | string> = { format: form.format, quality: form.quality };
+  const kb = Number(form.targetKb);
+
+  if (form.targetKb.trim() !== "" && Number.isFinite(kb) && kb > 0) {
+    out.target_bytes = Math.round(kb * 1024);
+  }
+  if (form.metadata !== "strip") {
+    out.metadata = form.metadata;
+  }
+
+  return out;
+};
+
 // -- boxes ----------------------------------------------------------------------------------------
 
 /** A box dragged from (x0, y0) to (x1, y1) on a shown image, in the original's pixels, ordered and clamped. */

@@ -13,7 +13,7 @@ type Box4 = [number, number, number, number];
  * DEBOUNCE_MS after the last change, the previous request aborted, so the latest chain wins.
  * data-operations names the chain the shown image was made from (what a test waits for).
  */
-export const usePreview = (sha: string, operations: OperationsList) => {
+export const usePreview = (sha: string, operations: OperationsList, paused = false) => {
   const key = JSON.stringify(operations);
   const [shown, setShown] = useState<{ key: string; ms?: number; url: string }>();
   const [state, setState] = useState<"error" | "loading" | "ready">("loading");
@@ -22,6 +22,9 @@ export const usePreview = (sha: string, operations: OperationsList) => {
   useEffect(() => {
     const controller = new AbortController();
 
+    if (paused) {
+      return undefined;
+    }
     setState("loading");
     const timer = globalThis.setTimeout(() => {
       preview(sha, JSON.parse(key) as OperationsList, controller.signal).then(
@@ -49,7 +52,7 @@ export const usePreview = (sha: string, operations: OperationsList) => {
       globalThis.clearTimeout(timer);
       controller.abort();
     };
-  }, [sha, key]);
+  }, [sha, key, paused]);
 
   return { error, shown, state };
 };
@@ -58,7 +61,7 @@ export const usePreview = (sha: string, operations: OperationsList) => {
 const BoxDrawer = ({
   box,
   onBox,
-  original,
+  original: stored,
   src,
 }: {
   box?: Box4;
@@ -69,6 +72,10 @@ const BoxDrawer = ({
   const image = useRef<HTMLImageElement>(null);
   const [start, setStart] = useState<[number, number]>();
   const [draft, setDraft] = useState<Box4>();
+  const [upright, setUpright] = useState<boolean>();
+  // Boxes are in the upright image's pixels: the browser shows it upright (EXIF orientation), so a
+  // quarter-turned original is drawn on with its sides swapped.
+  const original = upright === false ? { height: stored.width, width: stored.height } : stored;
 
   const point = (event: PointerEvent): [number, number] => {
     const rect = image.current?.getBoundingClientRect();
@@ -109,7 +116,20 @@ const BoxDrawer = ({
       touchAction="none"
       userSelect="none"
     >
-      <Image alt="The original: drag to draw the box" display="block" draggable={false} maxH="70vh" maxW="full" ref={image} src={src} />
+      <Image
+        alt="The original: drag to draw the box"
+        display="block"
+        draggable={false}
+        maxH="70vh"
+        maxW="full"
+        onLoad={(e) => {
+          const { naturalHeight, naturalWidth } = e.currentTarget;
+
+          setUpright(naturalWidth === naturalHeight || naturalWidth > naturalHeight === stored.width > stored.height);
+        }}
+        ref={image}
+        src={src}
+      />
       {current === undefined ? null : (
         <Box
           aria-label={`Box ${current.join(", ")}`}
@@ -149,9 +169,11 @@ export const PreviewPane = ({
   sha: string;
 }) => {
   const [before, setBefore] = useState(false);
-  const { error, shown, state } = usePreview(sha, operations);
+  const canDraw = drawing && beforeSrc !== undefined && original !== undefined;
+  // While a box is drawn the chain may be incomplete (a crop without its box): no preview until done.
+  const { error, shown, state } = usePreview(sha, operations, canDraw);
 
-  if (drawing && beforeSrc !== undefined && original !== undefined) {
+  if (canDraw) {
     return (
       <Box>
         <Text color="fg.muted" fontSize="sm" mb={2}>

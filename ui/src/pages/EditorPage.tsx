@@ -26,8 +26,8 @@ import { ApplyRecipe } from "src/components/ApplyRecipe";
 import { ParamControl } from "src/components/ParamControl";
 import { PreviewPane } from "src/components/PreviewPane";
 import { useAppPath } from "src/components/root";
-import type { ChainStep, Family, OperationSpec, ParamValue } from "src/editor";
-import { chainToOperations, moveStep, newStep, operationIndex } from "src/editor";
+import type { ChainStep, Family, OperationSpec, OutputForm, ParamValue } from "src/editor";
+import { chainToOperations, moveStep, newStep, operationIndex, outputSpec } from "src/editor";
 import type { ImageDetail } from "src/types";
 
 const CHECK_DEBOUNCE_MS = 400;
@@ -225,8 +225,6 @@ const Chain = ({
   );
 };
 
-type Output = { format: string; metadata: string; quality: number; targetKb: string };
-
 /** The recipe's name, description and output, its YAML (checked by the API as you type), and Save. */
 const SaveForm = ({
   draft,
@@ -238,10 +236,10 @@ const SaveForm = ({
 }: {
   draft: RecipeDraft;
   onSaved: (saved: SavedRecipe) => void;
-  output: Output;
+  output: OutputForm;
   setDescription: (v: string) => void;
   setName: (v: string) => void;
-  setOutput: (o: Output) => void;
+  setOutput: (o: OutputForm) => void;
 }) => {
   const [check, setCheck] = useState<RecipeCheck>();
   const [saving, setSaving] = useState(false);
@@ -370,7 +368,7 @@ export const EditorPage = () => {
   const [drawing, setDrawing] = useState<string>();
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
-  const [output, setOutput] = useState<Output>({ format: "jpeg", metadata: "strip", quality: 85, targetKb: "" });
+  const [output, setOutput] = useState<OutputForm>({ format: "jpeg", metadata: "strip", quality: 85, targetKb: "" });
   const [saved, setSaved] = useState<SavedRecipe>();
   const [applied, setApplied] = useState<string>();
 
@@ -381,18 +379,7 @@ export const EditorPage = () => {
 
   const ops = useMemo(() => operationIndex(families ?? []), [families]);
   const operations = useMemo(() => chainToOperations(chain, ops), [chain, ops]);
-  const targetKb = Number(output.targetKb);
-  const draft: RecipeDraft = {
-    description: description.trim(),
-    name: name.trim(),
-    operations,
-    output: {
-      format: output.format,
-      metadata: output.metadata,
-      quality: output.quality,
-      target_bytes: output.targetKb !== "" && targetKb > 0 ? Math.round(targetKb * 1024) : null,
-    },
-  };
+  const draft: RecipeDraft = { description: description.trim(), name: name.trim(), operations, output: outputSpec(output) };
 
   // The box being drawn: "<step id>/<param>"; its value comes from and goes to that step.
   const [drawStep, drawParam] = drawing === undefined ? [] : drawing.split("/");
@@ -436,8 +423,14 @@ export const EditorPage = () => {
           <Palette
             families={families}
             onAdd={(step) => {
+              const box = ops.get(step.name)?.params.find((p) => p.kind === "box");
+
               setChain([...chain, step]);
               setSelected(step.id);
+              // An operation that takes a box (crop) starts with drawing it, unless one was typed.
+              if (box !== undefined && step.params[box.name] === null) {
+                setDrawing(`${step.id}/${box.name}`);
+              }
             }}
           />
         </Box>

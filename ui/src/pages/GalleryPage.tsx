@@ -20,7 +20,7 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useSearchParams } from "react-router-dom";
 
-import { type BulkAction, api, apiUrl, downloadArchive, hasRoute, runHref } from "src/api";
+import { type BulkAction, api, apiUrl, downloadArchive, hasRoute, query, runHref } from "src/api";
 import { BulkActions } from "src/components/BulkActions";
 import { NativeCheckbox } from "src/components/NativeCheckbox";
 import { useAppPath } from "src/components/root";
@@ -200,6 +200,8 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
   const [zipMessage, setZipMessage] = useState<string>();
   const [runs, setRuns] = useState<RunRef[]>();
   const [keywordText, setKeywordText] = useState(params.get("keyword") ?? "");
+  // The filters the shown items were listed with (the grid's data-filters: a test waits for it).
+  const [shownFilters, setShownFilters] = useState<string>();
   const sentinel = useRef<HTMLDivElement>(null);
   const generation = useRef(0);
 
@@ -241,6 +243,7 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
           return;
         }
         setItems((previous) => (after === undefined ? page.items : [...previous, ...page.items]));
+        setShownFilters(query(filters));
         setCursor(page.nextCursor);
         if (page.count !== undefined || after === undefined) {
           setCount(page.count);
@@ -489,7 +492,7 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
 
       {!loading && error === undefined && items.length === 0 ? <EmptyState filtered={filtered} trash={trash} /> : null}
 
-      <SimpleGrid data-testid="gallery-grid" gap={3} minChildWidth="160px">
+      <SimpleGrid aria-busy={loading} data-filters={shownFilters} data-testid="gallery-grid" gap={3} templateColumns="repeat(auto-fill, minmax(160px, 1fr))">
         {items.map((item) => (
           <Thumb item={item} key={item.sha256} onRestore={trash ? restoreOne : undefined} onToggle={toggle} selected={selected.has(item.sha256)} />
         ))}
