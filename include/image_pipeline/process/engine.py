@@ -89,6 +89,9 @@ def process_image(
         im.close()
 
 
+PREVIEW_SLACK = 0.75  # a preview may come out this much smaller than its max_side (a cheaper decode)
+
+
 @dataclass
 class _Decoded:
     source: dict[str, Any]
@@ -125,8 +128,8 @@ def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Lim
         icc = None if im.mode == "CMYK" else im.info.get("icc_profile")
         scale = max([r.needed_scale(im.size, orientation) for r in recipes]
                     + ([min(1.0, FEATURE_SIDE / max(im.size))] if features else []), default=1.0)
-        if max_side is not None:
-            scale = min(scale, max_side / max(im.size))
+        if max_side is not None:  # a preview: the DCT scale just under max_side beats a larger decode shrunk
+            scale = min(scale, PREVIEW_SLACK * max_side / max(im.size))
         gray = bool(recipes) and all(r.gray_first for r in recipes) and not features
         t0 = time.perf_counter()
         base = _reduce(_normalise(_decode(path, im, scale, gray)), (source["width"], source["height"]), scale)
@@ -206,8 +209,9 @@ PREVIEW_PNG = OutputSpec("png", 85, False, False, None, 30, "strip", "srgb", "#f
 
 def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limits: Limits = Limits()) -> Preview:
     """The editor's preview: ``recipe``'s operations on ``src`` decoded at most ``max_side`` pixels a
-    side, by the same decode and operations as :func:`process_image` (operations are scale-aware,
-    so the preview is the output, smaller). JPEG, or PNG when the result has transparency."""
+    side (at least ``PREVIEW_SLACK`` of it, for a JPEG's cheapest DCT scale), by the same decode and
+    operations as :func:`process_image` (operations are scale-aware, so the preview is the output,
+    smaller). JPEG, or PNG when the result has transparency."""
     if max_side < 16:
         raise ValueError("max_side must be at least 16")
     deadline = _Deadline(limits.time_limit)

@@ -26,6 +26,7 @@ from image_pipeline.ui.images import BackendsDep, checked_sha256
 
 router = APIRouter(prefix="/api", tags=["editor"])
 SOURCE_CACHE = 8  # originals kept on local disk for previews, when the store is remote
+PREVIEW_SECONDS = 20.0  # a chain slower than this on the reduced decode is refused (422)
 
 
 class PreviewRequest(BaseModel):
@@ -76,6 +77,9 @@ class _Sources:
         return target
 
 
+_SOURCES_LOCK = threading.Lock()
+
+
 def _source(b: Backends, doc: dict[str, Any]) -> Path:
     key = doc.get("raw_key") or (doc.get("quarantine") or {}).get("key")
     if not key:
@@ -83,7 +87,10 @@ def _source(b: Backends, doc: dict[str, Any]) -> Path:
     store = b.store
     if isinstance(store, LocalStore):
         return store.path(key)
-    sources = b.__dict__.setdefault("preview_sources", _Sources())
+    with _SOURCES_LOCK:
+        sources = b.__dict__.get("preview_sources")
+        if sources is None:
+            sources = b.__dict__["preview_sources"] = _Sources()
     return sources.get(b, key)
 
 
@@ -104,10 +111,14 @@ def preview(sha256: str, body: PreviewRequest, request: Request) -> Response:
         recipe = parse_recipe({"name": "preview", "operations": body.operations}, "preview")
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    from dataclasses import replace
+
     from image_pipeline import wiring
 
+    limits = wiring.limits(b.cfg)  # a preview holds a threadpool worker: a shorter time limit than a run's
     try:
-        result = preview_image(_source(b, doc), recipe, body.max_side, limits=wiring.limits(b.cfg))
+        result = preview_image(_source(b, doc), recipe, body.max_side,
+                               limits=replace(limits, time_limit=min(limits.time_limit, PREVIEW_SECONDS)))
     except (BadImage, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
     except KeyError:
