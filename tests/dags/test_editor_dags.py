@@ -52,6 +52,17 @@ def test_a_saved_recipe_runs_on_chosen_images_and_its_new_version_redoes_exactly
     again = run(dags, "gallery_process", {"recipes": ["soft_gray"], "images": chosen})
     assert task_states(again)[("summarize", -1)][0] == "skipped"  # once
 
+    # the delivery form takes it too (an unknown name is refused before anything is built)
+    refused = run(dags, "gallery_deliver", {"keyword": "demo", "recipe": "no_such_recipe"}, expect="failed")
+    assert task_states(refused)[("plan_deliveries", -1)][0] == "failed" and "recipe" in refusal(capfd)
+    assert not (pipeline_env / "archives").exists()
+    run(dags, "gallery_deliver", {"keyword": "demo", "recipe": "soft_gray"})
+    import zipfile
+
+    (archive,) = (pipeline_env / "archives").iterdir()
+    with zipfile.ZipFile(archive) as zf:
+        assert len([n for n in zf.namelist() if n.startswith("images/")]) == len(chosen)
+
 
 def test_maintenance_purges_removes_orphans_reports_missing_and_reruns_idempotently(
         dags, pipeline_env, inbox, tmp_path):

@@ -142,14 +142,16 @@ def _recipe_choices() -> tuple[list[str], dict[str, str]]:
     return sorted(known), labels
 
 
-def recipe(default: str = "half_gray", section: str | None = None) -> Param:
-    """One recipe, picked from a list."""
-    names, labels = _recipe_choices()
-    return Param(default, type="string", enum=names, values_display=labels, title="Recipe",
-                 description="How the images are processed.", section=section)
-
-
 RECIPE_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 64}
+
+
+def recipe(default: str = "half_gray", section: str | None = None) -> Param:
+    """One recipe: the recipe files proposed (``examples``), or the name of one saved from the
+    gallery's editor; the first task checks it (:func:`~.tasks.check_recipe`)."""
+    names, labels = _recipe_choices()
+    return Param(default, **RECIPE_NAME, examples=names, values_display=labels, title="Recipe",
+                 description="How the images are processed: a recipe file's name, or one saved from the gallery's "
+                             "editor.", section=section)
 
 
 def recipes(default: list[str]) -> Param:

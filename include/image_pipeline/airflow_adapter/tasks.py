@@ -40,6 +40,8 @@ def plan_requests(params: dict, **context) -> list[dict]:
     if "email" in params:
         with form.refusing_invalid("email"):
             validate_address(params["email"])
+    if "recipe" in params:  # image_request: refused before anything is downloaded
+        check_recipe(params["recipe"])
     with form.refusing_invalid():
         requests = retrieval.plan_requests(
             form.given(params), scheduled=context["dag_run"].run_type in SCHEDULED,
@@ -134,6 +136,7 @@ def plan_deliveries(params: dict, **context) -> list[dict]:
     recipient = params["recipient"] or settings().email_to
     with form.refusing_invalid("recipient"):
         validate_address(recipient)
+    check_recipe(params["recipe"])
     with form.refusing_invalid():
         chosen = form.chosen_selection(params)
         if chosen:
@@ -222,6 +225,13 @@ def check_objects(**context) -> dict:
 
 
 # --- the bodies ----------------------------------------------------------------------------------
+
+def check_recipe(name: str) -> None:
+    """A form's recipe is a file's or a saved one (the catalog's): else the request is refused."""
+    cfg = settings()
+    with form.refusing_invalid("recipe"), catalog(cfg) as opened:
+        wiring.recipe_book(cfg, opened).get(name)
+
 
 def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     """One validated retrieval request in a task: the body gallery_retrieve and gallery_inbox share.

@@ -432,3 +432,24 @@ def test_saved_recipes_are_versioned_by_name(catalog):
     again = catalog.save_recipe("mine", {**spec, "operations": ["sepia"]}, "bob", "2026-11-02T00:00:00+00:00")
     assert again["version"] == 2 and again["spec"]["operations"] == ["sepia"]
     assert [(d["name"], d["version"]) for d in catalog.saved_recipes()] == [("mine", 2), ("other", 1)]
+
+
+def test_an_sqlite_file_of_schema_1_gains_the_trash_and_tags(tmp_path):
+    import json
+
+    path = tmp_path / "v1.sqlite3"
+    with SqliteCatalog(path) as cat:  # made at schema 1: no trashed_at column, triggers without tags
+        for name in ("tr_images_insert", "tr_images_update", "tr_images_delete"):
+            cat.conn.execute(f"DROP TRIGGER {name}")
+        cat.conn.execute("DROP INDEX ix_fields_trashed")
+        cat.conn.execute("ALTER TABLE image_fields DROP COLUMN trashed_at")
+        cat.conn.execute("PRAGMA user_version = 1")
+        for sha, extra in (("a" * 64, {"tags": ["sea"]}), ("b" * 64, {"trashed": {"at": "2026-11-02", "by": "x"}})):
+            sha, fields = image(sha)
+            cat.conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps({**new_image_doc(sha, **fields),
+                                                                                 **extra})))
+    with SqliteCatalog(path) as cat:
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert [d["sha256"] for d in cat.list_images({"tag": "sea"})[0]] == ["a" * 64]
+        assert [d["sha256"] for d in cat.list_images({"trashed": True})[0]] == ["b" * 64]
+        assert cat.count_images() == 1
