@@ -280,9 +280,23 @@ def test_tags_filter_the_grid_details_are_recorded_and_the_trash_restores(admin,
     record = api(airflow, f"/gallery/api/images/{image}")
     assert record["title"] == "The harbour at dusk" and set(record["tags"]) == {"pier", "dusk"}
 
-    # The trash: hidden from the gallery, listed in the Trash view, restored from there.
+    # The selection reprocessed with a recipe: one gallery_process run for exactly these images.
     page.goto(f"{airflow['url']}/plugin/gallery/browse")
     item.get_by_role("checkbox").check()
+    bulk = page.get_by_test_id("gallery-bulk")
+    bulk.get_by_label("Recipe to apply").locator("option[value=half_gray]").wait_for(state="attached")
+    bulk.get_by_label("Recipe to apply").select_option("half_gray")
+    bulk.get_by_role("button", name="Reprocess selected").click()
+    run = bulk.get_by_test_id("apply-run")
+    run.wait_for()
+    page.wait_for_function("() => ['success', 'failed'].includes("
+                           "document.querySelector('[data-testid=apply-run]').dataset.state)",
+                           timeout=PROCESS_TIMEOUT * 1000, polling=2000)
+    assert run.get_attribute("data-state") == "success"
+    conf = airflow["rest"].get(f"/api/v2/dags/gallery_process/dagRuns/{run.get_attribute('data-run-id')}")["conf"]
+    assert conf == {"recipes": ["half_gray"], "images": [image], "force": True}
+
+    # The trash: hidden from the gallery, listed in the Trash view, restored from there.
     page.get_by_role("button", name="Move to trash").click()
     page.get_by_test_id("gallery-empty").wait_for()
     assert api(airflow, f"/gallery/api/images/{image}")["trashed"]["by"] == "admin"
