@@ -246,6 +246,14 @@ def test_a_viewer_previews_but_is_refused_the_save(browser, airflow, image, tmp_
         box = json.loads(page.get_by_test_id("editor-preview").get_attribute("data-operations"))[1]["crop"]["box"]
         assert all(abs(a - b) <= 3 for a, b in zip(box, [80, 60, 480, 360], strict=True)), box
         assert page.get_by_label("Box left").input_value() == str(box[0])
+
+        # Starting from a recipe file loads its chain (half_gray: auto_orient, resize to 50%, grayscale).
+        page.get_by_label("Start from a recipe").select_option("half_gray")
+        steps = page.get_by_test_id("editor-step")
+        assert steps.evaluate_all("ss => ss.map(s => s.dataset.name)") == ["auto_orient", "resize", "grayscale"]
+        half = preview_of(page, "auto_orient", "resize", "grayscale")
+        assert (half["width"], half["height"]) == (400, 300) and half["spread"] <= 3, half
+        assert page.get_by_label("Recipe name").input_value() == ""  # a file's name is not saved over
     finally:
         viewer.close()
     assert viewer.problems == []

@@ -11,6 +11,8 @@ import {
   normOperations,
   normParam,
   operationIndex,
+  operationsToChain,
+  outputForm,
   outputSpec,
   parseTags,
   stepOf,
@@ -94,6 +96,17 @@ describe("the chain as the recipe's operations list", () => {
     ]);
   });
 
+  it("reads a recipe's operations back into steps, with defaults, skipping unknown ones", () => {
+    const chain = operationsToChain(["grayscale", { blur: { radius: 5 } }, { mystery: {} }, { crop: { box: [1, 2, 3, 4] } }], ops);
+
+    expect(chain.map((s) => [s.name, s.params])).toEqual([
+      ["grayscale", {}],
+      ["blur", { radius: 5 }],
+      ["crop", { box: [1, 2, 3, 4], focus: "center" }],
+    ]);
+    expect(chainToOperations(chain, ops)).toEqual([{ grayscale: {} }, { blur: { radius: 5 } }, { crop: { box: [1, 2, 3, 4] } }]);
+  });
+
   it("gives each new step its own id", () => {
     expect(newStep(ops.get("blur")!).id).not.toBe(blur.id);
     expect(blur.params).toEqual({ radius: 2 });
@@ -125,6 +138,16 @@ describe("helpers", () => {
       target_bytes: 153600,
     });
     expect(outputSpec({ format: "png", metadata: "strip", quality: 85, targetKb: "-3" })).toEqual({ format: "png", quality: 85 });
+  });
+
+  it("reads a recipe's output into the form", () => {
+    expect(outputForm({})).toEqual({ format: "jpeg", metadata: "strip", quality: 85, targetKb: "" });
+    expect(outputForm({ format: "webp", metadata: "keep", quality: 70, target_bytes: 153600 })).toEqual({
+      format: "webp",
+      metadata: "keep",
+      quality: 70,
+      targetKb: "150",
+    });
   });
 
   it("parses tags", () => {

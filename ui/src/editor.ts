@@ -188,6 +188,27 @@ export const chainToOperations = (chain: ChainStep[], ops: Map<string, Operation
     return { [step.name]: params };
   });
 
+/**
+ * A recipe's operations list (names or {name: params}, as in its YAML) back into steps, with the
+ * defaults for the parameters it leaves out; operations the registry does not know are skipped.
+ */
+export const operationsToChain = (operations: unknown[], ops: Map<string, OperationSpec>): ChainStep[] =>
+  operations.flatMap((item) => {
+    const [name, raw] = typeof item === "string" ? [item, {}] : (Object.entries(obj(item))[0] ?? ["", {}]);
+    const spec = ops.get(name);
+
+    if (spec === undefined) {
+      return [];
+    }
+    const step = newStep(spec);
+
+    for (const [key, value] of Object.entries(obj(raw))) {
+      step.params[key] = paramValue(value);
+    }
+
+    return [step];
+  });
+
 /** The chain with one step moved by delta places (clamped to the list's ends). */
 export const moveStep = <T>(list: T[], index: number, delta: number): T[] => {
   const target = Math.min(list.length - 1, Math.max(0, index + delta));
@@ -215,6 +236,19 @@ export type OutputForm = { format: string; metadata: string; quality: number; ta
  * The recipe's output keys from the form: format and quality always, a target size (KB → bytes)
  * and kept metadata only when asked for (the recipe's defaults otherwise: no target, strip).
  */
+/** The form's values from a recipe's output keys (the recipe defaults where it leaves one out). */
+export const outputForm = (output: unknown): OutputForm => {
+  const o = obj(output);
+  const target = num(o.target_bytes);
+
+  return {
+    format: str(o.format) ?? "jpeg",
+    metadata: str(o.metadata) ?? "strip",
+    quality: num(o.quality) ?? 85,
+    targetKb: target === undefined ? "" : String(Math.round(target / 1024)),
+  };
+};
+
 export const outputSpec = (form: OutputForm): Record<string, number | string> => {
   const out: Record<string, number | string> = { format: form.format, quality: form.quality };
   const kb = Number(form.targetKb);

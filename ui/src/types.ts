@@ -94,7 +94,15 @@ export type ImageDetail = {
   width?: number;
 };
 
-export type Recipe = { description?: string; name: string; origin?: string; version?: string; yaml?: string };
+export type Recipe = {
+  description?: string;
+  name: string;
+  operations: unknown[];
+  origin?: string;
+  output: Json;
+  version?: string;
+  yaml?: string;
+};
 export type MetricsDoc = Json & { day: string };
 
 const normTrashed = (v: unknown): Trashed | undefined =>
@@ -240,11 +248,13 @@ export const normRecipes = (raw: unknown): Recipe[] =>
   arr(raw)
     .map((r) =>
       typeof r === "string"
-        ? { name: r }
+        ? { name: r, operations: [], output: {} }
         : {
             description: str(obj(r).description),
             name: str(obj(r).name) ?? "",
+            operations: arr(obj(r).operations),
             origin: str(obj(r).origin),
+            output: obj(obj(r).output),
             version: str(obj(r).version) ?? (num(obj(r).version) === undefined ? undefined : String(obj(r).version)),
             yaml: str(obj(r).yaml),
           },

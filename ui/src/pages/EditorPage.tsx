@@ -27,8 +27,8 @@ import { ParamControl } from "src/components/ParamControl";
 import { PreviewPane } from "src/components/PreviewPane";
 import { useAppPath } from "src/components/root";
 import type { ChainStep, Family, OperationSpec, OutputForm, ParamValue } from "src/editor";
-import { chainToOperations, moveStep, newStep, operationIndex, outputSpec } from "src/editor";
-import type { ImageDetail } from "src/types";
+import { chainToOperations, moveStep, newStep, operationIndex, operationsToChain, outputForm, outputSpec } from "src/editor";
+import type { ImageDetail, Recipe } from "src/types";
 
 const CHECK_DEBOUNCE_MS = 400;
 const FORMATS = ["jpeg", "png", "webp", "avif"];
@@ -371,11 +371,28 @@ export const EditorPage = () => {
   const [output, setOutput] = useState<OutputForm>({ format: "jpeg", metadata: "strip", quality: 85, targetKb: "" });
   const [saved, setSaved] = useState<SavedRecipe>();
   const [applied, setApplied] = useState<string>();
+  const [recipes, setRecipes] = useState<Recipe[]>([]);
 
   useEffect(() => {
     api.image(sha256).then(setDetail, (error_: unknown) => setError(message(error_)));
     api.operations().then(setFamilies, (error_: unknown) => setError(`Could not load the operations: ${message(error_)}`));
+    api.recipes().then(setRecipes, () => setRecipes([]));
   }, [sha256]);
+
+  // Start from a recipe: its chain and output; a saved one keeps its name, so saving makes its next version.
+  const startFrom = (recipeName: string) => {
+    const recipe = recipes.find((r) => r.name === recipeName);
+
+    if (recipe === undefined) {
+      return;
+    }
+    setChain(operationsToChain(recipe.operations, ops));
+    setSelected(undefined);
+    setDrawing(undefined);
+    setName(recipe.origin === "saved" ? recipe.name : "");
+    setDescription(recipe.description ?? "");
+    setOutput(outputForm(recipe.output));
+  };
 
   const ops = useMemo(() => operationIndex(families ?? []), [families]);
   const operations = useMemo(() => chainToOperations(chain, ops), [chain, ops]);
@@ -448,6 +465,22 @@ export const EditorPage = () => {
           </Panel>
           <Grid gap={4} templateColumns={{ base: "1fr", xl: "1fr 1fr" }}>
             <Panel id="chain-panel" title="Chain">
+              <Field.Root mb={3}>
+                <Field.Label fontSize="sm">Start from a recipe</Field.Label>
+                <NativeSelect.Root size="sm">
+                  <NativeSelect.Field onChange={(e) => startFrom(e.currentTarget.value)} value="">
+                    <option value="">Choose a recipe to load its chain…</option>
+                    {recipes.map((r) => (
+                      <option key={r.name} value={r.name}>
+                        {r.name}
+                        {r.version === undefined ? "" : ` v${r.version}`}
+                        {r.origin === "saved" ? " (saved)" : ""}
+                      </option>
+                    ))}
+                  </NativeSelect.Field>
+                  <NativeSelect.Indicator />
+                </NativeSelect.Root>
+              </Field.Root>
               <Chain chain={chain} drawing={drawing} onChange={setChain} onDraw={setDrawing} ops={ops} selected={selected} setSelected={setSelected} />
             </Panel>
             <Panel id="recipe" title="Save as recipe">
@@ -456,6 +489,7 @@ export const EditorPage = () => {
                 onSaved={(s) => {
                   setSaved(s);
                   setApplied(undefined);
+                  api.recipes().then(setRecipes, () => undefined);
                 }}
                 output={output}
                 setDescription={setDescription}
