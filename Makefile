@@ -18,7 +18,7 @@ $(VENV)/.stamp-install: pyproject.toml constraints.txt | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-install
-	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test,labels]'
+	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test,ml]'
 	touch $@
 
 # The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):

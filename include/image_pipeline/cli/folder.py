@@ -205,6 +205,15 @@ def process(args: argparse.Namespace) -> int:
 
 
 def list_recipes(args: argparse.Namespace) -> int:
+    if args.styles:
+        from image_pipeline.process import models
+        from image_pipeline.process.models.style import styles
+
+        note = "" if models.available("style") else "  (extra 'ml' not installed: OpenCV's stylization runs instead)"
+        print(f"style_transfer's built-in styles{note}:", file=args.out)
+        for name in styles():
+            print(name, file=args.out)
+        return 0
     book = wiring.recipe_book(wiring.settings())
     for recipe in book.all().values():
         print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}", file=args.out)
@@ -255,6 +264,9 @@ def register(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     p = sub.add_parser("recipes", help="list the recipes (name, version, description)",
                        description="List every recipe `--recipe` accepts by name: the shipped ones (config/recipes) "
                                    "and the user's (GALLERY_RECIPES_DIR), which replace shipped ones of the same name.",
-                       epilog="examples:\n  gallery recipes\n  GALLERY_RECIPES_DIR=~/recipes gallery recipes",
+                       epilog="examples:\n  gallery recipes\n  GALLERY_RECIPES_DIR=~/recipes gallery recipes\n"
+                              "  gallery recipes --styles",
                        formatter_class=formatter)
     p.set_defaults(handler=list_recipes, parser=p)
+    p.add_argument("--styles", action="store_true",
+                   help="list style_transfer's built-in styles (its `style` parameter) instead")

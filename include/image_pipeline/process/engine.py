@@ -69,11 +69,13 @@ class _Deadline:
 def process_image(
     src: str | Path, recipes: Iterable[Recipe], dest: Callable[[Recipe], Path], *,
     limits: Limits = Limits(), features: Callable[[Image.Image, Image.Exif], dict[str, Any]] | None = None,
+    gallery_image: Callable[[str], Image.Image] | None = None,
 ) -> ImageResult:
     """Decode ``src`` once and write every recipe's output to ``dest(recipe)``.
 
     ``features``, when given, is called once with the decoded image (at most ``FEATURE_SIDE``
-    pixels a side is needed, so it costs the decode nothing) and the source's EXIF.
+    pixels a side is needed, so it costs the decode nothing) and the source's EXIF. ``gallery_image``
+    gives a gallery image's pixels by sha256 (recipes may name one, e.g. as a style picture).
     Raises :class:`BadImage` (the quarantine reason) for anything that cannot be processed.
     """
     started = time.perf_counter()
@@ -84,12 +86,12 @@ def process_image(
     except DECODE_ERRORS as exc:
         raise BadImage(f"not a readable image: {exc}") from None
     try:  # closed only at the end: closing a Pillow image frees the pixels decoded into it
-        return _process(Path(src), im, recipes, dest, limits, features, started, deadline)
+        return _process(Path(src), im, recipes, dest, limits, features, started, deadline, gallery_image)
     finally:
         im.close()
 
 
-def _process(path, im, recipes, dest, limits, features, started, deadline) -> ImageResult:
+def _process(path, im, recipes, dest, limits, features, started, deadline, gallery_image=None) -> ImageResult:
     try:
         source = _check_header(im, limits)
         exif = _header_exif(im)
@@ -128,7 +130,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
     for recipe in recipes:
         t_recipe = time.perf_counter()
         ctx = Context(scale=base.width / source["width"], scale_y=base.height / source["height"],
-                      orientation=orientation)
+                      orientation=orientation, gallery_image=gallery_image)
         timings: dict[str, float] = {"decode": round(decode_seconds, 6)}
         frame = base_for(recipe.output)
         for name, params in recipe.steps:
@@ -151,6 +153,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
             **({"target_bytes": recipe.output.target_bytes, "target_met": met} if recipe.output.target_bytes else {}),
             "seconds": round(time.perf_counter() - t_recipe + decode_seconds, 6), "timings": timings,
             "version": recipe.version, "fingerprint": recipe.fingerprint,
+            **({"models": ctx.facts} if ctx.facts else {}),  # e.g. which background-removal method ran
         }
     result.seconds = round(time.perf_counter() - started, 6)
     return result

@@ -34,7 +34,7 @@ from image_pipeline.process.features.labels import Labeler, _labeler
 log = logging.getLogger(__name__)
 
 # Bump when what extract_features computes changes: processing then records features again.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: the similar-images embedding
 
 FEATURE_SIDE = 512  # longest side of the working copy every feature is computed on
 COLOR_SIDE = 96  # longest side of the thumbnail quantised for dominant colours
@@ -319,6 +319,12 @@ def feature_extraction(settings: Any, rekognition_client_factory: Callable[[], A
     :func:`image_pipeline.process.process_batch` (empty when features are off)."""
     if not settings.features:
         return {}
+    from image_pipeline.process.models.embedding import embedding_features
+
     labeler = _labeler(settings, rekognition_client_factory)
-    return {"features": lambda im, exif: extract_features(im, exif, labeler=labeler),
+
+    def features(im: Image.Image, exif: Image.Exif) -> dict[str, Any]:
+        # The embedding is a separate hook on the same decode (its own 224 px copy).
+        return {**extract_features(im, exif, labeler=labeler), **embedding_features(im, settings.embeddings)}
+    return {"features": features,
             "features_version": FEATURES_VERSION, "near_duplicate": near_duplicate_of}

@@ -10,7 +10,10 @@ decode may be (:func:`needed_scale`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
@@ -30,6 +33,10 @@ class Context:
     scale_y: float = 1.0  # ... and down (a reduced decode rounds each side on its own)
     orientation: int = 1  # EXIF orientation of the source (1 = upright)
     oriented: bool = False  # auto_orient has run
+    # What operations record in the output's facts (``models``), e.g. the method or model a step used.
+    facts: dict[str, Any] = field(default_factory=dict)
+    # A gallery image's pixels by sha256 (``sha256:<hex>`` references); None outside the gallery.
+    gallery_image: Callable[[str], Image.Image] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class Operation:
     apply: Callable[..., Image.Image]  # (image, ctx, **params) -> image
     params: dict[str, tuple[type | tuple[type, ...], Any]] = field(default_factory=dict)  # name -> (types, default)
     colour: bool = False  # needs colour input (a grayscale-only decode cannot serve it)
+    files: tuple[str, ...] = ()  # parameters naming a picture: a file beside the recipe or a gallery image
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - set(self.params)
@@ -57,9 +65,9 @@ OPERATIONS: dict[str, Operation] = {}
 NUM = (int, float)
 
 
-def operation(name: str, colour: bool = False, **params: tuple[Any, Any]):
+def operation(name: str, colour: bool = False, files: tuple[str, ...] = (), **params: tuple[Any, Any]):
     def register(fn: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
-        OPERATIONS[name] = Operation(name, fn, params, colour)
+        OPERATIONS[name] = Operation(name, fn, params, colour, files)
         return fn
     return register
 
@@ -85,3 +93,42 @@ def _colour(value: str, mode: str) -> Any:
     from PIL import ImageColor
 
     return ImageColor.getcolor(value, mode if mode in ("RGB", "RGBA", "L", "LA") else "RGB")
+
+
+GALLERY_REF = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
+
+
+def resolve_picture(value: str, base_dir: str | Path | None) -> str:
+    """A picture parameter made safe: ``sha256:<hex>`` (or the bare hash) names a gallery image; anything
+    else is a file inside the recipe's folder ``base_dir`` (no absolute path, no way out through ``..``
+    or a link), returned as its absolute path. :class:`RecipeError` otherwise."""
+    ref = GALLERY_REF.match(value.strip().lower())
+    if ref:
+        return f"sha256:{ref[1]}"
+    if base_dir is None:
+        raise RecipeError(f"{value!r}: a picture is a gallery image (sha256:<hex>) or a file beside the recipe's file")
+    base = Path(base_dir).resolve()
+    path = (base / value).resolve()
+    if Path(value).is_absolute() or not path.is_relative_to(base):
+        raise RecipeError(f"{value!r}: a picture file must be inside the recipe's folder")
+    if not path.is_file():
+        raise RecipeError(f"{value!r}: no such file beside the recipe")
+    return str(path)
+
+
+@lru_cache(maxsize=8)
+def _picture_file(path: str, mtime_ns: int) -> Image.Image:
+    with Image.open(path) as opened:
+        return opened.convert("RGB")
+
+
+def open_picture(ref: str, ctx: Context) -> Image.Image:
+    """The RGB pixels of a :func:`resolve_picture` reference (files cached per process while unchanged)."""
+    if ref.startswith("sha256:"):
+        if ctx.gallery_image is None:
+            raise RecipeError(f"{ref}: a gallery image can be used only when processing the gallery")
+        return ctx.gallery_image(ref.removeprefix("sha256:")).convert("RGB")
+    try:
+        return _picture_file(ref, Path(ref).stat().st_mtime_ns)
+    except OSError as exc:
+        raise RecipeError(f"cannot read picture {ref}: {exc}") from None
