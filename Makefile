@@ -31,7 +31,7 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 $(VENV)/.stamp-bench: $(VENV)/.stamp-install
-	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench]'
+	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench,ml]'
 	touch $@
 
 # Real photographs and artworks (about 70, 0.5-40 Mpx) from Debian packages, for benchmarks and tests.
@@ -63,12 +63,14 @@ demo: install
 
 # Side-by-side benchmarks on real photos (the corpus above, or IMAGES=DIR); results in benchmarks/results/;
 # then the daily analytics over RECORDS generated catalog records (seconds, peak memory); then the
-# gallery's API over 100,000 generated images (a filtered page, a thumbnail: p50/p95).
+# gallery's API over 100,000 generated images (a filtered page, a thumbnail: p50/p95); then the learned
+# models on one core (images/s, worker memory) and similar-images search among 100,000 embeddings.
 RECORDS ?= 1000000
 bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 	$(VENV)/bin/python benchmarks/bench_process.py $(or $(IMAGES),$(CORPUS))
 	$(VENV)/bin/python benchmarks/bench_analytics.py --records $(RECORDS)
 	$(VENV)/bin/python benchmarks/bench_gallery.py
+	$(VENV)/bin/python benchmarks/bench_models.py $(or $(IMAGES),$(CORPUS))
 
 clean:
 	rm -rf .airflow data
