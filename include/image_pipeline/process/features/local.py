@@ -1,5 +1,5 @@
 """The local labeller: ImageNet-1k labels from EfficientNet-Lite0 on the CPU (weights inside the optional
-extra ``labels``; nothing is downloaded), loaded once per process."""
+extra ``ml``; nothing is downloaded), loaded once per process."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ _model_lock = threading.Lock()
 
 
 def local_labels_available() -> bool:
-    """True when the optional extra ``labels`` (torch and the packaged model) is installed."""
+    """True when the optional extra ``ml`` (torch and the packaged model) is installed."""
     import importlib.util
 
     return all(importlib.util.find_spec(name) is not None for name in _LOCAL_PACKAGES)
