@@ -46,6 +46,7 @@ class Operation:
     params: dict[str, tuple[type | tuple[type, ...], Any]] = field(default_factory=dict)  # name -> (types, default)
     colour: bool = False  # needs colour input (a grayscale-only decode cannot serve it)
     files: tuple[str, ...] = ()  # parameters naming a picture: a file beside the recipe or a gallery image
+    validate: Callable[[dict[str, Any]], None] | None = None  # checks across parameters, when the recipe is parsed
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - set(self.params)
@@ -58,6 +59,8 @@ class Operation:
                     types if isinstance(types, tuple) else (types,)):
                 raise RecipeError(f"{self.name}: parameter {name} has the wrong type ({value!r})")
             checked[name] = value
+        if self.validate is not None:
+            self.validate(checked)
         return checked
 
 
@@ -65,9 +68,10 @@ OPERATIONS: dict[str, Operation] = {}
 NUM = (int, float)
 
 
-def operation(name: str, colour: bool = False, files: tuple[str, ...] = (), **params: tuple[Any, Any]):
+def operation(name: str, colour: bool = False, files: tuple[str, ...] = (),
+              validate: Callable[[dict[str, Any]], None] | None = None, **params: tuple[Any, Any]):
     def register(fn: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
-        OPERATIONS[name] = Operation(name, fn, params, colour, files)
+        OPERATIONS[name] = Operation(name, fn, params, colour, files, validate)
         return fn
     return register
 

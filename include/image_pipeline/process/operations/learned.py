@@ -62,8 +62,23 @@ def subject_mask(im: Image.Image, method: str, iterations: int = 5, margin: floa
     return np.clip(mask, 0.0, 1.0)
 
 
-@operation("remove_background", colour=True, files=("image",), method=(str, None), background=(str, "transparent"),
-           image=(str, None), blur=(NUM, 20), feather=(NUM, 0), iterations=(int, 5), margin=(NUM, 0.05))
+def _check_background(p: dict[str, Any]) -> None:
+    if p["method"] not in (None, "auto") + BACKGROUND_METHODS:
+        raise RecipeError(f"remove_background: method is {', '.join(BACKGROUND_METHODS)} or auto")
+    if p["background"] == "image" and p["image"] is None:
+        raise RecipeError("remove_background: background image needs the parameter image")
+    if p["background"] not in ("transparent", "blur", "image"):
+        try:
+            _colour(p["background"], "RGB")
+        except ValueError:
+            raise RecipeError("remove_background: background is transparent, blur, image or a colour") from None
+    if p["feather"] < 0 or p["blur"] < 0:
+        raise RecipeError("remove_background: feather and blur are not negative")
+
+
+@operation("remove_background", colour=True, files=("image",), validate=_check_background, method=(str, None),
+           background=(str, "transparent"), image=(str, None), blur=(NUM, 20), feather=(NUM, 0), iterations=(int, 5),
+           margin=(NUM, 0.05))
 def remove_background(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Keep the subject, replace the background: ``method`` u2netp (the salient-object network, the default
     when installed) or grabcut (the centre of the frame as the subject, ``margin`` as sure background,
@@ -86,14 +101,9 @@ def remove_background(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     if kind == "blur":
         back = rgb.filter(ImageFilter.GaussianBlur(p["blur"] * ctx.scale))
     elif kind == "image":
-        if p["image"] is None:
-            raise RecipeError("remove_background: background image needs the parameter image")
         back = ImageOps.fit(open_picture(p["image"], ctx), rgb.size, Image.Resampling.LANCZOS)
     else:
-        try:
-            back = Image.new("RGB", rgb.size, _colour(kind, "RGB"))
-        except ValueError:
-            raise RecipeError("remove_background: background is transparent, blur, image or a colour") from None
+        back = Image.new("RGB", rgb.size, _colour(kind, "RGB"))
     return Image.composite(rgb, back, alpha)
 
 
@@ -122,14 +132,8 @@ def subject_origin(im: Image.Image, w: int, h: int, ctx: Context | None) -> tupl
     return (int(min(max(0, cx - w / 2), im.width - w)), int(min(max(0, cy - h / 2), im.height - h)))
 
 
-@operation("style_transfer", colour=True, files=("style_image",), style=((str, int), None), style_image=(str, None),
-           strength=(NUM, 1.0))
-def style_transfer(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
-    """Neural style transfer at the image's size: ``style`` one of the 26 built-in styles (``style-00`` ..
-    ``style-25``: ``gallery recipes --styles``), or ``style_image`` a picture (a file beside the recipe, or
-    ``sha256:<hex>`` of the gallery) whose style is taken; ``strength`` from 0 (the original) to 1.
-    Without the extra ``ml`` (or with ``GALLERY_STYLE_TRANSFER=false``), OpenCV's stylization instead."""
-    from image_pipeline.process.models import style as net
+def _check_style(p: dict[str, Any]) -> None:
+    from image_pipeline.process.models.style import style_index
 
     if (p["style"] is None) == (p["style_image"] is None):
         raise RecipeError("style_transfer: give style or style_image")
@@ -137,9 +141,20 @@ def style_transfer(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
         raise RecipeError("style_transfer: strength is from 0 to 1")
     if p["style"] is not None:
         try:
-            net.style_index(p["style"])
+            style_index(p["style"])
         except ValueError as exc:
             raise RecipeError(f"style_transfer: {exc}") from None
+
+
+@operation("style_transfer", colour=True, files=("style_image",), validate=_check_style, style=((str, int), None),
+           style_image=(str, None), strength=(NUM, 1.0))
+def style_transfer(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """Neural style transfer at the image's size: ``style`` one of the 26 built-in styles (``style-00`` ..
+    ``style-25``: ``gallery recipes --styles``), or ``style_image`` a picture (a file beside the recipe, or
+    ``sha256:<hex>`` of the gallery) whose style is taken; ``strength`` from 0 (the original) to 1.
+    Without the extra ``ml`` (or with ``GALLERY_STYLE_TRANSFER=false``), OpenCV's stylization instead."""
+    from image_pipeline.process.models import style as net
+
     if min(im.size) < 32:  # the network's smallest input: a tiny image stays as it is
         ctx.facts["style_transfer"] = {"method": "none", "reason": "smaller than 32 px"}
         return im
