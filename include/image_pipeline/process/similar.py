@@ -188,7 +188,7 @@ def similar(catalog: Catalog, sha256: str, k: int = 12, index: SimilarIndex | No
             max_age: float = REFRESH_SECONDS) -> list[dict[str, Any]] | None:
     """The ``k`` images most like the image ``sha256`` (itself left out), best first as ``{"sha256",
     "score"}``; None when that image has no embedding (not processed yet, or no extra ``ml``)."""
-    index = index or SimilarIndex()
+    index = SimilarIndex() if index is None else index
     with index.lock:
         index.refresh(catalog, max_age)
         vector = index.vector(sha256)
@@ -204,7 +204,7 @@ def similar_to_picture(catalog: Catalog, im: Any, k: int = 12, index: SimilarInd
     from image_pipeline.process.models.embedding import embed
 
     vector = embed(im)
-    index = index or SimilarIndex()
+    index = SimilarIndex() if index is None else index
     with index.lock:
         index.refresh(catalog, max_age)
         return index.search(vector, k)
