@@ -216,3 +216,12 @@ def test_settings_choose_the_method(monkeypatch, tmp_path, photos):
     assert facts["models"] == {"remove_background": {"method": "grabcut"},
                                "style_transfer": {"method": "opencv-stylization", "absent": "off"}}
     assert embedding.embedding_features(im, enabled=False) == {"embedding": None, "embedding_source": "off"}
+
+
+def test_the_cli_lists_the_built_in_styles(capsys):
+    from image_pipeline.cli import main
+
+    assert main(["recipes", "--styles"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "style-00" in listed and "style-25" in listed and "style-26" not in listed
+    parse_recipe({"name": "t", "operations": [{"style_transfer": {"style": listed[-1]}}]})  # each one is accepted
