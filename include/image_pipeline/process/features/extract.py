@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 FEATURES_VERSION = 2  # 2: the similar-images embedding
 
 FEATURE_SIDE = 512  # longest side of the working copy every feature is computed on
+EMBEDDING_SIDE = 448  # ... and of the copy the embedding is computed from (the network's input is 224)
 COLOR_SIDE = 96  # longest side of the thumbnail quantised for dominant colours
 MAX_COLORS = 5
 DEFAULT_MAX_DISTANCE = 8  # phash Hamming distance (of 64 bits) still called a near-duplicate
@@ -324,7 +325,8 @@ def feature_extraction(settings: Any, rekognition_client_factory: Callable[[], A
     labeler = _labeler(settings, rekognition_client_factory)
 
     def features(im: Image.Image, exif: Image.Exif) -> dict[str, Any]:
-        # The embedding is a separate hook on the same decode (its own 224 px copy).
-        return {**extract_features(im, exif, labeler=labeler), **embedding_features(im, settings.embeddings)}
+        # The embedding is a separate hook on the same decode (on a small RGB copy of any mode).
+        return {**extract_features(im, exif, labeler=labeler),
+                **embedding_features(working_copy(im, EMBEDDING_SIDE), settings.embeddings)}
     return {"features": features,
             "features_version": FEATURES_VERSION, "near_duplicate": near_duplicate_of}

@@ -19,8 +19,9 @@ INPUT_SIDE = 224
 
 
 def embed(im: Image.Image) -> np.ndarray:
-    """The unit-length embedding (float32, ``DIM`` values) of ``im``: the whole picture squashed to the
-    network's input (not a centre crop, so crops and borders move it little)."""
+    """The unit-length embedding (float32, ``DIM`` values) of ``im`` (RGB; the features pass their working
+    copy, which has any mode's alpha laid on white): the whole picture squashed to the network's input
+    (not a centre crop, so crops and borders move it little)."""
     import torch
 
     from image_pipeline.process.features.local import _local_model, _model_lock
