@@ -26,7 +26,7 @@ from image_pipeline.core.catalog import Catalog
 from image_pipeline.process.models.embedding import DIM, MODEL, decode
 
 REFRESH_SECONDS = 10.0
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 128, 96  # neighbours per node; build and search breadth
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 40, 64  # neighbours per node; build and search breadth
 
 
 class SimilarIndex:
@@ -63,7 +63,7 @@ class SimilarIndex:
 
     def add(self, pairs: list[tuple[str, np.ndarray]]) -> None:
         """Add (sha256, unit vector) pairs; sha256s already held are skipped."""
-        pairs = [(s, v) for s, v in pairs if s not in self.position]
+        pairs = [(s, v) for s, v in dict(pairs).items() if s not in self.position]
         if not pairs:
             return
         start = len(self.keys)
