@@ -44,6 +44,7 @@ class SimilarIndex:
         self.position: dict[str, int] = {}
         self.matrix = np.zeros((0, DIM), np.float32)  # exact mode only
         self.hnsw: Any = None  # a faiss HNSW index once above exact_max (ids: positions in keys)
+        self.saved = 0  # how many keys the saved copy holds
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -118,7 +119,8 @@ class SimilarIndex:
         new = [s for s in shas if s not in self.position]
         if new:
             self.add([(sha, decode(text)) for sha, text in catalog.embeddings(new)])
-            self.save()
+            if len(self.keys) - self.saved >= max(1, len(self.keys) // 100):  # not a 250 MB write per image
+                self.save()
         self.refreshed_at = time.monotonic()
 
     def save(self) -> None:
@@ -134,6 +136,7 @@ class SimilarIndex:
         Path(str(keys) + tmp).write_text(json.dumps({"model": MODEL, "state": self.state, "keys": self.keys}))
         os.replace(str(graph) + tmp, graph)
         os.replace(str(keys) + tmp, keys)
+        self.saved = len(self.keys)
 
     def load(self) -> bool:
         """Load the saved HNSW index if its keys match its graph; False when there is none (or a bad one)."""
@@ -152,6 +155,7 @@ class SimilarIndex:
             return False
         self.keys, self.hnsw = list(saved["keys"]), index
         self.position = {sha: i for i, sha in enumerate(self.keys)}
+        self.saved = len(self.keys)
         if self.state != saved.get("state"):
             self._reset()
             return False
