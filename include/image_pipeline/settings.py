@@ -34,8 +34,15 @@ Which backends run is chosen here, with no code change:
   purged), ``GALLERY_ORPHAN_GRACE_HOURS`` (how old an object no record names must be before it is
   removed), ``GALLERY_MAINTENANCE_SCHEDULE`` (cron);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
-  optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
+  optional extra ``ml`` is installed, else none), ``rekognition`` (AWS Rekognition through the
   ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
+- learned models (the optional extra ``ml``, :mod:`image_pipeline.process.models`): ``GALLERY_MODEL_THREADS``
+  (threads per model and worker process), ``GALLERY_BACKGROUND_METHOD`` (``remove_background``'s default:
+  ``auto`` = U²-Net-p when installed, else GrabCut; ``u2netp``; ``grabcut``), ``GALLERY_STYLE_TRANSFER``
+  (``false``: ``style_transfer`` runs OpenCV's stylization instead), ``GALLERY_EMBEDDINGS`` (record the
+  similar-images embedding with the features), ``GALLERY_SIMILAR_EXACT_MAX`` (up to this many images
+  similar images are exact cosine neighbours, above it an HNSW index's) and ``GALLERY_SIMILAR_CACHE_DIR``
+  (where that index is kept between processes).
 
 Plain data: this module imports nothing of the library. :mod:`image_pipeline.wiring` builds the
 domain objects (store, catalog, mailer, recipe book, limits, fetch policy, feature extractor) from it.
@@ -125,6 +132,12 @@ class Settings:
     trash_retention_days: int = 30  # gallery_maintenance purges images trashed longer ago than this
     orphan_grace_hours: int = 24  # objects no record names are removed once older than this
     maintenance_schedule: str = "15 3 * * *"  # cron of gallery_maintenance
+    model_threads: int = 1  # threads of each learned model per worker process
+    background_method: str = "auto"  # remove_background's default: auto (u2netp when installed) | u2netp | grabcut
+    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (as without the extra)
+    embeddings: bool = True  # record the similar-images embedding with the features (extra ml)
+    similar_exact_max: int = 20_000  # up to this many embeddings: exact neighbours; above: the HNSW index
+    similar_cache_dir: str = field(default_factory=lambda: str(project_root() / "data" / "cache" / "similar"))
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -137,7 +150,8 @@ class Settings:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
-               self.image_time_limit, self.upload_max_bytes, self.upload_max_files) < 1:
+               self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.model_threads,
+               self.similar_exact_max) < 1:
             raise SettingsError("download limits must be positive")
         if self.trash_retention_days < 0 or self.orphan_grace_hours < 1:
             raise SettingsError("trash_retention_days must be >= 0 and orphan_grace_hours >= 1")
@@ -145,6 +159,9 @@ class Settings:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")
         if self.labels not in {"none", "local", "rekognition"}:
             raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
+        if self.background_method not in {"auto", "u2netp", "grabcut"}:
+            raise SettingsError("background_method must be 'auto', 'u2netp' or 'grabcut', "
+                                f"got {self.background_method!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -182,6 +182,8 @@ export const api = {
   metrics: async (since?: string, until?: string): Promise<MetricsDoc[]> =>
     normMetrics(await request(`gallery/api/metrics${query({ since, until })}`)),
   recipes: async (): Promise<Recipe[]> => normRecipes(await request("gallery/api/recipes")),
+  similar: async (sha: string): Promise<ImagePage> =>
+    normPage(await request(`gallery/api/images/${encodeURIComponent(sha)}/similar?k=12`)),
 };
 
 /** Whether the gallery API offers a route (from its OpenAPI schema), e.g. POST /api/archives. */

@@ -205,7 +205,17 @@ def process(args: argparse.Namespace) -> int:
 
 
 def list_recipes(args: argparse.Namespace) -> int:
-    """The recipe files, then the recipes saved from the gallery's editor (in the catalog), marked."""
+    """The recipe files, then the recipes saved from the gallery's editor (in the catalog), marked; or,
+    with ``--styles``, style_transfer's built-in styles."""
+    if args.styles:
+        from image_pipeline.process import models
+        from image_pipeline.process.models.style import styles
+
+        note = "" if models.available("style") else "  (extra 'ml' not installed: OpenCV's stylization runs instead)"
+        print(f"style_transfer's built-in styles{note}:", file=args.out)
+        for name in styles():
+            print(name, file=args.out)
+        return 0
     from image_pipeline.cli.stages import backends
 
     cfg = wiring.settings()
@@ -264,6 +274,9 @@ def register(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
                                    "(GALLERY_RECIPES_DIR), which replace shipped ones of the same name, then the ones "
                                    "saved from the gallery's editor (in the catalog: the gallery's stages and DAGs "
                                    "use them; folder mode takes files).",
-                       epilog="examples:\n  gallery recipes\n  GALLERY_RECIPES_DIR=~/recipes gallery recipes",
+                       epilog="examples:\n  gallery recipes\n  GALLERY_RECIPES_DIR=~/recipes gallery recipes\n"
+                              "  gallery recipes --styles",
                        formatter_class=formatter)
     p.set_defaults(handler=list_recipes, parser=p)
+    p.add_argument("--styles", action="store_true",
+                   help="list style_transfer's built-in styles (its `style` parameter) instead")

@@ -130,7 +130,8 @@ def process_batch(
             store.download(doc["raw_key"], src)
             try:
                 result = process_image(src, todo, lambda r: Path(tmp) / f"out-{r.name}.{r.ext}", limits=limits,
-                                       features=features if want_features else None)
+                                       features=features if want_features else None,
+                                       gallery_image=lambda ref: gallery_image(store, catalog, ref))
             except Exception as exc:  # noqa: BLE001 - the engine only reads a local file: its failure is the image's
                 reason = str(exc) if isinstance(exc, BadImage) else f"processing failed: {type(exc).__name__}: {exc}"
                 qkey = keys.quarantine_key(sha256, doc["raw_key"].rsplit(".", 1)[-1])
@@ -157,6 +158,19 @@ def process_batch(
             counts["processed"] += 1
     log.info("batch of %d: %s", len(sha256s), dict(counts))
     return {k: counts.get(k, 0) for k in COUNTS}
+
+
+def gallery_image(store: ObjectStore, catalog: Catalog, sha256: str):
+    """A gallery image's pixels by sha256 (a recipe's picture, e.g. a style), from its raw file."""
+    import io
+
+    from PIL import Image
+
+    doc = catalog.get(sha256)
+    if doc is None:
+        raise BadImage(f"no gallery image {sha256} (named by the recipe)")
+    with Image.open(io.BytesIO(store.get_bytes(doc["raw_key"]))) as opened:
+        return opened.convert("RGB")
 
 
 def _up_to_date(store: ObjectStore, output: dict[str, Any] | None, recipe: Recipe) -> bool:

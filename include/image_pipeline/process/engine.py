@@ -69,11 +69,13 @@ class _Deadline:
 def process_image(
     src: str | Path, recipes: Iterable[Recipe], dest: Callable[[Recipe], Path], *,
     limits: Limits = Limits(), features: Callable[[Image.Image, Image.Exif], dict[str, Any]] | None = None,
+    gallery_image: Callable[[str], Image.Image] | None = None,
 ) -> ImageResult:
     """Decode ``src`` once and write every recipe's output to ``dest(recipe)``.
 
     ``features``, when given, is called once with the decoded image (at most ``FEATURE_SIDE``
-    pixels a side is needed, so it costs the decode nothing) and the source's EXIF.
+    pixels a side is needed, so it costs the decode nothing) and the source's EXIF. ``gallery_image``
+    gives a gallery image's pixels by sha256 (recipes may name one, e.g. as a style picture).
     Raises :class:`BadImage` (the quarantine reason) for anything that cannot be processed.
     """
     started = time.perf_counter()
@@ -84,7 +86,7 @@ def process_image(
     except DECODE_ERRORS as exc:
         raise BadImage(f"not a readable image: {exc}") from None
     try:  # closed only at the end: closing a Pillow image frees the pixels decoded into it
-        return _process(Path(src), im, recipes, dest, limits, features, started, deadline)
+        return _process(Path(src), im, recipes, dest, limits, features, started, deadline, gallery_image)
     finally:
         im.close()
 
@@ -110,9 +112,9 @@ class _Decoded:
             self.srgb = to_srgb(self.base, self.icc)
         return self.srgb
 
-    def context(self) -> Context:
+    def context(self, gallery_image: Callable[[str], Image.Image] | None = None) -> Context:
         return Context(scale=self.base.width / self.source["width"], scale_y=self.base.height / self.source["height"],
-                       orientation=self.orientation)
+                       orientation=self.orientation, gallery_image=gallery_image)
 
 
 def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Limits, features: bool,
@@ -162,7 +164,7 @@ def _run_steps(frame: Image.Image, recipe: Recipe, ctx: Context, deadline: _Dead
     return frame
 
 
-def _process(path, im, recipes, dest, limits, features, started, deadline) -> ImageResult:
+def _process(path, im, recipes, dest, limits, features, started, deadline, gallery_image=None) -> ImageResult:
     decoded = _decode_once(path, im, recipes, limits, features is not None)
     decode_seconds = decoded.seconds
     deadline.check()
@@ -174,7 +176,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
         deadline.check()
     for recipe in recipes:
         t_recipe = time.perf_counter()
-        ctx = decoded.context()
+        ctx = decoded.context(gallery_image)
         timings: dict[str, float] = {"decode": round(decode_seconds, 6)}
         frame = _run_steps(decoded.for_spec(recipe.output), recipe, ctx, deadline, timings)
         t0 = time.perf_counter()
@@ -189,6 +191,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
             **({"target_bytes": recipe.output.target_bytes, "target_met": met} if recipe.output.target_bytes else {}),
             "seconds": round(time.perf_counter() - t_recipe + decode_seconds, 6), "timings": timings,
             "version": recipe.version, "fingerprint": recipe.fingerprint,
+            **({"models": ctx.facts} if ctx.facts else {}),  # e.g. which background-removal method ran
         }
     result.seconds = round(time.perf_counter() - started, 6)
     return result

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from image_pipeline.process.operations import OPERATIONS, RecipeError
+from image_pipeline.process.operations.base import resolve_picture
 from image_pipeline.process.plan import gray_first, needed_scale
 from image_pipeline.settings import Settings
 
@@ -109,8 +110,9 @@ class Recipe:
         return gray_first(list(self.steps))
 
 
-def parse_recipe(spec: dict[str, Any], origin: str = "recipe") -> Recipe:
-    """A checked :class:`Recipe` from its YAML mapping; :class:`RecipeError` says what is wrong."""
+def parse_recipe(spec: dict[str, Any], origin: str = "recipe", base_dir: str | Path | None = None) -> Recipe:
+    """A checked :class:`Recipe` from its YAML mapping; :class:`RecipeError` says what is wrong.
+    ``base_dir`` (the recipe file's folder) is where its picture parameters' files are found."""
     if not isinstance(spec, dict):
         raise RecipeError(f"{origin}: a recipe is a mapping")
     unknown = set(spec) - {"name", "version", "description", "operations", "output"}
@@ -122,7 +124,7 @@ def parse_recipe(spec: dict[str, Any], origin: str = "recipe") -> Recipe:
     version = spec.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RecipeError(f"{name}: version must be a positive integer")
-    steps = []
+    steps, as_written = [], []
     for entry in spec.get("operations") or []:
         if isinstance(entry, str):
             op, params = entry, {}
@@ -135,9 +137,13 @@ def parse_recipe(spec: dict[str, Any], origin: str = "recipe") -> Recipe:
             raise RecipeError(f"{name}: unknown operation {op!r}; known: {', '.join(sorted(OPERATIONS))}")
         if not isinstance(params, dict):
             raise RecipeError(f"{name}: {op}'s parameters must be a mapping")
-        steps.append((op, OPERATIONS[op].check(params)))
+        checked = OPERATIONS[op].check(params)
+        as_written.append((op, checked))
+        steps.append((op, {**checked, **{k: resolve_picture(checked[k], base_dir)
+                                         for k in OPERATIONS[op].files if checked[k] is not None}}))
     output = _parse_output(name, spec.get("output") or {})
-    canonical = json.dumps({"steps": steps, "output": output.__dict__}, sort_keys=True, default=str)
+    # As written (a picture's name, not where this machine keeps it): the same recipe, the same fingerprint.
+    canonical = json.dumps({"steps": as_written, "output": output.__dict__}, sort_keys=True, default=str)
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return Recipe(name, version, str(spec.get("description", "")), tuple(steps), output, fingerprint)
 
@@ -187,7 +193,7 @@ def load_recipe_file(path: str | Path) -> Recipe:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
-    return parse_recipe(spec, str(path))
+    return parse_recipe(spec, str(path), path.parent)
 
 
 @lru_cache(maxsize=8)

@@ -23,7 +23,7 @@ import { api, apiUrl, runHref } from "src/api";
 import { ApplyRecipe } from "src/components/ApplyRecipe";
 import { ImageHistory, ImageInfo, TrashButton } from "src/components/ImageManage";
 import { useAppPath } from "src/components/root";
-import type { ImageDetail, Recipe } from "src/types";
+import type { ImageDetail, ImageItem, Recipe } from "src/types";
 import { formatBytes, formatDate, formatSeconds } from "src/types";
 
 const Section = ({ children, id, title }: { children: ReactNode; id: string; title: string }) => (
@@ -100,11 +100,15 @@ export const DetailPage = () => {
   const [detail, setDetail] = useState<ImageDetail>();
   const [error, setError] = useState<string>();
   const [recipes, setRecipes] = useState<Recipe[]>([]);
+  const [similar, setSimilar] = useState<ImageItem[]>([]);
 
   useEffect(() => {
     setDetail(undefined);
     setError(undefined);
+    setSimilar([]);
     api.image(sha256).then(setDetail, (error_: unknown) => setError(error_ instanceof Error ? error_.message : String(error_)));
+    // Similar images are a bonus: without them (no embedding yet, or an older API) the row says so.
+    api.similar(sha256).then((page) => setSimilar(page.items), () => setSimilar([]));
   }, [sha256]);
 
   useEffect(() => {
@@ -397,6 +401,22 @@ export const DetailPage = () => {
                   ) : (
                     <Image alt={`near-duplicate ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumbUrl)} w="full" />
                   )}
+                </Box>
+              </RouterLink>
+            ))}
+          </SimpleGrid>
+        )}
+      </Section>
+
+      <Section id="similar" title="Similar images">
+        {similar.length === 0 ? (
+          <Text color="fg.muted">No similar images known (the image has no embedding yet).</Text>
+        ) : (
+          <SimpleGrid gap={2} minChildWidth="96px">
+            {similar.map((d) => (
+              <RouterLink aria-label={`Open similar image ${d.sha256.slice(0, 12)}`} data-testid="detail-similar-image" key={d.sha256} to={appPath("images", d.sha256)}>
+                <Box aspectRatio={1} bg="bg.muted" borderRadius="sm" overflow="hidden">
+                  <Image alt={`similar image ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumbUrl)} w="full" />
                 </Box>
               </RouterLink>
             ))}

@@ -14,7 +14,8 @@ An image document::
      "outputs": {recipe: {"key", "version", "fingerprint", "format", "width", "height", "bytes",
                           "quality", "seconds", "timings": {operation: seconds}, "processed_at"}},
      "features": {"version", "exif", "phash", "dominant_colors", "brightness", "contrast", "blur",
-                  "faces", "labels": [{"name", "score"}], "label_source", "seconds"},  # once processed
+                  "faces", "labels": [{"name", "score"}], "label_source", "seconds",
+                  "embedding": {"model", "dim", "f16"} | None, "embedding_source"},  # once processed
      "duplicate_of": sha256 | None,             # near-duplicate group: the group's first image
      "quarantine": {"reason", "stage", "key", "at"} | None,
      # set by people in the gallery (absent until then):
@@ -165,6 +166,14 @@ class Catalog(ABC):
     def phashes(self) -> list[tuple[str, str]]:
         """(sha256, perceptual hash) of every image with features, oldest retrieval first: the
         candidates a new image's near-duplicate group is looked up in."""
+
+    @abstractmethod
+    def embedding_shas(self) -> list[str]:
+        """sha256 of every image whose features hold an embedding (similar images), by sha256."""
+
+    @abstractmethod
+    def embeddings(self, sha256s: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """(sha256, ``features.embedding.f16`` text) of those images (all when None) that have one, by sha256."""
 
     @abstractmethod
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None: ...

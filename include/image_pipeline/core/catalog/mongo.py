@@ -133,6 +133,17 @@ class MongoCatalog(Catalog):
         docs = self.images.find({"features.phash": {"$exists": True}}, {"features.phash": 1, "retrieved_at": 1})
         return [(d["_id"], d["features"]["phash"]) for d in docs.sort([("retrieved_at", 1), ("_id", 1)])]
 
+    def embedding_shas(self) -> list[str]:
+        docs = self.images.find({"features.embedding.f16": {"$type": "string"}}, {"_id": 1}).sort("_id", 1)
+        return [d["_id"] for d in docs]
+
+    def embeddings(self, sha256s=None) -> list[tuple[str, str]]:
+        query: dict[str, Any] = {"features.embedding.f16": {"$type": "string"}}
+        if sha256s is not None:
+            query["_id"] = {"$in": sorted(set(sha256s))}
+        docs = self.images.find(query, {"features.embedding.f16": 1}).sort("_id", 1)
+        return [(d["_id"], d["features"]["embedding"]["f16"]) for d in docs]
+
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         return self._out(self.ledger.find_one({"_id": delivery_id}))
 

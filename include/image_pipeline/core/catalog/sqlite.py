@@ -222,6 +222,22 @@ class SqliteCatalog(Catalog):
             "WHERE phash IS NOT NULL ORDER BY json_extract(doc, '$.retrieved_at'), sha256")
         return [(r[0], r[1]) for r in rows]
 
+    def embedding_shas(self) -> list[str]:
+        rows = self.conn.execute("SELECT sha256 FROM images WHERE json_extract(doc, '$.features.embedding.f16') "
+                                 "IS NOT NULL ORDER BY sha256")
+        return [r[0] for r in rows]
+
+    def embeddings(self, sha256s=None) -> list[tuple[str, str]]:
+        query = ("SELECT sha256, json_extract(doc, '$.features.embedding.f16') AS f16 FROM images "
+                 "WHERE f16 IS NOT NULL")
+        if sha256s is None:
+            return [(r[0], r[1]) for r in self.conn.execute(query + " ORDER BY sha256")]
+        wanted, found = sorted(set(sha256s)), []
+        for i in range(0, len(wanted), 500):  # under SQLite's limit of bound parameters
+            chunk = wanted[i:i + 500]
+            found += self.conn.execute(query + f" AND sha256 IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        return sorted((r[0], r[1]) for r in found)
+
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT doc FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
         return json.loads(row[0]) if row else None

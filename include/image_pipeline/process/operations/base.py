@@ -16,7 +16,10 @@ choices, title and description (:func:`param`). A ``select``'s choices are check
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
@@ -36,6 +39,10 @@ class Context:
     scale_y: float = 1.0  # ... and down (a reduced decode rounds each side on its own)
     orientation: int = 1  # EXIF orientation of the source (1 = upright)
     oriented: bool = False  # auto_orient has run
+    # What operations record in the output's facts (``models``), e.g. the method or model a step used.
+    facts: dict[str, Any] = field(default_factory=dict)
+    # A gallery image's pixels by sha256 (``sha256:<hex>`` references); None outside the gallery.
+    gallery_image: Callable[[str], Image.Image] | None = None
 
 
 NUM = (int, float)
@@ -106,6 +113,8 @@ class Operation:
     family: str = "other"
     title: str = ""
     description: str = ""
+    files: tuple[str, ...] = ()  # parameters naming a picture: a file beside the recipe or a gallery image
+    validate: Callable[[dict[str, Any]], None] | None = None  # checks across parameters, when the recipe is parsed
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - set(self.params)
@@ -121,6 +130,8 @@ class Operation:
             if value is not None and spec.choices is not None and value not in spec.choices:
                 raise RecipeError(f"{self.name}: {name} is one of {', '.join(map(str, spec.choices))}, got {value!r}")
             checked[name] = value
+        if self.validate is not None:
+            self.validate(checked)
         return checked
 
     def describe(self) -> dict[str, Any]:
@@ -130,7 +141,8 @@ class Operation:
 
 
 OPERATIONS: dict[str, Operation] = {}
-FAMILIES = {"geometry": "Geometry", "colour": "Colour and filters", "artistic": "Artistic", "watermark": "Watermark"}
+FAMILIES = {"geometry": "Geometry", "colour": "Colour and filters", "artistic": "Artistic", "learned": "Learned models",
+            "watermark": "Watermark"}
 
 
 def _first_paragraph(doc: str | None) -> str:
@@ -138,16 +150,20 @@ def _first_paragraph(doc: str | None) -> str:
 
 
 def operation(name: str, colour: bool = False, *, title: str | None = None, description: str | None = None,
+              files: tuple[str, ...] = (), validate: Callable[[dict[str, Any]], None] | None = None,
               **params: Any):
     """Register ``fn`` under ``name``; ``params`` are :func:`param` specs or ``(types, default)`` tuples.
-    Its family is its module's name (geometry, colour, artistic, watermark)."""
+    Its family is its module's name (geometry, colour, artistic, watermark, learned). ``files`` names the
+    parameters that refer to a picture; ``validate`` checks across parameters when a recipe is parsed."""
     specs = {k: v if isinstance(v, Param) else Param(*v) for k, v in params.items()}
 
     def register(fn: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
         family = fn.__module__.rsplit(".", 1)[-1]
-        OPERATIONS[name] = Operation(name, fn, specs, colour, family if family in FAMILIES else "other",
-                                     title or name.replace("_", " ").capitalize(),
-                                     description if description is not None else _first_paragraph(fn.__doc__))
+        OPERATIONS[name] = Operation(
+            name, fn, specs, colour, family=family if family in FAMILIES else "other",
+            title=title or name.replace("_", " ").capitalize(),
+            description=description if description is not None else _first_paragraph(fn.__doc__),
+            files=files, validate=validate)
         return fn
     return register
 
@@ -183,3 +199,42 @@ def _colour(value: str, mode: str) -> Any:
     from PIL import ImageColor
 
     return ImageColor.getcolor(value, mode if mode in ("RGB", "RGBA", "L", "LA") else "RGB")
+
+
+GALLERY_REF = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
+
+
+def resolve_picture(value: str, base_dir: str | Path | None) -> str:
+    """A picture parameter made safe: ``sha256:<hex>`` (or the bare hash) names a gallery image; anything
+    else is a file inside the recipe's folder ``base_dir`` (no absolute path, no way out through ``..``
+    or a link), returned as its absolute path. :class:`RecipeError` otherwise."""
+    ref = GALLERY_REF.match(value.strip().lower())
+    if ref:
+        return f"sha256:{ref[1]}"
+    if base_dir is None:
+        raise RecipeError(f"{value!r}: a picture is a gallery image (sha256:<hex>) or a file beside the recipe's file")
+    base = Path(base_dir).resolve()
+    path = (base / value).resolve()
+    if Path(value).is_absolute() or not path.is_relative_to(base):
+        raise RecipeError(f"{value!r}: a picture file must be inside the recipe's folder")
+    if not path.is_file():
+        raise RecipeError(f"{value!r}: no such file beside the recipe")
+    return str(path)
+
+
+@lru_cache(maxsize=8)
+def _picture_file(path: str, mtime_ns: int) -> Image.Image:
+    with Image.open(path) as opened:
+        return opened.convert("RGB")
+
+
+def open_picture(ref: str, ctx: Context) -> Image.Image:
+    """The RGB pixels of a :func:`resolve_picture` reference (files cached per process while unchanged)."""
+    if ref.startswith("sha256:"):
+        if ctx.gallery_image is None:
+            raise RecipeError(f"{ref}: a gallery image can be used only when processing the gallery")
+        return ctx.gallery_image(ref.removeprefix("sha256:")).convert("RGB")
+    try:
+        return _picture_file(ref, Path(ref).stat().st_mtime_ns)
+    except OSError as exc:
+        raise RecipeError(f"cannot read picture {ref}: {exc}") from None

@@ -76,8 +76,9 @@ RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BIC
             "bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
 
 
-FOCUS = param(str, "center", choices=("center", "entropy", "face"),
-              description="Where the window goes: the centre, the most detail, or the faces.")
+FOCUSES = ("center", "entropy", "face", "subject")
+FOCUS = param(str, "center", choices=FOCUSES,
+              description="Where the window goes: the centre, the most detail, the faces, or the salient subject.")
 
 
 @operation("resize",
@@ -95,7 +96,7 @@ FOCUS = param(str, "center", choices=("center", "entropy", "face"),
                         description="The resampling filter."))
 def resize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Scale by a percentage, fit inside a box (``width``/``height``, or ``longest`` side), or fill a
-    box and crop the overflow (``mode: fill``, cropped around ``focus``: center, entropy or face).
+    box and crop the overflow (``mode: fill``, cropped around ``focus``: center, entropy, face or subject).
     Never upscales unless ``upscale`` is true. Sizes are of the output; a scale is of the original."""
     if p["scale"] is not None:
         # A percentage of the original, whatever the decode scale (rounded down, as the seed's w // 2).
@@ -110,14 +111,24 @@ def resize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     ctx.scale *= im.width / before[0]
     ctx.scale_y *= im.height / before[1]
     if crop is not None and crop != im.size:
-        im = crop_to(im, crop, p["focus"])
+        im = crop_to(im, crop, p["focus"], ctx)
     return im
 
 
-def crop_to(im: Image.Image, size: tuple[int, int], focus: str) -> Image.Image:
-    """A ``size`` window of ``im``, placed around the chosen focus."""
+def crop_to(im: Image.Image, size: tuple[int, int], focus: str, ctx: Context | None = None) -> Image.Image:
+    """A ``size`` window of ``im``, placed around the chosen focus (``subject``: the salient subject's
+    mask, :func:`~.learned.subject_origin`; entropy without the model)."""
+    if focus not in FOCUSES:
+        raise RecipeError(f"focus is one of {', '.join(FOCUSES)}")
     w, h = min(size[0], im.width), min(size[1], im.height)
-    if focus == "entropy":
+    origin = None
+    if focus == "subject":
+        from image_pipeline.process.operations.learned import subject_origin
+
+        origin = subject_origin(im, w, h, ctx)
+    if origin is not None:
+        left, top = origin
+    elif focus in ("entropy", "subject"):
         left, top = _entropy_origin(im, w, h)
     elif focus == "face":
         left, top = _face_origin(im, w, h)
@@ -184,7 +195,8 @@ def _face_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
 def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """A ``box`` [left, top, right, bottom] in original pixels, or a ``width`` x ``height`` window
     (output pixels), or the largest window of an ``aspect`` ratio such as ``"16:9"``, placed by
-    ``focus``: center, entropy (most detail) or face (OpenCV's cascade, entropy when none is found)."""
+    ``focus``: center, entropy (most detail), face (OpenCV's cascade, entropy when none is found) or
+    subject (the salient subject's mask, U²-Net-p; entropy without it)."""
     if p["box"] is not None:
         if len(p["box"]) != 4:
             raise RecipeError("crop: box is [left, top, right, bottom]")
@@ -204,7 +216,7 @@ def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
         size = (p["width"], p["height"])
     else:
         raise RecipeError("crop: give box, aspect, or width and height")
-    return crop_to(im, size, p["focus"])
+    return crop_to(im, size, p["focus"], ctx)
 
 
 @operation("rotate", angle=param(NUM, 90, min=-360, max=360, step=1, description="Degrees, counter-clockwise."),
