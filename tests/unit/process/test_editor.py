@@ -63,8 +63,8 @@ def test_the_registry_describes_every_operation_for_the_editor():
         assert op["title"] and isinstance(op["params"], list)
         for p in op["params"]:
             assert p["kind"] in KINDS and p["title"], (op["name"], p)
-            if p["kind"] == "select":
-                assert p["default"] in p["choices"]
+            if p["kind"] == "select":  # a nullable select offers "(default)": the setting decides
+                assert p["default"] in p["choices"] or p["default"] is None and p["nullable"], (op["name"], p)
             if "min" in p and p["default"] is not None:
                 assert p["min"] <= p["default"] <= p["max"], (op["name"], p)
     assert ops["grayscale"]["params"] == [] and ops["blur"]["params"][0]["kind"] == "number"

@@ -16,7 +16,7 @@ def a_processed_image(client, as_user) -> str:
 
 def test_the_operations_by_family(client, as_user):
     body = client.get("/api/operations", headers=as_user("viewer")).json()
-    assert [f["name"] for f in body["families"]] == ["geometry", "colour", "artistic", "watermark"]
+    assert [f["name"] for f in body["families"]] == ["geometry", "colour", "artistic", "learned", "watermark"]
     ops = {o["name"]: o for f in body["families"] for o in f["operations"]}
     assert ops["grayscale"]["params"] == []
     (radius,) = ops["blur"]["params"]
