@@ -4,10 +4,14 @@ Which backends run is chosen here, with no code change:
 
 - object store: ``GALLERY_STORE_URL`` is ``file:///abs/path`` (default: the project's
   ``data/`` folder) or ``s3://bucket[/prefix]`` (credentials and endpoint from the Airflow
-  connection named by ``GALLERY_AWS_CONN_ID``, default ``aws_default``);
-- catalog: ``GALLERY_CATALOG`` is ``sqlite`` (default; file ``GALLERY_SQLITE_PATH``)
-  or ``mongo`` (the Airflow connection ``GALLERY_MONGO_CONN_ID``, default ``mongo_default``,
-  database ``GALLERY_MONGO_DB``);
+  connection named by ``GALLERY_AWS_CONN_ID``, default ``aws_default``), retried through faults
+  as ``GALLERY_S3_RETRY_MODE`` (``standard`` or ``adaptive``), ``GALLERY_S3_MAX_ATTEMPTS``,
+  ``GALLERY_S3_CONNECT_TIMEOUT`` and ``GALLERY_S3_READ_TIMEOUT`` say; uploads to the S3 inbox start
+  ``gallery_inbox`` from the bucket's event notifications when ``GALLERY_INBOX_SQS_QUEUE`` is the
+  URL of the SQS queue they go to (else the inbox is listed every few seconds);
+- catalog: ``GALLERY_CATALOG`` is ``sqlite`` (default; file ``GALLERY_SQLITE_PATH``, a writer
+  waits ``GALLERY_SQLITE_TIMEOUT`` seconds for another's lock) or ``mongo`` (the Airflow connection
+  ``GALLERY_MONGO_CONN_ID``, default ``mongo_default``, database ``GALLERY_MONGO_DB``);
 - downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
   default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
   ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
@@ -26,7 +30,8 @@ Which backends run is chosen here, with no code change:
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the HTTPS email API when the
   connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
-  ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); templates in
+  ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); SMTP's TLS is
+  verified against ``GALLERY_SMTP_CA_BUNDLE`` (a PEM file; empty: the system's trust store); templates in
   ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
 - the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
@@ -78,12 +83,19 @@ class SettingsError(ValueError):
 class Settings:
     store_url: str = field(default_factory=lambda: (project_root() / "data").as_uri())
     aws_conn_id: str = "aws_default"
+    inbox_sqs_queue: str = ""  # SQS queue URL receiving the bucket's inbox/ event notifications; empty: listing
+    s3_retry_mode: str = "standard"  # botocore's retry mode for the store: standard | adaptive
+    s3_max_attempts: int = 10  # attempts per S3 request (503 SlowDown, resets, timeouts are retried)
+    s3_connect_timeout: int = 10  # seconds
+    s3_read_timeout: int = 60  # seconds without a byte before a stalled S3 connection is retried
     catalog: str = "sqlite"
     sqlite_path: str = field(default_factory=lambda: str(project_root() / "data" / "catalog.sqlite3"))
+    sqlite_timeout: int = 60  # seconds a catalog write waits for another writer's lock before the task fails
     mongo_conn_id: str = "mongo_default"
     mongo_db: str = "image_pipeline"
     email: str = "auto"
     smtp_conn_id: str = "smtp_default"
+    smtp_ca_bundle: str = ""  # PEM file SMTP servers' certificates are verified against; empty: system trust
     email_from: str = "Image Pipeline <pipeline@localhost>"
     email_to: str = "gallery@localhost"
     attach_max_bytes: int = 10 * 1024 * 1024
@@ -131,10 +143,14 @@ class Settings:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
-               self.image_time_limit, self.upload_max_bytes, self.upload_max_files) < 1:
+               self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.sqlite_timeout) < 1:
             raise SettingsError("download limits must be positive")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")
+        if self.s3_retry_mode not in {"standard", "adaptive"}:
+            raise SettingsError(f"s3_retry_mode must be 'standard' or 'adaptive', got {self.s3_retry_mode!r}")
+        if min(self.s3_max_attempts, self.s3_connect_timeout, self.s3_read_timeout) < 1:
+            raise SettingsError("S3 max attempts and timeouts must be positive")
         if self.labels not in {"none", "local", "rekognition"}:
             raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
 
