@@ -34,6 +34,7 @@ Which backends run is chosen here, with no code change:
   verified against ``GALLERY_SMTP_CA_BUNDLE`` (a PEM file; empty: the system's trust store); templates in
   ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
 - the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
+  its image requests: ``GALLERY_REQUEST_RATE_LIMIT`` per user every ``GALLERY_REQUEST_RATE_WINDOW`` seconds;
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
   optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
@@ -131,6 +132,8 @@ class Settings:
     gallery_thumb: str = "thumb"  # the recipe every processing adds (the gallery's thumbnails); empty: none
     upload_max_bytes: int = 50 * 1024 * 1024  # the gallery's uploads: bytes per file
     upload_max_files: int = 100  # ... and files per request
+    request_rate_limit: int = 10  # image_request runs one user may start from the gallery per window
+    request_rate_window: int = 3600  # seconds
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -143,7 +146,8 @@ class Settings:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
-               self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.sqlite_timeout) < 1:
+               self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.sqlite_timeout,
+               self.request_rate_limit, self.request_rate_window) < 1:
             raise SettingsError("download limits must be positive")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")

@@ -8,7 +8,8 @@ Anonymous: 401; logged in without the permission: 403.
 
 - reading (the gallery, its images and files, metrics, recipes, the schema and docs, the bundle):
   read access to the DAG ``gallery_process`` (the one that makes what the gallery shows);
-- uploading: the right to trigger ``gallery_inbox`` (create a DAG run of it), as uploads start it.
+- uploading: the right to trigger ``gallery_inbox`` (create a DAG run of it), as uploads start it;
+- requesting images (``POST /api/requests``): the right to trigger ``image_request``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 
 READ_DAG = "gallery_process"
 UPLOAD_DAG = "gallery_inbox"
+REQUEST_DAG = "image_request"
 
 can_read = requires_access_dag("GET", param_dag_id=READ_DAG)
 can_upload = requires_access_dag("POST", DagAccessEntity.RUN, param_dag_id=UPLOAD_DAG)
+can_request = requires_access_dag("POST", DagAccessEntity.RUN, param_dag_id=REQUEST_DAG)
 
-__all__ = ["GetUserDep", "READ_DAG", "UPLOAD_DAG", "can_read", "can_upload"]
+__all__ = ["GetUserDep", "READ_DAG", "REQUEST_DAG", "UPLOAD_DAG", "can_read", "can_request", "can_upload"]
