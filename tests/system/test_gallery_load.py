@@ -18,14 +18,14 @@ from PIL import Image, ImageDraw
 from airflow_stack import airflow_standalone, wait_for
 
 USERS, SECONDS = 50, 60
-BROWSABLE, PENDING = 60, 240  # processed before the load (thumbnails to browse), and left for gallery_process
+BROWSABLE, PENDING = 60, 600  # processed before the load (thumbnails to browse), and left for gallery_process
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "support" / "locustfile.py"
 
 
 def make_images(folder: Path, count: int) -> None:
     folder.mkdir(parents=True)
     for i in range(count):
-        im = Image.new("RGB", (1600, 1200), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
+        im = Image.new("RGB", (2400, 1800), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
         draw = ImageDraw.Draw(im)
         draw.ellipse([100 + i % 200, 100, 1400, 1000 - i % 300], fill=((i * 13) % 256, 200, 90))
         draw.text((40, 40), f"load image {i}", fill=(255, 255, 255))
@@ -51,12 +51,20 @@ def prepare_gallery(home: Path) -> None:
 def test_fifty_clients_browse_while_processing_runs():
     home = Path(tempfile.mkdtemp(prefix="image-pipeline-load-"))
     prepare_gallery(home)
-    env = {"GALLERY_FEATURES": "false", "GALLERY_RECIPES": "half_gray", "AIRFLOW__CORE__PARALLELISM": "2"}
+    # Features on (labels off: no model), the web recipe too: about half a second of work per image.
+    env = {"GALLERY_FEATURES": "true", "GALLERY_LABELS": "none", "GALLERY_RECIPES": "half_gray,web",
+           "AIRFLOW__CORE__PARALLELISM": "2"}
     with airflow_standalone(home, env, "gallery_process") as stack:
         rest = stack["rest_api"]()
-        run = rest.post("/api/v2/dags/gallery_process/dagRuns", {"logical_date": None, "conf": {"batch_size": 40}})
-        run_url = f"/api/v2/dags/gallery_process/dagRuns/{run['dag_run_id']}"
-        wait_for(lambda: rest.get(run_url)["state"] == "running", 120, "gallery_process to start")
+        # The DAG, unpaused, starts a run of its own (its schedule); else this one works through the batch.
+        rest.post("/api/v2/dags/gallery_process/dagRuns", {"logical_date": None, "conf": {"batch_size": 50}})
+        runs = "/api/v2/dags/gallery_process/dagRuns?state=running"
+        wait_for(lambda: rest.get(runs)["total_entries"] > 0, 120, "gallery_process to start")
+        run_url = f"/api/v2/dags/gallery_process/dagRuns/{rest.get(runs)['dag_runs'][0]['dag_run_id']}"
+
+        def processed() -> int:
+            return rest.get("/gallery/api/images?status=processed&limit=1")["count"]
+        before = processed()
         prefix = home / "locust"
         started = time.monotonic()
         done = subprocess.run(
@@ -65,8 +73,8 @@ def test_fifty_clients_browse_while_processing_runs():
              "--stop-timeout", "5"],
             env={**os.environ, "LOAD_TOKEN": rest.token}, capture_output=True, text=True, timeout=SECONDS + 120)
         elapsed = time.monotonic() - started
+        after = processed()
         state_after = rest.get(run_url)["state"]
-        tasks = rest.get(f"{run_url}/taskInstances?limit=1000")["task_instances"]
     with open(f"{prefix}_stats.csv", newline="") as fh:
         rows = {row["Name"]: row for row in csv.DictReader(fh)}
     total = rows["Aggregated"]
@@ -74,9 +82,9 @@ def test_fifty_clients_browse_while_processing_runs():
     p95, median = total["95%"], total["50%"]
     print(f"\ngallery load: {USERS} clients for {SECONDS} s: {requests} requests, {failures} errors, "
           f"p95 {p95} ms, median {median} ms, {float(total['Requests/s']):.1f} req/s; "
-          f"gallery_process {state_after} with {sum(t['state'] == 'success' for t in tasks)} tasks done")
+          f"gallery_process processed {after - before} images meanwhile ({before} -> {after}), now {state_after}")
     assert done.returncode in (0, 1), done.stderr[-2000:]  # locust exits 1 when a request failed
     assert requests > 500 and failures == 0, (done.stdout[-3000:], done.stderr[-3000:])
     assert elapsed >= SECONDS
-    # Processing was really going on during the load: its batches ran while the clients browsed.
-    assert any(t["task_id"] == "process_batch" and t["state"] in ("success", "running") for t in tasks)
+    # Processing was really going on during the load: images were processed while the clients browsed.
+    assert after > before
