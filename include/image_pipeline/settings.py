@@ -36,6 +36,9 @@ Which backends run is chosen here, with no code change:
 - the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
   its image requests: ``GALLERY_REQUEST_RATE_LIMIT`` per user every ``GALLERY_REQUEST_RATE_WINDOW`` seconds;
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
+- maintenance: ``GALLERY_TRASH_RETENTION_DAYS`` (days an image stays in the trash before it is
+  purged), ``GALLERY_ORPHAN_GRACE_HOURS`` (how old an object no record names must be before it is
+  removed), ``GALLERY_MAINTENANCE_SCHEDULE`` (cron);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
   optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
   ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
@@ -134,6 +137,9 @@ class Settings:
     upload_max_files: int = 100  # ... and files per request
     request_rate_limit: int = 10  # image_request runs one user may start from the gallery per window
     request_rate_window: int = 3600  # seconds
+    trash_retention_days: int = 30  # gallery_maintenance purges images trashed longer ago than this
+    orphan_grace_hours: int = 24  # objects no record names are removed once older than this
+    maintenance_schedule: str = "15 3 * * *"  # cron of gallery_maintenance
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -149,6 +155,8 @@ class Settings:
                self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.sqlite_timeout,
                self.request_rate_limit, self.request_rate_window) < 1:
             raise SettingsError("download limits must be positive")
+        if self.trash_retention_days < 0 or self.orphan_grace_hours < 1:
+            raise SettingsError("trash_retention_days must be >= 0 and orphan_grace_hours >= 1")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")
         if self.s3_retry_mode not in {"standard", "adaptive"}:

@@ -73,11 +73,13 @@ def mailer(cfg: Settings, store: Any, *, smtp: Factory | None = None, api: Facto
     return OutboxMailer(store)
 
 
-def recipe_book(cfg: Settings):
-    """Every recipe: the shipped ones (``config/recipes``), then the user's (``GALLERY_RECIPES_DIR``)."""
+def recipe_book(cfg: Settings, catalog: Any = None):
+    """Every recipe: the shipped ones (``config/recipes``), then the user's (``GALLERY_RECIPES_DIR``),
+    and, given the open ``catalog``, the ones saved from the gallery's editor (read at each use, so
+    every worker sees a recipe saved anywhere). Without a catalog (parsing a DAG file): files only."""
     from image_pipeline.process.recipes import RecipeBook
 
-    return RecipeBook(cfg.recipe_folders())
+    return RecipeBook(cfg.recipe_folders(), catalog.saved_recipes if catalog is not None else None)
 
 
 def processing_recipes(cfg: Settings, recipes: list[str] | tuple[str, ...]) -> list[str]:

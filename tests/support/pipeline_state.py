@@ -23,10 +23,10 @@ def run_pipeline(store, catalog, samples, *, batch_size: int = 3):
 
 
 def snapshot(store, catalog):
-    """Every object's digest (archives aside: a zip carries its build time), and every image's status,
-    outputs and number of provenance entries (a duplicated record shows there)."""
-    objects = {key: hashlib.sha256(store.get_bytes(key)).hexdigest() for key in store.list("")
-               if not key.startswith("archives/")}
+    """Every object's digest (archives and messages only by key: they carry their build and send times),
+    and every image's status, outputs and provenance entries (a duplicated record shows there)."""
+    objects = {key: "present" if key.startswith(("archives/", "outbox/")) else hashlib.sha256(store.get_bytes(key)).hexdigest()
+               for key in store.list("")}
     images = {doc["sha256"]: (doc.get("status"), sorted(doc.get("outputs", {})), len(doc.get("sources", [])),
                               sorted(doc.get("keywords", [])), sorted(doc.get("run_ids", [])))
               for doc in catalog.find()}

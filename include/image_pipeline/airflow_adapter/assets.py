@@ -12,6 +12,7 @@ RAW_IMAGES = Asset(name="gallery_raw_images")
 PROCESSED_IMAGES = Asset(name="gallery_processed_images")
 DAILY_REPORTS = Asset(name="gallery_daily_reports")
 ARCHIVES = Asset(name="gallery_archives")
+MAINTENANCE_REPORTS = Asset(name="gallery_maintenance_reports")  # each check of the store against the catalog
 # Listing the inbox by default; S3 event notifications through SQS when GALLERY_INBOX_SQS_QUEUE names a queue.
 INBOX_FILES = Asset(name="gallery_inbox_files",
                     watchers=[AssetWatcher(name="gallery_inbox_watcher", trigger=inbox_trigger())])

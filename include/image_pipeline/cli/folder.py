@@ -205,9 +205,16 @@ def process(args: argparse.Namespace) -> int:
 
 
 def list_recipes(args: argparse.Namespace) -> int:
-    book = wiring.recipe_book(wiring.settings())
-    for recipe in book.all().values():
-        print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}", file=args.out)
+    """The recipe files, then the recipes saved from the gallery's editor (in the catalog), marked."""
+    from image_pipeline.cli.stages import backends
+
+    cfg = wiring.settings()
+    with backends(cfg) as (_, catalog):
+        book = wiring.recipe_book(cfg, catalog)
+        files = book.file_recipes()
+        for recipe in book.all().values():
+            origin = "" if recipe.name in files else "  (saved in the gallery)"
+            print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}{origin}", file=args.out)
     return 0
 
 
@@ -253,8 +260,10 @@ def register(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     adhoc.add_argument("--grayscale", action="store_true", help="convert to grayscale")
 
     p = sub.add_parser("recipes", help="list the recipes (name, version, description)",
-                       description="List every recipe `--recipe` accepts by name: the shipped ones (config/recipes) "
-                                   "and the user's (GALLERY_RECIPES_DIR), which replace shipped ones of the same name.",
+                       description="List every recipe by name: the shipped ones (config/recipes) and the user's "
+                                   "(GALLERY_RECIPES_DIR), which replace shipped ones of the same name, then the ones "
+                                   "saved from the gallery's editor (in the catalog: the gallery's stages and DAGs "
+                                   "use them; folder mode takes files).",
                        epilog="examples:\n  gallery recipes\n  GALLERY_RECIPES_DIR=~/recipes gallery recipes",
                        formatter_class=formatter)
     p.set_defaults(handler=list_recipes, parser=p)

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
@@ -62,6 +63,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix``, sorted."""
+
+    @abstractmethod
+    def list_modified(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """(key, last modified, UTC) of the objects under ``prefix``, sorted by key."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -147,6 +152,14 @@ class LocalStore(ObjectStore):
                     keys.append(key)
         return iter(sorted(keys))
 
+    def list_modified(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        for key in self.list(prefix):
+            try:
+                mtime = self.path(key).stat().st_mtime
+            except FileNotFoundError:
+                continue  # removed since it was listed
+            yield key, datetime.fromtimestamp(mtime, timezone.utc)
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
@@ -221,6 +234,14 @@ class S3Store(ObjectStore):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             keys.extend(obj["Key"][len(self.prefix):] for obj in page.get("Contents", []))
         return iter(sorted(keys))
+
+    def list_modified(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        found = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            found.extend((obj["Key"][len(self.prefix):], obj["LastModified"].astimezone(timezone.utc))
+                         for obj in page.get("Contents", []))
+        return iter(sorted(found))
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

@@ -1,8 +1,8 @@
 """Gallery processing: which images need work, in batches, and running a batch.
 
-An image needs work when one of the selected recipes has no output for it, or one made by another
-version of the recipe (its ``version`` or its ``fingerprint``: editing a recipe redoes exactly its
-outputs), or when its features are missing. Each image is downloaded once, decoded once by the
+An image needs work (unless it is in the trash) when one of the selected recipes has no output for
+it, or one made by another version of the recipe (its ``version`` or its ``fingerprint``: editing a
+recipe redoes exactly its outputs), or when its features are missing. Each image is downloaded once, decoded once by the
 engine for every recipe it needs, and forgotten: memory stays flat whatever the batch size.
 Outputs go under content-addressed keys and are recorded in one catalog write per image, so a
 retried batch redoes only what is missing and a re-run of the DAG finds nothing pending.
@@ -90,7 +90,7 @@ def plan_batches(
     if force:
         if selection.everything:
             raise ValueError("force needs a selection (keyword, label or dates): it redoes every image it selects")
-        chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined"}
+        chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined" and not d.get("trashed")}
     else:
         chosen = due(catalog, specs, features_version)
     if not selection.everything:
@@ -118,7 +118,7 @@ def process_batch(
         src = Path(tmp) / "src"
         for sha256 in sha256s:
             doc = catalog.get(sha256)
-            if doc is None or doc["status"] == "quarantined":
+            if doc is None or doc["status"] == "quarantined" or doc.get("trashed"):
                 counts["skipped"] += 1
                 continue
             todo = [r for r in specs if force or not _up_to_date(store, doc["outputs"].get(r.name), r)]

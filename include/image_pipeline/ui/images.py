@@ -34,6 +34,12 @@ def _count(b: Backends, filters: ImageFilters) -> int:
     return count
 
 
+def forget_counts(b: Backends) -> None:
+    """After a change that moves images in or out of a listing (tags, the trash): count again."""
+    with _counts_lock:
+        b.__dict__.get("counts", {}).clear()
+
+
 def root(request: Request) -> str:
     """Where the app is mounted (``/gallery`` inside Airflow): the prefix of the URLs it gives out."""
     return request.scope.get("root_path", "").rstrip("/")
@@ -63,6 +69,8 @@ def list_images(
     until: str | None = Query(None, description="YYYY-MM-DD (that day included) or an ISO time (before)"),
     format: str | None = None, status: Literal["raw", "processed", "quarantined"] | None = None,
     has_faces: bool | None = None, duplicates: bool = False,
+    tag: Annotated[list[str] | None, Query(description="images carrying this tag (repeat: all of them)")] = None,
+    trashed: bool = Query(False, description="true: only the trash (the default listing hides it)"),
     sort: Literal["newest", "oldest"] = "newest", limit: int = Query(60, ge=1, le=500),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
 ) -> dict[str, Any]:
@@ -70,7 +78,8 @@ def list_images(
 
     try:
         filters = ImageFilters(keyword=keyword, label=label, source=source, since=since, until=until,
-                               format=format, status=status, has_faces=has_faces, duplicates=duplicates)
+                               format=format, status=status, has_faces=has_faces, duplicates=duplicates,
+                               tag=tuple(tag or ()) or None, trashed=trashed)
         items, next_cursor = b.catalog.list_images(filters, sort=sort, limit=limit, cursor=cursor)
         count = _count(b, filters)
     except ValueError as exc:
@@ -102,10 +111,3 @@ def metrics(b: BackendsDep, since: str | None = Query(None, description="first d
             until: str | None = Query(None, description="last day, YYYY-MM-DD (included)")) -> list[dict[str, Any]]:
     return [m for m in b.catalog.metrics()
             if (since is None or m.get("day", "") >= since) and (until is None or m.get("day", "") <= until)]
-
-
-@router.get("/recipes", summary="The recipes, with their descriptions and versions")
-def recipes(b: BackendsDep) -> list[dict[str, Any]]:
-    return [{"name": r.name, "description": r.description, "version": r.version,
-             "gallery_thumb": r.name == b.cfg.gallery_thumb}
-            for r in sorted(b.recipes().values(), key=lambda r: r.name)]

@@ -297,3 +297,18 @@ def test_the_real_photo_corpus_at_800x600_webp_under_200kb(tmp_path):
     assert met >= 0.9 * len(files)
     assert f"{met} met the size target, {len(files) - met} did not" in proc.stderr
     print(f"corpus: {len(files)} images, {met} met 200 KB, {totals['seconds']} s")
+
+
+def test_gallery_recipes_lists_the_saved_recipes_after_the_files(tmp_path, monkeypatch, capsys):
+    from image_pipeline.core.catalog import SqliteCatalog
+    from image_pipeline.process.recipes import save_recipe
+
+    monkeypatch.setenv("GALLERY_SQLITE_PATH", str(tmp_path / "catalog.sqlite3"))
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
+        save_recipe(catalog, {"name": "soft_gray", "description": "Gray and soft", "operations": ["grayscale"]}, "ann")
+        save_recipe(catalog, {"name": "soft_gray", "description": "Gray and soft", "operations": ["sepia"]}, "ann")
+    assert main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("thumb") and "saved" not in line for line in lines)
+    (saved,) = [line for line in lines if line.startswith("soft_gray")]
+    assert "v2" in saved and "Gray and soft" in saved and "(saved in the gallery)" in saved

@@ -20,12 +20,12 @@ from typing import Any
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trashed_at, and tags among the terms
 # The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
 # these, never the documents), and one row per (kind, value) of the multi-valued ones with the
 # image's retrieval time (a keyword's page is a range of that key, already in order).
 FIELDS_TABLE = ("CREATE TABLE IF NOT EXISTS image_fields (sha256 TEXT PRIMARY KEY, retrieved_at TEXT, "
-                "status TEXT, format TEXT, faces INTEGER, dup_of TEXT)")
+                "status TEXT, format TEXT, faces INTEGER, dup_of TEXT, trashed_at TEXT)")
 TERMS_TABLE = ("CREATE TABLE IF NOT EXISTS image_terms (kind TEXT NOT NULL, value TEXT NOT NULL, "
                "retrieved_at TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (kind, value, retrieved_at, sha256)) "
                "WITHOUT ROWID")
@@ -34,12 +34,13 @@ INDEXES = {
     "ix_fields_status": "image_fields (status, retrieved_at, sha256)",
     "ix_fields_format": "image_fields (format, retrieved_at, sha256)",
     "ix_fields_dup_of": "image_fields (dup_of)",
+    "ix_fields_trashed": "image_fields (trashed_at, retrieved_at, sha256)",  # the default listing: not trashed
     "ix_terms_image": "image_terms (sha256, kind, value)",
 }
-_FIELDS_OF = ("INSERT INTO image_fields (sha256, retrieved_at, status, format, faces, dup_of) VALUES "
+_FIELDS_OF = ("INSERT INTO image_fields (sha256, retrieved_at, status, format, faces, dup_of, trashed_at) VALUES "
               "(new.sha256, json_extract(new.doc, '$.retrieved_at'), json_extract(new.doc, '$.status'), "
               "json_extract(new.doc, '$.format'), json_extract(new.doc, '$.features.faces'), "
-              "json_extract(new.doc, '$.duplicate_of'))")
+              "json_extract(new.doc, '$.duplicate_of'), json_extract(new.doc, '$.trashed.at'))")
 _TERMS_OF = """INSERT INTO image_terms (kind, value, retrieved_at, sha256)
     SELECT 'keywords', value, json_extract(new.doc, '$.retrieved_at'), new.sha256
       FROM json_each(new.doc, '$.keywords') WHERE type = 'text'
@@ -48,7 +49,9 @@ _TERMS_OF = """INSERT INTO image_terms (kind, value, retrieved_at, sha256)
       FROM json_each(new.doc, '$.features.labels') WHERE name IS NOT NULL
     UNION SELECT 'sources', CASE WHEN type = 'object' THEN json_extract(value, '$.source') END AS name,
                  json_extract(new.doc, '$.retrieved_at'), new.sha256
-      FROM json_each(new.doc, '$.sources') WHERE name IS NOT NULL"""
+      FROM json_each(new.doc, '$.sources') WHERE name IS NOT NULL
+    UNION SELECT 'tags', value, json_extract(new.doc, '$.retrieved_at'), new.sha256
+      FROM json_each(new.doc, '$.tags') WHERE type = 'text'"""
 # A field of an unexpected type (a label that is not an object...) is left out, never fails the write.
 # Delete, then insert: an INSERT OR REPLACE of ``images`` fires no delete trigger, and the outer
 # statement's conflict policy overrides a trigger's own (OR REPLACE / OR IGNORE would not hold);
@@ -66,6 +69,10 @@ _IN_GROUP = ("f.sha256 IN (SELECT sha256 FROM image_fields WHERE dup_of IS NOT N
              "UNION SELECT dup_of FROM image_fields WHERE dup_of IS NOT NULL)")
 
 
+# A day's analytics leave out images trashed before the day (the text test first: no parse when never trashed).
+_NOT_TRASHED_BEFORE = ("(instr(doc, '\"trashed\"') = 0 OR coalesce(json_extract(doc, '$.trashed.at') >= ?, 1))")
+
+
 class SqliteCatalog(Catalog):
     """The embedded default: one SQLite file, a JSON document per image."""
 
@@ -81,6 +88,7 @@ class SqliteCatalog(Catalog):
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS recipes (name TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self._migrate()
 
@@ -92,10 +100,14 @@ class SqliteCatalog(Catalog):
             if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 self.conn.execute(FIELDS_TABLE)
                 self.conn.execute(TERMS_TABLE)
+                columns = {r[1] for r in self.conn.execute("PRAGMA table_info(image_fields)")}
+                if "trashed_at" not in columns:  # a version 1 file
+                    self.conn.execute("ALTER TABLE image_fields ADD COLUMN trashed_at TEXT")
                 for name, on in INDEXES.items():
                     self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
                 for name, body in TRIGGERS.items():
-                    self.conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+                    self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
+                    self.conn.execute(f"CREATE TRIGGER {name} {body}")
                 self.conn.execute("UPDATE images SET doc = doc")  # the update trigger fills the terms
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.conn.execute("COMMIT")
@@ -127,6 +139,8 @@ class SqliteCatalog(Catalog):
         base = new_image_doc(sha256, **fields)
 
         def seen_again(doc: dict[str, Any]) -> None:
+            if doc.get("trashed"):
+                return  # found again by a crawl, it stays in the trash as it was
             news = False
             for name, value in (("keywords", fields["keyword"]), ("run_ids", fields["run_id"]),
                                 ("sources", base["sources"][0])):
@@ -199,6 +213,7 @@ class SqliteCatalog(Catalog):
     def _outdated(self, path: str, value: int | str) -> list[str]:
         rows = self.conn.execute(
             "SELECT sha256 FROM images WHERE json_extract(doc, '$.status') != 'quarantined' "
+            "AND json_extract(doc, '$.trashed') IS NULL "
             "AND coalesce(json_extract(doc, ?), -1) != ? ORDER BY sha256", (path, value),
         )
         return [r[0] for r in rows]
@@ -228,7 +243,7 @@ class SqliteCatalog(Catalog):
         cursor = self.conn.execute(
             f"SELECT doc FROM (SELECT sha256, doc, json_extract(doc, {', '.join('?' * len(fields))}) AS times "
             "FROM images) WHERE EXISTS (SELECT 1 FROM json_each(times) WHERE value >= ? AND value < ?) "
-            "ORDER BY sha256", [*fields, since, until])
+            f"AND {_NOT_TRASHED_BEFORE} ORDER BY sha256", [*fields, since, until, since])
         cursor.arraysize = batch_size
         while rows := cursor.fetchmany():
             for (doc,) in rows:
@@ -244,8 +259,8 @@ class SqliteCatalog(Catalog):
         # UTF-8 bytes in table order: no decoding into str, no lookups through the key's index.
         days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
         cursor = self.conn.execute(
-            "SELECT CAST(doc AS BLOB) FROM images WHERE " + " OR ".join("instr(doc, ?) > 0" for _ in days),
-            [f'"{day}T' for day in days])
+            "SELECT CAST(doc AS BLOB) FROM images WHERE (" + " OR ".join("instr(doc, ?) > 0" for _ in days)
+            + f") AND {_NOT_TRASHED_BEFORE}", [*(f'"{day}T' for day in days), since])
         cursor.arraysize = batch_size
         while rows := cursor.fetchmany():
             for (doc,) in rows:
@@ -263,6 +278,38 @@ class SqliteCatalog(Catalog):
 
     def metrics(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM metrics ORDER BY day")]
+
+    def _edit(self, sha256, fields, entry):
+        def edit(doc: dict[str, Any]) -> None:
+            doc.update(fields)
+            doc.setdefault("history", []).append(entry)
+
+        try:
+            self._update(sha256, edit)
+        except KeyError:
+            return None
+        return self.get(sha256)
+
+    def delete_image(self, sha256: str) -> bool:
+        return self.conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,)).rowcount > 0
+
+    def save_recipe(self, name, spec, saved_by, saved_at):
+        self.conn.execute("BEGIN IMMEDIATE")  # read the version and write the next one as one step
+        try:
+            row = self.conn.execute("SELECT doc FROM recipes WHERE name = ?", (name,)).fetchone()
+            version = json.loads(row[0])["version"] + 1 if row else 1
+            doc = {"name": name, "version": version, "spec": {k: v for k, v in spec.items() if k != "version"},
+                   "saved_by": saved_by, "saved_at": to_iso(saved_at)}
+            self.conn.execute("INSERT INTO recipes (name, doc) VALUES (?, ?) "
+                              "ON CONFLICT(name) DO UPDATE SET doc = excluded.doc", (name, json.dumps(doc)))
+            self.conn.execute("COMMIT")
+            return doc
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def saved_recipes(self):
+        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM recipes ORDER BY name")]
 
     # --- the gallery's listing ----------------------------------------------------------------------
 
@@ -302,6 +349,7 @@ class SqliteCatalog(Catalog):
         if filters.group is not None:
             where.append("(f.sha256 = ? OR f.dup_of = ?)")
             args += [filters.group, filters.group]
+        where.append("f.trashed_at IS NOT NULL" if filters.trashed else "f.trashed_at IS NULL")
         return sql, args, where, time_col, sha_col
 
     def list_images(self, filters=None, sort="newest", limit=60, cursor=None):
@@ -326,14 +374,18 @@ class SqliteCatalog(Catalog):
 
     def facets(self, top: int = 100) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
-        for kind in ("keywords", "labels", "sources"):
+        # The trash is left out (a join only when something is in it: the counts stay index-only).
+        trash = self.conn.execute("SELECT 1 FROM image_fields WHERE trashed_at IS NOT NULL LIMIT 1").fetchone()
+        kept = (" AND sha256 NOT IN (SELECT sha256 FROM image_fields WHERE trashed_at IS NOT NULL)" if trash else "")
+        for kind in ("keywords", "labels", "sources", "tags"):
             # (kind, value, retrieved_at, sha256) is the key: one row per image and value.
-            rows = self.conn.execute("SELECT value, count(*) AS n FROM image_terms WHERE kind = ? GROUP BY value "
-                                     "ORDER BY n DESC, value LIMIT ?", (kind, top))
+            rows = self.conn.execute(f"SELECT value, count(*) AS n FROM image_terms WHERE kind = ?{kept} "
+                                     "GROUP BY value ORDER BY n DESC, value LIMIT ?", (kind, top))
             out[kind] = [{"name": r[0], "count": r[1]} for r in rows]
         for name, column in (("formats", "format"), ("statuses", "status")):
             rows = self.conn.execute(f"SELECT {column}, count(*) AS n FROM image_fields WHERE {column} IS NOT NULL "
-                                     f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?", (top,))
+                                     f"AND trashed_at IS NULL GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?",
+                                     (top,))
             out[name] = [{"name": r[0], "count": r[1]} for r in rows]
         return out
 

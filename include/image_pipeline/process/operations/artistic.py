@@ -7,7 +7,14 @@ from typing import Any, Callable
 from PIL import Image, ImageChops
 
 from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _keep_alpha, _rgb,
-                                                    operation)
+                                                    operation, param)
+
+SIGMA_S = param(NUM, 60, min=0, max=200, step=1, title="Spatial sigma", description="How far smoothing reaches.")
+
+
+def _sigma_r(default: float) -> Any:
+    return param(NUM, default, min=0, max=1, step=0.01, title="Range sigma",
+                 description="How different colours may be and still be smoothed together.")
 
 
 def _cv_rgb(im: Image.Image, fn: Callable[[Any], Any]) -> Image.Image:
@@ -24,7 +31,7 @@ def _cv_rgb(im: Image.Image, fn: Callable[[Any], Any]) -> Image.Image:
     return _keep_alpha(_rgb(im), run)
 
 
-@operation("stylize", colour=True, sigma_s=(NUM, 60), sigma_r=(NUM, 0.45))
+@operation("stylize", colour=True, sigma_s=SIGMA_S, sigma_r=_sigma_r(0.45))
 def stylize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """OpenCV's watercolour-like stylization."""
     import cv2
@@ -32,9 +39,11 @@ def stylize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return _cv_rgb(im, lambda bgr: cv2.stylization(bgr, sigma_s=float(p["sigma_s"]), sigma_r=float(p["sigma_r"])))
 
 
-@operation("pencil_sketch", colour=True, color=(bool, False), sigma_s=(NUM, 60), sigma_r=(NUM, 0.07),
-           shade=(NUM, 0.05))
+@operation("pencil_sketch", colour=True, color=param(bool, False, title="Colour", description="A coloured sketch."),
+           sigma_s=SIGMA_S, sigma_r=_sigma_r(0.07),
+           shade=param(NUM, 0.05, min=0, max=0.1, step=0.005, description="How dark the shading is."))
 def pencil_sketch(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """OpenCV's pencil sketch, gray or coloured."""
     import cv2
 
     def sketch(bgr):
@@ -44,7 +53,10 @@ def pencil_sketch(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return _cv_rgb(im, sketch)
 
 
-@operation("edge_preserve", colour=True, mode=(str, "recursive"), sigma_s=(NUM, 60), sigma_r=(NUM, 0.4))
+@operation("edge_preserve", colour=True, title="Edge-preserving smoothing",
+           mode=param(str, "recursive", choices=("recursive", "normalized", "detail"),
+                      description="A smoothing filter, or detail enhancement."),
+           sigma_s=SIGMA_S, sigma_r=_sigma_r(0.4))
 def edge_preserve(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """OpenCV's edge-preserving smoothing (recursive or normalised-convolution filter), or its
     detail enhancement (``mode: detail``)."""
@@ -59,7 +71,10 @@ def edge_preserve(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
                                                             sigma_r=float(p["sigma_r"])))
 
 
-@operation("remove_background", colour=True, iterations=(int, 5), margin=(NUM, 0.05))
+@operation("remove_background", colour=True,
+           iterations=param(int, 5, min=1, max=20, description="GrabCut iterations."),
+           margin=param(NUM, 0.05, min=0.01, max=0.45, step=0.01,
+                        description="The outer fraction taken as background."))
 def remove_background(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """OpenCV GrabCut seeded with the centre of the frame as the subject (the outer ``margin`` as
     sure background); the background becomes transparent (on formats without alpha, the output's

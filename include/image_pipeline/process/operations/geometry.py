@@ -7,7 +7,8 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
-from image_pipeline.process.operations.base import ALPHA_MODES, NUM, Context, RecipeError, _colour, operation
+from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, operation,
+                                                    param)
 
 
 T = Image.Transpose
@@ -75,8 +76,23 @@ RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BIC
             "bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
 
 
-@operation("resize", scale=(NUM, None), width=(int, None), height=(int, None), longest=(int, None),
-           mode=(str, "fit"), upscale=(bool, False), focus=(str, "center"), filter=(str, "lanczos"))
+FOCUS = param(str, "center", choices=("center", "entropy", "face"),
+              description="Where the window goes: the centre, the most detail, or the faces.")
+
+
+@operation("resize",
+           scale=param(NUM, None, min=1, max=200, step=1, title="Scale (%)",
+                       description="A percentage of the original size (instead of a box)."),
+           width=param(int, None, min=1, max=10000, description="Output width in pixels."),
+           height=param(int, None, min=1, max=10000, description="Output height in pixels."),
+           longest=param(int, None, min=1, max=10000, title="Longest side",
+                         description="The longest side in pixels (instead of width and height)."),
+           mode=param(str, "fit", choices=("fit", "fill"),
+                      description="fit: inside the box; fill: cover the box and crop the overflow."),
+           upscale=param(bool, False, description="Let it enlarge smaller images."),
+           focus=FOCUS,
+           filter=param(str, "lanczos", choices=("lanczos", "bicubic", "bilinear", "box", "nearest"),
+                        description="The resampling filter."))
 def resize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Scale by a percentage, fit inside a box (``width``/``height``, or ``longest`` side), or fill a
     box and crop the overflow (``mode: fill``, cropped around ``focus``: center, entropy or face).
@@ -158,7 +174,13 @@ def _face_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
     return x, y
 
 
-@operation("crop", box=(list, None), width=(int, None), height=(int, None), aspect=(str, None), focus=(str, "center"))
+@operation("crop",
+           box=param(list, None, kind="box", title="Box",
+                     description="[left, top, right, bottom] in original pixels (drawn on the image)."),
+           width=param(int, None, min=1, max=10000, description="A window this wide (output pixels)."),
+           height=param(int, None, min=1, max=10000, description="A window this high (output pixels)."),
+           aspect=param(str, None, description='The largest window of this ratio, e.g. "16:9".'),
+           focus=FOCUS)
 def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """A ``box`` [left, top, right, bottom] in original pixels, or a ``width`` x ``height`` window
     (output pixels), or the largest window of an ``aspect`` ratio such as ``"16:9"``, placed by
@@ -185,7 +207,9 @@ def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return crop_to(im, size, p["focus"])
 
 
-@operation("rotate", angle=(NUM, 90), expand=(bool, True), fill=(str, "#ffffff"))
+@operation("rotate", angle=param(NUM, 90, min=-360, max=360, step=1, description="Degrees, counter-clockwise."),
+           expand=param(bool, True, description="Grow the canvas to hold the whole turned image."),
+           fill=param(str, "#ffffff", kind="color", description="The colour of the corners a turn uncovers."))
 def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Counter-clockwise by ``angle`` degrees; quarter turns are exact transposes."""
     quarter = {90: T.ROTATE_90, 180: T.ROTATE_180, 270: T.ROTATE_270}
@@ -200,11 +224,11 @@ def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return im.rotate(angle, Image.Resampling.BICUBIC, expand=p["expand"], fillcolor=fill)
 
 
-@operation("flip", direction=(str, "horizontal"))
+@operation("flip", direction=param(str, "horizontal", choices=("horizontal", "vertical"),
+                                   description="Mirror left-right or top-bottom."))
 def flip(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """Mirror the image."""
     if p["direction"] not in ("horizontal", "vertical"):
         raise RecipeError("flip: direction is horizontal or vertical")
     return im.transpose(T.FLIP_LEFT_RIGHT if p["direction"] == "horizontal" else T.FLIP_TOP_BOTTOM)
 
-
-# --- colour and filters --------------------------------------------------------------------------
