@@ -16,13 +16,16 @@ class GalleryVisitor(HttpUser):
 
     def on_start(self):
         self.client.headers["Authorization"] = f"Bearer {os.environ['LOAD_TOKEN']}"
-        self.shas: list[str] = []
+        self.shas: list[str] = []  # images on the pages seen
+        self.thumbs: list[str] = []  # those with a thumbnail (processed): what the page shows as pictures
         self.cursor = None
+        self.processed_only = random.random() < 0.5  # half the visitors filter on processed images
 
     @task(4)
     def browse(self):
         """The next page of the gallery (or the first), as scrolling does."""
-        params = {"limit": 60, **({"cursor": self.cursor} if self.cursor else {})}
+        params = {"limit": 60, **({"cursor": self.cursor} if self.cursor else {}),
+                  **({"status": "processed"} if self.processed_only else {})}
         with self.client.get("/gallery/api/images", params=params, name="/gallery/api/images",
                              catch_response=True) as response:
             if response.status_code != 200:
@@ -30,11 +33,12 @@ class GalleryVisitor(HttpUser):
                 return
             page = response.json()
             self.shas = [item["sha256"] for item in page["items"]] or self.shas
+            self.thumbs = [item["sha256"] for item in page["items"] if item.get("thumb_url")] or self.thumbs
             self.cursor = page.get("next_cursor")
 
     @task(8)
     def thumbnails(self):
-        for sha in random.sample(self.shas, min(6, len(self.shas))):
+        for sha in random.sample(self.thumbs, min(6, len(self.thumbs))):
             self.client.get(f"/gallery/api/images/{sha}/thumb", name="/gallery/api/images/[sha]/thumb")
 
     @task(1)
