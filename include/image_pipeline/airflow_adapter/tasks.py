@@ -14,6 +14,7 @@ from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from image_pipeline import wiring
+from image_pipeline.core.redact import redact_url
 from image_pipeline.airflow_adapter import params as form
 from image_pipeline.airflow_adapter.assets import (
     ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, MAINTENANCE_REPORTS, PROCESSED_IMAGES, RAW_IMAGES,
@@ -303,4 +304,4 @@ def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look
         raise AirflowFailException(str(exc)) from None
     set_outlet_extra(context, ARCHIVES, {k: entry.get(k) for k in ("status", "archive_key", "images")})
-    return entry
+    return {**entry, "link": redact_url(entry["link"])} if entry.get("link") else entry  # XCom: no signature

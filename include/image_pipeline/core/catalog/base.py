@@ -40,6 +40,8 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
+from image_pipeline.core.redact import redact_url
+
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -92,7 +94,10 @@ def new_image_doc(
         "last_seen_at": seen_at,
         "keywords": [keyword],
         "run_ids": [run_id],
-        "sources": [{"source": source, "uri": uri, **{k: v for k, v in (provenance or {}).items() if v}}],
+        # URLs as they may be recorded: a key or signature in their query (Flickr's api_key, a presigned
+        # URL's X-Amz-Signature) never reaches the catalog.
+        "sources": [{"source": source, "uri": redact_url(uri),
+                     **{k: redact_url(v) if k.endswith("url") else v for k, v in (provenance or {}).items() if v}}],
         "outputs": {},
         "quarantine": None,
     }

@@ -76,12 +76,14 @@ _NOT_TRASHED_BEFORE = ("(instr(doc, '\"trashed\"') = 0 OR coalesce(json_extract(
 class SqliteCatalog(Catalog):
     """The embedded default: one SQLite file, a JSON document per image."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, timeout: float = 60.0):
+        """``timeout``: seconds a statement waits for another writer's lock before it fails with
+        ``sqlite3.OperationalError: database is locked`` (the task fails, Airflow retries it)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so that read-modify-write
         # sequences from parallel tasks serialise instead of losing updates.
-        self.conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
