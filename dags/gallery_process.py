@@ -11,8 +11,9 @@ Images that cannot be processed (broken, too many pixels or frames, over the tim
 quarantined with the reason; the batch goes on.
 
 Runs when `gallery_retrieve` updates `gallery_raw_images`, on `GALLERY_PROCESS_SCHEDULE`, or by
-hand: the form picks the recipes and narrows the run to a keyword, a label or a retrieval date
-range; `force` redoes that selection even when it is up to date. Emits
+hand: the form picks the recipes (a file's, or one saved from the gallery's editor) and narrows the
+run to a keyword, a label, a retrieval date range or chosen images (the gallery's selection);
+`force` redoes that selection even when it is up to date. Emits
 `gallery_processed_images` (which triggers analytics and delivery) when it changed anything.
 """
 
@@ -41,6 +42,7 @@ CFG = af.settings()
     params={
         "recipes": form.recipes(CFG.recipe_names()),
         **form.selection(),
+        "images": form.images(),
         "force": Param(False, type="boolean", title="Redo", section=form.TUNING,
                        description="Redo the selected images even where their outputs are up to date."),
         "batch_size": form.batch_size(),

@@ -4,10 +4,14 @@ Which backends run is chosen here, with no code change:
 
 - object store: ``GALLERY_STORE_URL`` is ``file:///abs/path`` (default: the project's
   ``data/`` folder) or ``s3://bucket[/prefix]`` (credentials and endpoint from the Airflow
-  connection named by ``GALLERY_AWS_CONN_ID``, default ``aws_default``);
-- catalog: ``GALLERY_CATALOG`` is ``sqlite`` (default; file ``GALLERY_SQLITE_PATH``)
-  or ``mongo`` (the Airflow connection ``GALLERY_MONGO_CONN_ID``, default ``mongo_default``,
-  database ``GALLERY_MONGO_DB``);
+  connection named by ``GALLERY_AWS_CONN_ID``, default ``aws_default``), retried through faults
+  as ``GALLERY_S3_RETRY_MODE`` (``standard`` or ``adaptive``), ``GALLERY_S3_MAX_ATTEMPTS``,
+  ``GALLERY_S3_CONNECT_TIMEOUT`` and ``GALLERY_S3_READ_TIMEOUT`` say; uploads to the S3 inbox start
+  ``gallery_inbox`` from the bucket's event notifications when ``GALLERY_INBOX_SQS_QUEUE`` is the
+  URL of the SQS queue they go to (else the inbox is listed every few seconds);
+- catalog: ``GALLERY_CATALOG`` is ``sqlite`` (default; file ``GALLERY_SQLITE_PATH``, a writer
+  waits ``GALLERY_SQLITE_TIMEOUT`` seconds for another's lock) or ``mongo`` (the Airflow connection
+  ``GALLERY_MONGO_CONN_ID``, default ``mongo_default``, database ``GALLERY_MONGO_DB``);
 - downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
   default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
   ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
@@ -26,13 +30,25 @@ Which backends run is chosen here, with no code change:
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the HTTPS email API when the
   connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
-  ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); templates in
+  ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); SMTP's TLS is
+  verified against ``GALLERY_SMTP_CA_BUNDLE`` (a PEM file; empty: the system's trust store); templates in
   ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
 - the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
+  its image requests: ``GALLERY_REQUEST_RATE_LIMIT`` per user every ``GALLERY_REQUEST_RATE_WINDOW`` seconds;
 - subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
+- maintenance: ``GALLERY_TRASH_RETENTION_DAYS`` (days an image stays in the trash before it is
+  purged), ``GALLERY_ORPHAN_GRACE_HOURS`` (how old an object no record names must be before it is
+  removed), ``GALLERY_MAINTENANCE_SCHEDULE`` (cron);
 - image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
-  optional extra ``labels`` is installed, else none), ``rekognition`` (AWS Rekognition through the
+  optional extra ``ml`` is installed, else none), ``rekognition`` (AWS Rekognition through the
   ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
+- learned models (the optional extra ``ml``, :mod:`image_pipeline.process.models`): ``GALLERY_MODEL_THREADS``
+  (threads per model and worker process), ``GALLERY_BACKGROUND_METHOD`` (``remove_background``'s default:
+  ``auto`` = U²-Net-p when installed, else GrabCut; ``u2netp``; ``grabcut``), ``GALLERY_STYLE_TRANSFER``
+  (``false``: ``style_transfer`` runs OpenCV's stylization instead), ``GALLERY_EMBEDDINGS`` (record the
+  similar-images embedding with the features), ``GALLERY_SIMILAR_EXACT_MAX`` (up to this many images
+  similar images are exact cosine neighbours, above it an HNSW index's) and ``GALLERY_SIMILAR_CACHE_DIR``
+  (where that index is kept between processes).
 
 Plain data: this module imports nothing of the library. :mod:`image_pipeline.wiring` builds the
 domain objects (store, catalog, mailer, recipe book, limits, fetch policy, feature extractor) from it.
@@ -78,12 +94,19 @@ class SettingsError(ValueError):
 class Settings:
     store_url: str = field(default_factory=lambda: (project_root() / "data").as_uri())
     aws_conn_id: str = "aws_default"
+    inbox_sqs_queue: str = ""  # SQS queue URL receiving the bucket's inbox/ event notifications; empty: listing
+    s3_retry_mode: str = "standard"  # botocore's retry mode for the store: standard | adaptive
+    s3_max_attempts: int = 10  # attempts per S3 request (503 SlowDown, resets, timeouts are retried)
+    s3_connect_timeout: int = 10  # seconds
+    s3_read_timeout: int = 60  # seconds without a byte before a stalled S3 connection is retried
     catalog: str = "sqlite"
     sqlite_path: str = field(default_factory=lambda: str(project_root() / "data" / "catalog.sqlite3"))
+    sqlite_timeout: int = 60  # seconds a catalog write waits for another writer's lock before the task fails
     mongo_conn_id: str = "mongo_default"
     mongo_db: str = "image_pipeline"
     email: str = "auto"
     smtp_conn_id: str = "smtp_default"
+    smtp_ca_bundle: str = ""  # PEM file SMTP servers' certificates are verified against; empty: system trust
     email_from: str = "Image Pipeline <pipeline@localhost>"
     email_to: str = "gallery@localhost"
     attach_max_bytes: int = 10 * 1024 * 1024
@@ -119,6 +142,17 @@ class Settings:
     gallery_thumb: str = "thumb"  # the recipe every processing adds (the gallery's thumbnails); empty: none
     upload_max_bytes: int = 50 * 1024 * 1024  # the gallery's uploads: bytes per file
     upload_max_files: int = 100  # ... and files per request
+    request_rate_limit: int = 10  # image_request runs one user may start from the gallery per window
+    request_rate_window: int = 3600  # seconds
+    trash_retention_days: int = 30  # gallery_maintenance purges images trashed longer ago than this
+    orphan_grace_hours: int = 24  # objects no record names are removed once older than this
+    maintenance_schedule: str = "15 3 * * *"  # cron of gallery_maintenance
+    model_threads: int = 1  # threads of each learned model per worker process
+    background_method: str = "auto"  # remove_background's default: auto (u2netp when installed) | u2netp | grabcut
+    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (as without the extra)
+    embeddings: bool = True  # record the similar-images embedding with the features (extra ml)
+    similar_exact_max: int = 20_000  # up to this many embeddings: exact neighbours; above: the HNSW index
+    similar_cache_dir: str = field(default_factory=lambda: str(project_root() / "data" / "cache" / "similar"))
 
     def __post_init__(self) -> None:
         if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
@@ -131,12 +165,22 @@ class Settings:
             raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
-               self.image_time_limit, self.upload_max_bytes, self.upload_max_files) < 1:
+               self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.model_threads,
+               self.similar_exact_max, self.sqlite_timeout, self.request_rate_limit, self.request_rate_window) < 1:
             raise SettingsError("download limits must be positive")
+        if self.trash_retention_days < 0 or self.orphan_grace_hours < 1:
+            raise SettingsError("trash_retention_days must be >= 0 and orphan_grace_hours >= 1")
         if not 1 <= self.analytics_max_active_runs <= 16:
             raise SettingsError("analytics_max_active_runs must be between 1 and 16")
+        if self.s3_retry_mode not in {"standard", "adaptive"}:
+            raise SettingsError(f"s3_retry_mode must be 'standard' or 'adaptive', got {self.s3_retry_mode!r}")
+        if min(self.s3_max_attempts, self.s3_connect_timeout, self.s3_read_timeout) < 1:
+            raise SettingsError("S3 max attempts and timeouts must be positive")
         if self.labels not in {"none", "local", "rekognition"}:
             raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
+        if self.background_method not in {"auto", "u2netp", "grabcut"}:
+            raise SettingsError("background_method must be 'auto', 'u2netp' or 'grabcut', "
+                                f"got {self.background_method!r}")
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -20,11 +20,20 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+def s3_retry(cfg: Settings):
+    """The S3 client's retries and timeouts (``GALLERY_S3_RETRY_MODE``, ``GALLERY_S3_MAX_ATTEMPTS``...)."""
+    from image_pipeline.core.storage import S3Retry
+
+    return S3Retry(mode=cfg.s3_retry_mode, max_attempts=cfg.s3_max_attempts,
+                   connect_timeout=float(cfg.s3_connect_timeout), read_timeout=float(cfg.s3_read_timeout))
+
+
 def object_store(cfg: Settings, s3_client: Factory | None = None):
-    """The store ``GALLERY_STORE_URL`` names; ``s3_client`` builds the boto3 client (else boto3's own configuration)."""
+    """The store ``GALLERY_STORE_URL`` names; ``s3_client`` builds the boto3 client (else boto3's own
+    configuration), which must carry :func:`s3_retry`'s configuration."""
     from image_pipeline.core.storage import open_store
 
-    return open_store(cfg.store_url, s3_client)
+    return open_store(cfg.store_url, s3_client, s3_retry(cfg))
 
 
 def open_catalog(cfg: Settings, mongo_client: Factory | None = None):
@@ -37,7 +46,7 @@ def open_catalog(cfg: Settings, mongo_client: Factory | None = None):
             raise ValueError("GALLERY_CATALOG=mongo needs a MongoDB client")
         client = mongo_client()
         return MongoCatalog(client[cfg.mongo_db], owns_client=client)
-    return SqliteCatalog(cfg.sqlite_path)
+    return SqliteCatalog(cfg.sqlite_path, timeout=float(cfg.sqlite_timeout))
 
 
 def mailer(cfg: Settings, store: Any, *, smtp: Factory | None = None, api: Factory | None = None,
@@ -64,11 +73,13 @@ def mailer(cfg: Settings, store: Any, *, smtp: Factory | None = None, api: Facto
     return OutboxMailer(store)
 
 
-def recipe_book(cfg: Settings):
-    """Every recipe: the shipped ones (``config/recipes``), then the user's (``GALLERY_RECIPES_DIR``)."""
+def recipe_book(cfg: Settings, catalog: Any = None):
+    """Every recipe: the shipped ones (``config/recipes``), then the user's (``GALLERY_RECIPES_DIR``),
+    and, given the open ``catalog``, the ones saved from the gallery's editor (read at each use, so
+    every worker sees a recipe saved anywhere). Without a catalog (parsing a DAG file): files only."""
     from image_pipeline.process.recipes import RecipeBook
 
-    return RecipeBook(cfg.recipe_folders())
+    return RecipeBook(cfg.recipe_folders(), catalog.saved_recipes if catalog is not None else None)
 
 
 def processing_recipes(cfg: Settings, recipes: list[str] | tuple[str, ...]) -> list[str]:

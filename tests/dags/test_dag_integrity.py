@@ -11,7 +11,7 @@ import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = {"gallery_retrieve", "gallery_inbox", "gallery_process", "gallery_analytics", "gallery_deliver",
-           "image_request"}
+           "image_request", "gallery_maintenance"}
 HEAVY_MODULES = ["cv2", "pandas", "matplotlib", "boto3", "icrawler", "pymongo", "duckdb", "pyarrow"]
 
 
@@ -41,6 +41,22 @@ def test_dag_conventions(dagbag, dag_id):
         assert task.execution_timeout is not None and task.execution_timeout <= timedelta(hours=2)
     for name, param in dag.params.items():
         assert param.schema.get("type"), f"{dag_id}.{name} has no type: the form needs one"
+
+
+def test_dag_files_parse_without_touching_the_catalog(airflow_db, monkeypatch):
+    """Saved recipes live in the catalog, read by tasks only: parsing never opens it."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from image_pipeline.core.catalog import MongoCatalog, SqliteCatalog
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a DAG file opened the catalog")
+
+    monkeypatch.setattr(SqliteCatalog, "__init__", refuse)
+    monkeypatch.setattr(MongoCatalog, "__init__", refuse)
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    assert bag.import_errors == {} and set(bag.dag_ids) == DAG_IDS
+    assert "thumb" in bag.get_dag("gallery_process").params.get_param("recipes").schema["examples"]
 
 
 def test_assets_chain_the_dags(dagbag):

@@ -159,7 +159,8 @@ def test_process_refuses_force_without_a_selection(dags, pipeline_env, inbox):
     assert not (pipeline_env / "processed").exists()
 
 
-@pytest.mark.parametrize("conf, field", [({"recipes": ["nonesuch"]}, "recipes"), ({"recipes": []}, "recipes"),
+@pytest.mark.parametrize("conf, field", [({"recipes": ["not a name!"]}, "recipes"), ({"recipes": []}, "recipes"),
+                                         ({"images": ["not a sha256"]}, "images"),
                                          ({"since": "yesterday"}, "since")])
 def test_process_form_schema_refuses_bad_params(dags, conf, field):
     with pytest.raises(Exception, match=field):

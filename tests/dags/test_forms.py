@@ -62,7 +62,7 @@ def test_shared_fields_are_asked_the_same_way_everywhere(dags):
     ("gallery_process", {"since": "2026-02-30"}, "since"),
     ("gallery_process", {"batch_size": 0}, "batch_size"),
     ("gallery_deliver", {"until": "next week"}, "until"),
-    ("gallery_deliver", {"recipe": "nonesuch"}, "recipe"),
+    ("gallery_deliver", {"recipe": "not a recipe name"}, "recipe"),
     ("gallery_analytics", {"day": "2026-13-01"}, "day"),
     ("image_request", {"keywords": ["x"], "email": "you@example.com", "count": 100000}, "count"),
     ("image_request", {"keywords": ["x"], "email": "you@example.com", "urls": ["javascript:alert(1)"]}, "urls"),

@@ -170,10 +170,17 @@ def open_gallery(page, url: str) -> None:
     page.get_by_test_id("gallery-grid").wait_for()
 
 
+def listed_with(page, fragment: str) -> None:
+    """Wait until the grid shows the items listed with a filter (its data-filters), not the ones before it."""
+    page.wait_for_function("f => (document.querySelector('[data-testid=gallery-grid]').dataset.filters || '')"
+                           ".includes(f)", arg=fragment)
+
+
 def test_the_grid_shows_each_processed_image_and_a_filter_narrows_it(admin, airflow, gallery, tmp_path):
     page = admin.page
     open_gallery(page, airflow["url"])
     page.get_by_label("Status").select_option("processed")
+    listed_with(page, "status=processed")
     items = page.get_by_test_id("gallery-item")
     page.wait_for_function("n => document.querySelectorAll('[data-testid=gallery-item]').length === n", arg=len(gallery))
     assert sorted(items.evaluate_all("es => es.map(e => e.dataset.sha256)")) == sorted(i["sha256"] for i in gallery)
@@ -185,6 +192,7 @@ def test_the_grid_shows_each_processed_image_and_a_filter_narrows_it(admin, airf
     pngs = [i for i in gallery if i["format"] == "PNG"]
     assert 0 < len(pngs) < len(gallery)
     page.get_by_label("Format").select_option("PNG")
+    listed_with(page, "format=PNG")
     page.wait_for_function("n => document.querySelectorAll('[data-testid=gallery-item]').length === n", arg=len(pngs))
     assert sorted(items.evaluate_all("es => es.map(e => e.dataset.sha256)")) == sorted(i["sha256"] for i in pngs)
 

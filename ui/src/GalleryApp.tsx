@@ -5,6 +5,7 @@ import { RootContext } from "src/components/root";
 
 import { AnalyticsPage } from "src/pages/AnalyticsPage";
 import { DetailPage } from "src/pages/DetailPage";
+import { EditorPage } from "src/pages/EditorPage";
 import { GalleryPage } from "src/pages/GalleryPage";
 import { RequestPage } from "src/pages/RequestPage";
 import { UploadPage } from "src/pages/UploadPage";
@@ -14,6 +15,7 @@ const TABS = [
   { label: "Upload", to: "upload" },
   { label: "Request", to: "request" },
   { label: "Analytics", to: "analytics" },
+  { label: "Trash", to: "trash" },
 ];
 
 const Tabs = ({ root }: { root: string }) => (
@@ -57,8 +59,10 @@ export const GalleryApp = () => {
     <Tabs root={root} />
     <Routes>
       <Route element={<Navigate replace to={`${root}/browse`} />} index />
-      <Route element={<GalleryPage />} path="browse" />
+      <Route element={<GalleryPage key="browse" />} path="browse" />
+      <Route element={<GalleryPage key="trash" trash />} path="trash" />
       <Route element={<DetailPage />} path="images/:sha256" />
+      <Route element={<EditorPage />} path="images/:sha256/edit" />
       <Route element={<UploadPage />} path="upload" />
       <Route element={<RequestPage />} path="request" />
       <Route element={<AnalyticsPage />} path="analytics" />

@@ -9,6 +9,8 @@
  * Base path: Airflow may be served under a prefix ([api] base_url); the host page carries it in
  * <base href>, so every URL here is resolved against document.baseURI, never "/".
  */
+import type { Family, ParamValue } from "src/editor";
+import { normOperations } from "src/editor";
 import type { ImageDetail, ImagePage, Facets, MetricsDoc, Recipe } from "src/types";
 import { normDetail, normFacets, normMetrics, normPage, normRecipes } from "src/types";
 
@@ -117,15 +119,71 @@ export const query = (params: Record<string, string | number | boolean | undefin
   return text === "" ? "" : `?${text}`;
 };
 
+export type OperationsList = Record<string, Record<string, ParamValue>>[];
+export type RecipeOutput = Record<string, number | string>;
+export type RecipeDraft = { description: string; name: string; operations: OperationsList; output: RecipeOutput };
+export type RecipeCheck = { errors: string[]; yaml: string };
+export type SavedRecipe = { name: string; version?: number | string; yaml?: string };
+export type BulkAction = "restore" | "tag" | "trash" | "untag";
+
+const imagePath = (sha: string, ...rest: string[]) =>
+  ["gallery/api/images", encodeURIComponent(sha), ...rest].join("/");
+
+/** The preview of a chain on an image: an object URL of the engine's JPEG/PNG, and its server time. */
+export const preview = async (
+  sha: string,
+  operations: OperationsList,
+  signal: AbortSignal,
+  maxSide = 1024,
+): Promise<{ ms?: number; objectUrl: string }> => {
+  const response = await fetch(url(imagePath(sha, "preview")), {
+    body: JSON.stringify({ max_side: maxSide, operations }),
+    credentials: "same-origin",
+    headers: { Accept: "image/*, application/json", "Content-Type": "application/json" },
+    method: "POST",
+    signal,
+  });
+
+  if (!response.ok) {
+    if (response.status === 401) {
+      toLogin();
+    }
+    throw new ApiError(response.status, errorMessage(response.status, await parse(response), response.statusText));
+  }
+  const ms = Number(response.headers.get("X-Preview-Ms"));
+
+  return { ms: Number.isFinite(ms) && ms > 0 ? ms : undefined, objectUrl: URL.createObjectURL(await response.blob()) };
+};
+
+const json = (body: unknown, method = "POST"): RequestInit => ({ body: JSON.stringify(body), method });
+
 export const api = {
+  bulk: async (sha256s: string[], action: BulkAction, tags: string[] = []): Promise<number> => {
+    const body = (await request("gallery/api/images/bulk", json({ action, sha256s, tags }))) as { changed?: number } | null;
+
+    return body?.changed ?? 0;
+  },
+  checkRecipe: async (draft: RecipeDraft, signal?: AbortSignal): Promise<RecipeCheck> => {
+    const body = (await request("gallery/api/recipes/check", { ...json(draft), signal })) as Partial<RecipeCheck> | null;
+
+    return { errors: Array.isArray(body?.errors) ? body.errors.map(String) : [], yaml: String(body?.yaml ?? "") };
+  },
   facets: async (): Promise<Facets> => normFacets(await request("gallery/api/facets")),
   image: async (sha: string): Promise<ImageDetail> =>
     normDetail(await request(`gallery/api/images/${encodeURIComponent(sha)}`)),
   images: async (params: Record<string, string | number | boolean | undefined>): Promise<ImagePage> =>
     normPage(await request(`gallery/api/images${query(params)}`)),
+  operations: async (): Promise<Family[]> => normOperations(await request("gallery/api/operations")),
+  patchImage: async (sha: string, changes: { description?: string | null; tags?: string[]; title?: string | null }): Promise<ImageDetail> =>
+    normDetail(await request(imagePath(sha), json(changes, "PATCH"))),
+  restore: async (sha: string): Promise<ImageDetail> => normDetail(await request(imagePath(sha, "restore"), { method: "POST" })),
+  saveRecipe: async (draft: RecipeDraft): Promise<SavedRecipe> => (await request("gallery/api/recipes", json(draft))) as SavedRecipe,
+  trash: async (sha: string): Promise<ImageDetail> => normDetail(await request(imagePath(sha, "trash"), { method: "POST" })),
   metrics: async (since?: string, until?: string): Promise<MetricsDoc[]> =>
     normMetrics(await request(`gallery/api/metrics${query({ since, until })}`)),
   recipes: async (): Promise<Recipe[]> => normRecipes(await request("gallery/api/recipes")),
+  similar: async (sha: string): Promise<ImagePage> =>
+    normPage(await request(`gallery/api/images/${encodeURIComponent(sha)}/similar?k=12`)),
 };
 
 /** Whether the gallery API offers a route (from its OpenAPI schema), e.g. POST /api/archives. */

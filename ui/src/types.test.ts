@@ -6,7 +6,7 @@ describe("normalisers tolerate missing fields", () => {
   it("reads a page with missing optional fields", () => {
     const page = normPage({ items: [{ sha256: "a" }, { width: 3 }], next_cursor: null });
 
-    expect(page.items).toEqual([{ format: undefined, height: undefined, keywords: [], labels: [], retrievedAt: undefined, sha256: "a", status: undefined, thumbUrl: undefined, width: undefined }]);
+    expect(page.items).toEqual([{ format: undefined, height: undefined, keywords: [], labels: [], retrievedAt: undefined, sha256: "a", status: undefined, tags: [], thumbUrl: undefined, width: undefined }]);
     expect(page.nextCursor).toBeUndefined();
     expect(page.count).toBeUndefined();
   });

@@ -15,6 +15,9 @@ const strs = (v: unknown): string[] =>
 
 export type Label = { name: string; score?: number; source?: string };
 
+export type Trashed = { at?: string; by?: string };
+export type HistoryEntry = { action: string; at?: string; by?: string; changes: Record<string, unknown> };
+
 export type ImageItem = {
   format?: string;
   height?: number;
@@ -23,14 +26,17 @@ export type ImageItem = {
   retrievedAt?: string;
   sha256: string;
   status?: string;
+  tags: string[];
   thumbUrl?: string;
+  title?: string;
+  trashed?: Trashed;
   width?: number;
 };
 
 export type ImagePage = { count?: number; items: ImageItem[]; nextCursor?: string };
 
 export type Facet = { count?: number; name: string };
-export type Facets = { formats: Facet[]; keywords: Facet[]; labels: Facet[]; sources: Facet[]; statuses: Facet[] };
+export type Facets = { formats: Facet[]; keywords: Facet[]; labels: Facet[]; sources: Facet[]; statuses: Facet[]; tags: Facet[] };
 
 export type RunRef = { airflowUrl?: string; dagId?: string; runId: string };
 export type Provenance = {
@@ -66,10 +72,12 @@ export type ImageDetail = {
   bytes?: number;
   colors: string[];
   contrast?: number;
+  description?: string;
   exif: Exif;
   faces: { boxes: number[][]; count?: number };
   format?: string;
   height?: number;
+  history: HistoryEntry[];
   keywords: string[];
   labels: Label[];
   nearDuplicates: { sha256: string; thumbUrl?: string }[];
@@ -80,11 +88,25 @@ export type ImageDetail = {
   sha256: string;
   sources: Provenance[];
   status?: string;
+  tags: string[];
+  title?: string;
+  trashed?: Trashed;
   width?: number;
 };
 
-export type Recipe = { description?: string; name: string; version?: string };
+export type Recipe = {
+  description?: string;
+  name: string;
+  operations: unknown[];
+  origin?: string;
+  output: Json;
+  version?: string;
+  yaml?: string;
+};
 export type MetricsDoc = Json & { day: string };
+
+const normTrashed = (v: unknown): Trashed | undefined =>
+  v === null || v === undefined || v === false ? undefined : { at: str(obj(v).at), by: str(obj(v).by) };
 
 export const normItem = (raw: unknown): ImageItem => {
   const o = obj(raw);
@@ -97,7 +119,10 @@ export const normItem = (raw: unknown): ImageItem => {
     retrievedAt: str(o.retrieved_at),
     sha256: str(o.sha256) ?? "",
     status: str(o.status),
+    tags: strs(o.tags),
     thumbUrl: str(o.thumb_url),
+    title: str(o.title),
+    trashed: normTrashed(o.trashed),
     width: num(o.width),
   };
 };
@@ -126,6 +151,7 @@ export const normFacets = (raw: unknown): Facets => {
     labels: facetList(o.labels),
     sources: facetList(o.sources),
     statuses: facetList(o.statuses),
+    tags: facetList(o.tags),
   };
 };
 
@@ -144,6 +170,7 @@ export const normDetail = (raw: unknown): ImageDetail => {
     bytes: num(o.bytes),
     colors: arr(features.colors).filter((c): c is string => typeof c === "string"),
     contrast: num(features.contrast),
+    description: str(o.description),
     exif: {
       camera: str(exif.camera),
       exposure: str(exif.exposure) ?? (num(exif.exposure) === undefined ? undefined : String(exif.exposure)),
@@ -162,6 +189,10 @@ export const normDetail = (raw: unknown): ImageDetail => {
     },
     format: str(o.format),
     height: num(o.height),
+    history: arr(o.history)
+      .map((h) => ({ action: str(obj(h).action) ?? "", at: str(obj(h).at), by: str(obj(h).by), changes: obj(obj(h).changes) }))
+      .filter((h) => h.action !== "")
+      .sort((a, b) => (b.at ?? "").localeCompare(a.at ?? "")),
     keywords: strs(o.keywords),
     labels: arr(features.labels)
       .map((l) => (typeof l === "string" ? { name: l } : { name: str(obj(l).name) ?? "", score: num(obj(l).score), source: str(obj(l).source) }))
@@ -206,6 +237,9 @@ export const normDetail = (raw: unknown): ImageDetail => {
       };
     }),
     status: str(o.status),
+    tags: strs(o.tags),
+    title: str(o.title),
+    trashed: normTrashed(o.trashed),
     width: num(o.width),
   };
 };
@@ -214,8 +248,16 @@ export const normRecipes = (raw: unknown): Recipe[] =>
   arr(raw)
     .map((r) =>
       typeof r === "string"
-        ? { name: r }
-        : { description: str(obj(r).description), name: str(obj(r).name) ?? "", version: str(obj(r).version) ?? (num(obj(r).version) === undefined ? undefined : String(obj(r).version)) },
+        ? { name: r, operations: [], output: {} }
+        : {
+            description: str(obj(r).description),
+            name: str(obj(r).name) ?? "",
+            operations: arr(obj(r).operations),
+            origin: str(obj(r).origin),
+            output: obj(obj(r).output),
+            version: str(obj(r).version) ?? (num(obj(r).version) === undefined ? undefined : String(obj(r).version)),
+            yaml: str(obj(r).yaml),
+          },
     )
     .filter((r) => r.name !== "");
 

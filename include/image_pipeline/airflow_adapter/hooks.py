@@ -11,27 +11,34 @@ from typing import Any, Iterator
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.log import mask_secret
 
 from image_pipeline import wiring
+from image_pipeline.core import redact
 from image_pipeline.core.catalog import Catalog
 from image_pipeline.core.storage import ObjectStore
 from image_pipeline.deliver.mail import HttpApiMailer, Mailer, SmtpMailer
 from image_pipeline.settings import Settings
+
+# Secrets the library obtains at run time (an API's token) go to Airflow's secrets masker, which blanks
+# them in task logs as it does connections' passwords.
+redact.register_masker(mask_secret)
 
 
 def settings() -> Settings:
     return wiring.settings()
 
 
-def _s3_client(aws_conn_id: str) -> Any:
+def _s3_client(cfg: Settings) -> Any:
+    """S3 from the ``aws_default`` connection, with the pipeline's retries and timeouts (wiring.s3_retry)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
+    return S3Hook(aws_conn_id=cfg.aws_conn_id, config=wiring.s3_retry(cfg).botocore_config()).get_conn()
 
 
 def object_store(cfg: Settings | None = None) -> ObjectStore:
     cfg = cfg or settings()
-    return wiring.object_store(cfg, lambda: _s3_client(cfg.aws_conn_id))
+    return wiring.object_store(cfg, lambda: _s3_client(cfg))
 
 
 @contextmanager
@@ -52,14 +59,17 @@ def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
     """The channel ``GALLERY_EMAIL`` selects: SMTP through its connection, the HTTPS email API
     through its HTTP connection, or the outbox; ``auto`` takes the first whose connection exists."""
     cfg = cfg or settings()
-    return wiring.mailer(cfg, store, smtp=lambda: smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id)),
+    return wiring.mailer(cfg, store, smtp=lambda: smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id), cfg),
                          api=lambda: email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id)),
                          missing=(AirflowNotFoundException,))
 
 
-def smtp_mailer(conn: Any) -> SmtpMailer:
+def smtp_mailer(conn: Any, cfg: Settings | None = None) -> SmtpMailer:
+    """Same extras and defaults as the SMTP provider's connection form (SSL unless disabled), plus
+    ``ca_bundle``: the PEM file the server's certificate is verified against (else
+    ``GALLERY_SMTP_CA_BUNDLE``, else the system's trust store). Verification cannot be turned off."""
     extra = conn.extra_dejson
-    # Same extras and defaults as the SMTP provider's connection form (SSL unless disabled).
+    cfg = cfg or settings()
     return SmtpMailer(
         host=conn.host or "localhost",
         port=int(conn.port or 25),
@@ -68,6 +78,7 @@ def smtp_mailer(conn: Any) -> SmtpMailer:
         use_ssl=not extra.get("disable_ssl", False),
         starttls=not extra.get("disable_tls", False),
         timeout=float(extra.get("timeout", 30)),
+        ca_bundle=extra.get("ca_bundle") or cfg.smtp_ca_bundle or None,
     )
 
 

@@ -142,19 +142,37 @@ def _recipe_choices() -> tuple[list[str], dict[str, str]]:
     return sorted(known), labels
 
 
+RECIPE_NAME = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 64}
+
+
 def recipe(default: str = "half_gray", section: str | None = None) -> Param:
-    """One recipe, picked from a list."""
+    """One recipe: the recipe files proposed (``examples``), or the name of one saved from the
+    gallery's editor; the first task checks it (:func:`~.tasks.check_recipe`)."""
     names, labels = _recipe_choices()
-    return Param(default, type="string", enum=names, values_display=labels, title="Recipe",
-                 description="How the images are processed.", section=section)
+    return Param(default, **RECIPE_NAME, examples=names, values_display=labels, title="Recipe",
+                 description="How the images are processed: a recipe file's name, or one saved from the gallery's "
+                             "editor.", section=section)
 
 
 def recipes(default: list[str]) -> Param:
-    """Several recipes (one decode for all of them), picked from a list."""
+    """Several recipes (one decode for all of them): the recipe files are proposed (``examples``: the
+    form offers them and accepts another name), so a recipe saved from the gallery's editor (in the
+    catalog, which parsing a DAG file never reads) can be named too; the first task checks every name."""
     names, labels = _recipe_choices()
-    return Param(default, type="array", items={"type": "string", "enum": names}, minItems=1, uniqueItems=True,
+    return Param(default, type="array", items=RECIPE_NAME, minItems=1, uniqueItems=True,
                  examples=names, values_display=labels, title="Recipes",
-                 description="The outputs to produce for every selected image.")
+                 description="The outputs to produce for every selected image: a recipe file's name, or one saved "
+                             "from the gallery's editor.")
+
+
+def images(section: str = SELECTION) -> Param:
+    """Images chosen one by one (the gallery's selection), by sha256."""
+    from image_pipeline.core.selection import MAX_IMAGES
+
+    return Param(None, type=nullable("array"), items={"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                 maxItems=MAX_IMAGES, uniqueItems=True, title="Images",
+                 description=f"Only these images (their sha256, one per line; at most {MAX_IMAGES}): the gallery's "
+                             "selection.", section=section)
 
 
 def day(description: str) -> Param:

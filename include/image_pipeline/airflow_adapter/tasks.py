@@ -14,8 +14,11 @@ from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from image_pipeline import wiring
+from image_pipeline.core.redact import redact_url
 from image_pipeline.airflow_adapter import params as form
-from image_pipeline.airflow_adapter.assets import ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, PROCESSED_IMAGES, RAW_IMAGES
+from image_pipeline.airflow_adapter.assets import (
+    ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, MAINTENANCE_REPORTS, PROCESSED_IMAGES, RAW_IMAGES,
+)
 from image_pipeline.airflow_adapter.context import delivery_occasion, run_day, run_provenance, set_outlet_extra
 from image_pipeline.airflow_adapter.hooks import (
     CREDENTIALS, catalog, feature_extraction, features_version, mailer, object_store, settings,
@@ -38,6 +41,8 @@ def plan_requests(params: dict, **context) -> list[dict]:
     if "email" in params:
         with form.refusing_invalid("email"):
             validate_address(params["email"])
+    if "recipe" in params:  # image_request: refused before anything is downloaded
+        check_recipe(params["recipe"])
     with form.refusing_invalid():
         requests = retrieval.plan_requests(
             form.given(params), scheduled=context["dag_run"].run_type in SCHEDULED,
@@ -107,7 +112,7 @@ def daily_report(params: dict, **context) -> dict:
     with form.refusing_invalid():
         day = run_day(context, form.check_day("day", params["day"]))
     with catalog() as opened:
-        report = write_daily_report(object_store(), opened, day, sorted(wiring.all_recipes()))
+        report = write_daily_report(object_store(), opened, day, wiring.recipe_book(settings(), opened).names())
     context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers
     return report
 
@@ -132,6 +137,7 @@ def plan_deliveries(params: dict, **context) -> list[dict]:
     recipient = params["recipient"] or settings().email_to
     with form.refusing_invalid("recipient"):
         validate_address(recipient)
+    check_recipe(params["recipe"])
     with form.refusing_invalid():
         chosen = form.chosen_selection(params)
         if chosen:
@@ -165,7 +171,68 @@ def deliver_this_run(params: dict, **context) -> dict:
     return entry
 
 
+# --- maintenance ---------------------------------------------------------------------------------
+
+MISSING_IN_EXTRA = 100  # the Asset event lists at most this many missing objects (the count is exact)
+
+
+@task
+def purge_trash() -> dict:
+    """Images trashed longer ago than GALLERY_TRASH_RETENTION_DAYS: objects, then records."""
+    from datetime import timedelta
+
+    from image_pipeline import maintain
+
+    cfg = settings()
+    with catalog(cfg) as opened:
+        purged = maintain.purge_trash(object_store(cfg), opened, timedelta(days=cfg.trash_retention_days))
+    return {"purged": len(purged), "sha256s": purged[:MISSING_IN_EXTRA]}
+
+
+@task
+def remove_orphans() -> dict:
+    """Image objects no record names, older than GALLERY_ORPHAN_GRACE_HOURS."""
+    from datetime import timedelta
+
+    from image_pipeline import maintain
+
+    cfg = settings()
+    store = object_store(cfg)
+    with catalog(cfg) as opened:
+        report = maintain.check(store, opened, grace=timedelta(hours=cfg.orphan_grace_hours))
+        removed = maintain.remove_orphans(store, opened, report.orphans)
+    return {"removed": len(removed), "keys": removed[:MISSING_IN_EXTRA],
+            "young_unreferenced": report.young_unreferenced}
+
+
+@task(outlets=[MAINTENANCE_REPORTS])
+def check_objects(**context) -> dict:
+    """Every record's objects exist: what is missing goes to the log and the Asset event's extra."""
+    import logging
+    from datetime import timedelta
+
+    from image_pipeline import maintain
+
+    cfg = settings()
+    with catalog(cfg) as opened:
+        report = maintain.check(object_store(cfg), opened, grace=timedelta(hours=cfg.orphan_grace_hours))
+    for entry in report.missing:
+        logging.getLogger(__name__).warning("missing: %s (%s of image %s)", entry["key"], entry["what"],
+                                            entry["sha256"])
+    extra = {"records": report.records, "objects": report.objects, "missing_count": len(report.missing),
+             "missing": report.missing[:MISSING_IN_EXTRA], "orphans": len(report.orphans)}
+    context["outlet_events"][MAINTENANCE_REPORTS].extra = extra
+    return extra
+
+
 # --- the bodies ----------------------------------------------------------------------------------
+
+def check_recipe(name: str) -> None:
+    """A form's recipe is a file's or a saved one (the catalog's): else the request is refused."""
+    cfg = settings()
+    with form.refusing_invalid("recipe"), catalog(cfg) as opened:
+        wiring.recipe_book(cfg, opened).get(name)
+
 
 def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     """One validated retrieval request in a task: the body gallery_retrieve and gallery_inbox share.
@@ -200,7 +267,7 @@ def plan_processing(params: dict[str, Any]) -> list[dict[str, Any]]:
     force = bool(params.get("force"))
     with catalog(cfg) as opened:
         batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
-                                       features_version=features_version(cfg), book=wiring.recipe_book(cfg))
+                                       features_version=features_version(cfg), book=wiring.recipe_book(cfg, opened))
     return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
@@ -212,7 +279,8 @@ def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
     batch = process.ProcessingBatch.from_dict(batch)
     with catalog(cfg) as opened:
         return process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
-                                     limits=wiring.limits(cfg), book=wiring.recipe_book(cfg), **feature_extraction(cfg))
+                                     limits=wiring.limits(cfg), book=wiring.recipe_book(cfg, opened),
+                                     **feature_extraction(cfg))
 
 
 def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
@@ -225,8 +293,8 @@ def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     store = object_store(cfg)
     try:
         asked = delivery.DeliveryRequest.from_dict(request)
-        recipe = wiring.recipe_book(cfg).get(asked.recipe)
         with catalog(cfg) as opened:
+            recipe = wiring.recipe_book(cfg, opened).get(asked.recipe)
             entry = delivery.deliver(
                 store, opened, mailer(store, cfg), asked.selection, recipe, recipient=asked.recipient,
                 sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes,
@@ -236,4 +304,4 @@ def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look
         raise AirflowFailException(str(exc)) from None
     set_outlet_extra(context, ARCHIVES, {k: entry.get(k) for k in ("status", "archive_key", "images")})
-    return entry
+    return {**entry, "link": redact_url(entry["link"])} if entry.get("link") else entry  # XCom: no signature

@@ -205,9 +205,26 @@ def process(args: argparse.Namespace) -> int:
 
 
 def list_recipes(args: argparse.Namespace) -> int:
-    book = wiring.recipe_book(wiring.settings())
-    for recipe in book.all().values():
-        print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}", file=args.out)
+    """The recipe files, then the recipes saved from the gallery's editor (in the catalog), marked; or,
+    with ``--styles``, style_transfer's built-in styles."""
+    if args.styles:
+        from image_pipeline.process import models
+        from image_pipeline.process.models.style import styles
+
+        note = "" if models.available("style") else "  (extra 'ml' not installed: OpenCV's stylization runs instead)"
+        print(f"style_transfer's built-in styles{note}:", file=args.out)
+        for name in styles():
+            print(name, file=args.out)
+        return 0
+    from image_pipeline.cli.stages import backends
+
+    cfg = wiring.settings()
+    with backends(cfg) as (_, catalog):
+        book = wiring.recipe_book(cfg, catalog)
+        files = book.file_recipes()
+        for recipe in book.all().values():
+            origin = "" if recipe.name in files else "  (saved in the gallery)"
+            print(f"{recipe.name:<16} v{recipe.version}  {recipe.description}{origin}", file=args.out)
     return 0
 
 
@@ -253,8 +270,13 @@ def register(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     adhoc.add_argument("--grayscale", action="store_true", help="convert to grayscale")
 
     p = sub.add_parser("recipes", help="list the recipes (name, version, description)",
-                       description="List every recipe `--recipe` accepts by name: the shipped ones (config/recipes) "
-                                   "and the user's (GALLERY_RECIPES_DIR), which replace shipped ones of the same name.",
-                       epilog="examples:\n  gallery recipes\n  GALLERY_RECIPES_DIR=~/recipes gallery recipes",
+                       description="List every recipe by name: the shipped ones (config/recipes) and the user's "
+                                   "(GALLERY_RECIPES_DIR), which replace shipped ones of the same name, then the ones "
+                                   "saved from the gallery's editor (in the catalog: the gallery's stages and DAGs "
+                                   "use them; folder mode takes files).",
+                       epilog="examples:\n  gallery recipes\n  GALLERY_RECIPES_DIR=~/recipes gallery recipes\n"
+                              "  gallery recipes --styles",
                        formatter_class=formatter)
     p.set_defaults(handler=list_recipes, parser=p)
+    p.add_argument("--styles", action="store_true",
+                   help="list style_transfer's built-in styles (its `style` parameter) instead")

@@ -94,13 +94,7 @@ def process_pending(args: argparse.Namespace) -> int:
     from image_pipeline.process.batches import plan_batches, process_batch
 
     cfg = _settings(args.parser)
-    book = wiring.recipe_book(cfg)
     recipes = wiring.processing_recipes(cfg, args.recipe or cfg.recipe_names())  # + the gallery's thumbnails
-    try:
-        for name in recipes:
-            book.get(name)
-    except ValueError as exc:
-        args.parser.error(str(exc))
     batch_size = args.batch_size or cfg.batch_size
 
     def rekognition():
@@ -109,8 +103,14 @@ def process_pending(args: argparse.Namespace) -> int:
         return boto3.client("rekognition")  # boto3's own configuration, outside Airflow
 
     result = {"processed": 0, "quarantined": 0, "skipped": 0}
-    extraction = wiring.feature_extraction(cfg, rekognition)
     with backends(cfg) as (store, catalog):
+        book = wiring.recipe_book(cfg, catalog)  # the files and the recipes saved from the gallery
+        try:
+            for name in recipes:
+                book.get(name)
+        except ValueError as exc:
+            args.parser.error(str(exc))
+        extraction = wiring.feature_extraction(cfg, rekognition)
         for batch in plan_batches(catalog, recipes, batch_size,
                                   features_version=extraction.get("features_version"), book=book):
             for key, value in process_batch(store, catalog, recipes, batch, limits=wiring.limits(cfg), book=book,
@@ -124,7 +124,7 @@ def report(args: argparse.Namespace) -> int:
 
     cfg = _settings(args.parser)
     with backends(cfg) as (store, catalog):
-        return _print(args, {**write_daily_report(store, catalog, args.day, wiring.recipe_book(cfg).names()),
+        return _print(args, {**write_daily_report(store, catalog, args.day, wiring.recipe_book(cfg, catalog).names()),
                        "overview": rollup(store)["totals"]})
 
 
@@ -133,11 +133,11 @@ def deliver(args: argparse.Namespace) -> int:
     from image_pipeline.deliver import deliver as deliver_selection
 
     cfg = _settings(args.parser)
-    try:
-        recipe = wiring.recipe_book(cfg).get(args.recipe)
-    except ValueError as exc:
-        args.parser.error(str(exc))
     with backends(cfg) as (store, catalog):
+        try:
+            recipe = wiring.recipe_book(cfg, catalog).get(args.recipe)
+        except ValueError as exc:
+            args.parser.error(str(exc))
         return _print(args, deliver_selection(
             store, catalog, wiring.mailer(cfg, store), Selection(args.keyword, args.run_id), recipe,
             recipient=args.to or cfg.email_to, sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes,

@@ -11,6 +11,8 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
@@ -61,6 +63,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix``, sorted."""
+
+    @abstractmethod
+    def list_modified(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """(key, last modified, UTC) of the objects under ``prefix``, sorted by key."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -146,6 +152,14 @@ class LocalStore(ObjectStore):
                     keys.append(key)
         return iter(sorted(keys))
 
+    def list_modified(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        for key in self.list(prefix):
+            try:
+                mtime = self.path(key).stat().st_mtime
+            except FileNotFoundError:
+                continue  # removed since it was listed
+            yield key, datetime.fromtimestamp(mtime, timezone.utc)
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
@@ -221,6 +235,14 @@ class S3Store(ObjectStore):
             keys.extend(obj["Key"][len(self.prefix):] for obj in page.get("Contents", []))
         return iter(sorted(keys))
 
+    def list_modified(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        found = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            found.extend((obj["Key"][len(self.prefix):], obj["LastModified"].astimezone(timezone.utc))
+                         for obj in page.get("Contents", []))
+        return iter(sorted(found))
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
@@ -232,11 +254,40 @@ class S3Store(ObjectStore):
         )
 
 
-def open_store(url: str, s3_client_factory: Any = None) -> ObjectStore:
+@dataclass(frozen=True)
+class S3Retry:
+    """How the S3 client rides out a flaky object store: botocore's ``standard`` (or ``adaptive``:
+    also slows itself down on throttling) retry mode with ``max_attempts`` in all, and socket timeouts
+    so a stalled connection is dropped and retried instead of hanging the task.
+
+    Every request the stores make is safe to repeat: PUTs of a key replace the object whole (keys are
+    content-addressed or fixed per output), GETs, HEADs, LISTs and DELETEs change nothing twice, and a
+    multipart upload shows its object only once completed."""
+
+    mode: str = "standard"
+    max_attempts: int = 10
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in {"standard", "adaptive"}:
+            raise ValueError(f"S3 retry mode must be 'standard' or 'adaptive', got {self.mode!r}")
+        if self.max_attempts < 1 or self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("S3 max attempts and timeouts must be positive")
+
+    def botocore_config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(retries={"mode": self.mode, "max_attempts": self.max_attempts},
+                      connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
+
+
+def open_store(url: str, s3_client_factory: Any = None, retry: S3Retry | None = None) -> ObjectStore:
     """The store a URL names: ``file:///path`` or ``s3://bucket/prefix``.
 
     ``s3_client_factory`` returns a boto3 S3 client; the Airflow adapter passes one built from the
-    ``aws_default`` connection, other callers may leave it out to use boto3's own configuration.
+    ``aws_default`` connection (with ``retry``'s configuration), other callers may leave it out to use
+    boto3's own configuration (endpoint, credentials) with ``retry``'s retries and timeouts.
     """
     parsed = urlparse(url)
     if parsed.scheme == "file":
@@ -247,7 +298,8 @@ def open_store(url: str, s3_client_factory: Any = None) -> ObjectStore:
         if s3_client_factory is None:
             import boto3
 
-            s3_client_factory = lambda: boto3.client("s3")  # noqa: E731
+            config = (retry or S3Retry()).botocore_config()
+            s3_client_factory = lambda: boto3.client("s3", config=config)  # noqa: E731
         return S3Store(s3_client_factory(), parsed.netloc, parsed.path)
     raise ValueError(f"unsupported store URL: {url!r}")
 

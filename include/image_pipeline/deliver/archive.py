@@ -47,10 +47,11 @@ class Archive:
 
 
 def select_images(catalog: Catalog, selection: Selection, recipe: str) -> list[dict[str, Any]]:
+    """The selection's images that have the recipe's output, the trash left out."""
     if selection.images is None:
-        return catalog.find(**selection.find_filters(), has_output=recipe)
+        return [d for d in catalog.find(**selection.find_filters(), has_output=recipe) if not d.get("trashed")]
     chosen = [catalog.get(sha) for sha in sorted(selection.sha256s(catalog))]  # chosen one by one
-    return [d for d in chosen if d is not None and recipe in (d.get("outputs") or {})]
+    return [d for d in chosen if d is not None and recipe in (d.get("outputs") or {}) and not d.get("trashed")]
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from image_pipeline.core.catalog import Catalog, utcnow_iso
+from image_pipeline.core.redact import redact_url
 from image_pipeline.core.selection import Selection
 from image_pipeline.deliver.archive import ensure_archive
 from image_pipeline.deliver.mail import Mailer, NotDelivered, compose, validate_address
@@ -71,15 +72,17 @@ def deliver(
         return entry  # exactly once: a retry or a re-run after a send does not send again
     if entry and entry["status"] == "uncertain":
         raise DeliveryUncertain(f"delivery {did} may have been sent already; not sending it again")
+    link = None  # the archive's link for this attempt; the catalog keeps it without its signature
     if entry is None or entry["status"] == "pending":
         attach = archive.bytes <= attach_max_bytes
+        link = None if attach else store.link(archive.key, link_expiry_seconds)
         expires = datetime.now(timezone.utc) + timedelta(seconds=link_expiry_seconds)
         entry = {
             **(entry or {}), "status": "pending", "recipient": recipient, "selection": chosen,
             "occasion": occasion, "channel": mailer.channel, "archive_key": archive.key,
             "archive_bytes": archive.bytes, "images": archive.images, "attached": attach,
             "attachment_name": f"images-{archive.content_id[:12]}.zip",
-            "link": None if attach else store.link(archive.key, link_expiry_seconds),
+            "link": redact_url(link) if link else None,
             "link_expires_at": None if attach or not store.url.startswith("s3://") else expires.isoformat(),
             # Fixed once, before the first attempt: every attempt sends the very same message.
             "date": (entry or {}).get("date") or format_datetime(datetime.now(timezone.utc)),
@@ -88,7 +91,10 @@ def deliver(
         }
         entry.pop("id", None)
         catalog.put_delivery(did, entry)
-    subject, body = render_message(_message_context(entry, archive, selection, recipe.name), templates_dir)
+    if link is None and not entry["attached"]:  # a retry: a fresh link (the recorded one has no signature)
+        link = store.link(archive.key, link_expiry_seconds)
+    subject, body = render_message(_message_context({**entry, "link": link}, archive, selection, recipe.name),
+                                   templates_dir)
     msg = compose(
         sender=sender, recipient=recipient, subject=subject, body=body, delivery_id=did, date=entry["date"],
         attachment=(entry["attachment_name"], store.get_bytes(archive.key)) if entry["attached"] else None,
@@ -104,7 +110,8 @@ def deliver(
             raise DeliveryUncertain(
                 f"delivery {did}: a previous attempt died after handing the message to {mailer.channel}; "
                 "it may have arrived, so it is not sent again (see the README to resolve it)")
-    return _send(catalog, mailer, msg, did, entry)
+    sent = _send(catalog, mailer, msg, did, entry)
+    return {**sent, "link": link} if link else sent  # the caller's copy carries the working link
 
 
 def _record(catalog: Catalog, did: str, entry: dict[str, Any], status: str, **changes: Any) -> dict[str, Any]:

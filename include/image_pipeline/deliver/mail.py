@@ -40,6 +40,11 @@ class NotDelivered(RuntimeError):
     """The channel refused the message (or never received it whole): nothing was sent, retrying is safe."""
 
 
+class TlsNotVerified(NotDelivered):
+    """The SMTP server's TLS could not be verified (certificate, host name, or no STARTTLS offered):
+    nothing was sent, not even the login; the pipeline never falls back to an unverified or plain channel."""
+
+
 def validate_address(value: str) -> str:
     """Return a single, plain ``user@domain`` address, or raise :class:`InvalidAddress`."""
     if not isinstance(value, str) or any(c in value for c in "\r\n,;<>\"'") or value != value.strip():
@@ -157,7 +162,12 @@ class _SMTP_SSL(_CommitSMTPMixin, smtplib.SMTP_SSL):
 
 @dataclass
 class SmtpMailer(Mailer):
-    """SMTP with optional implicit TLS or STARTTLS and login (from the ``smtp_default`` connection)."""
+    """SMTP with optional implicit TLS or STARTTLS and login (from the ``smtp_default`` connection).
+
+    TLS is always verified: the server's certificate against ``ca_bundle`` (a PEM file; empty: the
+    system's trust store) and its host name. A certificate that does not verify, or a server that does
+    not offer STARTTLS when it is asked for, raises :class:`TlsNotVerified` before any credential or
+    message byte is sent: there is no fallback to plain text."""
 
     host: str
     port: int = 25
@@ -166,18 +176,39 @@ class SmtpMailer(Mailer):
     use_ssl: bool = False
     starttls: bool = False
     timeout: float = 30.0
+    ca_bundle: str | None = None
     channel = "smtp"
 
+    def tls_context(self) -> ssl.SSLContext:
+        try:  # create_default_context: CERT_REQUIRED and check_hostname, TLS 1.2 at least
+            return ssl.create_default_context(cafile=self.ca_bundle or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsNotVerified(f"SMTP CA bundle {self.ca_bundle!r} cannot be read: {exc}") from exc
+
+    def _refused_tls(self, exc: Exception) -> TlsNotVerified:
+        trust = f"the CA bundle {self.ca_bundle}" if self.ca_bundle else "the system's trust store"
+        return TlsNotVerified(
+            f"SMTP server {self.host}:{self.port}: TLS not verified against {trust} ({exc}); nothing was sent. "
+            "Give the server's CA in the connection's extra 'ca_bundle' or GALLERY_SMTP_CA_BUNDLE.")
+
+    def _connect(self, context: ssl.SSLContext) -> smtplib.SMTP:
+        try:
+            if self.use_ssl:
+                return _SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            return _SMTP(self.host, self.port, timeout=self.timeout)
+        except ssl.SSLError as exc:  # implicit TLS: the handshake is part of connecting
+            raise self._refused_tls(exc) from exc
+
     def send(self, msg: EmailMessage, commit: Callable[[], None] = _no_commit) -> str:
-        context = ssl.create_default_context()
-        if self.use_ssl:
-            client: smtplib.SMTP = _SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-        else:
-            client = _SMTP(self.host, self.port, timeout=self.timeout)
+        context = self.tls_context()
+        client = self._connect(context)
         client.commit = commit  # type: ignore[attr-defined]
         try:
             if self.starttls and not self.use_ssl:
-                client.starttls(context=context)
+                try:
+                    client.starttls(context=context)
+                except (ssl.SSLError, smtplib.SMTPNotSupportedError) as exc:
+                    raise self._refused_tls(exc) from exc
             if self.user and self.password:
                 client.login(self.user, self.password)
             try:

@@ -1,8 +1,8 @@
 """Gallery processing: which images need work, in batches, and running a batch.
 
-An image needs work when one of the selected recipes has no output for it, or one made by another
-version of the recipe (its ``version`` or its ``fingerprint``: editing a recipe redoes exactly its
-outputs), or when its features are missing. Each image is downloaded once, decoded once by the
+An image needs work (unless it is in the trash) when one of the selected recipes has no output for
+it, or one made by another version of the recipe (its ``version`` or its ``fingerprint``: editing a
+recipe redoes exactly its outputs), or when its features are missing. Each image is downloaded once, decoded once by the
 engine for every recipe it needs, and forgotten: memory stays flat whatever the batch size.
 Outputs go under content-addressed keys and are recorded in one catalog write per image, so a
 retried batch redoes only what is missing and a re-run of the DAG finds nothing pending.
@@ -85,7 +85,7 @@ def plan_batches(
     if force:
         if selection.everything:
             raise ValueError("force needs a selection (keyword, label or dates): it redoes every image it selects")
-        chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined"}
+        chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined" and not d.get("trashed")}
         todo = sorted(chosen & selection.sha256s(catalog))
     else:
         todo = catalog.due([(r.name, r.version, r.fingerprint) for r in specs], features_version)  # sorted
@@ -114,7 +114,7 @@ def process_batch(
         src = Path(tmp) / "src"
         for sha256 in sha256s:
             doc = catalog.get(sha256)
-            if doc is None or doc["status"] == "quarantined":
+            if doc is None or doc["status"] == "quarantined" or doc.get("trashed"):
                 counts["skipped"] += 1
                 continue
             todo = [r for r in specs if force or not _up_to_date(store, doc["outputs"].get(r.name), r)]
@@ -126,7 +126,8 @@ def process_batch(
             store.download(doc["raw_key"], src)
             try:
                 result = process_image(src, todo, lambda r: Path(tmp) / f"out-{r.name}.{r.ext}", limits=limits,
-                                       features=features if want_features else None)
+                                       features=features if want_features else None,
+                                       gallery_image=lambda ref: gallery_image(store, catalog, ref))
             except Exception as exc:  # noqa: BLE001 - the engine only reads a local file: its failure is the image's
                 reason = str(exc) if isinstance(exc, BadImage) else f"processing failed: {type(exc).__name__}: {exc}"
                 qkey = keys.quarantine_key(sha256, doc["raw_key"].rsplit(".", 1)[-1])
@@ -153,6 +154,19 @@ def process_batch(
             counts["processed"] += 1
     log.info("batch of %d: %s", len(sha256s), dict(counts))
     return {k: counts.get(k, 0) for k in COUNTS}
+
+
+def gallery_image(store: ObjectStore, catalog: Catalog, sha256: str):
+    """A gallery image's pixels by sha256 (a recipe's picture, e.g. a style), from its raw file."""
+    import io
+
+    from PIL import Image
+
+    doc = catalog.get(sha256)
+    if doc is None:
+        raise BadImage(f"no gallery image {sha256} (named by the recipe)")
+    with Image.open(io.BytesIO(store.get_bytes(doc["raw_key"]))) as opened:
+        return opened.convert("RGB")
 
 
 def _up_to_date(store: ObjectStore, output: dict[str, Any] | None, recipe: Recipe) -> bool:

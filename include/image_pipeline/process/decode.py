@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,10 @@ if TYPE_CHECKING:
     from image_pipeline.process.engine import Limits
 
 
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, ZeroDivisionError)
+# What Pillow's plugins raise on malformed files; IndexError, KeyError and struct.error were found by
+# fuzzing (a GIF whose frames cannot be counted raises IndexError: tests/unit/fuzz/crashers).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, ZeroDivisionError,
+                 IndexError, KeyError, struct.error)
 
 
 def _check_header(im: Image.Image, limits: Limits) -> dict[str, Any]:

@@ -71,12 +71,15 @@ class _Deadline:
 def process_image(
     src: str | Path, recipes: Iterable[Recipe], dest: Callable[[Recipe], Path], *,
     limits: Limits = Limits(), features: Callable[[Image.Image, Image.Exif], dict[str, Any]] | None = None,
+    gallery_image: Callable[[str], Image.Image] | None = None,
 ) -> ImageResult:
     """Decode ``src`` once and write every recipe's output to ``dest(recipe)``.
 
     ``features``, when given, is called once with the source's EXIF and the decode, shrunk to its
     own small size (:func:`feature_input`: at least ``FEATURE_SIDE`` pixels a side, in colour and
     sRGB), so that features cost their own work and not a slower decode of every recipe.
+    ``gallery_image`` gives a gallery image's pixels by sha256 (recipes may name one, e.g. as a style
+    picture).
     Raises :class:`BadImage` (the quarantine reason) for anything that cannot be processed.
     """
     started = time.perf_counter()
@@ -87,12 +90,42 @@ def process_image(
     except DECODE_ERRORS as exc:
         raise BadImage(f"not a readable image: {exc}") from None
     try:  # closed only at the end: closing a Pillow image frees the pixels decoded into it
-        return _process(Path(src), im, recipes, dest, limits, features, started, deadline)
+        return _process(Path(src), im, recipes, dest, limits, features, started, deadline, gallery_image)
     finally:
         im.close()
 
 
-def _process(path, im, recipes, dest, limits, features, started, deadline) -> ImageResult:
+PREVIEW_SLACK = 0.75  # a preview may come out this much smaller than its max_side (a cheaper decode)
+
+
+@dataclass
+class _Decoded:
+    source: dict[str, Any]
+    exif: Image.Exif
+    orientation: int
+    icc: bytes | None
+    base: Image.Image
+    seconds: float
+    colour: Image.Image  # the decode before any luma-only conversion: what features read
+    srgb: Image.Image | None = None
+
+    def for_spec(self, spec: OutputSpec) -> Image.Image:
+        """The decode, in sRGB unless the output keeps the source's profile (converted once, shared)."""
+        if spec.color_profile == "keep" or not self.icc:
+            return self.base
+        if self.srgb is None:
+            self.srgb = to_srgb(self.base, self.icc)
+        return self.srgb
+
+    def context(self, gallery_image: Callable[[str], Image.Image] | None = None) -> Context:
+        return Context(scale=self.base.width / self.source["width"], scale_y=self.base.height / self.source["height"],
+                       orientation=self.orientation, gallery_image=gallery_image)
+
+
+def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Limits, features: bool,
+                 max_side: int | None = None) -> _Decoded:
+    """Header checks, then the one decode at the smallest scale the recipes (and features) allow;
+    ``max_side`` caps it further (the editor's preview: at most that many pixels a side)."""
     try:
         source = _check_header(im, limits)
         exif = _header_exif(im)
@@ -102,55 +135,64 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
         icc = None if im.mode == "CMYK" else im.info.get("icc_profile")
         scale = max([r.needed_scale(im.size, orientation) for r in recipes]
                     + ([min(1.0, FEATURE_SIDE / max(im.size))] if features else []), default=1.0)
+        if max_side is not None:  # a preview: the DCT scale just under max_side beats a larger decode shrunk
+            scale = min(scale, PREVIEW_SLACK * max_side / max(im.size))
         gray_recipes = bool(recipes) and all(r.gray_first for r in recipes)
         # Luma-only decoding when nothing needs colour; features do (dominant colours, labels): then
         # one colour decode serves both, its luma taken once below (with libjpeg-turbo a luma-only
         # decode saves little: entropy decoding, which every scale and mode pays, dominates).
-        gray = gray_recipes and features is None
+        gray = gray_recipes and not features
         t0 = time.perf_counter()
-        background = _early_background(recipes, features is not None)
+        background = _early_background(recipes, features)
         base = _reduce(_normalise(_decode(path, im, scale, gray, background)), (source["width"], source["height"]),
                        scale)
+        if max_side is not None and max(base.size) > max_side:
+            from image_pipeline.process.operations.geometry import shrink
+
+            f = max_side / max(base.size)
+            base = shrink(base, (max(1, round(base.width * f)), max(1, round(base.height * f))),
+                          Image.Resampling.BILINEAR)
         colour = base
         if gray_recipes and base.mode not in ("L", "LA"):  # after the reduce: fewer pixels to convert
             base = base.convert("LA" if base.mode in ALPHA_MODES else "L")
-        decode_seconds = time.perf_counter() - t0
+        return _Decoded(source, exif, orientation, icc, base, time.perf_counter() - t0, colour)
     except BadImage:
         raise
     except DECODE_ERRORS as exc:
         raise BadImage(f"cannot decode image: {exc}") from None
+
+
+def _run_steps(frame: Image.Image, recipe: Recipe, ctx: Context, deadline: _Deadline,
+               timings: dict[str, float]) -> Image.Image:
+    """The recipe's operations on ``frame``, each timed, the time limit checked between them."""
+    for name, params in recipe.steps:
+        t0 = time.perf_counter()
+        try:
+            frame = OPERATIONS[name].apply(frame, ctx, **params)
+        except DECODE_ERRORS as exc:
+            raise BadImage(f"{recipe.name}: {name} failed: {exc}") from None
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t0, 6)
+        deadline.check()
+    return frame
+
+
+def _process(path, im, recipes, dest, limits, features, started, deadline, gallery_image=None) -> ImageResult:
+    decoded = _decode_once(path, im, recipes, limits, features is not None)
+    decode_seconds = decoded.seconds
     deadline.check()
-    result = ImageResult(source)
-    srgb: dict[str, Image.Image] = {}
-
-    def base_for(spec: OutputSpec) -> Image.Image:
-        if spec.color_profile == "keep" or not icc:
-            return base
-        if "img" not in srgb:  # converted once, shared by every recipe that wants sRGB
-            srgb["img"] = to_srgb(base, icc)
-        return srgb["img"]
-
+    result = ImageResult(decoded.source)
     if features is not None:
         t0 = time.perf_counter()
-        result.features = features(feature_input(colour, icc), exif)
+        result.features = features(feature_input(decoded.colour, decoded.icc), decoded.exif)
         result.features["seconds"] = round(time.perf_counter() - t0, 6)
         deadline.check()
     for recipe in recipes:
         t_recipe = time.perf_counter()
-        ctx = Context(scale=base.width / source["width"], scale_y=base.height / source["height"],
-                      orientation=orientation)
+        ctx = decoded.context(gallery_image)
         timings: dict[str, float] = {"decode": round(decode_seconds, 6)}
-        frame = base_for(recipe.output)
-        for name, params in recipe.steps:
-            t0 = time.perf_counter()
-            try:
-                frame = OPERATIONS[name].apply(frame, ctx, **params)
-            except DECODE_ERRORS as exc:
-                raise BadImage(f"{recipe.name}: {name} failed: {exc}") from None
-            timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t0, 6)
-            deadline.check()
+        frame = _run_steps(decoded.for_spec(recipe.output), recipe, ctx, deadline, timings)
         t0 = time.perf_counter()
-        meta = _metadata(recipe.output, exif, icc, ctx.oriented)
+        meta = _metadata(recipe.output, decoded.exif, decoded.icc, ctx.oriented)
         data, quality, met, encodes = encode_to_target(frame, recipe.output, meta, deadline)
         path = dest(recipe)
         path.write_bytes(data)
@@ -161,6 +203,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline) -> Im
             **({"target_bytes": recipe.output.target_bytes, "target_met": met} if recipe.output.target_bytes else {}),
             "seconds": round(time.perf_counter() - t_recipe + decode_seconds, 6), "timings": timings,
             "version": recipe.version, "fingerprint": recipe.fingerprint,
+            **({"models": ctx.facts} if ctx.facts else {}),  # e.g. which background-removal method ran
         }
     result.seconds = round(time.perf_counter() - started, 6)
     return result
@@ -193,4 +236,41 @@ def feature_input(decoded: Image.Image, icc: bytes | None) -> Image.Image:
     small = box_reduce(decoded, factor) if factor >= 2 else decoded
     return to_srgb(small, icc) if icc else small
 
+
+@dataclass(frozen=True)
+class Preview:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    timings: dict[str, float]
+
+
+PREVIEW_JPEG = OutputSpec("jpeg", 85, False, False, None, 30, "strip", "srgb", "#ffffff")
+PREVIEW_PNG = OutputSpec("png", 85, False, False, None, 30, "strip", "srgb", "#ffffff")
+
+
+def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limits: Limits = Limits()) -> Preview:
+    """The editor's preview: ``recipe``'s operations on ``src`` decoded at most ``max_side`` pixels a
+    side (at least ``PREVIEW_SLACK`` of it, for a JPEG's cheapest DCT scale), by the same decode and
+    operations as :func:`process_image` (operations are scale-aware, so the preview is the output,
+    smaller). JPEG, or PNG when the result has transparency."""
+    if max_side < 16:
+        raise ValueError("max_side must be at least 16")
+    deadline = _Deadline(limits.time_limit)
+    try:
+        im = Image.open(src)
+    except DECODE_ERRORS as exc:
+        raise BadImage(f"not a readable image: {exc}") from None
+    try:
+        decoded = _decode_once(Path(src), im, [recipe], limits, False, max_side)
+        timings: dict[str, float] = {"decode": round(decoded.seconds, 6)}
+        frame = _run_steps(decoded.for_spec(recipe.output), recipe, decoded.context(), deadline, timings)
+        spec = PREVIEW_PNG if frame.mode in ALPHA_MODES else PREVIEW_JPEG
+        t0 = time.perf_counter()
+        data = encode(frame, spec, spec.quality)
+        timings["encode"] = round(time.perf_counter() - t0, 6)
+        return Preview(data, spec.content_type, frame.width, frame.height, timings)
+    finally:
+        im.close()
 

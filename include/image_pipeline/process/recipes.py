@@ -18,6 +18,10 @@ formats only), ``min_quality`` (the search's floor), ``metadata`` (``strip`` or 
 the colour profile), ``color_profile`` (``srgb``: convert to sRGB; ``keep``: leave as is),
 ``background`` (what transparency is laid on for formats without alpha).
 
+Recipes saved from the gallery's editor live in the catalog (every worker reads it), as the same
+mapping, checked by the same parser; saving a name again bumps its version (:func:`save_recipe`).
+A :class:`RecipeBook` given the catalog's saved recipes serves both (a file wins a name clash).
+
 Every output records the recipe's ``version`` and ``fingerprint`` (a hash of its operations and
 output spec): processing redoes an image's output when either changed, so editing a recipe
 reprocesses exactly what it affects.
@@ -30,9 +34,10 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from image_pipeline.process.operations import OPERATIONS, RecipeError
+from image_pipeline.process.operations.base import resolve_picture
 from image_pipeline.process.plan import gray_first, needed_scale
 from image_pipeline.settings import Settings
 
@@ -105,8 +110,9 @@ class Recipe:
         return gray_first(list(self.steps))
 
 
-def parse_recipe(spec: dict[str, Any], origin: str = "recipe") -> Recipe:
-    """A checked :class:`Recipe` from its YAML mapping; :class:`RecipeError` says what is wrong."""
+def parse_recipe(spec: dict[str, Any], origin: str = "recipe", base_dir: str | Path | None = None) -> Recipe:
+    """A checked :class:`Recipe` from its YAML mapping; :class:`RecipeError` says what is wrong.
+    ``base_dir`` (the recipe file's folder) is where its picture parameters' files are found."""
     if not isinstance(spec, dict):
         raise RecipeError(f"{origin}: a recipe is a mapping")
     unknown = set(spec) - {"name", "version", "description", "operations", "output"}
@@ -118,7 +124,7 @@ def parse_recipe(spec: dict[str, Any], origin: str = "recipe") -> Recipe:
     version = spec.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RecipeError(f"{name}: version must be a positive integer")
-    steps = []
+    steps, as_written = [], []
     for entry in spec.get("operations") or []:
         if isinstance(entry, str):
             op, params = entry, {}
@@ -131,9 +137,13 @@ def parse_recipe(spec: dict[str, Any], origin: str = "recipe") -> Recipe:
             raise RecipeError(f"{name}: unknown operation {op!r}; known: {', '.join(sorted(OPERATIONS))}")
         if not isinstance(params, dict):
             raise RecipeError(f"{name}: {op}'s parameters must be a mapping")
-        steps.append((op, OPERATIONS[op].check(params)))
+        checked = OPERATIONS[op].check(params)
+        as_written.append((op, checked))
+        steps.append((op, {**checked, **{k: resolve_picture(checked[k], base_dir)
+                                         for k in OPERATIONS[op].files if checked[k] is not None}}))
     output = _parse_output(name, spec.get("output") or {})
-    canonical = json.dumps({"steps": steps, "output": output.__dict__}, sort_keys=True, default=str)
+    # As written (a picture's name, not where this machine keeps it): the same recipe, the same fingerprint.
+    canonical = json.dumps({"steps": as_written, "output": output.__dict__}, sort_keys=True, default=str)
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return Recipe(name, version, str(spec.get("description", "")), tuple(steps), output, fingerprint)
 
@@ -183,7 +193,7 @@ def load_recipe_file(path: str | Path) -> Recipe:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
-    return parse_recipe(spec, str(path))
+    return parse_recipe(spec, str(path), path.parent)
 
 
 @lru_cache(maxsize=8)
@@ -196,20 +206,31 @@ def _load(files: tuple[tuple[Path, int], ...]) -> dict[str, Recipe]:
 
 
 class RecipeBook:
-    """Every recipe of some folders (the shipped ones first, then the user's), by name. Parsed again
-    only when a file changed (the cache is keyed by modification times). Built by the composition
-    root (:func:`image_pipeline.wiring.recipe_book`)."""
+    """Every recipe of some folders (the shipped ones first, then the user's), by name, and the
+    saved ones ``saved`` lists (the catalog's :meth:`~image_pipeline.core.catalog.Catalog.saved_recipes`,
+    read on each call, so a recipe saved on one machine is used by every worker's next task). Files
+    are parsed again only when one changed (the cache is keyed by modification times). Built by the
+    composition root (:func:`image_pipeline.wiring.recipe_book`)."""
 
-    def __init__(self, folders: Iterable[str | Path]):
+    def __init__(self, folders: Iterable[str | Path], saved: Callable[[], Iterable[dict[str, Any]]] | None = None):
         self.folders = [Path(f) for f in folders]
+        self.saved = saved
 
     def files(self) -> tuple[tuple[Path, int], ...]:
         """Every recipe file with its modification time, in the order they override each other."""
         return tuple((path, path.stat().st_mtime_ns) for folder in self.folders
                      for path in sorted(folder.glob("*.y*ml")))
 
-    def all(self) -> dict[str, Recipe]:
+    def file_recipes(self) -> dict[str, Recipe]:
         return dict(_load(self.files()))
+
+    def saved_recipes(self) -> dict[str, Recipe]:
+        """The saved recipes, parsed (with their stored version) like a file."""
+        return {doc["name"]: saved_recipe(doc) for doc in (self.saved() if self.saved else ())}
+
+    def all(self) -> dict[str, Recipe]:
+        files = self.file_recipes()
+        return {**{n: r for n, r in self.saved_recipes().items() if n not in files}, **files}
 
     def names(self) -> list[str]:
         return sorted(self.all())
@@ -222,6 +243,48 @@ class RecipeBook:
         if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
             return load_recipe_file(name_or_path)
         raise ValueError(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
+
+
+def saved_recipe(doc: dict[str, Any]) -> Recipe:
+    """A saved recipe (a catalog document) as a :class:`Recipe`, checked like a file."""
+    return parse_recipe({**doc["spec"], "name": doc["name"], "version": doc["version"]}, f"saved recipe {doc['name']}")
+
+
+def recipe_spec(recipe: Recipe) -> dict[str, Any]:
+    """A recipe as its YAML mapping (each operation a one-key mapping), parameters and output keys
+    left at their defaults left out: parsing it again gives the same recipe (same fingerprint)."""
+    from image_pipeline.process.operations import OPERATIONS
+
+    operations: list[Any] = []
+    for name, params in recipe.steps:
+        defaults = {k: spec.default for k, spec in OPERATIONS[name].params.items()}
+        changed = {k: v for k, v in params.items() if v != defaults.get(k)}
+        operations.append({name: changed})
+    output = {k: v for k, v in recipe.output.__dict__.items() if v != OUTPUT_DEFAULTS[k]}
+    spec: dict[str, Any] = {"name": recipe.name, "version": recipe.version}
+    if recipe.description:
+        spec["description"] = recipe.description
+    return {**spec, "operations": operations, "output": output}
+
+
+def recipe_yaml(spec: dict[str, Any]) -> str:
+    """A recipe mapping as the YAML text a recipe file would hold."""
+    import yaml
+
+    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True)
+
+
+def save_recipe(catalog: Any, spec: dict[str, Any], saved_by: str, saved_at: str | None = None) -> dict[str, Any]:
+    """Check ``spec`` exactly as a recipe file is checked (:class:`RecipeError` says what is wrong),
+    then save it in the catalog, its version bumped; returns the stored document with ``spec``
+    holding the version."""
+    from image_pipeline.core.catalog import utcnow_iso
+
+    recipe = parse_recipe(spec, "recipe")
+    stored = catalog.save_recipe(recipe.name, {k: v for k, v in spec.items() if k != "version"}, saved_by,
+                                 saved_at or utcnow_iso())
+    return {**stored, "spec": {"name": recipe.name, "version": stored["version"],
+                               **{k: v for k, v in stored["spec"].items() if k not in ("name", "version")}}}
 
 
 def default_book() -> RecipeBook:

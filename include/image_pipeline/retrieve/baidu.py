@@ -21,6 +21,7 @@ from icrawler.builtin.baidu import BaiduFeeder, BaiduParser
 
 from image_pipeline.retrieve.crawl import CrawlResult, crawl_pages
 from image_pipeline.retrieve.fetch import SafeFetcher
+from image_pipeline.retrieve.shapes import as_dict, as_list, text
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -52,13 +53,17 @@ class BaiduJsonParser(Parser):
         except ValueError:
             self.logger.error("Baidu answered with something that is not JSON")
             return
-        for item in content.get("data") or []:
+        if not isinstance(content, dict):
+            self.logger.error("Baidu answered with JSON that is not an object")
+            return
+        for item in as_list(content.get("data")):
             if not isinstance(item, dict):
                 continue
-            plain = (item.get("replaceUrl") or [{}])[0]
-            url = plain.get("ObjURL") or (BaiduParser._decode_url(self, item["objURL"]) if item.get("objURL") else "")
+            plain = as_dict((as_list(item.get("replaceUrl")) or [{}])[0])
+            obfuscated = text(item.get("objURL"))
+            url = text(plain.get("ObjURL")) or (BaiduParser._decode_url(self, obfuscated) if obfuscated else "")
             if url:
-                yield {"file_url": url, "page_url": plain.get("FromURL") or item.get("fromURL", "")}
+                yield {"file_url": url, "page_url": text(plain.get("FromURL")) or text(item.get("fromURL"))}
 
 
 def search_pages(keyword: str, count: int, filters: dict, *, base_url: str = ENDPOINT, **_) -> list[str]:

@@ -26,6 +26,7 @@ from icrawler.builtin.bing import BingFeeder
 
 from image_pipeline.retrieve.crawl import CrawlResult, DownloadLog, make_crawler, run_crawl
 from image_pipeline.retrieve.fetch import SafeFetcher
+from image_pipeline.retrieve.shapes import as_dict, text
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -77,8 +78,9 @@ class BingMetadataParser(Parser):
                 meta = json.loads(html.unescape(anchor["m"]))
             except (ValueError, KeyError):
                 continue
-            if meta.get("murl"):
-                yield {"file_url": meta["murl"], "page_url": meta.get("purl", ""), "licence": meta.get("lic", "")}
+            meta = as_dict(meta)
+            if text(meta.get("murl")):
+                yield {"file_url": meta["murl"], "page_url": text(meta.get("purl")), "licence": text(meta.get("lic"))}
 
 
 def search(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filters: dict | None = None,

@@ -22,6 +22,7 @@ from icrawler import Parser
 
 from image_pipeline.retrieve.crawl import CrawlResult, crawl_pages
 from image_pipeline.retrieve.fetch import SafeFetcher
+from image_pipeline.retrieve.shapes import as_dict, as_list, text
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -59,14 +60,18 @@ class FlickrJsonParser(Parser):
         except ValueError:
             self.logger.error("Flickr answered with something that is not JSON")
             return
-        if content.get("stat") != "ok":
+        if not isinstance(content, dict) or content.get("stat") != "ok":
+            content = as_dict(content)
             self.logger.error("Flickr refused the search: %s", content.get("message", content.get("stat")))
             return
-        for photo in content.get("photos", {}).get("photo", []):
-            url = next((photo[size] for size in self.SIZES if photo.get(size)), "")
+        for photo in as_list(as_dict(content.get("photos")).get("photo")):
+            if not isinstance(photo, dict):
+                continue
+            url = next((text(photo.get(size)) for size in self.SIZES if text(photo.get(size))), "")
+            licence = photo.get("license")
             if url:
                 yield {"file_url": url, "page_url": f"https://www.flickr.com/photos/{photo.get('owner')}/{photo.get('id')}",
-                       "licence": f"flickr-license-{photo['license']}" if "license" in photo else ""}
+                       "licence": f"flickr-license-{licence}" if isinstance(licence, (str, int)) else ""}
 
 
 def search_pages(keyword: str, count: int, filters: dict, *, base_url: str = ENDPOINT, api_key: str = "") -> list[str]:

@@ -25,6 +25,7 @@ from icrawler.builtin.google import GoogleFeeder
 from image_pipeline.retrieve.crawl import CrawlResult, crawl_pages
 from image_pipeline.retrieve.fetch import SafeFetcher
 
+
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
 
@@ -69,7 +70,10 @@ class GoogleScriptParser(Parser):
         seen = set()
         for script in soup.find_all("script"):
             for uri in self.PATTERN.findall(str(script)):
-                uri = bytes(uri, "utf-8").decode("unicode-escape")
+                try:
+                    uri = bytes(uri, "utf-8").decode("unicode-escape")
+                except UnicodeDecodeError:  # a broken escape: not a URL the page really holds
+                    continue
                 if uri not in seen:
                     seen.add(uri)
                     yield {"file_url": uri}

@@ -23,6 +23,7 @@ from image_pipeline.retrieve.crawl import CrawlResult, DownloadLog, make_crawler
 from image_pipeline.retrieve.fetch import SafeFetcher
 from image_pipeline.retrieve.request import is_http_url
 
+
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
 
@@ -68,10 +69,14 @@ class SitePageParser(GreedyParser):
         candidates = [(tag["src"], True) for tag in soup.find_all("img", src=True)]
         candidates += [(tag["href"], False) for tag in soup.find_all("a", href=True)]
         for raw, is_img in candidates:
-            url = urldefrag(urljoin(response.url, raw.strip()))[0]
-            if urlsplit(url).scheme not in ("http", "https") or not self._first_time(url):
+            try:
+                url = urldefrag(urljoin(response.url, raw.strip()))[0]
+                parts = urlsplit(url)
+            except ValueError:  # not a URL (an unclosed IPv6 bracket...): skipped like a foreign scheme
                 continue
-            ext = Path(urlsplit(url).path).suffix.lower()
+            if parts.scheme not in ("http", "https") or not self._first_time(url):
+                continue
+            ext = Path(parts.path).suffix.lower()
             if is_img or ext in self.IMAGE_EXTENSIONS:
                 yield {"file_url": url, "page_url": response.url}
             elif ext in self.PAGE_EXTENSIONS and self.is_in_domain(url, domains):

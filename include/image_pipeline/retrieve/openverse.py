@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlencode, urljoin
 
 from image_pipeline.retrieve.crawl import CrawlResult, download_results
+from image_pipeline.core.redact import secret
 from image_pipeline.retrieve.fetch import Refused, SafeFetcher
+from image_pipeline.retrieve.shapes import as_dict, as_list, number, text
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -115,12 +117,12 @@ def licence_name(code: str, version: str) -> str:
 def parse_page(content: dict[str, Any]) -> list[dict[str, str]]:
     """One page of results: each image's URL, page, licence (and its deed) and creator."""
     found = []
-    for item in content.get("results") or []:
-        if not isinstance(item, dict) or not item.get("url"):
+    for item in as_list(as_dict(content).get("results")):
+        if not isinstance(item, dict) or not text(item.get("url")):
             continue
-        found.append({"file_url": item["url"], "page_url": item.get("foreign_landing_url") or "",
-                      "licence": licence_name(item.get("license") or "", item.get("license_version") or ""),
-                      "licence_url": item.get("license_url") or "", "creator": (item.get("creator") or "").strip()})
+        found.append({"file_url": item["url"], "page_url": text(item.get("foreign_landing_url")),
+                      "licence": licence_name(text(item.get("license")), text(item.get("license_version"))),
+                      "licence_url": text(item.get("license_url")), "creator": text(item.get("creator")).strip()})
     return found
 
 
@@ -147,7 +149,10 @@ def access_token(fetcher: SafeFetcher, base_url: str, credentials: Any) -> str:
     body = fetcher.fetch_document(urljoin(base_url, TOKEN_PATH), form={
         "grant_type": "client_credentials", "client_id": pair[0], "client_secret": pair[1]})
     try:
-        return json.loads(body)["access_token"]
+        token = json.loads(body)["access_token"]
+        if not isinstance(token, str):
+            raise TypeError("not a string")
+        return secret(token)  # masked in task logs from now on, like the connection's secret
     except (ValueError, KeyError, TypeError):
         raise Refused("api_error", "Openverse's token endpoint answered without an access_token") from None
 
@@ -168,8 +173,10 @@ def results(keyword: str, filters: dict[str, Any], fetcher: SafeFetcher, *, base
             content = json.loads(body)
         except ValueError:
             raise Refused("api_error", f"Openverse answered page {page} with something that is not JSON") from None
+        if not isinstance(content, dict):
+            raise Refused("api_error", f"Openverse answered page {page} with JSON that is not an object")
         yield from parse_page(content)
-        if not content.get("results") or page >= int(content.get("page_count") or 0):
+        if not content.get("results") or page >= number(content.get("page_count")):
             return
 
 

@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 from image_pipeline.retrieve.crawl import CrawlResult, download_results
 from image_pipeline.retrieve.fetch import Refused, SafeFetcher
+from image_pipeline.retrieve.shapes import as_dict, as_list, number, text
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -103,22 +104,21 @@ def plain_text(markup: str) -> str:
 
 def parse_page(content: dict[str, Any]) -> list[dict[str, str]]:
     """One answer's files, in search order: URL, file page, licence (and its deed) and author."""
-    pages = (content.get("query") or {}).get("pages") or []
-    if isinstance(pages, dict):  # formatversion=1 keys them by page id
-        pages = list(pages.values())
+    pages = as_dict(as_dict(content).get("query")).get("pages")
+    pages = list(pages.values()) if isinstance(pages, dict) else as_list(pages)  # formatversion=1: by page id
     found = []
-    for page in sorted((p for p in pages if isinstance(p, dict)), key=lambda p: p.get("index", 0)):
-        info = (page.get("imageinfo") or [{}])[0]
-        mime = info.get("mime") or ""
-        if not info.get("url") or (mime and (not mime.startswith("image/") or mime == "image/svg+xml")):
+    for page in sorted((p for p in pages if isinstance(p, dict)), key=lambda p: number(p.get("index"))):
+        info = as_dict((as_list(page.get("imageinfo")) or [{}])[0])
+        mime = text(info.get("mime"))
+        if not text(info.get("url")) or (mime and (not mime.startswith("image/") or mime == "image/svg+xml")):
             continue
-        meta = info.get("extmetadata") or {}
+        meta = as_dict(info.get("extmetadata"))
 
         def value(key: str, meta: dict = meta) -> str:
             entry = meta.get(key)
             return str(entry.get("value") or "") if isinstance(entry, dict) else ""
 
-        found.append({"file_url": info["url"], "page_url": info.get("descriptionurl") or "",
+        found.append({"file_url": info["url"], "page_url": text(info.get("descriptionurl")),
                       "licence": plain_text(value("LicenseShortName")), "licence_url": value("LicenseUrl"),
                       "creator": plain_text(value("Artist"))})
     return found
@@ -131,9 +131,12 @@ def _answer(fetcher: SafeFetcher, url: str, headers: dict[str, str]) -> dict[str
             content = json.loads(fetcher.fetch_document(url, headers=headers))
         except ValueError:
             raise Refused("api_error", "Wikimedia Commons answered with something that is not JSON") from None
-        error = content.get("error") if isinstance(content, dict) else None
+        if not isinstance(content, dict):
+            raise Refused("api_error", "Wikimedia Commons answered with JSON that is not an object")
+        error = content.get("error")
         if not error:
             return content
+        error = error if isinstance(error, dict) else {"code": str(error)[:100]}
         if error.get("code") not in ("maxlag", "ratelimited") or attempt == LAG_RETRIES:
             raise Refused("api_error", f"Wikimedia Commons: {error.get('code')}: {error.get('info', '')}")
         log.info("Wikimedia Commons asks to wait (%s)", error.get("code"))
@@ -156,7 +159,7 @@ def results(keyword: str, filters: dict[str, Any], fetcher: SafeFetcher, *, base
             fetcher.sleep(delay)
         content = _answer(fetcher, f"{base_url}?{urlencode({**query, **carry})}", headers)
         yield from parse_page(content)
-        carry = {k: str(v) for k, v in (content.get("continue") or {}).items()}
+        carry = {k: str(v) for k, v in as_dict(content.get("continue")).items()}
         if not carry:
             return
 

@@ -5,8 +5,10 @@ Besides :mod:`image_pipeline.airflow_adapter`, the only package that imports Air
 manager (``airflow.api_fastapi.core_api.security``) guards every route. Modules: :mod:`.api` (the
 app factory, the protected OpenAPI schema and docs), :mod:`.auth` (who may read, who may upload),
 :mod:`.backends` (store and catalog through ``wiring`` and the adapter's hooks), :mod:`.views`
-(catalog documents as the API's JSON), :mod:`.images` (listing, facets, detail, metrics,
-recipes), :mod:`.files` (image bytes and the static bundle), :mod:`.uploads`.
+(catalog documents as the API's JSON), :mod:`.images` (listing, facets, detail, metrics),
+:mod:`.editor` (the operations registry, the preview, recipes checked, listed and saved),
+:mod:`.manage` (title, description, tags, trash), :mod:`.files` (image bytes and the static
+bundle), :mod:`.uploads`.
 """
 
 from image_pipeline.ui.api import create_app

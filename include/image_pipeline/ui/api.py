@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from image_pipeline.ui import files, images, uploads
+from image_pipeline.ui import editor, files, images, manage, requests, uploads
 from image_pipeline.ui.auth import can_read
 from image_pipeline.ui.backends import Backends
 
@@ -30,12 +30,17 @@ def create_app(backends: Backends | None = None) -> FastAPI:
                   description="The gallery's API inside Airflow. Every route needs a logged-in Airflow user "
                               "(the `_token` cookie of Airflow's UI, or `Authorization: Bearer <JWT>` from "
                               "`POST /auth/token`) with read access to the DAG `gallery_process`; uploading also "
-                              "needs the right to trigger `gallery_inbox`.")
+                              "needs the right to trigger `gallery_inbox`; saving recipes and managing images "
+                              "(tags, trash) the right to trigger `gallery_process`; requesting images the right to "
+                              "trigger `image_request` (rate-limited per user).")
     app.state.backends = backends or Backends()
     app.include_router(images.router)
+    app.include_router(editor.router)
+    app.include_router(manage.router)
     app.include_router(files.router)
     app.include_router(files.archive_router)
     app.include_router(uploads.router)
+    app.include_router(requests.router)
     app.include_router(files.static_router)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -68,8 +68,15 @@ class Backends:
             opened = self._local.catalog = wiring.open_catalog(self.cfg)
         return opened
 
+    def recipe_book(self) -> Any:
+        """Recipe files and the catalog's saved recipes."""
+        return wiring.recipe_book(self.cfg, self.catalog)
+
+    def file_recipe_book(self) -> Any:
+        return wiring.recipe_book(self.cfg)
+
     def recipes(self) -> dict[str, Any]:
-        return wiring.all_recipes(self.cfg)
+        return self.recipe_book().all()
 
 
 def backends(request: Request) -> Backends:

@@ -112,13 +112,12 @@ class ArchiveRequest(BaseModel):
 def build_archive(body: ArchiveRequest, request: Request) -> dict[str, Any]:
     """The same archive a delivery makes (manifest, README; content-addressed, so asking twice builds
     it once), for the images chosen in the gallery; answers where to download it."""
-    from image_pipeline import wiring
     from image_pipeline.deliver.archive import ensure_archive
 
     found = backends(request)
     try:
         selection = Selection(images=tuple(body.sha256s))
-        recipe = wiring.recipe_book(found.cfg).get(body.recipe or found.cfg.recipe_names()[0])
+        recipe = found.recipe_book().get(body.recipe or found.cfg.recipe_names()[0])
     except (KeyError, ValueError) as exc:
         raise HTTPException(400, str(exc)) from None
     archive = ensure_archive(found.store, found.catalog, selection, recipe)

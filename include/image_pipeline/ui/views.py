@@ -40,6 +40,8 @@ def summary(doc: dict[str, Any], root: str, thumb: str) -> dict[str, Any]:
         "sha256": doc["sha256"], "width": doc.get("width"), "height": doc.get("height"),
         "format": doc.get("format"), "status": doc.get("status"), "keywords": doc.get("keywords") or [],
         "labels": top_labels(doc), "retrieved_at": doc.get("retrieved_at"), "thumb_url": thumb_url(root, doc, thumb),
+        "title": doc.get("title"), "description": doc.get("description"), "tags": doc.get("tags") or [],
+        "trashed": doc.get("trashed") or None,
     }
 
 
@@ -111,4 +113,5 @@ def detail(doc: dict[str, Any], root: str, airflow_base: str, thumb: str,
         "duplicate_of": doc.get("duplicate_of"),
         "near_duplicates": [{"sha256": d["sha256"], "thumb_url": thumb_url(root, d, thumb)} for d in near_duplicates],
         "raw_url": file_url(root, sha, "raw") if doc.get("raw_key") or quarantine else None,
+        "history": doc.get("history") or [],
     }

@@ -325,3 +325,18 @@ def test_workers_take_every_file_largest_first_from_a_bounded_queue(tmp_path, mo
     sizes = [(src / name).stat().st_size for name in submitted]
     assert sizes == sorted(sizes, reverse=True)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{i}.jpg" for i in range(9))
+
+
+def test_gallery_recipes_lists_the_saved_recipes_after_the_files(tmp_path, monkeypatch, capsys):
+    from image_pipeline.core.catalog import SqliteCatalog
+    from image_pipeline.process.recipes import save_recipe
+
+    monkeypatch.setenv("GALLERY_SQLITE_PATH", str(tmp_path / "catalog.sqlite3"))
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
+        save_recipe(catalog, {"name": "soft_gray", "description": "Gray and soft", "operations": ["grayscale"]}, "ann")
+        save_recipe(catalog, {"name": "soft_gray", "description": "Gray and soft", "operations": ["sepia"]}, "ann")
+    assert main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("thumb") and "saved" not in line for line in lines)
+    (saved,) = [line for line in lines if line.startswith("soft_gray")]
+    assert "v2" in saved and "Gray and soft" in saved and "(saved in the gallery)" in saved

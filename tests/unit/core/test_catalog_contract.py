@@ -366,7 +366,8 @@ def test_sqlite_planning_and_a_days_reading_go_through_indexes(tmp_path):
         assert cat.pending("thumb", 1) == ["b" * 64, "c" * 64] and cat.phashes() == [("b" * 64, "0f0f")]
         queries = {
             "signatures": "SELECT min(outputs_sig) FROM image_work WHERE outputs_sig > 'x'",
-            "by signature": "SELECT sha256 FROM image_work WHERE outputs_sig = 'x' AND status != 'quarantined'",
+            "by signature": "SELECT sha256 FROM image_work WHERE outputs_sig = 'x' AND status != 'quarantined' "
+                            "AND trashed_at IS NULL",
             "features": "SELECT sha256 FROM image_work WHERE (features_version < 1 OR features_version > 1 "
                         "OR features_version IS NULL) AND status != 'quarantined'",
             "phashes": "SELECT sha256, phash FROM image_work WHERE phash IS NOT NULL ORDER BY retrieved_at, sha256",
@@ -375,3 +376,150 @@ def test_sqlite_planning_and_a_days_reading_go_through_indexes(tmp_path):
         for name, sql in queries.items():
             plan = " ".join(row[-1] for row in cat.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
             assert ("INDEX" in plan or "PRIMARY KEY" in plan) and "TEMP B-TREE" not in plan, (name, plan)
+
+
+# --- managed by people: tags, trash, history; saved recipes -------------------------------------
+
+def test_edits_are_recorded_with_who_and_when_and_only_what_changed(catalog):
+    sha = "a" * 64
+    record(catalog, sha)
+    doc = catalog.edit_image(sha, {"title": " Lighthouse ", "tags": ["sea", "sea", "night"]}, "ann")
+    assert (doc["title"], doc["tags"]) == ("Lighthouse", ["sea", "night"])
+    assert catalog.edit_image(sha, {"title": "Lighthouse", "description": None}, "bob") == doc  # nothing new
+    doc = catalog.edit_image(sha, {"description": "At dusk"}, "bob")
+    assert [(h["by"], h["action"], h["changes"]) for h in doc["history"]] == [
+        ("ann", "edit", {"title": "Lighthouse", "tags": ["sea", "night"]}), ("bob", "edit", {"description": "At dusk"})]
+    assert catalog.edit_image("f" * 64, {"title": "x"}, "ann") is None
+    with pytest.raises(ValueError):
+        catalog.edit_image(sha, {"status": "raw"}, "ann")
+    with pytest.raises(ValueError):
+        catalog.edit_image(sha, {"tags": [""]}, "ann")
+
+
+def test_tags_filter_the_listing_and_have_facets(catalog):
+    for sha in ("a" * 64, "b" * 64, "c" * 64):
+        record(catalog, sha)
+    assert catalog.tag_images(["a" * 64, "b" * 64], ["sea"], "ann") == 2
+    assert catalog.tag_images(["a" * 64, "b" * 64], ["sea"], "ann") == 0  # already tagged
+    catalog.tag_images(["a" * 64], ["night"], "ann")
+    assert [d["sha256"] for d in catalog.list_images({"tag": "sea"}, sort="oldest")[0]] == ["a" * 64, "b" * 64]
+    assert [d["sha256"] for d in catalog.list_images({"tag": ("sea", "night")})[0]] == ["a" * 64]
+    assert catalog.count_images({"tag": "night", "keyword": "cats"}) == 1
+    assert {f["name"]: f["count"] for f in catalog.facets()["tags"]} == {"sea": 2, "night": 1}
+    assert catalog.tag_images(["b" * 64], ["sea"], "bob", remove=True) == 1
+    assert catalog.get("b" * 64)["tags"] == [] and catalog.get("b" * 64)["history"][-1]["action"] == "untag"
+
+
+def test_trash_hides_restore_round_trips(catalog):
+    for sha in ("a" * 64, "b" * 64):
+        record(catalog, sha)
+    catalog.tag_images(["a" * 64], ["sea"], "ann")
+    doc, changed = catalog.trash_image("a" * 64, "ann", at="2026-11-02T00:00:00+00:00")
+    assert changed and doc["trashed"] == {"at": "2026-11-02T00:00:00.000000+00:00", "by": "ann"}
+    assert catalog.trash_image("a" * 64, "bob")[1] is False  # trashing twice changes nothing
+    assert [d["sha256"] for d in catalog.list_images()[0]] == ["b" * 64] and catalog.count_images() == 1
+    assert [d["sha256"] for d in catalog.list_images({"trashed": True})[0]] == ["a" * 64]
+    assert catalog.facets()["tags"] == [] and {f["name"] for f in catalog.facets()["keywords"]} == {"cats"}
+    assert catalog.pending("half_gray", 1) == ["b" * 64] and catalog.pending_features(1) == ["b" * 64]
+    assert catalog.due([("half_gray", 1, "f1")], 1) == ["b" * 64]  # planning never takes a trashed image
+    assert [d["sha256"] for d in catalog.trashed_before("2026-11-03T00:00:00+00:00")] == ["a" * 64]
+    assert catalog.trashed_before("2026-11-01T00:00:00+00:00") == []
+    doc, changed = catalog.restore_image("a" * 64, "bob")
+    assert changed and doc["trashed"] is None and doc["tags"] == ["sea"]
+    assert [h["action"] for h in doc["history"]] == ["tag", "trash", "restore"]
+    assert catalog.count_images() == 2 and catalog.pending("half_gray", 1) == ["a" * 64, "b" * 64]
+
+
+def test_a_trashed_image_found_again_stays_in_the_trash_and_is_not_new(catalog):
+    sha, fields = image()
+    catalog.record_image(sha, **fields)
+    catalog.trash_image(sha, "ann")
+    before = catalog.get(sha)
+    assert catalog.record_image(sha, **{**fields, "keyword": "dogs", "run_id": "run9"}) is False
+    assert catalog.get(sha) == before
+
+
+def test_analytics_leave_out_images_trashed_before_the_day_only(catalog):
+    sha, fields = image(seen_at="2026-11-01T10:00:00+00:00")
+    catalog.record_image(sha, **fields)
+    catalog.trash_image(sha, "ann", at="2026-11-01T12:00:00+00:00")  # the day it was retrieved
+    day = ("2026-11-01T00:00:00.000000+00:00", "2026-11-02T00:00:00.000000+00:00")
+    assert [d["sha256"] for d in catalog.touched(*day)] == [sha]  # that day reads as it did
+    assert len(list(catalog.touched_json(*day))) == 1
+    catalog.record_output(sha, "half_gray", output(at="2026-11-05T10:00:00.000000+00:00"))
+    later = ("2026-11-05T00:00:00.000000+00:00", "2026-11-06T00:00:00.000000+00:00")
+    assert list(catalog.touched(*later, ["half_gray"])) == [] and list(catalog.touched_json(*later, ["half_gray"])) == []
+    catalog.restore_image(sha, "ann")
+    assert len(list(catalog.touched(*later, ["half_gray"]))) == 1
+
+
+def test_delete_image_removes_only_the_record(catalog):
+    record(catalog, "a" * 64)
+    catalog.put_delivery("d1", {"status": "sent", "images": ["a" * 64]})
+    assert catalog.delete_image("a" * 64) is True and catalog.delete_image("a" * 64) is False
+    assert catalog.get("a" * 64) is None and catalog.count_images() == 0 and catalog.facets()["keywords"] == []
+    assert catalog.get_delivery("d1")["images"] == ["a" * 64]
+
+
+def test_saved_recipes_are_versioned_by_name(catalog):
+    spec = {"name": "mine", "operations": ["grayscale"]}
+    first = catalog.save_recipe("mine", {**spec, "version": 9}, "ann", "2026-11-01T00:00:00+00:00")
+    assert (first["version"], first["spec"], first["saved_by"]) == (1, spec, "ann")
+    catalog.save_recipe("other", spec, "ann", "2026-11-01T00:00:00+00:00")
+    again = catalog.save_recipe("mine", {**spec, "operations": ["sepia"]}, "bob", "2026-11-02T00:00:00+00:00")
+    assert again["version"] == 2 and again["spec"]["operations"] == ["sepia"]
+    assert [(d["name"], d["version"]) for d in catalog.saved_recipes()] == [("mine", 2), ("other", 1)]
+
+
+def test_an_sqlite_file_of_schema_1_gains_the_trash_and_tags(tmp_path):
+    import json
+
+    path = tmp_path / "v1.sqlite3"
+    with SqliteCatalog(path) as cat:  # made at schema 1: no trashed_at column, triggers without tags, no work tables
+        for name in ("tr_images_insert", "tr_images_update", "tr_images_delete", "tr_work_insert", "tr_work_update",
+                     "tr_work_delete"):
+            cat.conn.execute(f"DROP TRIGGER {name}")
+        cat.conn.execute("DROP TABLE image_work")
+        cat.conn.execute("DROP TABLE image_times")
+        cat.conn.execute("DROP INDEX ix_fields_trashed")
+        cat.conn.execute("ALTER TABLE image_fields DROP COLUMN trashed_at")
+        cat.conn.execute("PRAGMA user_version = 1")
+        for sha, extra in (("a" * 64, {"tags": ["sea"]}), ("b" * 64, {"trashed": {"at": "2026-11-02", "by": "x"}})):
+            sha, fields = image(sha)
+            cat.conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps({**new_image_doc(sha, **fields),
+                                                                                 **extra})))
+    with SqliteCatalog(path) as cat:
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert [d["sha256"] for d in cat.list_images({"tag": "sea"})[0]] == ["a" * 64]
+        assert [d["sha256"] for d in cat.list_images({"trashed": True})[0]] == ["b" * 64]
+        assert cat.count_images() == 1
+        assert cat.pending("half_gray", 1) == ["a" * 64] and cat.pending_features(1) == ["a" * 64]
+
+
+def test_an_sqlite_file_of_the_other_schema_2_gains_the_trash_and_keeps_planning(tmp_path):
+    """A file of issue 16's early schema 2 (the work tables, without the trash): migrated to 3, its
+    trashed images never planned."""
+    import json
+
+    path = tmp_path / "v2.sqlite3"
+    with SqliteCatalog(path) as cat:
+        for name in ("tr_images_insert", "tr_images_update", "tr_images_delete", "tr_work_insert", "tr_work_update"):
+            cat.conn.execute(f"DROP TRIGGER {name}")
+        cat.conn.execute("DROP INDEX ix_fields_trashed")
+        cat.conn.execute("ALTER TABLE image_fields DROP COLUMN trashed_at")
+        cat.conn.execute("DROP TABLE image_work")
+        cat.conn.execute("CREATE TABLE image_work (sha256 TEXT PRIMARY KEY, status TEXT, outputs_sig TEXT NOT NULL, "
+                         "features_version INTEGER, phash TEXT, retrieved_at TEXT) WITHOUT ROWID")
+        cat.conn.execute("PRAGMA user_version = 2")
+        for sha, extra in (("a" * 64, {}), ("b" * 64, {"trashed": {"at": "2026-11-02", "by": "x"}})):
+            sha, fields = image(sha)
+            doc = {**new_image_doc(sha, **fields), **extra}
+            cat.conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps(doc)))
+            cat.conn.execute("INSERT INTO image_work VALUES (?, 'raw', '', NULL, NULL, ?)", (sha, doc["retrieved_at"]))
+    with SqliteCatalog(path) as cat:
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert cat.pending("half_gray", 1) == ["a" * 64] and cat.pending_features(1) == ["a" * 64]
+        assert cat.due([("half_gray", 1, None)], 1) == ["a" * 64]
+        assert [d["sha256"] for d in cat.list_images({"trashed": True})[0]] == ["b" * 64]
+        cat.restore_image("b" * 64, "ann")
+        assert cat.pending("half_gray", 1) == ["a" * 64, "b" * 64]

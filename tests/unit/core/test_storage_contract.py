@@ -119,3 +119,16 @@ def test_local_objects_get_the_usual_file_mode(tmp_path):
     store = LocalStore(tmp_path / "store")
     store.put_bytes("raw/a", b"1")
     assert stat.S_IMODE(os.stat(store.path("raw/a")).st_mode) == FILE_MODE
+
+
+def test_list_modified_gives_each_key_with_its_write_time(store):
+    from datetime import datetime, timedelta, timezone
+
+    before = datetime.now(timezone.utc) - timedelta(seconds=2)
+    store.put_bytes("raw/ab/a.jpg", b"a")
+    store.put_bytes("raw/cd/b.jpg", b"b")
+    store.put_bytes("processed/thumb/ab/a.jpg", b"t")
+    listed = list(store.list_modified("raw/"))
+    assert [k for k, _ in listed] == ["raw/ab/a.jpg", "raw/cd/b.jpg"]
+    after = datetime.now(timezone.utc) + timedelta(seconds=2)
+    assert all(before <= when <= after and when.tzinfo is not None for _, when in listed)

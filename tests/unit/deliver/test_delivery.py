@@ -67,6 +67,15 @@ def test_archive_matches_manifest_and_is_reproducible(gallery):
     assert rebuilt == archive and store.get_bytes(archive.key) == data
 
 
+def test_the_trash_is_not_delivered(gallery):
+    store, catalog = gallery
+    processed = [d["sha256"] for d in catalog.find(status="processed")]
+    catalog.trash_image(processed[0], "ann")
+    assert ensure_archive(store, catalog, Selection(keyword="demo"), get_recipe("half_gray")).images == 5
+    chosen = Selection(images=tuple(processed[:2]))
+    assert ensure_archive(store, catalog, chosen, get_recipe("half_gray")).images == 1
+
+
 def test_empty_selection_sends_nothing(gallery):
     store, catalog = gallery
     result = deliver(store, catalog, OutboxMailer(store), Selection(keyword="nothing"), get_recipe("half_gray"), recipient="a@example.com",

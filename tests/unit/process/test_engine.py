@@ -404,6 +404,7 @@ OPERATION_PARAMS = {
     "rotate": {"angle": 30},
     "watermark": {"text": "(c) test"},
     "blur": {"radius": 3},
+    "style_transfer": {"style": "style-02"},
 }
 
 
@@ -431,7 +432,7 @@ def test_crop_box_is_in_original_pixels_whatever_the_decode_scale(tmp_path):
 
 def test_fill_crop_gives_the_exact_box(tmp_path):
     src = write(tmp_path, photo((1000, 400)), "JPEG")
-    for focus in ("center", "entropy", "face"):
+    for focus in ("center", "entropy", "face", "subject"):
         r = recipe("sq", [{"resize": {"width": 200, "height": 200, "mode": "fill", "focus": focus}}])
         out = run(tmp_path, src, r).outputs["sq"]
         assert (out["width"], out["height"]) == (200, 200)

@@ -125,6 +125,9 @@ def test_processing_records_features_once_with_near_duplicate_groups(tmp_path, m
         assert process_batch(store, catalog, ["thumb"], batch, **extraction)["processed"] == 3
         docs = {d["sources"][0]["uri"].rsplit("/", 1)[-1]: d for d in catalog.find()}
         assert all(d["features"]["version"] == version and d["features"]["phash"] for d in docs.values())
+        # the similar-images embedding, recorded with the features (the extra ml is installed for the tests)
+        assert all(d["features"]["embedding_source"] == "efficientnet-lite0" and d["features"]["embedding"]["dim"] == 1280
+                   and len(d["features"]["embedding"]["f16"]) == 3416 for d in docs.values())
         groups = {name: d["duplicate_of"] for name, d in docs.items()}
         assert groups["noise.png"] is None
         # one of the pair heads the group, the other points at it

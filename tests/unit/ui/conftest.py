@@ -45,8 +45,12 @@ def gallery_files(tmp_path_factory):
         ingest_folder(store, catalog, root / "samples", keyword="lighthouse", run_id="manual__1")
         pending = [d["sha256"] for d in catalog.find(status="raw")]
         from image_pipeline.process.features import FEATURES_VERSION, extract_features, near_duplicate_of
+        from image_pipeline.process.models.embedding import embedding_features
 
-        process_batch(store, catalog, ["thumb", "half_gray"], pending, features=extract_features,
+        def features(im, exif):  # with the similar-images embedding (the extra ml)
+            return {**extract_features(im, exif), **embedding_features(im)}
+
+        process_batch(store, catalog, ["thumb", "half_gray"], pending, features=features,
                       features_version=FEATURES_VERSION, near_duplicate=near_duplicate_of)
         docs = catalog.find()
     return store, docs

@@ -56,7 +56,7 @@ def test_listing_filters_and_pages(client, as_user, gallery_files):
     assert body["count"] == len(docs) and body["next_cursor"] is None
     item = body["items"][0]
     assert set(item) == {"sha256", "width", "height", "format", "status", "keywords", "labels", "retrieved_at",
-                         "thumb_url"}
+                         "thumb_url", "title", "description", "tags", "trashed"}
     with_thumbs = [i for i in body["items"] if i["thumb_url"]]
     assert len(with_thumbs) == len(processed)
     assert with_thumbs[0]["thumb_url"].startswith(f"/api/images/{with_thumbs[0]['sha256']}/thumb?v=")
@@ -86,7 +86,7 @@ def test_facets(client, as_user, gallery_files):
     _, docs = gallery_files
     facets = client.get("/api/facets", headers=as_user("viewer")).json()
     assert facets["keywords"] == [{"name": "lighthouse", "count": len(docs)}]
-    assert set(facets) == {"keywords", "labels", "sources", "formats", "statuses"}
+    assert set(facets) == {"keywords", "labels", "sources", "formats", "statuses", "tags"}
     assert sum(f["count"] for f in facets["statuses"]) == len(docs)
 
 

@@ -2,6 +2,7 @@ import {
   Alert,
   Badge,
   Box,
+  Button,
   Flex,
   Grid,
   HStack,
@@ -19,8 +20,10 @@ import { type ReactNode, useEffect, useState } from "react";
 import { Link as RouterLink, useParams } from "react-router-dom";
 
 import { api, apiUrl, runHref } from "src/api";
+import { ApplyRecipe } from "src/components/ApplyRecipe";
+import { ImageHistory, ImageInfo, TrashButton } from "src/components/ImageManage";
 import { useAppPath } from "src/components/root";
-import type { ImageDetail } from "src/types";
+import type { ImageDetail, ImageItem, Recipe } from "src/types";
 import { formatBytes, formatDate, formatSeconds } from "src/types";
 
 const Section = ({ children, id, title }: { children: ReactNode; id: string; title: string }) => (
@@ -96,12 +99,26 @@ export const DetailPage = () => {
   const appPath = useAppPath();
   const [detail, setDetail] = useState<ImageDetail>();
   const [error, setError] = useState<string>();
+  const [recipes, setRecipes] = useState<Recipe[]>([]);
+  const [similar, setSimilar] = useState<ImageItem[]>([]);
 
   useEffect(() => {
     setDetail(undefined);
     setError(undefined);
+    setSimilar([]);
     api.image(sha256).then(setDetail, (error_: unknown) => setError(error_ instanceof Error ? error_.message : String(error_)));
+    // Similar images are a bonus: without them (no embedding yet, or an older API) the row says so.
+    api.similar(sha256).then((page) => setSimilar(page.items), () => setSimilar([]));
   }, [sha256]);
+
+  useEffect(() => {
+    api.recipes().then(setRecipes, () => setRecipes([]));
+  }, []);
+
+  // After a run of gallery_process: the record again, with its new outputs.
+  const reload = () => {
+    api.image(sha256).then(setDetail, () => undefined);
+  };
 
   if (error !== undefined) {
     return (
@@ -123,15 +140,33 @@ export const DetailPage = () => {
         <Link asChild color="fg.info">
           <RouterLink to={appPath("browse")}>← Back to the gallery</RouterLink>
         </Link>
-        <Heading as="h2" fontFamily="mono" size="md" wordBreak="break-all">
-          {detail.sha256}
+        <Heading as="h2" size="md" wordBreak="break-all">
+          {detail.title === undefined ? null : <>{detail.title} · </>}
+          <Text as="span" fontFamily="mono">{detail.sha256}</Text>
         </Heading>
         {detail.status === undefined ? null : (
           <Badge colorPalette={detail.status === "quarantined" ? "red" : detail.status === "processed" ? "green" : "gray"} data-testid="detail-status">
             {detail.status}
           </Badge>
         )}
+        <HStack gap={2} ms="auto">
+          <Button asChild colorPalette="blue" size="sm">
+            <RouterLink to={appPath("images", detail.sha256, "edit")}>Edit</RouterLink>
+          </Button>
+          <TrashButton detail={detail} onChange={setDetail} />
+        </HStack>
       </HStack>
+
+      {detail.trashed === undefined ? null : (
+        <Alert.Root data-testid="detail-trashed" status="info">
+          <Alert.Indicator />
+          <Alert.Title>
+            In the trash{detail.trashed.by === undefined ? "" : ` (by ${detail.trashed.by}`}
+            {detail.trashed.at === undefined ? "" : `${detail.trashed.by === undefined ? " (" : ", "}${formatDate(detail.trashed.at)}`}
+            {detail.trashed.by === undefined && detail.trashed.at === undefined ? "" : ")"}: hidden from the gallery until restored.
+          </Alert.Title>
+        </Alert.Root>
+      )}
 
       {detail.quarantine === undefined ? null : (
         <Alert.Root data-testid="detail-quarantine" status="warning">
@@ -189,6 +224,10 @@ export const DetailPage = () => {
         </Section>
 
         <Stack gap={4}>
+          <Section id="manage" title="About this image">
+            <ImageInfo detail={detail} onChange={setDetail} />
+          </Section>
+
           <Section id="exif" title="Camera (EXIF)">
             <Facts
               rows={[
@@ -262,6 +301,9 @@ export const DetailPage = () => {
       </Grid>
 
       <Section id="outputs" title="Outputs">
+        <Box mb={3}>
+          <ApplyRecipe label="Apply recipe" onFinished={reload} recipes={recipes} sha256s={[detail.sha256]} />
+        </Box>
         {detail.outputs.length === 0 ? (
           <Text color="fg.muted">No outputs yet.</Text>
         ) : (
@@ -340,6 +382,10 @@ export const DetailPage = () => {
         </Stack>
       </Section>
 
+      <Section id="history" title="History">
+        <ImageHistory history={detail.history} />
+      </Section>
+
       <Section id="duplicates" title="Near-duplicates">
         {detail.nearDuplicates.length === 0 ? (
           <Text color="fg.muted">No near-duplicate of this image.</Text>
@@ -355,6 +401,22 @@ export const DetailPage = () => {
                   ) : (
                     <Image alt={`near-duplicate ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumbUrl)} w="full" />
                   )}
+                </Box>
+              </RouterLink>
+            ))}
+          </SimpleGrid>
+        )}
+      </Section>
+
+      <Section id="similar" title="Similar images">
+        {similar.length === 0 ? (
+          <Text color="fg.muted">No similar images known (the image has no embedding yet).</Text>
+        ) : (
+          <SimpleGrid gap={2} minChildWidth="96px">
+            {similar.map((d) => (
+              <RouterLink aria-label={`Open similar image ${d.sha256.slice(0, 12)}`} data-testid="detail-similar-image" key={d.sha256} to={appPath("images", d.sha256)}>
+                <Box aspectRatio={1} bg="bg.muted" borderRadius="sm" overflow="hidden">
+                  <Image alt={`similar image ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumbUrl)} w="full" />
                 </Box>
               </RouterLink>
             ))}

@@ -20,14 +20,15 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useSearchParams } from "react-router-dom";
 
-import { api, apiUrl, downloadArchive, hasRoute, runHref } from "src/api";
+import { type BulkAction, api, apiUrl, downloadArchive, hasRoute, query, runHref } from "src/api";
+import { BulkActions } from "src/components/BulkActions";
 import { NativeCheckbox } from "src/components/NativeCheckbox";
 import { useAppPath } from "src/components/root";
 import type { Facet, Facets, ImageItem, RunRef } from "src/types";
 import { formatDate } from "src/types";
 
 const PAGE = 60;
-const FILTERS = ["keyword", "label", "source", "since", "until", "format", "status", "has_faces", "duplicates", "sort"] as const;
+const FILTERS = ["keyword", "label", "tag", "source", "since", "until", "format", "status", "has_faces", "duplicates", "sort"] as const;
 
 type Filter = (typeof FILTERS)[number];
 
@@ -60,8 +61,19 @@ const FacetSelect = ({
   </Field.Root>
 );
 
-const EmptyState = ({ filtered }: { filtered: boolean }) => {
+const EmptyState = ({ filtered, trash }: { filtered: boolean; trash: boolean }) => {
   const appPath = useAppPath();
+
+  if (trash && !filtered) {
+    return (
+      <Box borderRadius="md" borderWidth="1px" data-testid="gallery-empty" p={6}>
+        <Heading as="h2" mb={2} size="md">
+          The trash is empty
+        </Heading>
+        <Text color="fg.muted">Images moved to the trash from the gallery or their page wait here until restored or purged.</Text>
+      </Box>
+    );
+  }
 
   return (
     <Box borderRadius="md" borderWidth="1px" data-testid="gallery-empty" p={6}>
@@ -100,16 +112,18 @@ const EmptyState = ({ filtered }: { filtered: boolean }) => {
 
 const Thumb = ({
   item,
+  onRestore,
   onToggle,
   selected,
 }: {
   item: ImageItem;
+  onRestore?: (sha: string) => void;
   onToggle: (sha: string) => void;
   selected: boolean;
 }) => {
   const appPath = useAppPath();
   const short = item.sha256.slice(0, 12);
-  const title = item.keywords[0] ?? item.labels[0] ?? short;
+  const title = item.title ?? item.keywords[0] ?? item.labels[0] ?? short;
 
   return (
     <Box
@@ -119,6 +133,7 @@ const Thumb = ({
       colorPalette="blue"
       data-sha256={item.sha256}
       data-status={item.status}
+      data-tags={item.tags.join(",")}
       data-testid="gallery-item"
       overflow="hidden"
       position="relative"
@@ -153,12 +168,26 @@ const Thumb = ({
             <Text title={item.retrievedAt}>{item.retrievedAt === undefined ? "" : formatDate(item.retrievedAt).split(",")[0]}</Text>
           )}
         </HStack>
+        {item.tags.length === 0 ? null : (
+          <HStack gap={1} mt={1} wrap="wrap">
+            {item.tags.slice(0, 4).map((t) => (
+              <Badge colorPalette="purple" key={t} size="xs">
+                {t}
+              </Badge>
+            ))}
+          </HStack>
+        )}
+        {onRestore === undefined ? null : (
+          <Button aria-label={`Restore image ${short}`} colorPalette="green" mt={1} onClick={() => onRestore(item.sha256)} size="xs" variant="outline" w="full">
+            Restore
+          </Button>
+        )}
       </Box>
     </Box>
   );
 };
 
-export const GalleryPage = () => {
+export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
   const [params, setParams] = useSearchParams();
   const [facets, setFacets] = useState<Facets>();
   const [items, setItems] = useState<ImageItem[]>([]);
@@ -171,6 +200,8 @@ export const GalleryPage = () => {
   const [zipMessage, setZipMessage] = useState<string>();
   const [runs, setRuns] = useState<RunRef[]>();
   const [keywordText, setKeywordText] = useState(params.get("keyword") ?? "");
+  // The filters the shown items were listed with (the grid's data-filters: a test waits for it).
+  const [shownFilters, setShownFilters] = useState<string>();
   const sentinel = useRef<HTMLDivElement>(null);
   const generation = useRef(0);
 
@@ -205,12 +236,14 @@ export const GalleryPage = () => {
           has_faces: filters.has_faces === "true" ? true : undefined,
           limit: PAGE,
           sort: filters.sort || "newest",
+          trashed: trash ? true : undefined,
         });
 
         if (mine !== generation.current) {
           return;
         }
         setItems((previous) => (after === undefined ? page.items : [...previous, ...page.items]));
+        setShownFilters(query(filters));
         setCursor(page.nextCursor);
         if (page.count !== undefined || after === undefined) {
           setCount(page.count);
@@ -225,20 +258,42 @@ export const GalleryPage = () => {
         }
       }
     },
-    [filters],
+    [filters, trash],
   );
 
-  useEffect(() => {
+  const reload = useCallback(() => {
     generation.current += 1;
     setItems([]);
     setCursor(undefined);
     void load(undefined);
   }, [load]);
 
+  useEffect(reload, [reload]);
+
   useEffect(() => {
     api.facets().then(setFacets, () => setFacets(undefined));
     hasRoute("/api/archives", "post").then(setCanZip, () => setCanZip(false));
   }, []);
+
+  useEffect(() => setSelected(new Set()), [trash]);
+
+  // After a bulk change: the grid (and its facets) again; trashed or restored images leave this view.
+  const changed = (action: BulkAction) => {
+    if (action === "trash" || action === "restore") {
+      setSelected(new Set());
+    }
+    reload();
+    api.facets().then(setFacets, () => undefined);
+  };
+
+  const [restoreError, setRestoreError] = useState<string>();
+  const restoreOne = (sha: string) => {
+    setRestoreError(undefined);
+    api.restore(sha).then(
+      () => changed("restore"),
+      (error_: unknown) => setRestoreError(`Not restored: ${error_ instanceof Error ? error_.message : String(error_)}`),
+    );
+  };
 
   // Infinite scroll: the sentinel below the grid loads the next page when it comes into view.
   useEffect(() => {
@@ -296,6 +351,12 @@ export const GalleryPage = () => {
 
   return (
     <Stack gap={4}>
+      {trash ? (
+        <Text color="fg.muted" data-testid="gallery-trash-note">
+          The trash: these images are hidden from the gallery and not retrieved again; restore them, or they are
+          purged for good after the retention period.
+        </Text>
+      ) : null}
       <Flex align="end" as="form" gap={3} onSubmit={(e) => { e.preventDefault(); setFilter("keyword", keywordText.trim()); }} wrap="wrap">
         <Field.Root maxW="48">
           <Field.Label fontSize="sm">Keyword</Field.Label>
@@ -312,6 +373,7 @@ export const GalleryPage = () => {
           </datalist>
         </Field.Root>
         <FacetSelect facets={facets?.labels ?? []} label="Label" onChange={(v) => setFilter("label", v)} value={filters.label} />
+        <FacetSelect facets={facets?.tags ?? []} label="Tag" onChange={(v) => setFilter("tag", v)} value={filters.tag} />
         <FacetSelect facets={facets?.sources ?? []} label="Source" onChange={(v) => setFilter("source", v)} value={filters.source} />
         <FacetSelect facets={facets?.formats ?? []} label="Format" onChange={(v) => setFilter("format", v)} value={filters.format} />
         <FacetSelect
@@ -376,7 +438,9 @@ export const GalleryPage = () => {
           </>
         ) : (
           <Text color="fg.muted" fontSize="sm">
-            Tick images to download them as a ZIP or open their runs in Airflow.
+            {trash
+              ? "Tick images to restore them together."
+              : "Tick images to tag, reprocess, download (ZIP), trash them or open their runs in Airflow."}
           </Text>
         )}
         {canZip === false && selected.size > 0 ? (
@@ -390,6 +454,13 @@ export const GalleryPage = () => {
           </Text>
         )}
       </Flex>
+
+      {selected.size > 0 ? <BulkActions inTrash={trash} onChanged={changed} selected={[...selected]} /> : null}
+      {restoreError === undefined ? null : (
+        <Text color="fg.error" data-testid="gallery-bulk-status">
+          {restoreError}
+        </Text>
+      )}
 
       {runs === undefined ? null : (
         <Box borderRadius="md" borderWidth="1px" data-testid="gallery-selected-runs" p={3}>
@@ -419,11 +490,11 @@ export const GalleryPage = () => {
         </Alert.Root>
       )}
 
-      {!loading && error === undefined && items.length === 0 ? <EmptyState filtered={filtered} /> : null}
+      {!loading && error === undefined && items.length === 0 ? <EmptyState filtered={filtered} trash={trash} /> : null}
 
-      <SimpleGrid data-testid="gallery-grid" gap={3} minChildWidth="160px">
+      <SimpleGrid aria-busy={loading} data-filters={shownFilters} data-testid="gallery-grid" gap={3} templateColumns="repeat(auto-fill, minmax(160px, 1fr))">
         {items.map((item) => (
-          <Thumb item={item} key={item.sha256} onToggle={toggle} selected={selected.has(item.sha256)} />
+          <Thumb item={item} key={item.sha256} onRestore={trash ? restoreOne : undefined} onToggle={toggle} selected={selected.has(item.sha256)} />
         ))}
       </SimpleGrid>
 

@@ -14,9 +14,19 @@ An image document::
      "outputs": {recipe: {"key", "version", "fingerprint", "format", "width", "height", "bytes",
                           "quality", "seconds", "timings": {operation: seconds}, "processed_at"}},
      "features": {"version", "exif", "phash", "dominant_colors", "brightness", "contrast", "blur",
-                  "faces", "labels": [{"name", "score"}], "label_source", "seconds"},  # once processed
+                  "faces", "labels": [{"name", "score"}], "label_source", "seconds",
+                  "embedding": {"model", "dim", "f16"} | None, "embedding_source"},  # once processed
      "duplicate_of": sha256 | None,             # near-duplicate group: the group's first image
-     "quarantine": {"reason", "stage", "key", "at"} | None}
+     "quarantine": {"reason", "stage", "key", "at"} | None,
+     # set by people in the gallery (absent until then):
+     "title": str | None, "description": str | None, "tags": [...],
+     "trashed": {"at", "by"} | None,            # in the trash: hidden, not processed, purged after a while
+     "history": [{"at", "by", "action", "changes"}]}
+
+A trashed image stays trashed when a crawl finds its content again (:meth:`record_image` leaves it
+as it is and does not count it as new); processing planning (:meth:`pending`) and the gallery's
+default listing skip it; a day's analytics (:meth:`touched`) leave out images trashed before the day,
+so days already reported read the same when reported again.
 
 Analytics keep one metrics document per day beside the images (``put_metrics``/``get_metrics``), and
 read a day's images as a stream (``touched``), never the whole catalog at once.
@@ -30,7 +40,26 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
+from image_pipeline.core.redact import redact_url
+
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+MANAGED_FIELDS = ("title", "description", "tags")
+MAX_TAGS = 50
+
+
+def clean_tags(tags: Iterable[Any]) -> list[str]:
+    """Tags as stored: stripped, 1-50 printable characters, distinct, in the order given."""
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not 1 <= len(tag.strip()) <= 50 or not tag.strip().isprintable():
+            raise ValueError(f"a tag is 1 to 50 printable characters, got {tag!r}")
+        if tag.strip() not in out:
+            out.append(tag.strip())
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags per image")
+    return out
 
 
 def utcnow_iso() -> str:
@@ -65,7 +94,10 @@ def new_image_doc(
         "last_seen_at": seen_at,
         "keywords": [keyword],
         "run_ids": [run_id],
-        "sources": [{"source": source, "uri": uri, **{k: v for k, v in (provenance or {}).items() if v}}],
+        # URLs as they may be recorded: a key or signature in their query (Flickr's api_key, a presigned
+        # URL's X-Amz-Signature) never reaches the catalog.
+        "sources": [{"source": source, "uri": redact_url(uri),
+                     **{k: redact_url(v) if k.endswith("url") else v for k, v in (provenance or {}).items() if v}}],
         "outputs": {},
         "quarantine": None,
     }
@@ -157,6 +189,14 @@ class Catalog(ABC):
         candidates a new image's near-duplicate group is looked up in."""
 
     @abstractmethod
+    def embedding_shas(self) -> list[str]:
+        """sha256 of every image whose features hold an embedding (similar images), by sha256."""
+
+    @abstractmethod
+    def embeddings(self, sha256s: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """(sha256, ``features.embedding.f16`` text) of those images (all when None) that have one, by sha256."""
+
+    @abstractmethod
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
@@ -208,8 +248,91 @@ class Catalog(ABC):
     @abstractmethod
     def facets(self, top: int = 100) -> dict[str, list[dict[str, Any]]]:
         """The values the gallery can filter on, with their image counts, most frequent first (at
-        most ``top`` each): ``keywords``, ``labels``, ``sources``, ``formats``, ``statuses``, as
-        ``[{"name", "count"}]``."""
+        most ``top`` each, the trash left out): ``keywords``, ``labels``, ``sources``, ``tags``,
+        ``formats``, ``statuses``, as ``[{"name", "count"}]``."""
+
+    # --- managed by people: title, description, tags, trash, history ------------------------------
+
+    @abstractmethod
+    def _edit(self, sha256: str, fields: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any] | None:
+        """Set ``fields`` and append ``entry`` to the history, in one write; the updated document, or
+        None when there is no such image."""
+
+    @abstractmethod
+    def delete_image(self, sha256: str) -> bool:
+        """Remove an image's record (the maintenance's purge); True when there was one."""
+
+    def edit_image(self, sha256: str, changes: dict[str, Any], by: str, action: str = "edit",
+                   at: str | None = None) -> dict[str, Any] | None:
+        """Change an image's ``title``, ``description`` and ``tags``, recording who changed what
+        (only what differs goes into the history); None when there is no such image."""
+        unknown = set(changes) - set(MANAGED_FIELDS)
+        if unknown:
+            raise ValueError(f"only {', '.join(MANAGED_FIELDS)} can be changed, not {', '.join(sorted(unknown))}")
+        wanted: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "tags":
+                wanted["tags"] = clean_tags(value or [])
+            elif value is not None and (not isinstance(value, str) or len(value) > (200 if name == "title" else 5000)):
+                raise ValueError(f"{name} is text of at most {200 if name == 'title' else 5000} characters")
+            else:
+                wanted[name] = value.strip() or None if isinstance(value, str) else None
+        doc = self.get(sha256)
+        if doc is None:
+            return None
+        changed = {k: v for k, v in wanted.items() if doc.get(k, [] if k == "tags" else None) != v}
+        if not changed:
+            return doc
+        return self._edit(sha256, changed, {"at": to_iso(at or utcnow_iso()), "by": by, "action": action,
+                                            "changes": changed})
+
+    def tag_images(self, sha256s: Iterable[str], tags: Iterable[str], by: str, remove: bool = False) -> int:
+        """Add (or ``remove``) tags on several images; how many images changed."""
+        tags = clean_tags(tags)
+        changed = 0
+        for sha256 in sha256s:
+            doc = self.get(sha256)
+            if doc is None:
+                continue
+            current = doc.get("tags") or []
+            new = [t for t in current if t not in tags] if remove else current + [t for t in tags if t not in current]
+            if new != current:
+                self._edit(sha256, {"tags": clean_tags(new)}, {
+                    "at": utcnow_iso(), "by": by, "action": "untag" if remove else "tag",
+                    "changes": {"tags": new}})
+                changed += 1
+        return changed
+
+    def trash_image(self, sha256: str, by: str, at: str | None = None) -> tuple[dict[str, Any] | None, bool]:
+        """Move an image to the trash; (the document, whether it changed: trashing twice changes nothing)."""
+        doc = self.get(sha256)
+        if doc is None or doc.get("trashed"):
+            return doc, False
+        trashed = {"at": to_iso(at or utcnow_iso()), "by": by}
+        return self._edit(sha256, {"trashed": trashed}, {**trashed, "action": "trash", "changes": {}}), True
+
+    def restore_image(self, sha256: str, by: str, at: str | None = None) -> tuple[dict[str, Any] | None, bool]:
+        """Take an image out of the trash; (the document, whether it changed)."""
+        doc = self.get(sha256)
+        if doc is None or not doc.get("trashed"):
+            return doc, False
+        entry = {"at": to_iso(at or utcnow_iso()), "by": by, "action": "restore", "changes": {}}
+        return self._edit(sha256, {"trashed": None}, entry), True
+
+    def trashed_before(self, cutoff: str) -> list[dict[str, Any]]:
+        """Images moved to the trash before ``cutoff`` (what the maintenance purges)."""
+        return self.find(between=("trashed.at", "", to_iso(cutoff)))
+
+    # --- saved recipes (the gallery's editor) -------------------------------------------------------
+
+    @abstractmethod
+    def save_recipe(self, name: str, spec: dict[str, Any], saved_by: str, saved_at: str) -> dict[str, Any]:
+        """Store a recipe's spec (its YAML mapping, without ``version``) under ``name``, atomically
+        bumping its version (1 when new); returns ``{"name", "version", "spec", "saved_by", "saved_at"}``."""
+
+    @abstractmethod
+    def saved_recipes(self) -> list[dict[str, Any]]:
+        """Every saved recipe (as :meth:`save_recipe` returns them), by name."""
 
     def close(self) -> None:  # noqa: B027 - a backend holding nothing open needs no close
         pass

@@ -24,7 +24,8 @@ SORTS = ("newest", "oldest")
 MAX_LIMIT = 500
 # Multi-valued fields the gallery filters on (and counts in facets), by facet name: the document's
 # array and, for arrays of objects, the member that holds the value.
-TERMS = {"keywords": ("keywords", None), "labels": ("features.labels", "name"), "sources": ("sources", "source")}
+TERMS = {"keywords": ("keywords", None), "labels": ("features.labels", "name"), "sources": ("sources", "source"),
+         "tags": ("tags", None)}
 
 
 def _bound(value: str | date | datetime | None, *, end: bool) -> str | None:
@@ -52,7 +53,9 @@ class ImageFilters:
     ``retrieved_at`` (``[since, until)``; a bare ``YYYY-MM-DD`` until includes that day);
     ``has_faces`` True keeps images with at least one face, False those with none recorded;
     ``duplicates`` True keeps images of a near-duplicate group (a ``duplicate_of`` or named by one);
-    ``group`` keeps the near-duplicate group whose first image is that sha256 (it and those naming it).
+    ``group`` keeps the near-duplicate group whose first image is that sha256 (it and those naming it);
+    ``tag`` keeps images carrying every tag given (one, or a tuple); ``trashed`` False (the default)
+    hides the trash, True shows only the trash.
     """
 
     keyword: str | None = None
@@ -65,8 +68,14 @@ class ImageFilters:
     has_faces: bool | None = None
     duplicates: bool = False
     group: str | None = None
+    tag: tuple[str, ...] | str | None = None
+    trashed: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.tag, str):
+            object.__setattr__(self, "tag", (self.tag,))
+        elif self.tag is not None:
+            object.__setattr__(self, "tag", tuple(sorted(set(self.tag))) or None)
         if self.status is not None and self.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
         object.__setattr__(self, "since", _bound(self.since, end=False))
@@ -85,11 +94,12 @@ class ImageFilters:
 
     def terms(self) -> list[tuple[str, str]]:
         """The multi-valued filters as (facet, value): ``keywords``, ``labels``, ``sources``."""
-        given = (("keywords", self.keyword), ("labels", self.label), ("sources", self.source))
+        given = (("keywords", self.keyword), ("labels", self.label), ("sources", self.source),
+                 *(("tags", t) for t in self.tag or ()))
         return [(kind, value) for kind, value in given if value is not None]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+        return {k: list(v) if k == "tag" else v for k, v in asdict(self).items() if v is not None and v is not False}
 
 
 def check_page(sort: str, limit: int) -> None:

@@ -1,4 +1,5 @@
-"""The MongoDB catalog (pymongo): collections ``images``, ``deliveries`` and ``metrics`` in one database."""
+"""The MongoDB catalog (pymongo): collections ``images``, ``deliveries``, ``metrics`` and ``recipes`` in one
+database."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ LISTING_INDEXES = [
     [("sources.source", 1), *_NEWEST],
     [("features.faces", 1), *_NEWEST],
     [("duplicate_of", 1)],
+    [("tags", 1), *_NEWEST],
+    [("trashed", 1), *_NEWEST],
 ]
 
 
@@ -30,6 +33,7 @@ class MongoCatalog(Catalog):
         self.images = database["images"]
         self.ledger = database["deliveries"]
         self.daily_metrics = database["metrics"]
+        self.recipes = database["recipes"]
         self._client = owns_client
         self.images.create_index("keywords")
         self.images.create_index("run_ids")
@@ -67,8 +71,8 @@ class MongoCatalog(Catalog):
         news = [{"keywords": {"$ne": fields["keyword"]}}, {"run_ids": {"$ne": fields["run_id"]}},
                 {"sources": {"$ne": source}}]
         # Only a new keyword, run or source updates the record: a retry of the same run changes nothing.
-        self.images.update_one(
-            {"_id": sha256, "$or": news},
+        self.images.update_one(  # a trashed image stays as it is
+            {"_id": sha256, "$or": news, "trashed": None},
             {
                 "$addToSet": {"keywords": fields["keyword"], "run_ids": fields["run_id"], "sources": source},
                 "$max": {"last_seen_at": base["last_seen_at"]},
@@ -130,18 +134,29 @@ class MongoCatalog(Catalog):
 
     def pending_features(self, version: int) -> list[str]:
         # Ranges and null of the index's first field, rather than a $ne no index can serve.
-        query = {"status": {"$ne": "quarantined"}, "$or": [{"features.version": {"$lt": version}},
-                                                          {"features.version": {"$gt": version}},
-                                                          {"features.version": None}]}
+        query = {"status": {"$ne": "quarantined"}, "trashed": None, "$or": [{"features.version": {"$lt": version}},
+                                                                          {"features.version": {"$gt": version}},
+                                                                          {"features.version": None}]}
         return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
 
     def _outdated(self, path: str, value: int | str) -> list[str]:
-        query = {"status": {"$ne": "quarantined"}, path: {"$ne": value}}
+        query = {"status": {"$ne": "quarantined"}, "trashed": None, path: {"$ne": value}}
         return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
 
     def phashes(self) -> list[tuple[str, str]]:
         docs = self.images.find({"features.phash": {"$exists": True}}, {"features.phash": 1, "retrieved_at": 1})
         return [(d["_id"], d["features"]["phash"]) for d in docs.sort([("retrieved_at", 1), ("_id", 1)])]
+
+    def embedding_shas(self) -> list[str]:
+        docs = self.images.find({"features.embedding.f16": {"$type": "string"}}, {"_id": 1}).sort("_id", 1)
+        return [d["_id"] for d in docs]
+
+    def embeddings(self, sha256s=None) -> list[tuple[str, str]]:
+        query: dict[str, Any] = {"features.embedding.f16": {"$type": "string"}}
+        if sha256s is not None:
+            query["_id"] = {"$in": sorted(set(sha256s))}
+        docs = self.images.find(query, {"features.embedding.f16": 1}).sort("_id", 1)
+        return [(d["_id"], d["features"]["embedding"]["f16"]) for d in docs]
 
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         return self._out(self.ledger.find_one({"_id": delivery_id}))
@@ -155,7 +170,9 @@ class MongoCatalog(Catalog):
     def touched(self, since, until, recipes=(), batch_size=1000):
         window = {"$gte": since, "$lt": until}
         fields = ["retrieved_at", "quarantine.at"] + [f"outputs.{_check_field(r)}.processed_at" for r in recipes]
-        cursor = self.images.find({"$or": [{f: window} for f in fields]}).sort("_id", 1).batch_size(batch_size)
+        kept = {"$or": [{"trashed": None}, {"trashed.at": {"$gte": since}}]}  # not trashed before the day
+        query = {"$and": [{"$or": [{f: window} for f in fields]}, kept]}
+        cursor = self.images.find(query).sort("_id", 1).batch_size(batch_size)
         for doc in cursor:
             yield self._out(doc)
 
@@ -167,6 +184,30 @@ class MongoCatalog(Catalog):
 
     def metrics(self) -> list[dict[str, Any]]:
         return [self._out(d) for d in self.daily_metrics.find().sort("_id", 1)]
+
+    def _edit(self, sha256, fields, entry):
+        from pymongo import ReturnDocument
+
+        doc = self.images.find_one_and_update({"_id": sha256}, {"$set": fields, "$push": {"history": entry}},
+                                              return_document=ReturnDocument.AFTER)
+        return self._out(doc)
+
+    def delete_image(self, sha256: str) -> bool:
+        return self.images.delete_one({"_id": sha256}).deleted_count > 0
+
+    def save_recipe(self, name, spec, saved_by, saved_at):
+        from pymongo import ReturnDocument
+
+        # $inc on an upsert starts at 1: the version is bumped atomically, whoever saves at the same time.
+        doc = self.recipes.find_one_and_update(
+            {"_id": name},
+            {"$inc": {"version": 1}, "$set": {"name": name, "spec": {k: v for k, v in spec.items() if k != "version"},
+                                              "saved_by": saved_by, "saved_at": to_iso(saved_at)}},
+            upsert=True, return_document=ReturnDocument.AFTER)
+        return self._out(doc)
+
+    def saved_recipes(self):
+        return [self._out(d) for d in self.recipes.find().sort("_id", 1)]
 
     # --- the gallery's listing ----------------------------------------------------------------------
 
@@ -185,9 +226,12 @@ class MongoCatalog(Catalog):
         if filters.duplicates:
             heads = [h for h in self.images.distinct("duplicate_of", {"duplicate_of": {"$ne": None}}) if h]
             query["$or"] = [{"duplicate_of": {"$ne": None}}, {"_id": {"$in": heads}}]
+        if filters.tag:
+            query["tags"] = {"$all": list(filters.tag)}
+        query["trashed"] = {"$ne": None} if filters.trashed else None  # None: null or missing
         if filters.group is not None:
             group = {"$or": [{"_id": filters.group}, {"duplicate_of": filters.group}]}
-            query = {"$and": [query, group]} if query else group
+            query = {"$and": [query, group]}
         return query
 
     def list_images(self, filters=None, sort="newest", limit=60, cursor=None):
@@ -211,14 +255,15 @@ class MongoCatalog(Catalog):
         for kind, (array, member) in TERMS.items():
             path = f"{array}.{member}" if member else array
             # One count per image and value: the values of an image made distinct before grouping.
-            pipeline = [{"$project": {"v": f"${path}"}}, {"$unwind": "$v"},
+            pipeline = [{"$match": {"trashed": None}}, {"$project": {"v": f"${path}"}}, {"$unwind": "$v"},
                         {"$group": {"_id": {"i": "$_id", "v": "$v"}}},
                         {"$group": {"_id": "$_id.v", "count": {"$sum": 1}}},
                         {"$sort": {"count": -1, "_id": 1}}, {"$limit": top}]
             out[kind] = [{"name": r["_id"], "count": r["count"]} for r in self.images.aggregate(pipeline)
                          if r["_id"] is not None]
         for name, field in (("formats", "format"), ("statuses", "status")):
-            pipeline = [{"$match": {field: {"$ne": None}}}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}},
+            pipeline = [{"$match": {field: {"$ne": None}, "trashed": None}},
+                        {"$group": {"_id": f"${field}", "count": {"$sum": 1}}},
                         {"$sort": {"count": -1, "_id": 1}}, {"$limit": top}]
             out[name] = [{"name": r["_id"], "count": r["count"]} for r in self.images.aggregate(pipeline)]
         return out

@@ -5,8 +5,13 @@ and sorts on live in two side tables with their indexes, ``image_fields`` (one n
 retrieved_at, status, format, faces, dup_of) and ``image_terms`` (one row per keyword, label name and
 source of an image), both kept by triggers on every insert, update and delete of ``images``, whoever
 writes the row. (Indexes on generated columns were tried first: SQLite does not read them as
-covering, so counting a filter parsed every document.) A file from before them is migrated when
-opened (``PRAGMA user_version``): tables, indexes and triggers created, every row indexed.
+covering, so counting a filter parsed every document.) Processing's and analytics' side tables,
+``image_work`` and ``image_times``, are kept the same way. A file of an older schema (1; 2: the trash
+and tags) is migrated when opened (``PRAGMA user_version``, now 3): tables, columns, indexes and
+triggers created or replaced, every row indexed again.
+
+Why one module: the side tables, their triggers and the queries that read them are one schema; split,
+a trigger's columns and the query relying on them would drift apart.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ from typing import Any, Iterable
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 
-SCHEMA_VERSION = 2  # 1: the listing's tables; 2: processing's and analytics' (_create_work_indexes)
+SCHEMA_VERSION = 3  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes)
 # The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
 # these, never the documents), and one row per (kind, value) of the multi-valued ones with the
 # image's retrieval time (a keyword's page is a range of that key, already in order).
 FIELDS_TABLE = ("CREATE TABLE IF NOT EXISTS image_fields (sha256 TEXT PRIMARY KEY, retrieved_at TEXT, "
-                "status TEXT, format TEXT, faces INTEGER, dup_of TEXT)")
+                "status TEXT, format TEXT, faces INTEGER, dup_of TEXT, trashed_at TEXT)")
 TERMS_TABLE = ("CREATE TABLE IF NOT EXISTS image_terms (kind TEXT NOT NULL, value TEXT NOT NULL, "
                "retrieved_at TEXT, sha256 TEXT NOT NULL, PRIMARY KEY (kind, value, retrieved_at, sha256)) "
                "WITHOUT ROWID")
@@ -33,12 +38,13 @@ INDEXES = {
     "ix_fields_status": "image_fields (status, retrieved_at, sha256)",
     "ix_fields_format": "image_fields (format, retrieved_at, sha256)",
     "ix_fields_dup_of": "image_fields (dup_of)",
+    "ix_fields_trashed": "image_fields (trashed_at, retrieved_at, sha256)",  # the default listing: not trashed
     "ix_terms_image": "image_terms (sha256, kind, value)",
 }
-_FIELDS_OF = ("INSERT INTO image_fields (sha256, retrieved_at, status, format, faces, dup_of) VALUES "
+_FIELDS_OF = ("INSERT INTO image_fields (sha256, retrieved_at, status, format, faces, dup_of, trashed_at) VALUES "
               "(new.sha256, json_extract(new.doc, '$.retrieved_at'), json_extract(new.doc, '$.status'), "
               "json_extract(new.doc, '$.format'), json_extract(new.doc, '$.features.faces'), "
-              "json_extract(new.doc, '$.duplicate_of'))")
+              "json_extract(new.doc, '$.duplicate_of'), json_extract(new.doc, '$.trashed.at'))")
 _TERMS_OF = """INSERT INTO image_terms (kind, value, retrieved_at, sha256)
     SELECT 'keywords', value, json_extract(new.doc, '$.retrieved_at'), new.sha256
       FROM json_each(new.doc, '$.keywords') WHERE type = 'text'
@@ -47,7 +53,9 @@ _TERMS_OF = """INSERT INTO image_terms (kind, value, retrieved_at, sha256)
       FROM json_each(new.doc, '$.features.labels') WHERE name IS NOT NULL
     UNION SELECT 'sources', CASE WHEN type = 'object' THEN json_extract(value, '$.source') END AS name,
                  json_extract(new.doc, '$.retrieved_at'), new.sha256
-      FROM json_each(new.doc, '$.sources') WHERE name IS NOT NULL"""
+      FROM json_each(new.doc, '$.sources') WHERE name IS NOT NULL
+    UNION SELECT 'tags', value, json_extract(new.doc, '$.retrieved_at'), new.sha256
+      FROM json_each(new.doc, '$.tags') WHERE type = 'text'"""
 # A field of an unexpected type (a label that is not an object...) is left out, never fails the write.
 # Delete, then insert: an INSERT OR REPLACE of ``images`` fires no delete trigger, and the outer
 # statement's conflict policy overrides a trigger's own (OR REPLACE / OR IGNORE would not hold);
@@ -60,14 +68,15 @@ TRIGGERS = {
     "tr_images_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_terms WHERE sha256 = old.sha256; "
                         "DELETE FROM image_fields WHERE sha256 = old.sha256; END",
 }
-# Processing's and analytics' side tables (schema version 2), kept by triggers of their own like the
+# Processing's and analytics' side tables (schema version 3), kept by triggers of their own like the
 # listing's: ``image_work``, one row per image with what planning reads (status, the outputs' recipe,
-# version and fingerprint as one signature text, the features' version, the phash), and
+# version and fingerprint as one signature text, the features' version, the phash, the trash time), and
 # ``image_times``, one row per timestamp a day's reading looks for (retrieved, quarantined, each
 # output's processed_at). Planning a run reads the few distinct signatures (an index seek each), not
 # a million documents; a day is a range of ``image_times``.
 WORK_TABLE = ("CREATE TABLE IF NOT EXISTS image_work (sha256 TEXT PRIMARY KEY, status TEXT, "
-              "outputs_sig TEXT NOT NULL, features_version INTEGER, phash TEXT, retrieved_at TEXT) WITHOUT ROWID")
+              "outputs_sig TEXT NOT NULL, features_version INTEGER, phash TEXT, retrieved_at TEXT, trashed_at TEXT) "
+              "WITHOUT ROWID")
 TIMES_TABLE = ("CREATE TABLE IF NOT EXISTS image_times (at TEXT NOT NULL, kind TEXT NOT NULL, sha256 TEXT NOT NULL, "
                "PRIMARY KEY (at, kind, sha256)) WITHOUT ROWID")
 WORK_INDEXES = {
@@ -80,10 +89,12 @@ WORK_INDEXES = {
 _OUTPUTS_SIG = ("coalesce((SELECT group_concat(key || ' ' || coalesce(json_extract(value, '$.version'), '') || ' ' "
                 "|| coalesce(json_extract(value, '$.fingerprint'), ''), char(10)) FROM (SELECT key, value "
                 "FROM json_each(new.doc, '$.outputs') WHERE type = 'object' ORDER BY key)), '')")
-_WORK_OF = ("INSERT INTO image_work (sha256, status, outputs_sig, features_version, phash, retrieved_at) VALUES "
-            f"(new.sha256, json_extract(new.doc, '$.status'), {_OUTPUTS_SIG}, "
+# trashed_at: NULL when not in the trash, '' when trashed without a time (planning skips both kinds).
+_WORK_OF = ("INSERT INTO image_work (sha256, status, outputs_sig, features_version, phash, retrieved_at, trashed_at) "
+            f"VALUES (new.sha256, json_extract(new.doc, '$.status'), {_OUTPUTS_SIG}, "
             "json_extract(new.doc, '$.features.version'), json_extract(new.doc, '$.features.phash'), "
-            "json_extract(new.doc, '$.retrieved_at'))")
+            "json_extract(new.doc, '$.retrieved_at'), CASE WHEN json_extract(new.doc, '$.trashed') IS NULL "
+            "THEN NULL ELSE coalesce(json_extract(new.doc, '$.trashed.at'), '') END)")
 _TIMES_OF = """INSERT INTO image_times (at, kind, sha256)
     SELECT at, kind, new.sha256 FROM (
         SELECT json_extract(new.doc, '$.retrieved_at') AS at, 'retrieved' AS kind
@@ -117,34 +128,45 @@ def _outdated_signature(signature: str, recipes: Iterable[tuple[str, int | None,
     return False
 
 
+# A day's analytics leave out images trashed before the day (the text test first: no parse when never trashed).
+_NOT_TRASHED_BEFORE = ("(instr(doc, '\"trashed\"') = 0 OR coalesce(json_extract(doc, '$.trashed.at') >= ?, 1))")
+
+
 class SqliteCatalog(Catalog):
     """The embedded default: one SQLite file, a JSON document per image."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, timeout: float = 60.0):
+        """``timeout``: seconds a statement waits for another writer's lock before it fails with
+        ``sqlite3.OperationalError: database is locked`` (the task fails, Airflow retries it)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so that read-modify-write
         # sequences from parallel tasks serialise instead of losing updates.
-        self.conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS recipes (name TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self._migrate()
 
     def _migrate(self) -> None:
-        """The listing's columns, indexes, terms and triggers, idempotently, in one transaction (parallel
-        tasks opening an old file: the first migrates, the others find it done)."""
+        """The listing's and processing's columns, indexes, side tables and triggers, idempotently, in one
+        transaction (parallel tasks opening an old file: the first migrates, the others find it done)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 self.conn.execute(FIELDS_TABLE)
                 self.conn.execute(TERMS_TABLE)
+                columns = {r[1] for r in self.conn.execute("PRAGMA table_info(image_fields)")}
+                if "trashed_at" not in columns:  # a version 1 file
+                    self.conn.execute("ALTER TABLE image_fields ADD COLUMN trashed_at TEXT")
                 for name, on in INDEXES.items():
                     self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
                 for name, body in TRIGGERS.items():
-                    self.conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+                    self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
+                    self.conn.execute(f"CREATE TRIGGER {name} {body}")
                 self._create_work_indexes()
                 self.conn.execute("UPDATE images SET doc = doc")  # the update triggers fill the side tables
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -157,10 +179,13 @@ class SqliteCatalog(Catalog):
         """Processing's and analytics' side tables, indexes and triggers (see ``WORK_TABLE``)."""
         self.conn.execute(WORK_TABLE)
         self.conn.execute(TIMES_TABLE)
+        if "trashed_at" not in {r[1] for r in self.conn.execute("PRAGMA table_info(image_work)")}:
+            self.conn.execute("ALTER TABLE image_work ADD COLUMN trashed_at TEXT")  # issue-16's early version 2
         for name, on in WORK_INDEXES.items():
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
         for name, body in WORK_TRIGGERS.items():
-            self.conn.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+            self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
+            self.conn.execute(f"CREATE TRIGGER {name} {body}")
 
     def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
         """Apply ``change(doc)`` atomically; insert ``base`` (changed) when absent. True if inserted."""
@@ -186,6 +211,8 @@ class SqliteCatalog(Catalog):
         base = new_image_doc(sha256, **fields)
 
         def seen_again(doc: dict[str, Any]) -> None:
+            if doc.get("trashed"):
+                return  # found again by a crawl, it stays in the trash as it was
             news = False
             for name, value in (("keywords", fields["keyword"]), ("run_ids", fields["run_id"]),
                                 ("sources", base["sources"][0])):
@@ -276,12 +303,13 @@ class SqliteCatalog(Catalog):
         if not parts:
             return []
         rows = self.conn.execute(f"SELECT sha256 FROM image_work WHERE ({' OR '.join(parts)}) "
-                                 "AND status != 'quarantined' ORDER BY sha256", args)
+                                 "AND status != 'quarantined' AND trashed_at IS NULL ORDER BY sha256", args)
         return [r[0] for r in rows]
 
     def _outdated(self, path: str, value: int | str) -> list[str]:
         rows = self.conn.execute(
             "SELECT sha256 FROM images WHERE json_extract(doc, '$.status') != 'quarantined' "
+            "AND json_extract(doc, '$.trashed') IS NULL "
             "AND coalesce(json_extract(doc, ?), -1) != ? ORDER BY sha256", (path, value),
         )
         return [r[0] for r in rows]
@@ -290,6 +318,22 @@ class SqliteCatalog(Catalog):
         rows = self.conn.execute("SELECT sha256, phash FROM image_work WHERE phash IS NOT NULL "
                                  "ORDER BY retrieved_at, sha256")
         return [(r[0], r[1]) for r in rows]
+
+    def embedding_shas(self) -> list[str]:
+        rows = self.conn.execute("SELECT sha256 FROM images WHERE json_extract(doc, '$.features.embedding.f16') "
+                                 "IS NOT NULL ORDER BY sha256")
+        return [r[0] for r in rows]
+
+    def embeddings(self, sha256s=None) -> list[tuple[str, str]]:
+        query = ("SELECT sha256, json_extract(doc, '$.features.embedding.f16') AS f16 FROM images "
+                 "WHERE f16 IS NOT NULL")
+        if sha256s is None:
+            return [(r[0], r[1]) for r in self.conn.execute(query + " ORDER BY sha256")]
+        wanted, found = sorted(set(sha256s)), []
+        for i in range(0, len(wanted), 500):  # under SQLite's limit of bound parameters
+            chunk = wanted[i:i + 500]
+            found += self.conn.execute(query + f" AND sha256 IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        return sorted((r[0], r[1]) for r in found)
 
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT doc FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
@@ -314,8 +358,9 @@ class SqliteCatalog(Catalog):
         kinds = ["retrieved", "quarantined", *(f"output {_check_field(r)}" for r in recipes)]
         cursor = self.conn.execute(
             "SELECT CAST(doc AS BLOB) FROM images WHERE sha256 IN (SELECT sha256 FROM image_times "
-            f"WHERE at >= ? AND at < ? AND kind IN ({', '.join('?' * len(kinds))})) ORDER BY sha256",
-            [since, until, *kinds])
+            f"WHERE at >= ? AND at < ? AND kind IN ({', '.join('?' * len(kinds))})) AND sha256 NOT IN "
+            "(SELECT sha256 FROM image_work WHERE trashed_at != '' AND trashed_at < ?) ORDER BY sha256",
+            [since, until, *kinds, since])
         cursor.arraysize = batch_size
         while rows := cursor.fetchmany():
             for (doc,) in rows:
@@ -333,6 +378,38 @@ class SqliteCatalog(Catalog):
 
     def metrics(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM metrics ORDER BY day")]
+
+    def _edit(self, sha256, fields, entry):
+        def edit(doc: dict[str, Any]) -> None:
+            doc.update(fields)
+            doc.setdefault("history", []).append(entry)
+
+        try:
+            self._update(sha256, edit)
+        except KeyError:
+            return None
+        return self.get(sha256)
+
+    def delete_image(self, sha256: str) -> bool:
+        return self.conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,)).rowcount > 0
+
+    def save_recipe(self, name, spec, saved_by, saved_at):
+        self.conn.execute("BEGIN IMMEDIATE")  # read the version and write the next one as one step
+        try:
+            row = self.conn.execute("SELECT doc FROM recipes WHERE name = ?", (name,)).fetchone()
+            version = json.loads(row[0])["version"] + 1 if row else 1
+            doc = {"name": name, "version": version, "spec": {k: v for k, v in spec.items() if k != "version"},
+                   "saved_by": saved_by, "saved_at": to_iso(saved_at)}
+            self.conn.execute("INSERT INTO recipes (name, doc) VALUES (?, ?) "
+                              "ON CONFLICT(name) DO UPDATE SET doc = excluded.doc", (name, json.dumps(doc)))
+            self.conn.execute("COMMIT")
+            return doc
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def saved_recipes(self):
+        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM recipes ORDER BY name")]
 
     # --- the gallery's listing ----------------------------------------------------------------------
 
@@ -372,6 +449,7 @@ class SqliteCatalog(Catalog):
         if filters.group is not None:
             where.append("(f.sha256 = ? OR f.dup_of = ?)")
             args += [filters.group, filters.group]
+        where.append("f.trashed_at IS NOT NULL" if filters.trashed else "f.trashed_at IS NULL")
         return sql, args, where, time_col, sha_col
 
     def list_images(self, filters=None, sort="newest", limit=60, cursor=None):
@@ -396,14 +474,18 @@ class SqliteCatalog(Catalog):
 
     def facets(self, top: int = 100) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
-        for kind in ("keywords", "labels", "sources"):
+        # The trash is left out (a join only when something is in it: the counts stay index-only).
+        trash = self.conn.execute("SELECT 1 FROM image_fields WHERE trashed_at IS NOT NULL LIMIT 1").fetchone()
+        kept = (" AND sha256 NOT IN (SELECT sha256 FROM image_fields WHERE trashed_at IS NOT NULL)" if trash else "")
+        for kind in ("keywords", "labels", "sources", "tags"):
             # (kind, value, retrieved_at, sha256) is the key: one row per image and value.
-            rows = self.conn.execute("SELECT value, count(*) AS n FROM image_terms WHERE kind = ? GROUP BY value "
-                                     "ORDER BY n DESC, value LIMIT ?", (kind, top))
+            rows = self.conn.execute(f"SELECT value, count(*) AS n FROM image_terms WHERE kind = ?{kept} "
+                                     "GROUP BY value ORDER BY n DESC, value LIMIT ?", (kind, top))
             out[kind] = [{"name": r[0], "count": r[1]} for r in rows]
         for name, column in (("formats", "format"), ("statuses", "status")):
             rows = self.conn.execute(f"SELECT {column}, count(*) AS n FROM image_fields WHERE {column} IS NOT NULL "
-                                     f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?", (top,))
+                                     f"AND trashed_at IS NULL GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?",
+                                     (top,))
             out[name] = [{"name": r[0], "count": r[1]} for r in rows]
         return out
 

@@ -7,7 +7,7 @@ the pixel work is done on one small copy (longest side ``FEATURE_SIDE``), so fea
 milliseconds next to a decode; give it an image at least that large for comparable blur scores.
 
 Labels come from a ``Labeler``: ``LocalLabeler`` (EfficientNet-Lite0, ImageNet-1k classes, weights
-shipped inside a pip package: the optional extra ``labels``, nothing is downloaded) or
+shipped inside a pip package: the optional extra ``ml``, nothing is downloaded) or
 ``RekognitionLabeler`` (AWS Rekognition ``detect_labels`` through a boto3 client).
 ``labeler_from_settings`` picks one from ``GALLERY_LABELS`` (``none``, ``local``, ``rekognition``).
 Models and the face cascade are loaded once per process (per thread for the cascade), not per image.
@@ -34,9 +34,10 @@ from image_pipeline.process.features.labels import Labeler, _labeler
 log = logging.getLogger(__name__)
 
 # Bump when what extract_features computes changes: processing then records features again.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: the similar-images embedding
 
 FEATURE_SIDE = 512  # longest side of the working copy every feature is computed on
+EMBEDDING_SIDE = 448  # ... and of the copy the embedding is computed from (the network's input is 224)
 COLOR_SIDE = 96  # longest side of the thumbnail quantised for dominant colours
 MAX_COLORS = 5
 DEFAULT_MAX_DISTANCE = 8  # phash Hamming distance (of 64 bits) still called a near-duplicate
@@ -360,6 +361,13 @@ def feature_extraction(settings: Any, rekognition_client_factory: Callable[[], A
     :func:`image_pipeline.process.process_batch` (empty when features are off)."""
     if not settings.features:
         return {}
+    from image_pipeline.process.models.embedding import embedding_features
+
     labeler = _labeler(settings, rekognition_client_factory)
-    return {"features": lambda im, exif: extract_features(im, exif, labeler=labeler),
+
+    def features(im: Image.Image, exif: Image.Exif) -> dict[str, Any]:
+        # The embedding is a separate hook on the same decode (on a small RGB copy of any mode).
+        return {**extract_features(im, exif, labeler=labeler),
+                **embedding_features(working_copy(im, EMBEDDING_SIDE), settings.embeddings)}
+    return {"features": features,
             "features_version": FEATURES_VERSION, "near_duplicate": near_duplicate_of}

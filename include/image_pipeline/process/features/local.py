@@ -1,5 +1,5 @@
 """The local labeller: ImageNet-1k labels from EfficientNet-Lite0 on the CPU (weights inside the optional
-extra ``labels``; nothing is downloaded), loaded once per process."""
+extra ``ml``; nothing is downloaded), loaded once per process."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ _model_lock = threading.Lock()
 
 
 def local_labels_available() -> bool:
-    """True when the optional extra ``labels`` (torch and the packaged model) is installed."""
+    """True when the optional extra ``ml`` (torch and the packaged model) is installed."""
     import importlib.util
 
     return all(importlib.util.find_spec(name) is not None for name in _LOCAL_PACKAGES)
@@ -49,8 +49,12 @@ class LocalLabeler:
     source = LOCAL_MODEL
     input_side = 224
 
-    def __init__(self, top_k: int = 5, min_score: float = 0.05, threads: int = 1) -> None:
-        self.top_k, self.min_score, self.threads = top_k, min_score, threads
+    def __init__(self, top_k: int = 5, min_score: float = 0.05, threads: int | None = None) -> None:
+        from image_pipeline.process import models
+
+        # GALLERY_MODEL_THREADS by default: the same network as the embedding's, so one copy per process.
+        self.top_k, self.min_score = top_k, min_score
+        self.threads = models.threads() if threads is None else threads
 
     def load(self) -> "LocalLabeler":
         """Load the model now (it is loaded on first use otherwise); raises ImportError without the extra."""

@@ -1,8 +1,9 @@
 """The operations a recipe can list, grouped by family as thumbor groups its filters: the registry
 and its helpers (:mod:`.base`), :mod:`.geometry`, :mod:`.colour` (colour and filters),
-:mod:`.artistic` and :mod:`.watermark`. Importing this package registers every operation."""
+:mod:`.artistic`, :mod:`.learned` (background removal, style transfer) and
+:mod:`.watermark`. Importing this package registers every operation."""
 
-from image_pipeline.process.operations import artistic, colour, geometry, watermark  # noqa: F401 - they register
+from image_pipeline.process.operations import artistic, colour, geometry, learned, watermark  # noqa: F401 - they register
 from image_pipeline.process.operations.base import ALPHA_MODES, OPERATIONS, Context, Operation, RecipeError, operation
 
 __all__ = ["ALPHA_MODES", "OPERATIONS", "Context", "Operation", "RecipeError", "operation"]

@@ -1,13 +1,21 @@
-"""Artistic effects through OpenCV: stylize, pencil sketch, edge-preserving smoothing, background removal."""
+"""Artistic effects through OpenCV: stylize, pencil sketch, edge-preserving smoothing (the learned ones,
+background removal and style transfer, are in :mod:`.learned`)."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from PIL import Image, ImageChops
+from PIL import Image
 
-from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _keep_alpha, _rgb,
-                                                    operation)
+from image_pipeline.process.operations.base import (NUM, Context, RecipeError, _keep_alpha, _rgb,
+                                                    operation, param)
+
+SIGMA_S = param(NUM, 60, min=0, max=200, step=1, title="Spatial sigma", description="How far smoothing reaches.")
+
+
+def _sigma_r(default: float) -> Any:
+    return param(NUM, default, min=0, max=1, step=0.01, title="Range sigma",
+                 description="How different colours may be and still be smoothed together.")
 
 
 def _cv_rgb(im: Image.Image, fn: Callable[[Any], Any]) -> Image.Image:
@@ -24,17 +32,23 @@ def _cv_rgb(im: Image.Image, fn: Callable[[Any], Any]) -> Image.Image:
     return _keep_alpha(_rgb(im), run)
 
 
-@operation("stylize", colour=True, sigma_s=(NUM, 60), sigma_r=(NUM, 0.45))
+@operation("stylize", colour=True, sigma_s=SIGMA_S, sigma_r=_sigma_r(0.45))
 def stylize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """OpenCV's watercolour-like stylization."""
+    return cv_stylization(im, float(p["sigma_s"]), float(p["sigma_r"]))
+
+
+def cv_stylization(im: Image.Image, sigma_s: float = 60, sigma_r: float = 0.45) -> Image.Image:
     import cv2
 
-    return _cv_rgb(im, lambda bgr: cv2.stylization(bgr, sigma_s=float(p["sigma_s"]), sigma_r=float(p["sigma_r"])))
+    return _cv_rgb(im, lambda bgr: cv2.stylization(bgr, sigma_s=sigma_s, sigma_r=sigma_r))
 
 
-@operation("pencil_sketch", colour=True, color=(bool, False), sigma_s=(NUM, 60), sigma_r=(NUM, 0.07),
-           shade=(NUM, 0.05))
+@operation("pencil_sketch", colour=True, color=param(bool, False, title="Colour", description="A coloured sketch."),
+           sigma_s=SIGMA_S, sigma_r=_sigma_r(0.07),
+           shade=param(NUM, 0.05, min=0, max=0.1, step=0.005, description="How dark the shading is."))
 def pencil_sketch(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """OpenCV's pencil sketch, gray or coloured."""
     import cv2
 
     def sketch(bgr):
@@ -44,7 +58,10 @@ def pencil_sketch(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return _cv_rgb(im, sketch)
 
 
-@operation("edge_preserve", colour=True, mode=(str, "recursive"), sigma_s=(NUM, 60), sigma_r=(NUM, 0.4))
+@operation("edge_preserve", colour=True, title="Edge-preserving smoothing",
+           mode=param(str, "recursive", choices=("recursive", "normalized", "detail"),
+                      description="A smoothing filter, or detail enhancement."),
+           sigma_s=SIGMA_S, sigma_r=_sigma_r(0.4))
 def edge_preserve(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """OpenCV's edge-preserving smoothing (recursive or normalised-convolution filter), or its
     detail enhancement (``mode: detail``)."""
@@ -57,28 +74,3 @@ def edge_preserve(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
         raise RecipeError("edge_preserve: mode is recursive, normalized or detail")
     return _cv_rgb(im, lambda bgr: cv2.edgePreservingFilter(bgr, flags=flags, sigma_s=float(p["sigma_s"]),
                                                             sigma_r=float(p["sigma_r"])))
-
-
-@operation("remove_background", colour=True, iterations=(int, 5), margin=(NUM, 0.05))
-def remove_background(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
-    """OpenCV GrabCut seeded with the centre of the frame as the subject (the outer ``margin`` as
-    sure background); the background becomes transparent (on formats without alpha, the output's
-    background colour)."""
-    import cv2
-    import numpy as np
-
-    rgb = im.convert("RGB")
-    f = min(1.0, 512 / max(rgb.size))  # GrabCut is iterative and slow: segment a small copy
-    small = rgb.resize((max(2, round(rgb.width * f)), max(2, round(rgb.height * f))), Image.Resampling.BILINEAR)
-    bgr = cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2BGR)
-    mx, my = max(1, round(small.width * p["margin"])), max(1, round(small.height * p["margin"]))
-    rect = (mx, my, max(1, small.width - 2 * mx), max(1, small.height - 2 * my))
-    mask = np.zeros(bgr.shape[:2], np.uint8)
-    cv2.grabCut(bgr, mask, rect, np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64),
-                p["iterations"], cv2.GC_INIT_WITH_RECT)
-    alpha = Image.fromarray(np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8))
-    alpha = alpha.resize(rgb.size, Image.Resampling.BILINEAR)
-    if im.mode in ALPHA_MODES:
-        alpha = ImageChops.multiply(alpha, im.getchannel("A"))
-    rgb.putalpha(alpha)
-    return rgb

@@ -6,11 +6,20 @@ Operations run on whatever scale the engine decoded at (``ctx.scale``: decoded p
 pixel). Parameters given in original pixels (a crop box, a blur radius) are scaled by it, so a
 recipe means the same thing whatever the decode scale. A ``resize`` tells the engine how small the
 decode may be (:func:`needed_scale`).
+
+Each operation also describes itself for the gallery's editor (:func:`describe`): its family (the
+module that registers it), a title, a description (its docstring's first paragraph) and, per
+parameter, a ``kind`` (number, integer, boolean, select, color, text, box) with the editor's bounds,
+choices, title and description (:func:`param`). A ``select``'s choices are checked with the recipe;
+``min``/``max`` are the editor's range (a recipe file may go past them: a wider blur is not wrong).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
@@ -30,38 +39,143 @@ class Context:
     scale_y: float = 1.0  # ... and down (a reduced decode rounds each side on its own)
     orientation: int = 1  # EXIF orientation of the source (1 = upright)
     oriented: bool = False  # auto_orient has run
+    # What operations record in the output's facts (``models``), e.g. the method or model a step used.
+    facts: dict[str, Any] = field(default_factory=dict)
+    # A gallery image's pixels by sha256 (``sha256:<hex>`` references); None outside the gallery.
+    gallery_image: Callable[[str], Image.Image] | None = None
+
+
+NUM = (int, float)
+KINDS = ("number", "integer", "boolean", "select", "color", "text", "box")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an operation: its Python types and default (what a recipe is checked
+    against), and how the editor shows it."""
+
+    types: type | tuple[type, ...]
+    default: Any = None
+    kind: str | None = None  # None: from the types (number, integer, boolean, text; box for a list)
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+    title: str | None = None
+    description: str = ""
+
+    def __iter__(self):  # (types, default), as the registry's tuples were
+        return iter((self.types, self.default))
+
+    def resolved_kind(self) -> str:
+        if self.kind is not None:
+            return self.kind
+        if self.choices is not None:
+            return "select"
+        types = self.types if isinstance(self.types, tuple) else (self.types,)
+        if bool in types:
+            return "boolean"
+        if float in types:
+            return "number"
+        if int in types:
+            return "integer"
+        return "box" if list in types else "text"
+
+    def describe(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": name, "kind": self.resolved_kind(), "default": self.default,
+                               "title": self.title or name.replace("_", " ").capitalize(),
+                               "description": self.description, "required": False,
+                               "nullable": self.default is None}
+        for key in ("min", "max", "step"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        return out
+
+
+def param(types: type | tuple[type, ...], default: Any = None, **meta: Any) -> Param:
+    """A parameter with the editor's metadata: ``kind``, ``min``, ``max``, ``step``, ``choices``,
+    ``title``, ``description``."""
+    if meta.get("kind") is not None and meta["kind"] not in KINDS:
+        raise ValueError(f"unknown parameter kind {meta['kind']!r}")
+    if "choices" in meta:
+        meta["choices"] = tuple(meta["choices"])
+    return Param(types, default, **meta)
 
 
 @dataclass(frozen=True)
 class Operation:
     name: str
     apply: Callable[..., Image.Image]  # (image, ctx, **params) -> image
-    params: dict[str, tuple[type | tuple[type, ...], Any]] = field(default_factory=dict)  # name -> (types, default)
+    params: dict[str, Param] = field(default_factory=dict)
     colour: bool = False  # needs colour input (a grayscale-only decode cannot serve it)
+    family: str = "other"
+    title: str = ""
+    description: str = ""
+    files: tuple[str, ...] = ()  # parameters naming a picture: a file beside the recipe or a gallery image
+    validate: Callable[[dict[str, Any]], None] | None = None  # checks across parameters, when the recipe is parsed
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - set(self.params)
         if unknown:
             raise RecipeError(f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
         checked = {}
-        for name, (types, default) in self.params.items():
+        for name, spec in self.params.items():
+            types, default = spec
             value = params.get(name, default)
             if value is not None and not isinstance(value, types) or isinstance(value, bool) and bool not in (
                     types if isinstance(types, tuple) else (types,)):
                 raise RecipeError(f"{self.name}: parameter {name} has the wrong type ({value!r})")
+            if value is not None and spec.choices is not None and value not in spec.choices:
+                raise RecipeError(f"{self.name}: {name} is one of {', '.join(map(str, spec.choices))}, got {value!r}")
             checked[name] = value
+        if self.validate is not None:
+            self.validate(checked)
         return checked
+
+    def describe(self) -> dict[str, Any]:
+        """What the editor shows of it (``GET /gallery/api/operations``)."""
+        return {"name": self.name, "title": self.title, "description": self.description, "colour": self.colour,
+                "params": [spec.describe(n) for n, spec in self.params.items()]}
 
 
 OPERATIONS: dict[str, Operation] = {}
-NUM = (int, float)
+FAMILIES = {"geometry": "Geometry", "colour": "Colour and filters", "artistic": "Artistic", "learned": "Learned models",
+            "watermark": "Watermark"}
 
 
-def operation(name: str, colour: bool = False, **params: tuple[Any, Any]):
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+def operation(name: str, colour: bool = False, *, title: str | None = None, description: str | None = None,
+              files: tuple[str, ...] = (), validate: Callable[[dict[str, Any]], None] | None = None,
+              **params: Any):
+    """Register ``fn`` under ``name``; ``params`` are :func:`param` specs or ``(types, default)`` tuples.
+    Its family is its module's name (geometry, colour, artistic, watermark, learned). ``files`` names the
+    parameters that refer to a picture; ``validate`` checks across parameters when a recipe is parsed."""
+    specs = {k: v if isinstance(v, Param) else Param(*v) for k, v in params.items()}
+
     def register(fn: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
-        OPERATIONS[name] = Operation(name, fn, params, colour)
+        family = fn.__module__.rsplit(".", 1)[-1]
+        OPERATIONS[name] = Operation(
+            name, fn, specs, colour, family=family if family in FAMILIES else "other",
+            title=title or name.replace("_", " ").capitalize(),
+            description=description if description is not None else _first_paragraph(fn.__doc__),
+            files=files, validate=validate)
         return fn
     return register
+
+
+def describe() -> dict[str, Any]:
+    """The registry by family, in the families' order, each family's operations by name."""
+    families = []
+    for family, family_title in FAMILIES.items():
+        ops = [OPERATIONS[n].describe() for n in sorted(OPERATIONS) if OPERATIONS[n].family == family]
+        if ops:
+            families.append({"name": family, "title": family_title, "operations": ops})
+    return {"families": families}
 
 
 def _rgb(im: Image.Image) -> Image.Image:
@@ -85,3 +199,42 @@ def _colour(value: str, mode: str) -> Any:
     from PIL import ImageColor
 
     return ImageColor.getcolor(value, mode if mode in ("RGB", "RGBA", "L", "LA") else "RGB")
+
+
+GALLERY_REF = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
+
+
+def resolve_picture(value: str, base_dir: str | Path | None) -> str:
+    """A picture parameter made safe: ``sha256:<hex>`` (or the bare hash) names a gallery image; anything
+    else is a file inside the recipe's folder ``base_dir`` (no absolute path, no way out through ``..``
+    or a link), returned as its absolute path. :class:`RecipeError` otherwise."""
+    ref = GALLERY_REF.match(value.strip().lower())
+    if ref:
+        return f"sha256:{ref[1]}"
+    if base_dir is None:
+        raise RecipeError(f"{value!r}: a picture is a gallery image (sha256:<hex>) or a file beside the recipe's file")
+    base = Path(base_dir).resolve()
+    path = (base / value).resolve()
+    if Path(value).is_absolute() or not path.is_relative_to(base):
+        raise RecipeError(f"{value!r}: a picture file must be inside the recipe's folder")
+    if not path.is_file():
+        raise RecipeError(f"{value!r}: no such file beside the recipe")
+    return str(path)
+
+
+@lru_cache(maxsize=8)
+def _picture_file(path: str, mtime_ns: int) -> Image.Image:
+    with Image.open(path) as opened:
+        return opened.convert("RGB")
+
+
+def open_picture(ref: str, ctx: Context) -> Image.Image:
+    """The RGB pixels of a :func:`resolve_picture` reference (files cached per process while unchanged)."""
+    if ref.startswith("sha256:"):
+        if ctx.gallery_image is None:
+            raise RecipeError(f"{ref}: a gallery image can be used only when processing the gallery")
+        return ctx.gallery_image(ref.removeprefix("sha256:")).convert("RGB")
+    try:
+        return _picture_file(ref, Path(ref).stat().st_mtime_ns)
+    except OSError as exc:
+        raise RecipeError(f"cannot read picture {ref}: {exc}") from None

@@ -7,17 +7,18 @@ from typing import Any
 
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from image_pipeline.process.operations.base import ALPHA_MODES, NUM, Context, _keep_alpha, operation
+from image_pipeline.process.operations.base import ALPHA_MODES, NUM, Context, _keep_alpha, operation, param
 
 
 @operation("grayscale")
 def grayscale(im: Image.Image, ctx: Context) -> Image.Image:
+    """Drop the colour (luma only; transparency kept)."""
     if im.mode in ("L", "LA"):
         return im  # converting would only copy it
     return im.convert("LA" if im.mode in ALPHA_MODES else "L")
 
 
-@operation("blur", radius=(NUM, 2))
+@operation("blur", radius=param(NUM, 2, min=0, max=50, step=0.5, description="Gaussian radius in original pixels."))
 def blur(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Gaussian blur; ``radius`` in original pixels."""
     return im.filter(ImageFilter.GaussianBlur(p["radius"] * ctx.scale))
@@ -25,15 +26,22 @@ def blur(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
 
 @operation("sharpen")
 def sharpen(im: Image.Image, ctx: Context) -> Image.Image:
+    """Pillow's sharpening kernel."""
     return _keep_alpha(im, lambda x: x.filter(ImageFilter.SHARPEN))
 
 
-@operation("unsharp_mask", radius=(NUM, 2), percent=(int, 150), threshold=(int, 3))
+@operation("unsharp_mask", title="Unsharp mask",
+           radius=param(NUM, 2, min=0, max=20, step=0.5, description="Blur radius of the mask."),
+           percent=param(int, 150, min=0, max=500, step=5, description="Strength in percent."),
+           threshold=param(int, 3, min=0, max=255, description="Smallest difference that is sharpened."))
 def unsharp_mask(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """Sharpen by subtracting a blurred copy."""
     return _keep_alpha(im, lambda x: x.filter(ImageFilter.UnsharpMask(p["radius"], p["percent"], p["threshold"])))
 
 
-@operation("edges", method=(str, "canny"), low=(int, 100), high=(int, 200))
+@operation("edges", method=param(str, "canny", choices=("canny", "kernel"), description="Canny or a kernel."),
+           low=param(int, 100, min=0, max=1000, description="Canny's lower threshold."),
+           high=param(int, 200, min=0, max=1000, description="Canny's upper threshold."))
 def edges(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Edge detection: OpenCV's Canny (``method: canny``) or Pillow's FIND_EDGES kernel."""
     if p["method"] == "kernel":
@@ -46,16 +54,19 @@ def edges(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
 
 @operation("emboss")
 def emboss(im: Image.Image, ctx: Context) -> Image.Image:
+    """Pillow's emboss kernel."""
     return _keep_alpha(im, lambda x: x.filter(ImageFilter.EMBOSS))
 
 
 @operation("contour")
 def contour(im: Image.Image, ctx: Context) -> Image.Image:
+    """Pillow's contour kernel."""
     return _keep_alpha(im, lambda x: x.filter(ImageFilter.CONTOUR))
 
 
 @operation("sepia", colour=False)
 def sepia(im: Image.Image, ctx: Context) -> Image.Image:
+    """A brown-toned monochrome."""
     def tone(x: Image.Image) -> Image.Image:
         return ImageOps.colorize(x.convert("L"), black="#2e1f0f", white="#fff5e0", mid="#a8845c")
     return _keep_alpha(im, tone)
@@ -67,9 +78,17 @@ def _enhancer(cls):
     return apply
 
 
-operation("brightness", factor=(NUM, 1.2))(_enhancer(ImageEnhance.Brightness))
-operation("contrast", factor=(NUM, 1.2))(_enhancer(ImageEnhance.Contrast))
-operation("saturation", colour=True, factor=(NUM, 1.2))(_enhancer(ImageEnhance.Color))
+def _factor(what: str):
+    return param(NUM, 1.2, min=0, max=3, step=0.05,
+                 description=f"1 keeps the {what}; below lowers it, above raises it.")
+
+
+operation("brightness", factor=_factor("brightness"), description="Lighten or darken.")(
+    _enhancer(ImageEnhance.Brightness))
+operation("contrast", factor=_factor("contrast"), description="More or less contrast.")(
+    _enhancer(ImageEnhance.Contrast))
+operation("saturation", colour=True, factor=_factor("saturation"), description="More or less colourful.")(
+    _enhancer(ImageEnhance.Color))
 
 
 @operation("equalize")
@@ -83,7 +102,9 @@ def equalize(im: Image.Image, ctx: Context) -> Image.Image:
     return _keep_alpha(im, eq)
 
 
-@operation("clahe", clip_limit=(NUM, 2.0), tile=(int, 8))
+@operation("clahe", title="CLAHE",
+           clip_limit=param(NUM, 2.0, min=0.5, max=40, step=0.5, description="Contrast limit per tile."),
+           tile=param(int, 8, min=1, max=32, description="Tiles per side."))
 def clahe(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Contrast-limited adaptive histogram equalisation (OpenCV), on luma."""
     import cv2

@@ -7,7 +7,8 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
-from image_pipeline.process.operations.base import ALPHA_MODES, NUM, Context, RecipeError, _colour, operation
+from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, operation,
+                                                    param)
 
 
 T = Image.Transpose
@@ -75,11 +76,27 @@ RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BIC
             "bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
 
 
-@operation("resize", scale=(NUM, None), width=(int, None), height=(int, None), longest=(int, None),
-           mode=(str, "fit"), upscale=(bool, False), focus=(str, "center"), filter=(str, "lanczos"))
+FOCUSES = ("center", "entropy", "face", "subject")
+FOCUS = param(str, "center", choices=FOCUSES,
+              description="Where the window goes: the centre, the most detail, the faces, or the salient subject.")
+
+
+@operation("resize",
+           scale=param(NUM, None, min=1, max=200, step=1, title="Scale (%)",
+                       description="A percentage of the original size (instead of a box)."),
+           width=param(int, None, min=1, max=10000, description="Output width in pixels."),
+           height=param(int, None, min=1, max=10000, description="Output height in pixels."),
+           longest=param(int, None, min=1, max=10000, title="Longest side",
+                         description="The longest side in pixels (instead of width and height)."),
+           mode=param(str, "fit", choices=("fit", "fill"),
+                      description="fit: inside the box; fill: cover the box and crop the overflow."),
+           upscale=param(bool, False, description="Let it enlarge smaller images."),
+           focus=FOCUS,
+           filter=param(str, "lanczos", choices=("lanczos", "bicubic", "bilinear", "box", "nearest"),
+                        description="The resampling filter."))
 def resize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Scale by a percentage, fit inside a box (``width``/``height``, or ``longest`` side), or fill a
-    box and crop the overflow (``mode: fill``, cropped around ``focus``: center, entropy or face).
+    box and crop the overflow (``mode: fill``, cropped around ``focus``: center, entropy, face or subject).
     Never upscales unless ``upscale`` is true. Sizes are of the output; a scale is of the original."""
     if p["scale"] is not None:
         # A percentage of the original, whatever the decode scale (rounded down, as the seed's w // 2).
@@ -94,14 +111,24 @@ def resize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     ctx.scale *= im.width / before[0]
     ctx.scale_y *= im.height / before[1]
     if crop is not None and crop != im.size:
-        im = crop_to(im, crop, p["focus"])
+        im = crop_to(im, crop, p["focus"], ctx)
     return im
 
 
-def crop_to(im: Image.Image, size: tuple[int, int], focus: str) -> Image.Image:
-    """A ``size`` window of ``im``, placed around the chosen focus."""
+def crop_to(im: Image.Image, size: tuple[int, int], focus: str, ctx: Context | None = None) -> Image.Image:
+    """A ``size`` window of ``im``, placed around the chosen focus (``subject``: the salient subject's
+    mask, :func:`~.learned.subject_origin`; entropy without the model)."""
+    if focus not in FOCUSES:
+        raise RecipeError(f"focus is one of {', '.join(FOCUSES)}")
     w, h = min(size[0], im.width), min(size[1], im.height)
-    if focus == "entropy":
+    origin = None
+    if focus == "subject":
+        from image_pipeline.process.operations.learned import subject_origin
+
+        origin = subject_origin(im, w, h, ctx)
+    if origin is not None:
+        left, top = origin
+    elif focus in ("entropy", "subject"):
         left, top = _entropy_origin(im, w, h)
     elif focus == "face":
         left, top = _face_origin(im, w, h)
@@ -158,11 +185,18 @@ def _face_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
     return x, y
 
 
-@operation("crop", box=(list, None), width=(int, None), height=(int, None), aspect=(str, None), focus=(str, "center"))
+@operation("crop",
+           box=param(list, None, kind="box", title="Box",
+                     description="[left, top, right, bottom] in original pixels (drawn on the image)."),
+           width=param(int, None, min=1, max=10000, description="A window this wide (output pixels)."),
+           height=param(int, None, min=1, max=10000, description="A window this high (output pixels)."),
+           aspect=param(str, None, description='The largest window of this ratio, e.g. "16:9".'),
+           focus=FOCUS)
 def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """A ``box`` [left, top, right, bottom] in original pixels, or a ``width`` x ``height`` window
     (output pixels), or the largest window of an ``aspect`` ratio such as ``"16:9"``, placed by
-    ``focus``: center, entropy (most detail) or face (OpenCV's cascade, entropy when none is found)."""
+    ``focus``: center, entropy (most detail), face (OpenCV's cascade, entropy when none is found) or
+    subject (the salient subject's mask, U²-Net-p; entropy without it)."""
     if p["box"] is not None:
         if len(p["box"]) != 4:
             raise RecipeError("crop: box is [left, top, right, bottom]")
@@ -182,10 +216,12 @@ def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
         size = (p["width"], p["height"])
     else:
         raise RecipeError("crop: give box, aspect, or width and height")
-    return crop_to(im, size, p["focus"])
+    return crop_to(im, size, p["focus"], ctx)
 
 
-@operation("rotate", angle=(NUM, 90), expand=(bool, True), fill=(str, "#ffffff"))
+@operation("rotate", angle=param(NUM, 90, min=-360, max=360, step=1, description="Degrees, counter-clockwise."),
+           expand=param(bool, True, description="Grow the canvas to hold the whole turned image."),
+           fill=param(str, "#ffffff", kind="color", description="The colour of the corners a turn uncovers."))
 def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Counter-clockwise by ``angle`` degrees; quarter turns are exact transposes."""
     quarter = {90: T.ROTATE_90, 180: T.ROTATE_180, 270: T.ROTATE_270}
@@ -200,11 +236,11 @@ def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return im.rotate(angle, Image.Resampling.BICUBIC, expand=p["expand"], fillcolor=fill)
 
 
-@operation("flip", direction=(str, "horizontal"))
+@operation("flip", direction=param(str, "horizontal", choices=("horizontal", "vertical"),
+                                   description="Mirror left-right or top-bottom."))
 def flip(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
+    """Mirror the image."""
     if p["direction"] not in ("horizontal", "vertical"):
         raise RecipeError("flip: direction is horizontal or vertical")
     return im.transpose(T.FLIP_LEFT_RIGHT if p["direction"] == "horizontal" else T.FLIP_TOP_BOTTOM)
 
-
-# --- colour and filters --------------------------------------------------------------------------

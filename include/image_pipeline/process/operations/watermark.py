@@ -6,14 +6,21 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from image_pipeline.process.operations.base import ALPHA_MODES, NUM, Context, RecipeError, _colour, operation
+from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, operation,
+                                                    param)
 
 
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 
 
-@operation("watermark", text=(str, None), image=(str, None), position=(str, "bottom-right"),
-           opacity=(NUM, 0.5), size=(NUM, 0.05), margin=(NUM, 0.02), color=(str, "#ffffff"))
+@operation("watermark", text=param(str, None, description="The text to lay on (or an image)."),
+           image=param(str, None, title="Image file", description="A mark image's path on the workers (or a text)."),
+           position=param(str, "bottom-right", choices=POSITIONS, description="Where the mark goes."),
+           opacity=param(NUM, 0.5, min=0, max=1, step=0.05, description="0 invisible, 1 opaque."),
+           size=param(NUM, 0.05, min=0.01, max=0.5, step=0.01,
+                      description="Text height (mark width) as a fraction of the shorter (longer) side."),
+           margin=param(NUM, 0.02, min=0, max=0.2, step=0.01, description="Distance from the edges, as a fraction."),
+           color=param(str, "#ffffff", kind="color", description="The text's colour."))
 def watermark(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Text, or an image file, in a corner or the centre. ``size`` is the text height (or the
     mark's width) as a fraction of the image's shorter (or longer) side, so it looks the same at
@@ -42,6 +49,3 @@ def watermark(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
                                                               (base.height - mark.height) // 2)
     base.alpha_composite(mark, (max(0, x), max(0, y)))
     return base if im.mode in ALPHA_MODES else base.convert("RGB" if im.mode != "L" else "L")
-
-
-# --- planning ------------------------------------------------------------------------------------

@@ -1,0 +1,74 @@
+"""Image requests from the gallery: ``POST /api/requests`` starts ``image_request`` for the logged-in
+user, with Airflow's own DAG-run creation (the same code as Airflow's ``POST /api/v2/dags/{id}/dagRuns``:
+the form's Params validated, the run recorded as triggered by that user), rate-limited per user.
+
+The limit (``GALLERY_REQUEST_RATE_LIMIT`` runs per ``GALLERY_REQUEST_RATE_WINDOW`` seconds, default 10
+an hour) is counted in Airflow's metadata DB from the runs of ``image_request`` that user triggered,
+so it holds across API server workers and restarts; past it the answer is 429 with a ``Retry-After``
+and a message saying when the next request is possible. Needs the right to trigger ``image_request``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.api_fastapi.common.dagbag import create_dag_bag
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.datamodels.dag_run import DAGRunResponse, TriggerDAGRunPostBody
+from airflow.api_fastapi.core_api.routes.public.dag_run import trigger_dag_run
+from airflow.models.dagrun import DagRun
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from image_pipeline.ui.auth import REQUEST_DAG, GetUserDep, can_request
+from image_pipeline.ui.backends import backends
+
+router = APIRouter(prefix="/api", tags=["requests"])
+
+
+class ImageRequest(BaseModel):
+    conf: dict[str, Any] = Field(default_factory=dict, description="image_request's form: engine, keywords, "
+                                 "count, recipe, email (and site_url or urls)")
+
+
+def _dag_bag(request: Request) -> Any:
+    """Airflow's API-server DagBag (serialized DAGs from the DB), one per app, as Airflow's own app keeps."""
+    if getattr(request.app.state, "dag_bag", None) is None:
+        request.app.state.dag_bag = create_dag_bag()
+    return request.app.state.dag_bag
+
+
+def _over_limit(session: Any, user: str, limit: int, window: int, now: datetime) -> int | None:
+    """Seconds until ``user`` may trigger again, or None while under the limit."""
+    recent = session.scalars(
+        select(DagRun.run_after).where(DagRun.dag_id == REQUEST_DAG, DagRun.triggering_user_name == user,
+                                       DagRun.run_after > now - timedelta(seconds=window))
+        .order_by(DagRun.run_after.desc()).limit(limit)).all()
+    if len(recent) < limit:
+        return None
+    oldest = recent[-1] if recent[-1].tzinfo else recent[-1].replace(tzinfo=timezone.utc)
+    return max(1, int((oldest + timedelta(seconds=window) - now).total_seconds()) + 1)
+
+
+@router.post("/requests", dependencies=[Depends(can_request)], response_model=DAGRunResponse,
+             summary="Start image_request for the logged-in user (rate-limited per user); needs the right to "
+                     "trigger image_request",
+             responses={429: {"description": "Too many requests from this user in the window"}})
+def request_images(body: ImageRequest, request: Request, user: GetUserDep, session: SessionDep) -> Any:
+    cfg = backends(request).cfg
+    limit, window = cfg.request_rate_limit, cfg.request_rate_window
+    wait = _over_limit(session, user.get_name(), limit, window, datetime.now(timezone.utc))
+    if wait is not None:
+        raise HTTPException(429, f"Too many image requests: at most {limit} every {_duration(window)} per user. "
+                                 f"You can ask again in {_duration(wait)}.", headers={"Retry-After": str(wait)})
+    dag_run = trigger_dag_run(dag_id=REQUEST_DAG, body=TriggerDAGRunPostBody(conf=body.conf, logical_date=None),
+                              dag_bag=_dag_bag(request), user=user, session=session, request=request)
+    return DAGRunResponse.model_validate(dag_run)
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return "hour" if seconds == 3600 else f"{seconds // 3600} hours"
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
