@@ -8,7 +8,7 @@ analytics; the ``gallery_maintenance`` DAG purges it after ``GALLERY_TRASH_RETEN
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -48,24 +48,24 @@ def edit(sha256: str, body: ImageChanges, request: Request, user: GetUserDep) ->
     return image_detail(sha256, request, b)
 
 
-@router.post("/{sha256}/trash", summary="Move an image to the trash (hidden; purged after the retention)")
-def trash(sha256: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+def _moved(sha256: str, request: Request, move: Callable[..., tuple[Any, Any]], by: str) -> dict[str, Any]:
+    """Trash or restore one image with the catalog's ``move``; its detail afterwards (404 if unknown)."""
     b = backends(request)
-    doc, _ = b.catalog.trash_image(checked_sha256(sha256), user.get_name())
+    doc, _ = move(checked_sha256(sha256), by)
     if doc is None:
         raise HTTPException(404, "no such image")
     forget_counts(b)
     return image_detail(sha256, request, b)
+
+
+@router.post("/{sha256}/trash", summary="Move an image to the trash (hidden; purged after the retention)")
+def trash(sha256: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+    return _moved(sha256, request, backends(request).catalog.trash_image, user.get_name())
 
 
 @router.post("/{sha256}/restore", summary="Take an image out of the trash")
 def restore(sha256: str, request: Request, user: GetUserDep) -> dict[str, Any]:
-    b = backends(request)
-    doc, _ = b.catalog.restore_image(checked_sha256(sha256), user.get_name())
-    if doc is None:
-        raise HTTPException(404, "no such image")
-    forget_counts(b)
-    return image_detail(sha256, request, b)
+    return _moved(sha256, request, backends(request).catalog.restore_image, user.get_name())
 
 
 @router.post("/bulk", summary="Tag, untag, trash or restore several images; how many changed")
