@@ -81,17 +81,18 @@ def test_analytics_uses_data_intervals(dagbag):
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS_DIR.glob("*.py")))
 def test_dag_file_imports_fast_and_light(dag_file):
-    """Time the DAG file itself (Airflow is already imported in the DAG processor)."""
+    """Time the DAG file itself (Airflow is already imported in the DAG processor). CPU time, not wall
+    time: the budget is the file's own work, which a busy machine's other processes do not change."""
     probe = f"""
 import runpy, sys, time
 import airflow.sdk
 already = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
-start = time.perf_counter()
+start = time.process_time()
 runpy.run_path({str(DAGS_DIR / dag_file)!r})
-elapsed = time.perf_counter() - start
+elapsed = time.process_time() - start
 print(elapsed, [m for m in {HEAVY_MODULES!r} if m in sys.modules and m not in already])
 """
     out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
     elapsed, heavy = out.strip().splitlines()[-1].split(" ", 1)
     assert heavy == "[]", f"{dag_file} imports {heavy} at module level"
-    assert float(elapsed) < 1.0, f"{dag_file} took {elapsed} s to import"
+    assert float(elapsed) < 1.0, f"{dag_file} took {elapsed} s of CPU to import"
