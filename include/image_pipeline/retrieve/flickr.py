@@ -93,6 +93,4 @@ def search(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filter
 def retrieve(request: dict, run: Run) -> RetrievalSummary:
     if not run.credentials:
         raise ValueError("engine 'flickr' needs an API key (the Airflow connection GALLERY_FLICKR_CONN_ID)")
-    return run.crawl(request, lambda dest, fetcher: search(
-        request["keyword"], dest, fetcher, count=request["count"], filters=request["filters"],
-        base_url=run.endpoint, api_key=run.credentials, idle_timeout=run.crawl_idle))
+    return run.search(request, search, api_key=run.credentials, idle_timeout=run.crawl_idle)

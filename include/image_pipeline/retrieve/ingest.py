@@ -160,6 +160,14 @@ class Run:
                                     provenance={**self.provenance, **extra})
         return summary
 
+    def search(self, request: dict, search: Callable[..., CrawlResult], **options: Any) -> RetrievalSummary:
+        """A keyword source's ``search(keyword, dest, fetcher, count=, filters=, base_url=, ...)`` run
+        as :meth:`crawl` with the request's keyword, count and filters and the run's endpoint
+        (``options``: the source's own, e.g. credentials)."""
+        return self.crawl(request, lambda dest, fetcher: search(
+            request["keyword"], dest, fetcher, count=request["count"], filters=request["filters"],
+            base_url=self.endpoint, **options))
+
 
 def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
              policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,

@@ -180,6 +180,4 @@ def search(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filter
 
 
 def retrieve(request: dict, run: Run) -> RetrievalSummary:
-    return run.crawl(request, lambda dest, fetcher: search(
-        request["keyword"], dest, fetcher, count=request["count"], filters=request["filters"],
-        base_url=run.endpoint, credentials=run.credentials))
+    return run.search(request, search, credentials=run.credentials)
