@@ -6,10 +6,16 @@ The limit (``GALLERY_REQUEST_RATE_LIMIT`` runs per ``GALLERY_REQUEST_RATE_WINDOW
 an hour) is counted in Airflow's metadata DB from the runs of ``image_request`` that user triggered,
 so it holds across API server workers and restarts; past it the answer is 429 with a ``Retry-After``
 and a message saying when the next request is possible. Needs the right to trigger ``image_request``.
+
+Counting and creating are one critical section, or two requests at the limit would both pass: a lock
+within the process (the endpoint runs in a thread pool) and, across API server processes, the DAG's row
+in ``dag`` locked ``FOR UPDATE`` until the new run is committed (SQLite, which has no row locks, is
+only served by one process: ``airflow standalone``).
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,6 +23,7 @@ from airflow.api_fastapi.common.dagbag import create_dag_bag
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.datamodels.dag_run import DAGRunResponse, TriggerDAGRunPostBody
 from airflow.api_fastapi.core_api.routes.public.dag_run import trigger_dag_run
+from airflow.models.dag import DagModel
 from airflow.models.dagrun import DagRun
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -26,6 +33,7 @@ from image_pipeline.ui.auth import REQUEST_DAG, GetUserDep, can_request
 from image_pipeline.ui.backends import backends
 
 router = APIRouter(prefix="/api", tags=["requests"])
+_COUNT_AND_CREATE = threading.Lock()
 
 
 class ImageRequest(BaseModel):
@@ -59,12 +67,17 @@ def _over_limit(session: Any, user: str, limit: int, window: int, now: datetime)
 def request_images(body: ImageRequest, request: Request, user: GetUserDep, session: SessionDep) -> Any:
     cfg = backends(request).cfg
     limit, window = cfg.request_rate_limit, cfg.request_rate_window
-    wait = _over_limit(session, user.get_name(), limit, window, datetime.now(timezone.utc))
-    if wait is not None:
-        raise HTTPException(429, f"Too many image requests: at most {limit} every {_duration(window)} per user. "
-                                 f"You can ask again in {_duration(wait)}.", headers={"Retry-After": str(wait)})
-    dag_run = trigger_dag_run(dag_id=REQUEST_DAG, body=TriggerDAGRunPostBody(conf=body.conf, logical_date=None),
-                              dag_bag=_dag_bag(request), user=user, session=session, request=request)
+    with _COUNT_AND_CREATE:
+        session.execute(select(DagModel.dag_id).where(DagModel.dag_id == REQUEST_DAG).with_for_update())
+        wait = _over_limit(session, user.get_name(), limit, window, datetime.now(timezone.utc))
+        if wait is not None:
+            session.rollback()  # the row lock
+            raise HTTPException(429, f"Too many image requests: at most {limit} every {_duration(window)} per "
+                                     f"user. You can ask again in {_duration(wait)}.",
+                                headers={"Retry-After": str(wait)})
+        dag_run = trigger_dag_run(dag_id=REQUEST_DAG, body=TriggerDAGRunPostBody(conf=body.conf, logical_date=None),
+                                  dag_bag=_dag_bag(request), user=user, session=session, request=request)
+        session.commit()  # the next request counts this run
     return DAGRunResponse.model_validate(dag_run)
 
 

@@ -67,3 +67,29 @@ def test_a_viewer_may_not_request_and_a_bad_form_is_refused(image_request_in_db,
     assert client.post("/api/requests", json={"conf": CONF}).status_code == 401
     bad = client.post("/api/requests", json={"conf": {**CONF, "count": "many"}}, headers=as_user("editor"))
     assert bad.status_code == 400  # the DAG's Params, checked by Airflow's own run creation
+
+
+@pytest.mark.parametrize("backends", ["sqlite"], indirect=True)
+def test_requests_racing_at_the_limit_let_only_one_through(image_request_in_db, limited, client, as_user,
+                                                           monkeypatch):
+    """Two requests arrive together with one left under the limit: one run, one 429. The run's
+    creation is slowed so that, were counting and creating not one critical section, both would
+    count two runs and both pass."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from image_pipeline.ui import requests as endpoint
+
+    for _ in range(2):
+        assert client.post("/api/requests", json={"conf": CONF}, headers=as_user("editor")).status_code == 200
+    trigger = endpoint.trigger_dag_run
+
+    def slow_trigger(**kwargs):
+        time.sleep(0.5)
+        return trigger(**kwargs)
+
+    monkeypatch.setattr(endpoint, "trigger_dag_run", slow_trigger)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: client.post("/api/requests", json={"conf": CONF},
+                                                     headers=as_user("editor")).status_code, range(2)))
+    assert sorted(answers) == [200, 429]
