@@ -21,22 +21,13 @@ import pytest
 
 from image_pipeline import analytics
 from image_pipeline.core import keys
-from image_pipeline.core.catalog import SqliteCatalog
 from image_pipeline.core.selection import Selection
-from image_pipeline.core.storage import LocalStore
 from image_pipeline.deliver import ensure_archive
 from image_pipeline.process.recipes import get_recipe
 from image_pipeline.retrieve import openverse, retrieve, validate_request, wikimedia, with_window
 from image_pipeline.retrieve.fetch import FetchPolicy
 
 POLICY = FetchPolicy(allowed_hosts=frozenset({"127.0.0.1"}), deadline=5.0, read_timeout=2.0)
-
-
-@pytest.fixture
-def gallery(tmp_path):
-    store = LocalStore(tmp_path / "store")
-    with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
-        yield store, catalog
 
 
 @pytest.fixture(autouse=True)

@@ -11,19 +11,10 @@ import time
 
 import pytest
 
-from image_pipeline.core.catalog import SqliteCatalog
 from image_pipeline.retrieve.fetch import FetchPolicy
 from image_pipeline.retrieve import retrieve, validate_request
-from image_pipeline.core.storage import LocalStore
 
 POLICY = FetchPolicy(allowed_hosts=frozenset({"127.0.0.1"}), deadline=5.0, read_timeout=2.0)
-
-
-@pytest.fixture
-def gallery(tmp_path):
-    store = LocalStore(tmp_path / "store")
-    with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
-        yield store, catalog
 
 
 @pytest.fixture
