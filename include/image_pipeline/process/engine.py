@@ -250,11 +250,13 @@ PREVIEW_JPEG = OutputSpec("jpeg", 85, False, False, None, 30, "strip", "srgb", "
 PREVIEW_PNG = OutputSpec("png", 85, False, False, None, 30, "strip", "srgb", "#ffffff")
 
 
-def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limits: Limits = Limits()) -> Preview:
+def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limits: Limits = Limits(),
+                  gallery_image: Callable[[str], Image.Image] | None = None) -> Preview:
     """The editor's preview: ``recipe``'s operations on ``src`` decoded at most ``max_side`` pixels a
     side (at least ``PREVIEW_SLACK`` of it, for a JPEG's cheapest DCT scale), by the same decode and
     operations as :func:`process_image` (operations are scale-aware, so the preview is the output,
-    smaller). JPEG, or PNG when the result has transparency."""
+    smaller). JPEG, or PNG when the result has transparency. ``gallery_image`` as in
+    :func:`process_image` (a picture named ``sha256:<hex>``)."""
     if max_side < 16:
         raise ValueError("max_side must be at least 16")
     deadline = _Deadline(limits.time_limit)
@@ -265,7 +267,8 @@ def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limi
     try:
         decoded = _decode_once(Path(src), im, [recipe], limits, False, max_side)
         timings: dict[str, float] = {"decode": round(decoded.seconds, 6)}
-        frame = _run_steps(decoded.for_spec(recipe.output), recipe, decoded.context(), deadline, timings)
+        frame = _run_steps(decoded.for_spec(recipe.output), recipe, decoded.context(gallery_image), deadline,
+                           timings)
         spec = PREVIEW_PNG if frame.mode in ALPHA_MODES else PREVIEW_JPEG
         t0 = time.perf_counter()
         data = encode(frame, spec, spec.quality)

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,6 +100,7 @@ def _source(b: Backends, doc: dict[str, Any]) -> Path:
              summary="The image with a chain of operations applied by the pipeline's engine, reduced")
 def preview(sha256: str, body: PreviewRequest, request: Request) -> Response:
     from image_pipeline.core.errors import BadImage
+    from image_pipeline.process.batches import gallery_image
     from image_pipeline.process.engine import preview_image
     from image_pipeline.process.recipes import parse_recipe
 
@@ -118,7 +120,8 @@ def preview(sha256: str, body: PreviewRequest, request: Request) -> Response:
     limits = wiring.limits(b.cfg)  # a preview holds a threadpool worker: a shorter time limit than a run's
     try:
         result = preview_image(_source(b, doc), recipe, body.max_side,
-                               limits=replace(limits, time_limit=min(limits.time_limit, PREVIEW_SECONDS)))
+                               limits=replace(limits, time_limit=min(limits.time_limit, PREVIEW_SECONDS)),
+                               gallery_image=partial(gallery_image, b.store, b.catalog))
     except (BadImage, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
     except KeyError:

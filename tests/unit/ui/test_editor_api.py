@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageStat
 
 
 def a_processed_image(client, as_user) -> str:
@@ -42,6 +42,24 @@ def test_a_viewer_previews_a_chain_computed_by_the_engine(client, as_user):
     assert bad.status_code == 422 and "unknown operation" in bad.json()["detail"]
     assert client.post(f"/api/images/{'0' * 64}/preview", json=chain, headers=as_user("viewer")).status_code == 404
 
+
+
+def test_a_preview_takes_a_style_from_another_gallery_image(client, as_user):
+    """A picture parameter may name a gallery image (``sha256:<hex>``): the preview loads it from the
+    gallery as processing does."""
+    items = client.get("/api/images", params={"status": "processed"}, headers=as_user("viewer")).json()["items"]
+    sha, style = items[0]["sha256"], items[1]["sha256"]
+    url = f"/api/images/{sha}/preview"
+    plain = client.post(url, json={"operations": [], "max_side": 128}, headers=as_user("viewer"))
+    styled = client.post(url, json={"operations": [{"style_transfer": {"style_image": f"sha256:{style}"}}],
+                                    "max_side": 128}, headers=as_user("viewer"))
+    assert styled.status_code == 200, styled.text
+    with Image.open(io.BytesIO(plain.content)) as before, Image.open(io.BytesIO(styled.content)) as after:
+        assert after.size == before.size
+        assert ImageStat.Stat(ImageChops.difference(before.convert("RGB"), after.convert("RGB"))).mean[0] > 5
+    missing = client.post(url, json={"operations": [{"style_transfer": {"style_image": f"sha256:{'0' * 64}"}}]},
+                          headers=as_user("viewer"))
+    assert missing.status_code == 422 and "no gallery image" in missing.json()["detail"]
 
 def test_recipes_are_checked_saved_versioned_and_listed(client, as_user):
     recipe = {"name": "soft_gray", "description": "Gray and soft",
