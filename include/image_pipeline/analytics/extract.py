@@ -86,7 +86,7 @@ SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) 
        CASE WHEN width > 0 AND height > 0 THEN width / height END AS aspect_ratio,
        TRY_CAST(retrieved_at AS TIMESTAMPTZ) AS retrieved_at,
        coalesce(retrieved_at >= $since AND retrieved_at < $until, false) AS retrieved,
-       len(done) > 0 AS processed,
+       coalesce(len(done) > 0, false) AS processed,  -- false, not NULL, when a document has no outputs map
        coalesce(quarantine.at >= $since AND quarantine.at < $until, false) AS quarantined,
        coalesce(len(sources) > 1, false) OR coalesce(duplicate_of <> '', false) AS duplicated,
        nullif(duplicate_of, '') AS duplicate_of, coalesce(len(sources), 0) AS n_sources,

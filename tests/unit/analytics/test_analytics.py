@@ -174,9 +174,10 @@ def test_old_documents_without_features_outputs_or_timings(tmp_path):
         odd = {"sha256": "c" * 64, "retrieved_at": "2026-11-02T12:00:00.000000+00:00", "width": "wide",
                "sources": None, "features": {"labels": "cat", "blur": "sharp"},
                "outputs": {"half_gray": {"processed_at": "2026-11-03T01:00:00.000000+00:00", "seconds": "slow"}}}
-        insert_docs(cat, [odd])  # fields of unexpected types read as missing, never fail the day
+        bare = {"sha256": "d" * 64, "retrieved_at": "2026-11-02T13:00:00.000000+00:00"}  # no outputs map at all
+        insert_docs(cat, [odd, bare])  # fields of unexpected types read as missing, never fail the day
         m = analytics.compute_metrics(*analytics.read_day(cat, day, RECIPES), day)
-    assert (m["retrieved"], m["processed"], m["duplicated"], m["outputs"]) == (3, 1, 0, 1)
+    assert (m["retrieved"], m["processed"], m["duplicated"], m["outputs"]) == (4, 1, 0, 1)
     assert m["processing"]["half_gray"]["seconds"]["p50"] == 0.25 and m["operations"] == {}
     assert m["distributions"]["brightness"] == {"count": 0} and m["labels"]["top"] == []
     assert m["by"]["domain"] == {} and m["creators"] == [] and m["known"] == {"licence": 0, "creator": 0}
