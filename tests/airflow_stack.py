@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 import tempfile
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(check, timeout: float, what: str, interval: float = 2.0):
+def wait_for(check, timeout: float, what: str, interval: float = 1.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()
@@ -243,6 +243,10 @@ def migrated_db(env: dict[str, str]) -> Path:
         template_env = {**env, "AIRFLOW_HOME": str(home),
                         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
         subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=template_env)
+        import sqlite3
+
+        with closing(sqlite3.connect(home / "airflow.db")) as db:  # everything in the one file that is copied
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         _TEMPLATE_DBS[slots] = home / "airflow.db"
     return _TEMPLATE_DBS[slots]
 
@@ -308,8 +312,9 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
     try:
         # Polled over HTTP, twice a second: an `airflow dags list` per poll was a CLI start (seconds
         # of CPU) competing with the components it waited for.
-        rest = wait_for(logged_in, 180, "the API server", interval=0.5)
-        wait_for(lambda: dag_parsed(rest, dag_id), 180, "the DAG processor to parse the DAGs", interval=0.5)
+        # Generous: four Airflow components start at once on two (shared) cores.
+        rest = wait_for(logged_in, 300, "the API server", interval=0.5)
+        wait_for(lambda: dag_parsed(rest, dag_id), 300, "the DAG processor to parse the DAGs", interval=0.5)
         yield {"home": home, "env": env, "url": url, "airflow": airflow, "rest_api": rest_api}
     finally:
         stop(proc)
