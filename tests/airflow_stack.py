@@ -253,9 +253,12 @@ def migrated_db(env: dict[str, str]) -> Path:
 
 def dag_parsed(rest: RestApi, dag_id: str) -> bool:
     """Whether the DAG processor has serialized ``dag_id`` (what ``airflow dags list`` lists): its
-    details answer 404 until then. A 5xx is SQLite's one writer being busy: asked again."""
+    details answer 404 until then. A 5xx or a slow answer is SQLite's one writer being busy (the DAG
+    processor writing what it parsed): asked again."""
     try:
         return bool(rest.get(f"/api/v2/dags/{dag_id}/details"))
+    except OSError:  # timed out
+        return False
     except AssertionError as exc:
         if "HTTP 404" in str(exc) or "HTTP 5" in str(exc):
             return False
@@ -306,7 +309,7 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
             return None
         try:
             return rest_api()
-        except (ValueError, KeyError):  # the passwords file half written
+        except (ValueError, KeyError, OSError):  # the passwords file half written, or a slow answer
             return None
 
     try:
