@@ -280,8 +280,16 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        # The components' log servers on free ports too: two stacks at once on one machine (another
+        # checkout's tests) otherwise fight over 8793 and 8794.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # The DAG files do not change while a test runs (parsing reads no catalog, no recipe saved from
+        # the editor): parsed once, not again every 30 s, whose writes held SQLite's one writer lock
+        # against the API server and the scheduler and whose CPU the tasks waited for.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
         "GALLERY_STORE_URL": (home / "data").as_uri(),
         "GALLERY_SQLITE_PATH": str(home / "catalog.sqlite3"),
         "GALLERY_EMAIL": "outbox",
