@@ -17,10 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-import tempfile
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -322,8 +322,8 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
 
     try:
         # Polled over HTTP, twice a second: an `airflow dags list` per poll was a CLI start (seconds
-        # of CPU) competing with the components it waited for.
-        # Generous: four Airflow components start at once on two (shared) cores.
+        # of CPU) competing with the components it waited for. Generous: four Airflow components
+        # start at once on two (shared) cores.
         rest = wait_for(logged_in, 300, "the API server", interval=0.5)
         wait_for(lambda: dag_parsed(rest, dag_id), 300, "the DAG processor to parse the DAGs", interval=0.5)
         yield {"home": home, "env": env, "url": url, "airflow": airflow, "rest_api": rest_api}
