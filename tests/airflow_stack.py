@@ -9,16 +9,19 @@ Light on purpose (stdlib at import time): Celery workers import it for ``worker_
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +64,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(check, timeout: float, what: str, interval: float = 2.0):
+def wait_for(check, timeout: float, what: str, interval: float = 1.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()
@@ -225,6 +228,43 @@ def real_images(count: int) -> list[Path]:
     return images[:count]
 
 
+_TEMPLATE_DBS: dict[str, Path] = {}
+
+
+def migrated_db(env: dict[str, str]) -> Path:
+    """A metadata DB as ``scripts/init-airflow`` leaves it (migrated, the download pool created),
+    made once per process in a home of its own and copied into each throw-away home: a migration
+    on SQLite is two CLI starts (5-40 s on two busy cores) and its result depends on nothing of the
+    home. One template per pool size, the one setting init-airflow reads."""
+    slots = env.get("GALLERY_DOWNLOAD_POOL_SLOTS", "")
+    if slots not in _TEMPLATE_DBS:
+        home = Path(tempfile.mkdtemp(prefix="image-pipeline-airflow-template-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        template_env = {**env, "AIRFLOW_HOME": str(home),
+                        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+        subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=template_env)
+        import sqlite3
+
+        with closing(sqlite3.connect(home / "airflow.db")) as db:  # everything in the one file that is copied
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATE_DBS[slots] = home / "airflow.db"
+    return _TEMPLATE_DBS[slots]
+
+
+def dag_parsed(rest: RestApi, dag_id: str) -> bool:
+    """Whether the DAG processor has serialized ``dag_id`` (what ``airflow dags list`` lists): its
+    details answer 404 until then. A 5xx or a slow answer is SQLite's one writer being busy (the DAG
+    processor writing what it parsed): asked again."""
+    try:
+        return bool(rest.get(f"/api/v2/dags/{dag_id}/details"))
+    except OSError:  # timed out
+        return False
+    except AssertionError as exc:
+        if "HTTP 404" in str(exc) or "HTTP 5" in str(exc):
+            return False
+        raise
+
+
 @contextmanager
 def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
     """`airflow standalone` in the throw-away ``home`` (SQLite, the embedded default's store, catalog
@@ -240,14 +280,22 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        # The components' log servers on free ports too: two stacks at once on one machine (another
+        # checkout's tests) otherwise fight over 8793 and 8794.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # The DAG files do not change while a test runs (parsing reads no catalog, no recipe saved from
+        # the editor): parsed once, not again every 30 s, whose writes held SQLite's one writer lock
+        # against the API server and the scheduler and whose CPU the tasks waited for.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
         "GALLERY_STORE_URL": (home / "data").as_uri(),
         "GALLERY_SQLITE_PATH": str(home / "catalog.sqlite3"),
         "GALLERY_EMAIL": "outbox",
         **extra_env,
     }
-    subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=env)
+    shutil.copyfile(migrated_db(env), home / "airflow.db")
     proc = start([str(BIN / "airflow"), "standalone"], env, home / "standalone.log")
     url = f"http://localhost:{port}"
 
@@ -257,14 +305,27 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         return done
 
+    passwords_file = home / "simple_auth_manager_passwords.json.generated"
+
     def rest_api() -> RestApi:
-        passwords = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
+        passwords = json.loads(passwords_file.read_text())
         return RestApi(url, "admin", passwords["admin"])
 
+    def logged_in() -> RestApi | None:
+        """A RestApi once the API server answers and has written the passwords (None before)."""
+        if not (url_answers(f"{url}/api/v2/version") and passwords_file.is_file()):
+            return None
+        try:
+            return rest_api()
+        except (ValueError, KeyError, OSError):  # the passwords file half written, or a slow answer
+            return None
+
     try:
-        wait_for(lambda: url_answers(f"{url}/api/v2/version"), 180, "the API server")
-        wait_for(lambda: dag_id in airflow("dags", "list", "-o", "plain", check=False).stdout, 180,
-                 "the DAG processor to parse the DAGs")
+        # Polled over HTTP, twice a second: an `airflow dags list` per poll was a CLI start (seconds
+        # of CPU) competing with the components it waited for. Generous: four Airflow components
+        # start at once on two (shared) cores.
+        rest = wait_for(logged_in, 300, "the API server", interval=0.5)
+        wait_for(lambda: dag_parsed(rest, dag_id), 300, "the DAG processor to parse the DAGs", interval=0.5)
         yield {"home": home, "env": env, "url": url, "airflow": airflow, "rest_api": rest_api}
     finally:
         stop(proc)

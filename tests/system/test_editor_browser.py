@@ -110,7 +110,7 @@ def image(airflow, site) -> str:
     run_id = trigger(airflow["rest"], "gallery_retrieve", {"engine": "urls", "keywords": ["harbour"], "urls": [site]})
     assert finished(airflow["rest"], "gallery_retrieve", run_id) == "success"
     wait_for(lambda: api(airflow, "/gallery/api/images?status=processed")["count"] == 1, PROCESS_TIMEOUT,
-             "gallery_process to process the photograph", interval=5)
+             "gallery_process to process the photograph")
     runs = airflow["rest"].get("/api/v2/dags/gallery_process/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
     finished(airflow["rest"], "gallery_process", runs[0]["dag_run_id"])
     return api(airflow, "/gallery/api/images?status=processed")["items"][0]["sha256"]
@@ -197,7 +197,7 @@ def test_an_edit_previewed_saved_and_applied_makes_the_images_new_output(admin, 
     assert "/dags/gallery_process/runs/" in run.get_by_role("link").get_attribute("href")
     page.wait_for_function("() => ['success', 'failed'].includes("
                            "document.querySelector('[data-testid=apply-run]').dataset.state)",
-                           timeout=PROCESS_TIMEOUT * 1000, polling=2000)
+                           timeout=PROCESS_TIMEOUT * 1000, polling=500)
     assert run.get_attribute("data-state") == "success"
     run_id = run.get_attribute("data-run-id")
     conf = airflow["rest"].get(f"/api/v2/dags/gallery_process/dagRuns/{run_id}")["conf"]
@@ -299,7 +299,7 @@ def test_tags_filter_the_grid_details_are_recorded_and_the_trash_restores(admin,
     run.wait_for()
     page.wait_for_function("() => ['success', 'failed'].includes("
                            "document.querySelector('[data-testid=apply-run]').dataset.state)",
-                           timeout=PROCESS_TIMEOUT * 1000, polling=2000)
+                           timeout=PROCESS_TIMEOUT * 1000, polling=500)
     assert run.get_attribute("data-state") == "success"
     conf = airflow["rest"].get(f"/api/v2/dags/gallery_process/dagRuns/{run.get_attribute('data-run-id')}")["conf"]
     assert conf == {"recipes": ["half_gray"], "images": [image], "force": True}

@@ -59,7 +59,7 @@ def test_gallery_api_in_airflow_and_an_upload_processed():
             status, body = call(f"{url}/gallery/api/images/{sha}", rest.token)
             return json.loads(body) if status == 200 and json.loads(body)["status"] == "processed" else None
 
-        doc = wait_for(processed, 420, "the upload to be ingested and processed", interval=5)
+        doc = wait_for(processed, 420, "the upload to be ingested and processed")
         assert {"half_gray", "thumb"} <= set(doc["outputs"])  # the gallery's thumbnail whatever the recipes
         assert doc["sources"][0]["uploaded_by"] == "admin"
         assert doc["run_ids"][0]["airflow_url"].startswith("/dags/gallery_inbox/runs/")

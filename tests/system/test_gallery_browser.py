@@ -115,7 +115,7 @@ def gallery(airflow, site):
     run_id = trigger(airflow["rest"], "gallery_retrieve", {"engine": "urls", "keywords": ["harbour"], "urls": urls})
     assert finished(airflow["rest"], "gallery_retrieve", run_id) == "success"
     wait_for(lambda: api(airflow, "/gallery/api/images?status=processed")["count"] == len(urls), PROCESS_TIMEOUT,
-             "gallery_process to process every retrieved image", interval=5)
+             "gallery_process to process every retrieved image")
     runs = airflow["rest"].get("/api/v2/dags/gallery_process/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
     finished(airflow["rest"], "gallery_process", runs[0]["dag_run_id"])
     analytics = trigger(airflow["rest"], "gallery_analytics", {"day": TODAY})
@@ -255,7 +255,7 @@ def test_three_files_dropped_on_the_upload_page_end_processed_without_a_reload(a
     assert rows.count() == 3
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('[data-testid=upload-row]')).every(r => r.dataset.phase === 'processed')",
-        timeout=PROCESS_TIMEOUT * 1000, polling=2000)
+        timeout=PROCESS_TIMEOUT * 1000, polling=500)
     page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=upload-row] img'))"
                            ".filter(i => i.complete && i.naturalWidth > 0).length === 3")  # each row's thumbnail
     assert navigations == []  # followed to the end without a reload
@@ -281,7 +281,7 @@ def test_a_request_runs_image_request_and_shows_its_steps_and_archive(admin, air
     state.wait_for()
     page.wait_for_function("() => ['success', 'failed'].includes("
                            "document.querySelector('[data-testid=request-run-state]').textContent.trim())",
-                           timeout=PROCESS_TIMEOUT * 1000, polling=2000)
+                           timeout=PROCESS_TIMEOUT * 1000, polling=500)
     assert state.inner_text().strip() == "success"
     tasks = page.get_by_test_id("request-task")
     assert set(tasks.evaluate_all("ts => ts.map(t => t.dataset.taskId)")) >= {
