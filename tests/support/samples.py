@@ -9,15 +9,16 @@ import sys
 from pathlib import Path
 
 
-def make_samples(dest: Path, count: int = 6) -> list[Path]:
-    """Write ``count`` generated images (JPEG, one with EXIF rotation, PNG with alpha, palette GIF),
-    a file that only pretends to be a JPEG and a truncated JPEG. Re-running rewrites the same bytes."""
+def make_samples(dest: Path, count: int = 6, size: tuple[int, int] = (640, 480)) -> list[Path]:
+    """Write ``count`` generated images (JPEG, one with EXIF rotation, PNG with alpha, palette GIF), the
+    first ``size`` and each next a tenth larger, a file that only pretends to be a JPEG and a truncated
+    JPEG. Re-running rewrites the same bytes."""
     from PIL import Image, ImageDraw
 
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for i in range(count):
-        width, height = 640 + 64 * i, 480 + 48 * i
+        width, height = size[0] + size[0] // 10 * i, size[1] + size[1] // 10 * i
         im = Image.new("RGB", (width, height))
         draw = ImageDraw.Draw(im)
         for y in range(0, height, 8):  # a colour gradient with some structure to compress

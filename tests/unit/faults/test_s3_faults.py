@@ -12,9 +12,11 @@ from image_pipeline.core.catalog import SqliteCatalog
 from image_pipeline.settings import Settings
 from support.faultproxy import FaultPlan, FaultProxy
 from support.pipeline_state import dangling, run_pipeline, snapshot
+from support.samples import make_samples
 
-# Short timeouts so a stalled connection is given up in seconds (the defaults suit a real bucket).
-FAST = dict(s3_connect_timeout=2, s3_read_timeout=2)
+# Short timeouts so a stalled connection is given up in a second or two (the defaults suit a real bucket).
+FAST = dict(s3_connect_timeout=2, s3_read_timeout=1)
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def store_through(monkeypatch, endpoint, bucket, **settings):
@@ -22,12 +24,46 @@ def store_through(monkeypatch, endpoint, bucket, **settings):
     return wiring.object_store(Settings(store_url=f"s3://{bucket}/gallery", **settings))
 
 
+@pytest.fixture(scope="module")
+def few_samples(tmp_path_factory):
+    """Three small images (JPEG, PNG with alpha, GIF) and the two broken files: every kind of object the
+    pipeline reads and writes, in few requests (each fault costs a back-off or a timeout)."""
+    folder = tmp_path_factory.mktemp("few-samples")
+    make_samples(folder, count=3, size=(160, 120))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def baseline(moto_server, few_samples, tmp_path_factory):
+    """The store and catalog after a run without faults (once: both retry modes compare with it)."""
+    import boto3
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in AWS_ENV.items():
+            monkeypatch.setenv(name, value)
+        client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+        client.create_bucket(Bucket="baseline")
+        store = store_through(monkeypatch, moto_server, "baseline")
+        with SqliteCatalog(tmp_path_factory.mktemp("baseline") / "baseline.sqlite3") as catalog:
+            archive = run_pipeline(store, catalog, few_samples)
+            yield snapshot(store, catalog), archive
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket="baseline"):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket="baseline", Key=obj["Key"])
+        client.delete_bucket(Bucket="baseline")
+
+
 @pytest.fixture
-def baseline(s3_client, s3_bucket, moto_server, samples, tmp_path, monkeypatch):
-    store = store_through(monkeypatch, moto_server, s3_bucket)
-    with SqliteCatalog(tmp_path / "baseline.sqlite3") as catalog:
-        archive = run_pipeline(store, catalog, samples)
-        return snapshot(store, catalog), archive
+def quick_backoff(monkeypatch):
+    """botocore's waits between attempts (a random share of 1, 2, 4 ... up to 20 s after a 503; legacy
+    mode's alike) cut to a twentieth: the same requests are retried as often, the test waits less."""
+    import botocore.retryhandler
+    from botocore.retries.standard import ExponentialBackoff
+
+    delay = ExponentialBackoff.delay_amount
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: delay(self, context) / 20)
+    legacy = botocore.retryhandler.delay_exponential  # bound into each new client's retry handler
+    monkeypatch.setattr(botocore.retryhandler, "delay_exponential", lambda **kwargs: legacy(**kwargs) / 20)
 
 
 @pytest.fixture
@@ -40,16 +76,16 @@ def second_bucket(s3_client):
     s3_client.delete_bucket(Bucket="faulty")
 
 
-@pytest.mark.system  # about 50 s each: backoffs and stalls
+@pytest.mark.system  # several seconds each: backoffs and stalls
 @pytest.mark.parametrize("mode", ["standard", "adaptive"])
 @pytest.mark.timeout(300)
 def test_faults_during_retrieval_processing_and_archiving_lose_and_duplicate_nothing(
-        baseline, second_bucket, moto_server, samples, tmp_path, monkeypatch, mode):
-    plan = FaultPlan(share=0.2, seed=17, bursts=(40,), burst_length=6)  # a burst longer than botocore's default
+        baseline, second_bucket, moto_server, few_samples, quick_backoff, tmp_path, monkeypatch, mode):
+    plan = FaultPlan(share=0.3, seed=17, bursts=(20,), burst_length=6)  # a burst longer than botocore's default
     with FaultProxy(moto_server, plan) as proxy:
         store = store_through(monkeypatch, proxy.url, second_bucket, s3_retry_mode=mode, **FAST)
         with SqliteCatalog(tmp_path / "faulty.sqlite3") as catalog:
-            archive = run_pipeline(store, catalog, samples)
+            archive = run_pipeline(store, catalog, few_samples)
             assert snapshot(store, catalog) == baseline[0] and dangling(store, catalog) == []
     assert archive.key == baseline[1].key and archive.images == baseline[1].images
     assert set(proxy.injected) == {"slowdown", "reset_before", "reset_after", "stall"}, proxy.injected
@@ -58,7 +94,8 @@ def test_faults_during_retrieval_processing_and_archiving_lose_and_duplicate_not
 
 
 @pytest.mark.timeout(120)
-def test_with_botocore_defaults_the_same_faults_break_the_run(second_bucket, moto_server, samples, tmp_path, monkeypatch):
+def test_with_botocore_defaults_the_same_faults_break_the_run(second_bucket, moto_server, few_samples, quick_backoff,
+                                                              tmp_path, monkeypatch):
     """The faults are real: botocore's default (legacy mode, 5 attempts) gives up on a burst of six 503s
     that the pipeline's configuration rides out. (Its default 60 s read timeout would also make each
     stall cost a minute: the test above then overruns its time limit.)"""
@@ -72,7 +109,7 @@ def test_with_botocore_defaults_the_same_faults_break_the_run(second_bucket, mot
         store = store_through(monkeypatch, proxy.url, second_bucket, **FAST)
         with SqliteCatalog(tmp_path / "faulty.sqlite3") as catalog:
             with pytest.raises(botocore.exceptions.ClientError, match="SlowDown|503"):
-                run_pipeline(store, catalog, samples)
+                run_pipeline(store, catalog, few_samples)
     assert set(proxy.injected) == {"slowdown"} and proxy.faults <= 6
 
 

@@ -204,16 +204,25 @@ def test_garbage_exif_gives_what_is_usable_and_never_raises():
     assert isinstance(features["exif"], dict)
 
 
-def test_phash_survives_resize_and_reencode_and_finds_the_original(wallpapers):
-    names = sorted(p.name for p in wallpapers.iterdir() if p.suffix in (".jpg", ".png"))
-    hashes = {name: F.phash(F.working_copy(_corpus_image(wallpapers, name))) for name in names}
-    assert all(len(h) == 16 and int(h, 16) >= 0 for h in hashes.values())
-    for name in names:
+@pytest.fixture(scope="module")
+def corpus_copies(wallpapers) -> dict[str, tuple[Image.Image, Image.Image]]:
+    """Each corpus photo decoded once (some are 40-Mpx PNGs) for the tests below: its features' working
+    copy, and the working copy of a copy resized to 60 % and re-encoded as JPEG at quality 50."""
+    copies = {}
+    for name in sorted(p.name for p in wallpapers.iterdir() if p.suffix in (".jpg", ".png")):
         im = _corpus_image(wallpapers, name)
         copy = im.resize((im.width * 6 // 10, im.height * 6 // 10))
         buf = io.BytesIO()
         copy.save(buf, "JPEG", quality=50)
-        copy_hash = F.phash(F.working_copy(Image.open(io.BytesIO(buf.getvalue()))))
+        copies[name] = F.working_copy(im), F.working_copy(Image.open(io.BytesIO(buf.getvalue())))
+    return copies
+
+
+def test_phash_survives_resize_and_reencode_and_finds_the_original(corpus_copies):
+    hashes = {name: F.phash(work) for name, (work, _) in corpus_copies.items()}
+    assert all(len(h) == 16 and int(h, 16) >= 0 for h in hashes.values())
+    for name, (_, copy) in corpus_copies.items():
+        copy_hash = F.phash(copy)
         assert F.hamming(copy_hash, hashes[name]) <= 4, name
         found = F.near_duplicate_of(copy_hash, hashes.items())
         assert found is not None and F.hamming(hashes[found], copy_hash) <= 4
@@ -267,14 +276,14 @@ def test_blur_lower_for_a_blurred_copy_and_comparable_across_sizes(wallpapers):
     assert smaller == pytest.approx(sharp, rel=0.25)
 
 
-def test_faces_found_on_a_portrait_and_not_on_the_corpus(wallpapers):
+def test_faces_found_on_a_portrait_and_not_on_the_corpus(corpus_copies):
     import matplotlib.cbook
 
     # Grace Hopper's portrait ships with matplotlib (a dependency).
     portrait = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     assert F.extract_features(portrait, None)["faces"] == 1
-    counts = {p.name: F.extract_features(_corpus_image(wallpapers, p.name), None)["faces"]
-              for p in sorted(wallpapers.iterdir()) if p.suffix in (".jpg", ".png")}
+    # Each photo's working copy: the features of a photo are computed on it (its own working copy is itself).
+    counts = {name: F.extract_features(work, None)["faces"] for name, (work, _) in corpus_copies.items()}
     assert sum(counts.values()) == 0, {k: v for k, v in counts.items() if v}
 
 

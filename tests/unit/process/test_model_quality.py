@@ -19,11 +19,17 @@ from support.offline import block_network
 MARGIN = 0.15  # U²-Net-p's mean IoU must exceed GrabCut's by at least this much
 
 
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    """The network blocked for the whole module: its module-scoped fixtures run the models too."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield block_network(monkeypatch)
+
+
 @pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    tried = block_network(monkeypatch)
+def nothing_tried_the_network(offline):
     yield
-    assert not tried, f"something tried the network: {tried}"
+    assert not offline, f"something tried the network: {offline}"
 
 
 def _photos(wallpapers, count: int) -> list:
@@ -44,6 +50,13 @@ def _photos(wallpapers, count: int) -> list:
     raise AssertionError(f"the corpus has fewer than {count} distinct photos")
 
 
+@pytest.fixture(scope="module")
+def photos(wallpapers) -> list:
+    """The first 30 distinct photos, chosen once (opening some 35 photos, 40-Mpx PNGs among them, takes
+    a while): a test taking fewer takes the first ones, as ``_photos`` with a smaller count would."""
+    return _photos(wallpapers, 30)
+
+
 def _open(path, side: int = 768) -> Image.Image:
     with Image.open(path) as opened:
         opened.draft("RGB", (side, side))
@@ -53,11 +66,12 @@ def _open(path, side: int = 768) -> Image.Image:
 
 
 @pytest.mark.timeout(1200)  # GrabCut takes seconds a composite on a busy machine
-def test_u2netp_beats_grabcut_on_composites(wallpapers, record_property):
+def test_u2netp_beats_grabcut_on_composites(photos, record_property):
+    """Four photos, each with the figure at two of the four placements (every placement twice)."""
     scores: dict[str, list[float]] = {"u2netp": [], "grabcut": []}
-    for n, photo in enumerate(_photos(wallpapers, 4)):
-        for m, placement in enumerate(PLACEMENTS):
-            im, truth = composite(photo, placement, seed=n * 10 + m)
+    for n, photo in enumerate(photos[:4]):
+        for m in (n % len(PLACEMENTS), (n + 2) % len(PLACEMENTS)):
+            im, truth = composite(photo, PLACEMENTS[m], seed=n * 10 + m)
             for method in scores:
                 scores[method].append(iou(subject_mask(im, method) > 0.5, truth))
     mean = {method: float(np.mean(values)) for method, values in scores.items()}
@@ -84,9 +98,8 @@ def _distance(a: Image.Image, b: Image.Image) -> float:
     return float(np.abs(_histogram(a) - _histogram(b)).sum()) + abs(_texture(a) - _texture(b)) / 20
 
 
-def test_style_transfer_moves_the_picture_towards_the_style(wallpapers):
-    photos = [_open(p, 512) for p in _photos(wallpapers, 8)]
-    content, other, style_picture = photos[0], photos[3], photos[6]
+def test_style_transfer_moves_the_picture_towards_the_style(photos):
+    content, other, style_picture = (_open(photos[n], 512) for n in (0, 3, 6))
     for name in ("style-05", "style-19"):
         stylized = style.stylize(content, name)
         reference = style.stylize(other, name)  # the style's own look, on another photo
@@ -107,11 +120,9 @@ def _copies(im: Image.Image, kind: int) -> Image.Image:
     return ImageOps.crop(im, (im.width // 10, im.height // 10, im.width // 10, im.height // 10))
 
 
-@pytest.mark.parametrize("exact_max", [100_000, 0], ids=["exact", "hnsw"])
-def test_each_copy_finds_its_original(wallpapers, tmp_path, exact_max):
-    from image_pipeline.core.catalog import SqliteCatalog
-
-    photos = _photos(wallpapers, 30)
+@pytest.fixture(scope="module")
+def copies_and_originals(photos) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The 30 photos' embeddings and those of copies of the first 12 (both indexes search the same)."""
     vectors: dict[str, np.ndarray] = {}
     originals: dict[str, str] = {}  # copy -> its original
     for n, path in enumerate(photos):
@@ -120,6 +131,14 @@ def test_each_copy_finds_its_original(wallpapers, tmp_path, exact_max):
         if n < 12:
             copy = f"{1_000 + n:064x}"
             vectors[copy], originals[copy] = embedding.embed(_copies(im, n % 3)), f"{n:064x}"
+    return vectors, originals
+
+
+@pytest.mark.parametrize("exact_max", [100_000, 0], ids=["exact", "hnsw"])
+def test_each_copy_finds_its_original(copies_and_originals, tmp_path, exact_max):
+    from image_pipeline.core.catalog import SqliteCatalog
+
+    vectors, originals = copies_and_originals
     with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
         for sha, vector in vectors.items():
             catalog.record_image(sha, raw_key=f"raw/{sha}.jpg", format="JPEG", width=1, height=1, bytes=1,
