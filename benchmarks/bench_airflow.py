@@ -75,6 +75,8 @@ def _derive(job: tuple[str, list[tuple[int, str]]]) -> int:
         if max(w, h) > long_side:
             scale = long_side / max(w, h)
             crop = crop.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+        # A pixel of its own: a plain artwork's crops would otherwise be the same file.
+        crop.putpixel((0, 0), (seed % 256, seed // 256 % 256, 255 - seed % 251))
         fmt = FORMATS[Path(dest).suffix]
         options = {"JPEG": {"quality": rng.randint(85, 93)}, "WEBP": {"quality": rng.randint(80, 90)},
                    "PNG": {"compress_level": 3}}[fmt]
@@ -85,8 +87,9 @@ def _derive(job: tuple[str, list[tuple[int, str]]]) -> int:
 
 
 def make_images(corpus: Path, count: int, cache: Path, workers: int) -> Path:
-    """``count`` derived photos in ``cache/<count>`` (made once), each a distinct file."""
-    folder = cache / f"images-{count}"
+    """``count`` derived photos (made once in ``cache/images``, the first ``count`` of them linked
+    into ``cache/images-<count>``), each a distinct file."""
+    every = cache / "images"
     sources = corpus_files(corpus)
     if not sources:
         raise SystemExit(f"no images in {corpus}")
@@ -94,16 +97,21 @@ def make_images(corpus: Path, count: int, cache: Path, workers: int) -> Path:
     for i in range(count):
         src = sources[i % len(sources)]
         suffix = ".jpg" if src.suffix.lower() == ".jpeg" else src.suffix.lower()
-        dest = folder / f"{i:05d}-{src.stem}{suffix}"
+        dest = every / f"{i:05d}-{src.stem}{suffix}"
         if not dest.exists():
             plan.setdefault(str(src), []).append((i, str(dest)))
     if plan:
-        folder.mkdir(parents=True, exist_ok=True)
+        every.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         with ProcessPoolExecutor(workers) as pool:
             made = sum(pool.map(_derive, sorted(plan.items())))
-        print(f"made {made} images in {folder} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    files = sorted(p for p in folder.iterdir() if p.suffix in FORMATS)[:count]
+        print(f"made {made} images in {every} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    folder = cache / f"images-{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(p for p in every.iterdir() if p.suffix in FORMATS)[:count]:
+        if not (folder / path.name).exists():
+            os.link(path, folder / path.name)
+    files = sorted(p for p in folder.iterdir() if p.suffix in FORMATS)
     digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
     if len(files) != count or len(digests) != count:
         raise SystemExit(f"{folder}: {len(files)} files, {len(digests)} distinct, {count} wanted")
@@ -223,7 +231,7 @@ def run_cli(folder: Path, dest: Path, workers: int, recipes: list[str]) -> dict:
     seconds = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"gallery process failed: {done.stderr[-2000:]}")
-    totals = json.loads(done.stdout)["totals"] if done.stdout.strip().startswith("{") else {}
+    totals = json.loads(done.stdout)  # the totals
     return {"seconds": round(seconds, 2), "workers": workers, "recipes": recipes, "ok": totals.get("ok")}
 
 
@@ -263,7 +271,14 @@ def _xcom_value(value):
 
 
 def run_airflow(folder: Path, home: Path, batch_size: int | None, extra_env: dict[str, str]) -> dict:
+    import airflow_stack
     from airflow_stack import airflow_standalone
+
+    # On a busy shared machine the standalone's components can take longer than the tests' waits to
+    # come up; their start is not part of the measurement.
+    test_wait = airflow_stack.wait_for
+    airflow_stack.wait_for = lambda check, timeout, what, interval=2.0: test_wait(check, max(timeout, 900), what,
+                                                                                  interval)
 
     ingest(folder, home / "data", home / "catalog.sqlite3")  # the store and catalog the standalone's env names
     env = {  # make run's configuration (scripts/env.sh) in the throw-away home
@@ -286,6 +301,8 @@ def run_airflow(folder: Path, home: Path, batch_size: int | None, extra_env: dic
             info = rest.get(run_url)
             if info["state"] in ("success", "failed"):
                 break
+            if time.time() - triggered > 4 * 3600:
+                raise SystemExit(f"gallery_process still {info['state']} after 4 hours: see {home}")
             time.sleep(1)
         seen_end = time.time()
         tis = rest.get(f"{run_url}/taskInstances?limit=1000")["task_instances"]
@@ -399,6 +416,9 @@ def main() -> None:
     airflow = run_airflow(folder, work / "airflow", args.batch_size,
                           {k: v for k, v in os.environ.items() if k.startswith("GALLERY_") and k not in (
                               "GALLERY_STORE_URL", "GALLERY_SQLITE_PATH")})
+    raw = args.json.with_name(args.json.stem + "-raw.json")  # what the breakdown is computed from
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"library": library, "cli": cli, "airflow": airflow}, indent=2, default=str))
     parts = breakdown(airflow, library)
     load_after = airflow["load_after"]
     ratio = parts["total"] / library["seconds"]
