@@ -346,7 +346,8 @@ def breakdown(airflow: dict, library: dict) -> dict:
         by_task.setdefault(ti["task_id"], []).append(ti)
     plan = by_task["plan_batches"][0]
     summary = by_task["summarize"][0]
-    batches = sorted(by_task.get("process_batch", []), key=lambda ti: ti["map_index"])
+    batches = sorted((ti for ti in by_task.get("process_batch", []) if ti["map_index"] >= 0 and ti["end_date"]),
+                     key=lambda ti: ti["map_index"])
     reports = airflow["batch_reports"]
     rows = []
     for ti in batches:
