@@ -300,7 +300,10 @@ def run_airflow(folder: Path, home: Path, batch_size: int | None, extra_env: dic
         run = rest.post(f"{base}/dagRuns", {"logical_date": None, "conf": conf})
         triggered = time.time()
         while True:  # every run ended: the triggered one, and the one the schedule may have started first
-            runs = rest.get(f"{base}/dagRuns?limit=100")["dag_runs"]
+            try:
+                runs = rest.get(f"{base}/dagRuns?limit=100")["dag_runs"]
+            except OSError:  # the API server too busy to answer in 30 s: ask again
+                runs = []
             if runs and all(r["state"] in ("success", "failed") for r in runs):
                 break
             if time.time() - triggered > 4 * 3600:
