@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test lint test-distributed demo bench install install-test browser clean ui
+.PHONY: run test lint test-distributed demo bench bench-airflow install install-test browser clean ui
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 	$(VENV)/bin/python benchmarks/bench_gallery.py
 	$(VENV)/bin/python benchmarks/bench_editor.py $(or $(IMAGES),$(CORPUS))
 	$(VENV)/bin/python benchmarks/bench_models.py $(or $(IMAGES),$(CORPUS))
+
+# Airflow's overhead: gallery_process on AIRFLOW_IMAGES distinct photos (derived from the corpus, made
+# once in .cache/bench-airflow/) in a throw-away `airflow standalone` (LocalExecutor, SQLite), against
+# the library's process_batch over the same images on 2 processes; the ratio and where the rest goes.
+AIRFLOW_IMAGES ?= 1000
+bench-airflow: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
+	$(VENV)/bin/python benchmarks/bench_airflow.py --images $(AIRFLOW_IMAGES) --corpus $(or $(IMAGES),$(CORPUS))
 
 clean:
 	rm -rf .airflow data

@@ -4,9 +4,11 @@
 Finds the images whose recipe outputs are missing or were made by another version of the recipe
 (editing a recipe redoes exactly its outputs), and whose features (EXIF, perceptual hash,
 colours, brightness, blur, faces, labels) are not recorded yet. It splits them into batches (one
-mapped task per batch, sized so Airflow's per-task overhead stays small next to the work) and
-runs each image through the engine: **one decode for every recipe**, at the smallest scale they
-all allow (JPEG DCT scaling), each output written to `processed/<recipe>/` under the image's hash.
+mapped task per batch; `GALLERY_PROCESS_SLOTS` of them at once, by default one per core, and by
+default one batch per slot up to 500 images, so Airflow's cost per task, a process, the imports and
+the models' load, is paid once per core rather than every few dozen images) and runs each image
+through the engine: **one decode for every recipe**, at the smallest scale they all allow (JPEG
+DCT scaling), each output written to `processed/<recipe>/` under the image's hash.
 Images that cannot be processed (broken, too many pixels or frames, over the time limit) are
 quarantined with the reason; the batch goes on.
 
@@ -49,7 +51,9 @@ CFG = af.settings()
     },
 )
 def gallery_process():
-    summarize(process_batch.expand(batch=plan_batches()))
+    # One task per slot at once: more would only share the same cores, each with its own models loaded.
+    batches = process_batch.override(max_active_tis_per_dag=CFG.processing_slots())
+    summarize(batches.expand(batch=plan_batches()))
 
 
 gallery_process()

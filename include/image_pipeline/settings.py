@@ -112,6 +112,9 @@ class Settings:
     attach_max_bytes: int = 10 * 1024 * 1024
     link_expiry_seconds: int = 7 * 24 * 3600
     batch_size: int = 25
+    # gallery_process's mapped batches at once, and how many batches its automatic sizing makes per
+    # round: one per core of the workers (0: this machine's cores).
+    process_slots: int = 0
     allowed_hosts: str = ""  # comma-separated hosts exempt from the private-address guard
     download_max_bytes: int = 50 * 1024 * 1024
     download_max_pixels: int = 100_000_000
@@ -168,6 +171,8 @@ class Settings:
                self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.model_threads,
                self.similar_exact_max, self.sqlite_timeout, self.request_rate_limit, self.request_rate_window) < 1:
             raise SettingsError("download limits must be positive")
+        if self.process_slots < 0:
+            raise SettingsError("process_slots must be >= 0 (0: this machine's cores)")
         if self.trash_retention_days < 0 or self.orphan_grace_hours < 1:
             raise SettingsError("trash_retention_days must be >= 0 and orphan_grace_hours >= 1")
         if not 1 <= self.analytics_max_active_runs <= 16:
@@ -211,6 +216,10 @@ class Settings:
         """The search endpoints the settings override (``GALLERY_<SOURCE>_URL``), by source: every
         source of the registry reads its own (a name no source has is never asked for)."""
         return dict(self.source_urls)
+
+    def processing_slots(self) -> int:
+        """Mapped processing tasks at once: ``process_slots``, or this machine's cores when 0."""
+        return self.process_slots or os.cpu_count() or 1
 
     def recipe_names(self) -> list[str]:
         return [name.strip() for name in self.recipes.split(",") if name.strip()]

@@ -31,11 +31,20 @@ def test_analytics_catchup_is_a_boolean_setting(monkeypatch, value, catchup):
 
 @pytest.mark.parametrize("name, value", [("STORE_URL", "ftp://x"), ("CATALOG", "postgres"), ("EMAIL", "pigeon"),
                                          ("BATCH_SIZE", "0"), ("ATTACH_MAX_BYTES", "lots"),
-                                         ("ANALYTICS_CATCHUP", "maybe"), ("ANALYTICS_MAX_ACTIVE_RUNS", "0")])
+                                         ("ANALYTICS_CATCHUP", "maybe"), ("ANALYTICS_MAX_ACTIVE_RUNS", "0"),
+                                         ("PROCESS_SLOTS", "-1")])
 def test_bad_settings_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(f"GALLERY_{name}", value)
     with pytest.raises(SettingsError):
         Settings.from_env()
+
+
+def test_processing_slots_are_the_setting_or_the_cores(monkeypatch):
+    import os
+
+    assert Settings().processing_slots() == (os.cpu_count() or 1)
+    monkeypatch.setenv("GALLERY_PROCESS_SLOTS", "6")
+    assert Settings.from_env().processing_slots() == 6
 
 
 def test_required_connections_follow_the_chosen_backends():

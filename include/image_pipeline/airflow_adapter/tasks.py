@@ -267,20 +267,26 @@ def plan_processing(params: dict[str, Any]) -> list[dict[str, Any]]:
     force = bool(params.get("force"))
     with catalog(cfg) as opened:
         batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
-                                       features_version=features_version(cfg), book=wiring.recipe_book(cfg, opened))
+                                       features_version=features_version(cfg), book=wiring.recipe_book(cfg, opened),
+                                       slots=cfg.processing_slots())
     return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
-def run_processing_batch(batch: dict[str, Any]) -> dict[str, int]:
-    """One batch of gallery_process (the plan's entry) through the engine."""
+def run_processing_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """One batch of gallery_process (the plan's entry) through the engine: its counts, and the
+    seconds the library took (the task's duration less these is Airflow's cost of the task)."""
+    import time
+
     from image_pipeline import process
 
+    started = time.perf_counter()
     cfg = settings()
     batch = process.ProcessingBatch.from_dict(batch)
     with catalog(cfg) as opened:
-        return process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
-                                     limits=wiring.limits(cfg), book=wiring.recipe_book(cfg, opened),
-                                     **feature_extraction(cfg))
+        counts = process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
+                                       limits=wiring.limits(cfg), book=wiring.recipe_book(cfg, opened),
+                                       **feature_extraction(cfg))
+    return {**counts, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:

@@ -30,11 +30,12 @@ from image_pipeline.core.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 MAX_BATCHES = 1024  # Airflow's [core] max_map_length default
-# Auto batch size: about this much work per mapped task (Airflow's own cost per task is a second
-# or two), assuming this much work per image, but enough batches to keep a few workers busy.
-BATCH_TARGET_SECONDS = 60.0
-SECONDS_PER_IMAGE = 0.5
-MIN_PARALLEL_BATCHES = 4
+# Automatic batch size: rounds of one batch per slot (a mapped task per core at once), as few rounds
+# as batches of at most MAX_AUTO_BATCH images allow. Each task costs Airflow a process, the DAG
+# file's imports and the models' load (several seconds on a busy machine, the same for 10 images or
+# 500); a full round keeps every core busy to the end. The cap bounds what one task holds up (its
+# retry redoes only its missing images, but the run waits for it) and keeps progress visible.
+MAX_AUTO_BATCH = 500
 COUNTS = ("processed", "quarantined", "skipped")
 
 
@@ -61,17 +62,21 @@ def due(catalog: Catalog, recipes: list[Recipe], features_version: int | None) -
     return set(catalog.due([(r.name, r.version, r.fingerprint) for r in recipes], features_version))
 
 
-def auto_batch_size(count: int) -> int:
-    per_task = max(1, int(BATCH_TARGET_SECONDS / SECONDS_PER_IMAGE))
-    return max(1, min(per_task, math.ceil(count / MIN_PARALLEL_BATCHES)))
+def auto_batch_size(count: int, slots: int = 1) -> int:
+    """Images per batch for ``count`` images over ``slots`` tasks at once: ``ceil(count / slots)``
+    up to ``MAX_AUTO_BATCH``, then evened out over full rounds of ``slots`` batches."""
+    slots = max(1, slots)
+    rounds = max(1, math.ceil(count / (slots * MAX_AUTO_BATCH)))
+    return max(1, math.ceil(count / (slots * rounds)))
 
 
 def plan_batches(
     catalog: Catalog, recipes: list[str], batch_size: int = 0, selection: Selection = Selection(),
     *, force: bool = False, features_version: int | None = None, max_batches: int = MAX_BATCHES,
-    book: RecipeBook | None = None,
+    book: RecipeBook | None = None, slots: int = 1,
 ) -> list[list[str]]:
-    """The images to process, split into batches (``batch_size`` 0: chosen from the count).
+    """The images to process, split into batches (``batch_size`` 0: chosen from the count and the
+    ``slots``, the batches that run at once: see :func:`auto_batch_size`).
 
     ``force`` redoes the selection's images even when up to date (not quarantined ones). Past
     ``max_batches`` (Airflow maps at most that many tasks) batches grow instead.
@@ -92,7 +97,7 @@ def plan_batches(
         if not selection.everything:
             selected = selection.sha256s(catalog)
             todo = [sha256 for sha256 in todo if sha256 in selected]
-    size = max(batch_size or auto_batch_size(len(todo)), math.ceil(len(todo) / max_batches))
+    size = max(batch_size or auto_batch_size(len(todo), slots), math.ceil(len(todo) / max_batches))
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 

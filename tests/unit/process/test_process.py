@@ -30,8 +30,26 @@ def test_plan_batches_splits_pending_images(gallery):
         plan_batches(catalog, ["half_gray"], batch_size=-1)
     with pytest.raises(ValueError, match="unknown recipe"):
         plan_batches(catalog, ["nonesuch"])
-    # Automatic size: a few batches for a few images, never more than the work asks for.
-    assert sum(len(b) for b in plan_batches(catalog, ["half_gray"])) == 7
+    # Automatic size: one batch per slot (tasks at once), every image in one of them.
+    assert [len(b) for b in plan_batches(catalog, ["half_gray"], slots=2)] == [4, 3]
+    assert [len(b) for b in plan_batches(catalog, ["half_gray"])] == [7]
+    assert [len(b) for b in plan_batches(catalog, ["half_gray"], slots=16)] == [1] * 7
+
+
+@pytest.mark.parametrize("count, slots, size", [
+    (1000, 2, 500),  # one round: a batch per core
+    (46, 2, 23),
+    (1001, 2, 251),  # past MAX_AUTO_BATCH: two full rounds of 2 batches, not 500 + 500 + 1
+    (10_000, 2, 500),
+    (10_001, 4, 417),  # 24 batches: 6 full rounds of 4
+    (3, 8, 1),
+    (0, 2, 1),
+])
+def test_auto_batch_size_is_a_round_of_one_batch_per_slot(count, slots, size):
+    from image_pipeline.process.batches import MAX_AUTO_BATCH, auto_batch_size
+
+    assert auto_batch_size(count, slots) == size
+    assert size <= MAX_AUTO_BATCH
 
 
 def test_process_batch_writes_outputs_and_quarantines_bad_images(gallery, tmp_path):
