@@ -142,7 +142,8 @@ def _opencv_decode(path: Path, mode: str, gray: bool, background: tuple[int, int
     if bands == 3:  # reduced first, then to luma: a third of the bytes through the box filter
         small = _box(pixels, factor)
         if gray:
-            return Image.fromarray(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY if order == "RGB" else cv2.COLOR_BGR2GRAY), "L")
+            luma = cv2.COLOR_RGB2GRAY if order == "RGB" else cv2.COLOR_BGR2GRAY
+            return Image.fromarray(cv2.cvtColor(small, luma), "L")
         return Image.fromarray(small if order == "RGB" else cv2.cvtColor(small, cv2.COLOR_BGR2RGB), "RGB")
     if bands != 4:
         return None

@@ -274,7 +274,7 @@ def test_png_decoders_agree_with_and_without_pyvips(tmp_path, monkeypatch, mode)
         if decoder == "libpng":
             monkeypatch.setattr(decode, "_spng_pixels", lambda path: None)
         result = process_image(src, [get_recipe(r) if isinstance(r, str) else r for r in recipes],
-                               lambda r: tmp_path / f"{decoder}-{r.name}.{r.ext}")
+                               lambda r, prefix=decoder: tmp_path / f"{prefix}-{r.name}.{r.ext}")
         outputs[decoder] = {name: opened(result, name) for name in result.outputs}
     for name, out in outputs["libspng"].items():
         other = outputs["libpng"][name]
