@@ -6,9 +6,10 @@ For each image the engine
 2. decodes once, by the fastest decoder for the format, at the smallest scale every selected recipe
    (and the features) allow: JPEGs through libjpeg's DCT scaling (``Image.draft``: 1/2, 1/4 or 1/8
    of the pixels are ever produced, and only luma when every recipe starts by going gray and no
-   feature needs colour), PNG and WebP through OpenCV's decoders, then an integer box ``reduce``
-   right after the decode; odd modes (CMYK, 16-bit, palette with transparency, colour-keyed) are normalised to
-   L, LA, RGB or RGBA; multi-frame files give their first frame;
+   feature needs colour; OpenCV's libjpeg-turbo then), PNG through libspng, WebP through OpenCV,
+   then an integer box ``reduce`` right after the decode; odd modes (CMYK, 16-bit, palette with
+   transparency, colour-keyed) are normalised to L, LA, RGB or RGBA; multi-frame files give their
+   first frame;
 3. runs each recipe's operations on that decode, timing each one, and encodes its output (with a
    quality search when the recipe sets a byte target), checking the per-image time limit between
    steps.

@@ -254,6 +254,40 @@ def test_png_and_webp_through_opencv_keep_alpha_and_drop_an_opaque_one(tmp_path)
             assert out.mode == "RGB" and out.getpixel((10, 10))[2] > 240
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_png_decoders_agree_with_and_without_pyvips(tmp_path, monkeypatch, mode):
+    """libspng (pyvips) and OpenCV's libpng, its fallback, give the same outputs: colour, luma, and
+    transparency premultiplied before the box filter (a half-transparent edge inside a 2x2 box)."""
+    from image_pipeline.process import decode
+
+    im = photo((401, 301)).convert(mode)
+    if mode == "RGBA":
+        alpha = Image.linear_gradient("L").resize((401, 301))
+        alpha.paste(0, (0, 0, 101, 301))  # transparent on the left, a gradient elsewhere
+        im.putalpha(alpha)
+    src = write(tmp_path, im, "PNG")
+    assert decode._spng_pixels(src) is not None  # pyvips is a dependency: the first run uses libspng
+    recipes = ("half_gray", "thumb", recipe("png_half", [{"resize": {"scale": 50}}], format="png"),
+               recipe("gray_q100", [{"resize": {"scale": 50}}, "grayscale"], quality=100))
+    outputs = {}
+    for decoder in ("libspng", "libpng"):
+        if decoder == "libpng":
+            monkeypatch.setattr(decode, "_spng_pixels", lambda path: None)
+        result = process_image(src, [get_recipe(r) if isinstance(r, str) else r for r in recipes],
+                               lambda r, prefix=decoder: tmp_path / f"{prefix}-{r.name}.{r.ext}")
+        outputs[decoder] = {name: opened(result, name) for name in result.outputs}
+    for name, out in outputs["libspng"].items():
+        other = outputs["libpng"][name]
+        assert (out.mode, out.size) == (other.mode, other.size)
+        assert ImageStat.Stat(ImageChops.difference(out, other)).mean[0] < 1.0, name
+    with Image.open(src) as original:  # against Pillow: laid on white at full size, then luma, then reduced
+        white = Image.new("RGB", original.size, (255, 255, 255))
+        white.paste(original, mask=original.getchannel("A") if mode == "RGBA" else None)
+        expected = white.convert("L").reduce(2)
+    for decoder in outputs:
+        assert ImageStat.Stat(ImageChops.difference(outputs[decoder]["gray_q100"], expected)).mean[0] < 1.0, decoder
+
+
 def test_gray_recipes_with_features_get_luma_and_the_features_colour(tmp_path):
     from image_pipeline.process.features import extract_features
 
