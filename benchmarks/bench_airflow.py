@@ -317,7 +317,8 @@ def run_airflow(folder: Path, home: Path, batch_size: int | None, extra_env: dic
         for candidate in sorted(runs, key=lambda r: r["queued_at"]):
             url = f"{base}/dagRuns/{candidate['dag_run_id']}"
             tis = rest.get(f"{url}/taskInstances?limit=1000")["task_instances"]
-            if any(ti["task_id"] == "process_batch" for ti in tis):
+            # A run that found nothing left maps process_batch over nothing: one instance, map_index -1.
+            if any(ti["task_id"] == "process_batch" and ti["map_index"] >= 0 for ti in tis):
                 measured, run_url, info = candidate, url, rest.get(url)
                 break
         if measured is None:
