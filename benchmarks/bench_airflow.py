@@ -271,14 +271,7 @@ def _xcom_value(value):
 
 
 def run_airflow(folder: Path, home: Path, batch_size: int | None, extra_env: dict[str, str]) -> dict:
-    import airflow_stack
     from airflow_stack import airflow_standalone
-
-    # On a busy shared machine the standalone's components can take longer than the tests' waits to
-    # come up; their start is not part of the measurement.
-    test_wait = airflow_stack.wait_for
-    airflow_stack.wait_for = lambda check, timeout, what, interval=2.0: test_wait(check, max(timeout, 900), what,
-                                                                                  interval)
 
     ingest(folder, home / "data", home / "catalog.sqlite3")  # the store and catalog the standalone's env names
     env = {  # make run's configuration (scripts/env.sh) in the throw-away home
@@ -292,7 +285,9 @@ def run_airflow(folder: Path, home: Path, batch_size: int | None, extra_env: dic
         "GALLERY_PROCESS_SCHEDULE": "0 0 1 1 *",
         **extra_env,
     }
-    with airflow_standalone(home, env, "gallery_process") as stack:
+    # On a busy shared machine the components can take longer than the tests allow to come up; their
+    # start is not part of the measurement.
+    with airflow_standalone(home, env, "gallery_process", start_timeout=900) as stack:
         rest = stack["rest_api"]()
         base = "/api/v2/dags/gallery_process"
         rest.patch(base, {"is_paused": False})

@@ -266,7 +266,7 @@ def dag_parsed(rest: RestApi, dag_id: str) -> bool:
 
 
 @contextmanager
-def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
+def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str, start_timeout: float = 300):
     """`airflow standalone` in the throw-away ``home`` (SQLite, the embedded default's store, catalog
     and outbox under it), waited for until ``dag_id`` is parsed, every process of the home stopped
     afterwards. Yields ``home``, ``env``, ``url``, ``airflow`` (runs the CLI) and ``rest_api()``
@@ -324,8 +324,9 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str):
         # Polled over HTTP, twice a second: an `airflow dags list` per poll was a CLI start (seconds
         # of CPU) competing with the components it waited for. Generous: four Airflow components
         # start at once on two (shared) cores.
-        rest = wait_for(logged_in, 300, "the API server", interval=0.5)
-        wait_for(lambda: dag_parsed(rest, dag_id), 300, "the DAG processor to parse the DAGs", interval=0.5)
+        rest = wait_for(logged_in, start_timeout, "the API server", interval=0.5)
+        wait_for(lambda: dag_parsed(rest, dag_id), start_timeout, "the DAG processor to parse the DAGs",
+                 interval=0.5)
         yield {"home": home, "env": env, "url": url, "airflow": airflow, "rest_api": rest_api}
     finally:
         stop(proc)

@@ -68,12 +68,12 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
     - anything else (palettes, 16-bit gray, CMYK, animations...): Pillow.
     """
     if im.format in ("JPEG", "MPO"):
+        want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale))) if scale < 1.0 else im.size
         if gray and im.format == "JPEG" and im.mode in ("RGB", "L"):
-            decoded = _opencv_jpeg_luma(path, im.size, scale)
+            decoded = _opencv_jpeg_luma(path, im.size, want)
             if decoded is not None:
                 return decoded
         if scale < 1.0:
-            want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale)))
             im.draft("L" if gray and im.mode in ("RGB", "L") else None, want)
         elif gray and im.mode == "RGB":
             im.draft("L", im.size)  # full size, but luma only
@@ -87,9 +87,9 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
     return im
 
 
-def _opencv_jpeg_luma(path: Path, size: tuple[int, int], scale: float) -> Image.Image | None:
+def _opencv_jpeg_luma(path: Path, size: tuple[int, int], want: tuple[int, int]) -> Image.Image | None:
     """A JPEG's luma at the DCT scale Pillow's draft would pick (1/8, 1/4, 1/2 or 1: the smallest
-    that still covers ``scale``), decoded by OpenCV; None when the file does not end with the EOI
+    that still covers ``want`` pixels), decoded by OpenCV; None when the file does not end with the EOI
     marker (truncated, or data after it: Pillow decides) or OpenCV cannot read it."""
     import cv2
 
@@ -100,7 +100,6 @@ def _opencv_jpeg_luma(path: Path, size: tuple[int, int], scale: float) -> Image.
                 return None
     except OSError:
         return None
-    want = (max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))) if scale < 1.0 else size
     ratio = min(size[0] // want[0], size[1] // want[1])
     denominator = next(d for d in (8, 4, 2, 1) if ratio >= d)
     flag = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
