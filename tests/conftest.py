@@ -95,12 +95,11 @@ def moto_server():
 
 @pytest.fixture
 def s3_client(moto_server, monkeypatch):
-    import boto3
+    from support.s3 import AWS_TEST_ENV, moto_client
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in AWS_TEST_ENV.items():
         monkeypatch.setenv(name, value)
-    return boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    return moto_client(moto_server)
 
 
 @pytest.fixture
@@ -108,10 +107,9 @@ def s3_bucket(s3_client):
     name = f"test-{uuid.uuid4().hex[:16]}"
     s3_client.create_bucket(Bucket=name)
     yield name
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            s3_client.delete_object(Bucket=name, Key=obj["Key"])
-    s3_client.delete_bucket(Bucket=name)
+    from support.s3 import remove_bucket
+
+    remove_bucket(s3_client, name)
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from image_pipeline.core.catalog import SqliteCatalog
 from image_pipeline.settings import Settings
 from support.faultproxy import FaultPlan, FaultProxy
 from support.pipeline_state import dangling, run_pipeline, snapshot
+from support.s3 import AWS_TEST_ENV, moto_client, remove_bucket
 from support.samples import make_samples
 
 # Short timeouts so a stalled connection is given up in a second or two (the defaults suit a real bucket).
 FAST = dict(s3_connect_timeout=2, s3_read_timeout=1)
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def store_through(monkeypatch, endpoint, bucket, **settings):
@@ -36,21 +36,16 @@ def few_samples(tmp_path_factory):
 @pytest.fixture(scope="module")
 def baseline(moto_server, few_samples, tmp_path_factory):
     """The store and catalog after a run without faults (once: both retry modes compare with it)."""
-    import boto3
-
     with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in AWS_ENV.items():
+        for name, value in AWS_TEST_ENV.items():
             monkeypatch.setenv(name, value)
-        client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+        client = moto_client(moto_server)
         client.create_bucket(Bucket="baseline")
         store = store_through(monkeypatch, moto_server, "baseline")
         with SqliteCatalog(tmp_path_factory.mktemp("baseline") / "baseline.sqlite3") as catalog:
             archive = run_pipeline(store, catalog, few_samples)
             yield snapshot(store, catalog), archive
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket="baseline"):
-            for obj in page.get("Contents", []):
-                client.delete_object(Bucket="baseline", Key=obj["Key"])
-        client.delete_bucket(Bucket="baseline")
+        remove_bucket(client, "baseline")
 
 
 @pytest.fixture
@@ -70,10 +65,7 @@ def quick_backoff(monkeypatch):
 def second_bucket(s3_client):
     s3_client.create_bucket(Bucket="faulty")
     yield "faulty"
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket="faulty"):
-        for obj in page.get("Contents", []):
-            s3_client.delete_object(Bucket="faulty", Key=obj["Key"])
-    s3_client.delete_bucket(Bucket="faulty")
+    remove_bucket(s3_client, "faulty")
 
 
 @pytest.mark.system  # several seconds each: backoffs and stalls
