@@ -69,12 +69,16 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
     """
     if im.format in ("JPEG", "MPO"):
         want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale))) if scale < 1.0 else im.size
+        denominator = dct_denominator(im.size, want)
         if gray and im.format == "JPEG" and im.mode in ("RGB", "L"):
-            decoded = _opencv_jpeg_luma(path, im.size, want)
+            decoded = _opencv_jpeg_luma(path, denominator)
             if decoded is not None:
                 return decoded
         if scale < 1.0:
-            im.draft("L" if gray and im.mode in ("RGB", "L") else None, want)
+            # Pillow picks the largest scale whose floor-divided size still covers what it is asked
+            # for; asked for the floor-divided size at our denominator, it picks that denominator.
+            im.draft("L" if gray and im.mode in ("RGB", "L") else None,
+                     (max(1, im.width // denominator), max(1, im.height // denominator)))
         elif gray and im.mode == "RGB":
             im.draft("L", im.size)  # full size, but luma only
     elif im.format in OPENCV_FORMATS and im.mode in OPENCV_MODES and "transparency" not in im.info \
@@ -87,10 +91,17 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
     return im
 
 
-def _opencv_jpeg_luma(path: Path, size: tuple[int, int], want: tuple[int, int]) -> Image.Image | None:
-    """A JPEG's luma at the DCT scale Pillow's draft would pick (1/8, 1/4, 1/2 or 1: the smallest
-    that still covers ``want`` pixels), decoded by OpenCV; None when the file does not end with the EOI
-    marker (truncated, or data after it: Pillow decides) or OpenCV cannot read it."""
+def dct_denominator(size: tuple[int, int], want: tuple[int, int]) -> int:
+    """The JPEG DCT scale (1/8, 1/4, 1/2 or 1) giving the fewest pixels that still cover ``want``.
+    libjpeg rounds a scaled size up, so 1203 rows at 1/2 give 602: a side that does not divide
+    exactly still halves (floor division, as Pillow's draft does it, would decode it whole)."""
+    return next(d for d in (8, 4, 2, 1) if -(-size[0] // d) >= want[0] and -(-size[1] // d) >= want[1])
+
+
+def _opencv_jpeg_luma(path: Path, denominator: int) -> Image.Image | None:
+    """A JPEG's luma at 1/``denominator`` of its size (DCT scaling), decoded by OpenCV; None when the
+    file does not end with the EOI marker (truncated, or data after it: Pillow decides) or OpenCV
+    cannot read it."""
     import cv2
 
     try:
@@ -100,8 +111,6 @@ def _opencv_jpeg_luma(path: Path, size: tuple[int, int], want: tuple[int, int]) 
                 return None
     except OSError:
         return None
-    ratio = min(size[0] // want[0], size[1] // want[1])
-    denominator = next(d for d in (8, 4, 2, 1) if ratio >= d)
     flag = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
             8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[denominator]
     pixels = cv2.imread(str(path), flag | cv2.IMREAD_IGNORE_ORIENTATION)

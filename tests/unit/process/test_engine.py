@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from image_pipeline.process import engine
+from image_pipeline.process.decode import dct_denominator
 from image_pipeline.process.engine import Limits, encode_to_target, process_image
 from image_pipeline.process.operations import OPERATIONS, RecipeError
 from image_pipeline.core.errors import BadImage
@@ -100,6 +101,38 @@ def test_half_gray_fast_path_matches_full_decode(tmp_path):
         naive = im.convert("L").resize((800, 600), Image.Resampling.LANCZOS)
     with opened(result, "half_gray") as fast:
         assert ImageStat.Stat(ImageChops.difference(fast, naive)).mean[0] < 2.0
+
+
+@pytest.mark.parametrize("size", [(1600, 1203), (1601, 1200), (1601, 1203)])
+def test_half_gray_odd_jpeg_decodes_at_half_scale(tmp_path, monkeypatch, size):
+    """libjpeg rounds a scaled side up (1203 rows give 602 at 1/2): an odd side still decodes at half
+    scale (the extra row cropped), not whole and then reduced, and looks like the naive way."""
+    src = write(tmp_path, Image.radial_gradient("L").resize(size).convert("RGB"), "JPEG", quality=95)
+    decodes = []
+    real = engine._decode
+
+    def spy(path, im, scale, gray, *rest):
+        out = real(path, im, scale, gray, *rest)
+        decodes.append(out.size)
+        return out
+
+    monkeypatch.setattr(engine, "_decode", spy)
+    result = run(tmp_path, src, "half_gray")
+    assert decodes == [(-(-size[0] // 2), -(-size[1] // 2))]
+    with Image.open(src) as im:
+        naive = im.convert("L").resize((size[0] // 2, size[1] // 2), Image.Resampling.LANCZOS)
+    with opened(result, "half_gray") as fast:
+        assert fast.size == naive.size
+        assert ImageStat.Stat(ImageChops.difference(fast, naive)).mean[0] < 2.0
+
+
+def test_dct_denominator_covers_the_wanted_size():
+    assert dct_denominator((1600, 1203), (800, 602)) == 2
+    assert dct_denominator((1600, 1200), (800, 600)) == 2
+    assert dct_denominator((1600, 1200), (801, 600)) == 1
+    assert dct_denominator((4000, 3000), (320, 240)) == 8
+    assert dct_denominator((4000, 3000), (1920, 1440)) == 2
+    assert dct_denominator((5, 3), (1, 1)) == 8
 
 
 @pytest.mark.parametrize("size", [(1601, 1201), (1600, 1200)])
