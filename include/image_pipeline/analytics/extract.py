@@ -106,7 +106,6 @@ SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) 
 FROM flat
 WHERE (retrieved_at >= $since AND retrieved_at < $until) OR len(done) > 0
    OR (quarantine.at >= $since AND quarantine.at < $until)
-ORDER BY sha256
 """
 
 OUTPUTS_SQL = """
@@ -123,39 +122,66 @@ ORDER BY sha256, recipe
 
 def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str]):
     """Two Arrow tables for the window from catalog documents as JSON text: image rows and output
-    rows (see the module docstring). Documents touched outside the window are left out.
+    rows (see the module docstring), in the order of ``docs``. Documents touched outside the window
+    are left out.
 
     DuckDB parses the documents ``CHUNK`` at a time (vectorised, in C++: a million documents would
-    take minutes as Python dicts), so memory stays flat in the size of the day.
+    take minutes as Python dicts), so memory stays flat in the size of the day. A chunk is far
+    smaller than one of DuckDB's row groups, so a query over it runs on one core: the chunks are
+    spread over a thread per core instead (DuckDB releases the GIL), while this thread reads the
+    next ones from the catalog.
     """
+    import queue
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     import duckdb
     import pyarrow as pa
 
     image_schema, output_schema = _schemas()
     params = {"since": since, "until": until, "recipes": sorted(recipes)}
     image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
-    con = duckdb.connect()
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    con = duckdb.connect(config={"threads": 1, "memory_limit": f"{256 * workers}MB"})
+    con.execute("SET TimeZone = 'UTC'")
+    cursors: queue.SimpleQueue = queue.SimpleQueue()  # a connection per thread: "chunk" and "parsed" are its own
+    for _ in range(workers):
+        cursors.put(con.cursor())
+
+    def flatten_chunk(docs_array):
+        cursor = cursors.get()
+        try:
+            cursor.register("chunk", pa.table({"doc": docs_array}))
+            cursor.execute(PARSE_SQL)  # each document parsed once, for both tables
+            images = cursor.sql(IMAGES_SQL, params=params).to_arrow_table()
+            outputs = cursor.sql(OUTPUTS_SQL, params=params).to_arrow_table()
+            cursor.unregister("chunk")
+            return images.cast(image_schema).combine_chunks(), outputs.cast(output_schema).combine_chunks()
+        finally:
+            cursors.put(cursor)
+
+    def collect(future) -> None:
+        images, outputs = future.result()
+        image_parts.append(images)
+        output_parts.append(outputs)
+
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET memory_limit = '256MB'")  # one chunk at a time: DuckDB need not keep more
-        iterator = iter(docs)
-        while True:
-            chunk = list(itertools.islice(iterator, CHUNK))
-            if not chunk:
-                break
-            docs_array = _text_array(chunk)
-            del chunk
-            # one batch per core, so that DuckDB parses on every core
-            con.register("chunk", pa.Table.from_batches(
-                pa.table({"doc": docs_array}).to_batches(max_chunksize=-(-len(docs_array) // (os.cpu_count() or 1)))))
-            con.execute(PARSE_SQL)  # each document parsed once, for both tables
-            image_parts.append(con.sql(IMAGES_SQL, params=params).to_arrow_table().cast(image_schema).combine_chunks())
-            outputs = con.sql(OUTPUTS_SQL, params=params).to_arrow_table()
-            output_parts.append(outputs.cast(output_schema).combine_chunks())
-            con.unregister("chunk")
+        with ThreadPoolExecutor(workers, thread_name_prefix="analytics-flatten") as pool:
+            pending: deque = deque()
+            iterator = iter(docs)
+            while chunk := list(itertools.islice(iterator, CHUNK)):
+                pending.append(pool.submit(flatten_chunk, _text_array(chunk)))
+                del chunk
+                while len(pending) > workers:  # at most one chunk waiting per thread: memory stays flat
+                    collect(pending.popleft())
+            while pending:
+                collect(pending.popleft())
     finally:
+        while not cursors.empty():
+            cursors.get().close()
         con.close()
-    # In the catalog's order, sorted within each chunk: a global sort would copy the whole day again.
+    # In the catalog's order (both backends give documents by sha256), sorted within each chunk:
+    # a global sort would copy the whole day again.
     return pa.concat_tables(image_parts), pa.concat_tables(output_parts)
 
 

@@ -144,6 +144,8 @@ class SqliteCatalog(Catalog):
         # sequences from parallel tasks serialise instead of losing updates.
         self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
+        # Sorts and IN lists (a day's documents for analytics) in memory, not in a temporary file.
+        self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)")
