@@ -18,7 +18,8 @@ the neighbours; ``--clock wall`` on a quiet one. Parts, all in one run:
 2. ``web`` (1920 px WebP q80) and ``thumb`` (320 px progressive JPEG q80) against the anchors doing
    the same transform with the same encoder settings: a naive Pillow script, Pillow's ``thumbnail``
    with its draft mode, OpenCV (reduced decode, area resize) and pyvips' ``thumbnail``; where
-   ``web``'s time goes (decode, resize, encode).
+   ``web``'s time goes (decode, resize, encode). Like the recipes, every anchor keeps transparency
+   in WebP and lays it on white in JPEG.
 3. The three shipped recipes together (one decode) against each alone; features alone; the
    gallery's processing (``process_batch``: object store, catalog, features without and with the
    labels model) against the CLI's three recipes plus the features alone (target: at most 1.25x).
@@ -112,36 +113,65 @@ def pillow_save(im: Image.Image, dest: Path, kind: str) -> None:
         im.save(dest, "JPEG", quality=80, progressive=True, optimize=True)
 
 
+# Transparency, as the recipes treat it: ``web`` (WebP) keeps it, ``thumb`` (JPEG) lays it on white.
+# An anchor that dropped the alpha channel would do less work and a different transform (a
+# transparent logo's hidden colours shown), so every anchor does the same.
+
+def pillow_pixels(im: Image.Image, kind: str) -> Image.Image:
+    if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
+        return im.convert("RGB")
+    rgba = im.convert("RGBA")
+    if kind == "web":
+        return rgba
+    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat
+
+
 def naive_fit(kind: str) -> Callable[[Path, Path], None]:
     def run(src: Path, dest: Path) -> None:
         with Image.open(src) as im:
-            rgb = im.convert("RGB")
-            pillow_save(rgb.resize(fit_size(rgb.size, FIT[kind]), Image.Resampling.LANCZOS), dest, kind)
+            pixels = pillow_pixels(im, kind)
+            pillow_save(pixels.resize(fit_size(pixels.size, FIT[kind]), Image.Resampling.LANCZOS), dest, kind)
     return run
 
 
 def pillow_thumbnail(kind: str) -> Callable[[Path, Path], None]:
     def run(src: Path, dest: Path) -> None:
         with Image.open(src) as im:
-            im.thumbnail((FIT[kind], FIT[kind]))  # draft (JPEG DCT scaling), then reduce + LANCZOS
-            pillow_save(im.convert("RGB"), dest, kind)
+            # draft (JPEG DCT scaling), then reduce + LANCZOS, the recipes' filter (its default is BICUBIC)
+            im.thumbnail((FIT[kind], FIT[kind]), Image.Resampling.LANCZOS)
+            pillow_save(pillow_pixels(im, kind), dest, kind)
     return run
 
 
-def opencv_fit(kind: str) -> Callable[[Path, Path], None]:
+def opencv_fit(kind: str, cv2_filter: str = "lanczos") -> Callable[[Path, Path], None]:
+    """OpenCV: the reduced decode, then its Lanczos (8x8 taps) or its area resize (a box filter)."""
     def run(src: Path, dest: Path) -> None:
         import cv2
+        import numpy as np
 
-        with Image.open(src) as im:  # the header, for the reduced decode's factor
-            size = im.size
+        with Image.open(src) as im:  # the header: the reduced decode's factor, and whether there is alpha
+            size, alpha = im.size, im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
         target = fit_size(size, FIT[kind])
-        factor = next((k for k in (8, 4, 2) if size[0] // k >= target[0] and size[1] // k >= target[1]), 1)
-        flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
-        pixels = cv2.imread(str(src), flag)
+        if alpha:  # no reduced decode keeps the alpha channel
+            pixels = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
+            if pixels is not None and pixels.dtype != np.uint8:
+                pixels = (pixels >> 8).astype(np.uint8)
+            if pixels is not None and pixels.ndim == 2:
+                pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+        else:
+            factor = next((k for k in (8, 4, 2) if size[0] // k >= target[0] and size[1] // k >= target[1]), 1)
+            flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                    8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
+            pixels = cv2.imread(str(src), flag)
         if pixels is None:
             raise BadImage("opencv cannot read it")
-        pixels = cv2.resize(pixels, target, interpolation=cv2.INTER_AREA)
+        interpolation = cv2.INTER_AREA if cv2_filter == "area" else cv2.INTER_LANCZOS4
+        pixels = cv2.resize(pixels, target, interpolation=interpolation)
+        if pixels.ndim == 3 and pixels.shape[2] == 4 and kind != "web":  # laid on white, after the resize
+            a = pixels[:, :, 3:].astype(np.float32) / 255
+            pixels = (pixels[:, :, :3] * a + 255 * (1 - a)).round().astype(np.uint8)
         if kind == "web":
             cv2.imwrite(str(dest.with_suffix(".webp")), pixels, [cv2.IMWRITE_WEBP_QUALITY, 80])
         else:
@@ -158,16 +188,30 @@ def pyvips_thumbnail(kind: str) -> Callable[[Path, Path], None]:
         if kind == "web":
             im.webpsave(str(dest.with_suffix(".webp")), Q=80, effort=4, strip=True)
         else:
+            if im.hasalpha():
+                im = im.flatten(background=255)
             im.jpegsave(str(dest), Q=80, interlace=True, optimize_coding=True, strip=True)
     return run
 
 
 def fit_contenders(kind: str) -> dict[str, Callable[[Path, Path], None]]:
+    """The recipe and the anchors doing its transform (Lanczos: the recipes' filter), then the pair
+    that both use a box filter (OpenCV's area resize): the recipe with ``filter: box``, and OpenCV."""
     found = {kind: engine_runner(kind), "naive_pillow": naive_fit(kind), "pillow_thumbnail": pillow_thumbnail(kind),
              "opencv": opencv_fit(kind)}
     if pyvips_available():
         found["pyvips_thumbnail"] = pyvips_thumbnail(kind)
+    found[f"{kind}_box"] = recipe_runner(box_filter(get_recipe(kind)))
+    found["opencv_area"] = opencv_fit(kind, cv2_filter="area")
     return found
+
+
+def box_filter(recipe):
+    """``recipe`` resizing with a box filter instead of its own."""
+    import dataclasses
+
+    steps = tuple((op, {**p, "filter": "box"}) if op == "resize" else (op, p) for op, p in recipe.steps)
+    return dataclasses.replace(recipe, name=f"{recipe.name}_box", steps=steps)
 
 
 def pyvips_available() -> bool:
@@ -256,8 +300,10 @@ def local_labeler():
 
 
 def engine_runner(*names: str) -> Callable[[Path, Path], None]:
-    recipes = [get_recipe(n) for n in names]
+    return recipe_runner(*[get_recipe(n) for n in names])
 
+
+def recipe_runner(*recipes) -> Callable[[Path, Path], None]:
     def run(src: Path, dest: Path) -> None:
         process_image(src, recipes, lambda r: dest.with_name(f"{dest.stem}-{r.name}.{r.ext}"))
     return run
@@ -511,6 +557,10 @@ def web_and_thumb(files, mpx, repeat, report) -> None:
                     "each one's; above 1: that one is faster)", frows, f"{kind}_over_it")
         print_formats(f"{kind}'s seconds over each one's (above 1: that one is faster), per input format:",
                       report[f"{kind}_vs_anchors"]["by_format"], list(fit))
+        box = by_format(ftimes, [f"{kind}_box", "opencv_area"], "opencv_area")
+        report[f"{kind}_box_vs_opencv_area"] = box
+        print(f"with a box filter, {kind}_box against OpenCV's area resize (above 1: {kind}_box faster): "
+              + ", ".join(f"{fmt} {r[f'{kind}_box']}x" for fmt, r in box.items()))
     split = web_split(files)
     report["web_time_split"] = split
     print("web's time (engine step timings): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in split.items()))
