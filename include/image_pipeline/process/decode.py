@@ -14,13 +14,17 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageCms
 
 from image_pipeline.core.errors import BadImage
+from image_pipeline.process import webp
 
 if TYPE_CHECKING:
     from image_pipeline.process.engine import Limits
 
 
+webp.register()  # WebP headers read from their chunks: the pixels are decoded once, by the fastest decoder
+
 # What Pillow's plugins raise on malformed files; IndexError, KeyError and struct.error were found by
 # fuzzing (a GIF whose frames cannot be counted raises IndexError: tests/unit/fuzz/crashers).
+
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, ZeroDivisionError,
                  IndexError, KeyError, struct.error)
 
