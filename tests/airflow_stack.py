@@ -290,6 +290,10 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str, start
         # the editor): parsed once, not again every 30 s, whose writes held SQLite's one writer lock
         # against the API server and the scheduler and whose CPU the tasks waited for.
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+        # LocalExecutor forks all of `[core] parallelism` (default 32) worker processes when the
+        # scheduler starts, on two shared cores where no test runs more than a few tasks at once
+        # (a test that wants fewer, such as the load test, still sets its own).
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "GALLERY_STORE_URL": (home / "data").as_uri(),
         "GALLERY_SQLITE_PATH": str(home / "catalog.sqlite3"),
         "GALLERY_EMAIL": "outbox",

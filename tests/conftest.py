@@ -44,9 +44,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated Airflow metadata DB in the throw-away home (once per session)."""
-    # The project's own set-up script, with this throw-away home (env.sh keeps an AIRFLOW_HOME that is set).
-    subprocess.run([str(PROJECT_ROOT / "scripts" / "init-airflow")], check=True, capture_output=True,
-                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    from airflow_stack import migrated_db
+
+    # The project's own set-up script's DB, migrated once per session and copied: the same template
+    # the system tests' `airflow standalone` homes start from (a migration is two CLI starts).
+    shutil.copyfile(migrated_db({**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}),
+                    AIRFLOW_HOME / "airflow.db")
     yield AIRFLOW_HOME
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
