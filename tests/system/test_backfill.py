@@ -72,6 +72,12 @@ def retrieve_runs(rest):
                    for r in runs if r["dag_run_id"].startswith("backfill__")), key=lambda r: r["logical_date"])
 
 
+def processed(home: Path) -> int:
+    """How many images of the catalog have outputs."""
+    with SqliteCatalog(home / "catalog.sqlite3") as catalog:
+        return sum(1 for d in catalog.find() if d.get("outputs"))
+
+
 def test_a_backfill_of_three_days_queries_each_window_once(standalone):
     airflow, home, rest = standalone["airflow"], standalone["home"], standalone["rest_api"]()
     today = datetime.now(timezone.utc).date()
@@ -81,6 +87,9 @@ def test_a_backfill_of_three_days_queries_each_window_once(standalone):
     runs = wait_for(lambda: (r := retrieve_runs(rest)) and all(x["state"] in ("success", "failed") for x in r)
                     and len(r) >= 3 and r, 600, "the backfill runs")  # generous: two shared cores
     assert [r["state"] for r in runs] == ["success"] * len(runs) and len(runs) == 3
+    # Every DAG is unpaused: the retrieved images' Asset event starts gallery_process, which adds
+    # features and outputs. The documents are compared once it has processed the three.
+    wait_for(lambda: processed(home) == 3, 300, "gallery_process to process the retrieved images")
     with SqliteCatalog(home / "catalog.sqlite3") as catalog:
         docs = catalog.find()
     assert len(docs) == 3  # the same three images every day: stored once
