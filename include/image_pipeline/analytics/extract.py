@@ -180,8 +180,8 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
         while not cursors.empty():
             cursors.get().close()
         con.close()
-    # In the catalog's order (both backends give documents by sha256), sorted within each chunk:
-    # a global sort would copy the whole day again.
+    # In the catalog's order (both backends give documents by sha256): no sort here, which would
+    # copy the whole day again.
     return pa.concat_tables(image_parts), pa.concat_tables(output_parts)
 
 

@@ -24,7 +24,6 @@ webp.register()  # WebP headers read from their chunks: the pixels are decoded o
 
 # What Pillow's plugins raise on malformed files; IndexError, KeyError and struct.error were found by
 # fuzzing (a GIF whose frames cannot be counted raises IndexError: tests/unit/fuzz/crashers).
-
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, ZeroDivisionError,
                  IndexError, KeyError, struct.error)
 
