@@ -17,9 +17,10 @@ the neighbours; ``--clock wall`` on a quiet one. Parts, all in one run:
    RSS is measured in a child process of its own. Ratios per format (JPEG, PNG, WebP) and overall.
 2. ``web`` (1920 px WebP q80) and ``thumb`` (320 px progressive JPEG q80) against the anchors doing
    the same transform with the same encoder settings: a naive Pillow script, Pillow's ``thumbnail``
-   with its draft mode, OpenCV (reduced decode, area resize) and pyvips' ``thumbnail``; where
+   with its draft mode, OpenCV (reduced decode, Lanczos resize) and pyvips' ``thumbnail``; where
    ``web``'s time goes (decode, resize, encode). Like the recipes, every anchor keeps transparency
-   in WebP and lays it on white in JPEG.
+   in WebP and lays it on white in JPEG, and resizes with Lanczos; the recipes with ``filter: box``
+   are compared apart with OpenCV's area resize (the same box filter).
 3. The three shipped recipes together (one decode) against each alone; features alone; the
    gallery's processing (``process_batch``: object store, catalog, features without and with the
    labels model) against the CLI's three recipes plus the features alone (target: at most 1.25x).
@@ -117,8 +118,12 @@ def pillow_save(im: Image.Image, dest: Path, kind: str) -> None:
 # An anchor that dropped the alpha channel would do less work and a different transform (a
 # transparent logo's hidden colours shown), so every anchor does the same.
 
+def transparent(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+
+
 def pillow_pixels(im: Image.Image, kind: str) -> Image.Image:
-    if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
+    if not transparent(im):
         return im.convert("RGB")
     rgba = im.convert("RGBA")
     if kind == "web":
@@ -152,7 +157,7 @@ def opencv_fit(kind: str, cv2_filter: str = "lanczos") -> Callable[[Path, Path],
         import numpy as np
 
         with Image.open(src) as im:  # the header: the reduced decode's factor, and whether there is alpha
-            size, alpha = im.size, im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+            size, alpha = im.size, transparent(im)
         target = fit_size(size, FIT[kind])
         if alpha:  # no reduced decode keeps the alpha channel
             pixels = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
@@ -467,7 +472,7 @@ def by_format(times: dict[str, dict[Path, float]], names: list[str], baseline: s
 
 def has_alpha(path: Path) -> bool:
     with Image.open(path) as im:
-        return im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+        return transparent(im)
 
 
 def print_formats(title: str, rows: dict[str, dict[str, float]], names: list[str]) -> None:
