@@ -19,7 +19,7 @@ import os
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable
 
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog import Catalog, facts
 
 CHUNK = 10_000  # documents parsed at a time: memory stays flat in the size of the day
 
@@ -199,8 +199,115 @@ def _text_array(texts: list[str | bytes]):
     return array
 
 
+# -- reading a day of the catalog's facts (:mod:`image_pipeline.core.catalog.facts`) --------------------
+
+def _read_lines(blobs: list[bytes], fields: dict[str, str]):
+    """A table of facts lines (see the facts module): Arrow's CSV reader, on all cores."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as csv
+
+    types = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
+             "list": pa.string()}
+    table = csv.read_csv(
+        pa.py_buffer(b"\n".join(blobs)),
+        read_options=csv.ReadOptions(column_names=list(fields), block_size=1 << 22),
+        parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+        convert_options=csv.ConvertOptions(column_types={n: types[t] for n, t in fields.items()},
+                                           null_values=[facts.NULL], strings_can_be_null=True,
+                                           true_values=["1"], false_values=["0"]))
+    for name, kind in fields.items():
+        if kind == "list":  # each item follows a separator: drop what comes before the first
+            items = pc.list_slice(pc.split_pattern(table.column(name), facts.ITEM), 1)
+            table = table.set_column(table.schema.get_field_index(name), name, items)
+    return table
+
+
+def _in_window(column, since: str, until: str):
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.and_(pc.greater_equal(column, since), pc.less(column, until)), False)
+
+
+def _facts_tables(images_blobs: list[bytes], outputs_blobs: list[bytes], since: str, until: str,
+                  recipes: list[str]):
+    """The image and output tables (as :func:`flatten` makes them) of a batch of facts lines."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    image_schema, output_schema = _schemas()
+    out = _read_lines(outputs_blobs, facts.OUTPUT_FIELDS) if outputs_blobs else None
+    if out is not None:
+        out = out.filter(pc.and_(pc.is_in(out.column("recipe"), pa.array(recipes, pa.string())),
+                                 _in_window(out.column("processed_at_text"), since, until)))
+        pairs = out.column("timings").combine_chunks()
+        flat = pc.split_pattern(pc.list_flatten(pairs), facts.KEY_VALUE, max_splits=1)
+        timings = pa.MapArray.from_arrays(pairs.offsets, pc.list_element(flat, 0),
+                                          pc.list_element(flat, 1).cast(pa.float64()))
+        out = pa.table({
+            **{name: out.column(name) for name in ("sha256", "recipe", "version", "format", "width", "height",
+                                                   "bytes", "seconds")},
+            "processed_at": out.column("processed_at_us").cast(pa.timestamp("us", tz="UTC")),
+            "timings": timings}).cast(output_schema)
+    else:
+        out = output_schema.empty_table()
+    img = _read_lines(images_blobs, facts.IMAGE_FIELDS)
+    width, height = img.column("width"), img.column("height")
+    sized = pc.and_(pc.greater(width, 0), pc.greater(height, 0))
+    null = pa.scalar(None, pa.float64())
+    retrieved = _in_window(img.column("retrieved_at_text"), since, until)
+    processed = pc.is_in(img.column("sha256"), out.column("sha256"))
+    quarantined = _in_window(img.column("quarantine_at"), since, until)
+    columns = {name: img.column(name) for name in img.column_names}
+    columns.update(
+        megapixels=pc.if_else(sized, pc.divide(pc.multiply(width, height).cast(pa.float64()), 1e6), null),
+        aspect_ratio=pc.if_else(sized, pc.divide(width.cast(pa.float64()), height.cast(pa.float64())), null),
+        retrieved_at=img.column("retrieved_at_us").cast(pa.timestamp("us", tz="UTC")),
+        retrieved=retrieved, processed=processed, quarantined=quarantined,
+        quarantine_bytes=pc.if_else(pc.and_(quarantined, img.column("quarantine_has_key")), img.column("bytes"), 0))
+    images = pa.table({name: columns[name] for name in image_schema.names}).cast(image_schema)
+    images = images.filter(pc.or_(pc.or_(retrieved, processed), quarantined))
+    return images.combine_chunks(), out.combine_chunks()
+
+
+def read_facts(lines, documents, since: str, until: str, recipes: list[str]):
+    """The day's tables from a catalog's facts (``Catalog.day_facts``): the lines' batches parsed on a
+    thread each (Arrow releases the GIL) while this thread reads the next; the documents without
+    lines through :func:`flatten`; in sha256 order, as :func:`flatten` gives them."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    image_schema, output_schema = _schemas()
+    image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
+    with ThreadPoolExecutor(2, thread_name_prefix="analytics-facts") as pool:
+        pending: deque = deque()
+        for images_blobs, outputs_blobs in lines:
+            pending.append(pool.submit(_facts_tables, images_blobs, outputs_blobs, since, until, recipes))
+            while len(pending) > 2:  # memory stays flat in the size of the day
+                images, outputs = pending.popleft().result()
+                image_parts.append(images)
+                output_parts.append(outputs)
+        for future in pending:
+            images, outputs = future.result()
+            image_parts.append(images)
+            output_parts.append(outputs)
+    images, outputs = pa.concat_tables(image_parts), pa.concat_tables(output_parts)
+    others_images, others_outputs = flatten(documents, since, until, recipes)
+    if others_images.num_rows or others_outputs.num_rows:
+        images = pa.concat_tables([images, others_images]).sort_by("sha256")
+        outputs = pa.concat_tables([outputs, others_outputs]).sort_by([("sha256", "ascending"),
+                                                                       ("recipe", "ascending")])
+    return images, outputs
+
+
 def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
-    """The day's image and output tables, streamed from the catalog."""
+    """The day's image and output tables, from the catalog's facts where it keeps them, otherwise
+    from its documents, streamed."""
     since, until = day_window(day)
     recipes = sorted(recipes or ())  # the caller names the recipes it counts: analytics knows none
+    kept = catalog.day_facts(day.isoformat(), since)
+    if kept is not None:
+        return read_facts(*kept, since, until, recipes)
     return flatten(catalog.touched_json(since, until, recipes, batch_size=CHUNK), since, until, recipes)

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from image_pipeline.core.catalog import MongoCatalog, SqliteCatalog, new_image_doc
+from image_pipeline.core.catalog.sqlite import SCHEMA_VERSION
 
 BACKENDS = ["sqlite", "mongomock"] + (["mongo_server"] if os.environ.get("MONGO_URI") else [])
 
@@ -477,8 +478,9 @@ def test_an_sqlite_file_of_schema_1_gains_the_trash_and_tags(tmp_path):
     path = tmp_path / "v1.sqlite3"
     with SqliteCatalog(path) as cat:  # made at schema 1: no trashed_at column, triggers without tags, no work tables
         for name in ("tr_images_insert", "tr_images_update", "tr_images_delete", "tr_work_insert", "tr_work_update",
-                     "tr_work_delete"):
+                     "tr_work_delete", "tr_facts_insert", "tr_facts_update", "tr_facts_delete"):
             cat.conn.execute(f"DROP TRIGGER {name}")
+        cat.conn.execute("DROP TABLE image_facts")
         cat.conn.execute("DROP TABLE image_work")
         cat.conn.execute("DROP TABLE image_times")
         cat.conn.execute("DROP INDEX ix_fields_trashed")
@@ -489,7 +491,8 @@ def test_an_sqlite_file_of_schema_1_gains_the_trash_and_tags(tmp_path):
             cat.conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps({**new_image_doc(sha, **fields),
                                                                                  **extra})))
     with SqliteCatalog(path) as cat:
-        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert cat.conn.execute("SELECT sha256 FROM image_facts").fetchall() == [("a" * 64,), ("b" * 64,)]
         assert [d["sha256"] for d in cat.list_images({"tag": "sea"})[0]] == ["a" * 64]
         assert [d["sha256"] for d in cat.list_images({"trashed": True})[0]] == ["b" * 64]
         assert cat.count_images() == 1
@@ -503,8 +506,10 @@ def test_an_sqlite_file_of_the_other_schema_2_gains_the_trash_and_keeps_planning
 
     path = tmp_path / "v2.sqlite3"
     with SqliteCatalog(path) as cat:
-        for name in ("tr_images_insert", "tr_images_update", "tr_images_delete", "tr_work_insert", "tr_work_update"):
+        for name in ("tr_images_insert", "tr_images_update", "tr_images_delete", "tr_work_insert", "tr_work_update",
+                     "tr_facts_insert", "tr_facts_update", "tr_facts_delete"):
             cat.conn.execute(f"DROP TRIGGER {name}")
+        cat.conn.execute("DROP TABLE image_facts")
         cat.conn.execute("DROP INDEX ix_fields_trashed")
         cat.conn.execute("ALTER TABLE image_fields DROP COLUMN trashed_at")
         cat.conn.execute("DROP TABLE image_work")
@@ -517,7 +522,7 @@ def test_an_sqlite_file_of_the_other_schema_2_gains_the_trash_and_keeps_planning
             cat.conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps(doc)))
             cat.conn.execute("INSERT INTO image_work VALUES (?, 'raw', '', NULL, NULL, ?)", (sha, doc["retrieved_at"]))
     with SqliteCatalog(path) as cat:
-        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert cat.pending("half_gray", 1) == ["a" * 64] and cat.pending_features(1) == ["a" * 64]
         assert cat.due([("half_gray", 1, None)], 1) == ["a" * 64]
         assert [d["sha256"] for d in cat.list_images({"trashed": True})[0]] == ["b" * 64]

@@ -220,6 +220,15 @@ class Catalog(ABC):
         for doc in self.touched(since, until, recipes, batch_size):
             yield json.dumps(doc, sort_keys=True)
 
+    def day_facts(self, day: str, since: str, batch_size: int = 50_000) -> tuple[
+            Iterator[tuple[list[bytes], list[bytes]]], Iterator[str | bytes]] | None:
+        """What a day's analytics read, for a catalog that keeps its documents' facts (:mod:`.facts`):
+        batches of (image lines, output lines) of the images with a timestamp in the UTC day ``day``
+        (``YYYY-MM-DD``; ``since``, its start) and not trashed before it, in sha256 order, and the
+        JSON text of the documents kept without lines. None: this catalog keeps none (read
+        :meth:`touched_json`)."""
+        return None
+
     @abstractmethod
     def get_metrics(self, day: str) -> dict[str, Any] | None:
         """The analytics metrics document of a day (``YYYY-MM-DD``)."""

@@ -6,9 +6,13 @@ retrieved_at, status, format, faces, dup_of) and ``image_terms`` (one row per ke
 source of an image), both kept by triggers on every insert, update and delete of ``images``, whoever
 writes the row. (Indexes on generated columns were tried first: SQLite does not read them as
 covering, so counting a filter parsed every document.) Processing's and analytics' side tables,
-``image_work`` and ``image_times``, are kept the same way. A file of an older schema (1; 2: the trash
-and tags) is migrated when opened (``PRAGMA user_version``, now 3): tables, columns, indexes and
-triggers created or replaced, every row indexed again.
+``image_work`` and ``image_times``, are kept the same way, and so is ``image_facts``: the fields a
+day's analytics read, as text lines filed under each day the image has a timestamp in
+(:mod:`.facts`; its trigger calls a Python function this class registers on its connection, so the
+catalog is written through this class). A file of an older schema (1; 2: the trash and tags; 3:
+processing's tables) is migrated when opened (``PRAGMA user_version``, now 4): tables, columns,
+indexes and triggers created or replaced; every row indexed again from before 3, the facts filled
+from 3.
 
 Why one module: the side tables, their triggers and the queries that read them are one schema; split,
 a trigger's columns and the query relying on them would drift apart.
@@ -22,9 +26,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.facts import ANY_DAY, facts_of
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 
-SCHEMA_VERSION = 3  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes)
+SCHEMA_VERSION = 4  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes);
+# 4: analytics' facts (_create_facts)
 # The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
 # these, never the documents), and one row per (kind, value) of the multi-valued ones with the
 # image's retrieval time (a keyword's page is a range of that key, already in order).
@@ -109,6 +115,25 @@ WORK_TRIGGERS = {
     "tr_work_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_work WHERE sha256 = old.sha256; "
                       "DELETE FROM image_times WHERE sha256 = old.sha256; END",
 }
+# Analytics' facts (schema version 4): a document's lines (:func:`.facts.facts_of`, registered as
+# FACTS_FUNCTION) under each UTC day it has a timestamp in, in sha256 order within a day, with the trash
+# time as image_work has it. The function's rows come through json_each: it runs once per write.
+FACTS_FUNCTION = "image_pipeline_facts"
+FACTS_TABLE = ("CREATE TABLE IF NOT EXISTS image_facts (day TEXT NOT NULL, sha256 TEXT NOT NULL, trashed_at TEXT, "
+               "image TEXT, outputs TEXT, PRIMARY KEY (day, sha256)) WITHOUT ROWID")
+FACTS_INDEXES = {"ix_facts_image": "image_facts (sha256)"}
+_TRASHED_AT = ("CASE WHEN json_extract({doc}, '$.trashed') IS NULL THEN NULL "
+               "ELSE coalesce(json_extract({doc}, '$.trashed.at'), '') END")
+_FACTS_INSERT = ("INSERT INTO image_facts (day, sha256, trashed_at, image, outputs) SELECT json_extract(f.value, '$[0]'), "
+                 f"{{sha256}}, {_TRASHED_AT}, json_extract(f.value, '$[1]'), json_extract(f.value, '$[2]') "
+                 f"FROM {{tables}}json_each({FACTS_FUNCTION}({{doc}})) AS f")
+_FACTS_OF = _FACTS_INSERT.format(sha256="new.sha256", doc="new.doc", tables="")
+FACTS_TRIGGERS = {
+    "tr_facts_insert": f"AFTER INSERT ON images BEGIN {_FACTS_OF}; END",
+    "tr_facts_update": f"AFTER UPDATE OF doc ON images BEGIN DELETE FROM image_facts WHERE sha256 = new.sha256; "
+                       f"{_FACTS_OF}; END",
+    "tr_facts_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_facts WHERE sha256 = old.sha256; END",
+}
 # Images of a near-duplicate group: those naming a group's first image, and the ones named.
 _IN_GROUP = ("f.sha256 IN (SELECT sha256 FROM image_fields WHERE dup_of IS NOT NULL "
              "UNION SELECT dup_of FROM image_fields WHERE dup_of IS NOT NULL)")
@@ -143,6 +168,7 @@ class SqliteCatalog(Catalog):
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so that read-modify-write
         # sequences from parallel tasks serialise instead of losing updates.
         self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        self.conn.create_function(FACTS_FUNCTION, 1, facts_of, deterministic=True)  # image_facts' triggers
         self.conn.execute("PRAGMA journal_mode=WAL")
         # Sorts and IN lists (a day's documents for analytics) in memory, not in a temporary file.
         self.conn.execute("PRAGMA temp_store=MEMORY")
@@ -158,7 +184,12 @@ class SqliteCatalog(Catalog):
         transaction (parallel tasks opening an old file: the first migrates, the others find it done)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 3:  # everything but the facts is there
+                self._create_facts()
+                self.conn.execute(_FACTS_INSERT.format(sha256="images.sha256", doc="images.doc", tables="images, "))
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version < SCHEMA_VERSION:
                 self.conn.execute(FIELDS_TABLE)
                 self.conn.execute(TERMS_TABLE)
                 columns = {r[1] for r in self.conn.execute("PRAGMA table_info(image_fields)")}
@@ -170,6 +201,7 @@ class SqliteCatalog(Catalog):
                     self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
                     self.conn.execute(f"CREATE TRIGGER {name} {body}")
                 self._create_work_indexes()
+                self._create_facts()
                 self.conn.execute("UPDATE images SET doc = doc")  # the update triggers fill the side tables
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.conn.execute("COMMIT")
@@ -187,6 +219,15 @@ class SqliteCatalog(Catalog):
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
         for name, body in WORK_TRIGGERS.items():
             self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
+            self.conn.execute(f"CREATE TRIGGER {name} {body}")
+
+    def _create_facts(self) -> None:
+        """Analytics' facts table, index and triggers (see ``FACTS_TABLE``)."""
+        self.conn.execute(FACTS_TABLE)
+        for name, on in FACTS_INDEXES.items():
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+        for name, body in FACTS_TRIGGERS.items():
+            self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")
             self.conn.execute(f"CREATE TRIGGER {name} {body}")
 
     def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
@@ -367,6 +408,25 @@ class SqliteCatalog(Catalog):
         while rows := cursor.fetchmany():
             for (doc,) in rows:
                 yield doc
+
+    def day_facts(self, day, since, batch_size=50_000):
+        # The day's range of image_facts, in sha256 order, as UTF-8 bytes; then the documents read as JSON.
+        kept = "(trashed_at IS NULL OR trashed_at = '' OR trashed_at >= ?)"  # as touched(): not trashed before
+
+        def lines():
+            cursor = self.conn.execute("SELECT CAST(image AS BLOB), CAST(outputs AS BLOB) FROM image_facts "
+                                       f"WHERE day = ? AND {kept} ORDER BY sha256", (day, since))
+            cursor.arraysize = batch_size
+            while rows := cursor.fetchmany():
+                yield [r[0] for r in rows], [r[1] for r in rows if r[1]]
+
+        def documents():
+            cursor = self.conn.execute("SELECT CAST(i.doc AS BLOB) FROM image_facts AS f JOIN images AS i USING "
+                                       f"(sha256) WHERE f.day = ? AND {kept} ORDER BY sha256", (ANY_DAY, since))
+            for (doc,) in cursor:
+                yield doc
+
+        return lines(), documents()
 
     def get_metrics(self, day: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT doc FROM metrics WHERE day = ?", (day,)).fetchone()
