@@ -294,7 +294,10 @@ def read_facts(lines, documents, since: str, until: str, recipes: list[str]):
             image_parts.append(images)
             output_parts.append(outputs)
     images, outputs = pa.concat_tables(image_parts), pa.concat_tables(output_parts)
-    others_images, others_outputs = flatten(documents, since, until, recipes)
+    first = next(documents, None)
+    if first is None:
+        return images, outputs
+    others_images, others_outputs = flatten(itertools.chain([first], documents), since, until, recipes)
     if others_images.num_rows or others_outputs.num_rows:
         images = pa.concat_tables([images, others_images]).sort_by("sha256")
         outputs = pa.concat_tables([outputs, others_outputs]).sort_by([("sha256", "ascending"),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageCms
 
 from image_pipeline.core.errors import BadImage
-from image_pipeline.process import webp
+from image_pipeline.process import jpeg, webp
 
 if TYPE_CHECKING:
     from image_pipeline.process.engine import Limits
@@ -58,8 +58,9 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
     - JPEG: libjpeg's DCT scaling (``Image.draft``): only 1/2, 1/4 or 1/8 of the pixels are ever
       produced, the smallest that still covers ``scale``, and only luma when ``gray``.
       Luma-only JPEGs go through OpenCV's libjpeg-turbo (the same DCT scaling, read at once
-      instead of in Pillow's chunks: about 1.1x faster) unless the file does not end as a JPEG does
-      (a truncated file: Pillow then refuses it, where libjpeg would only warn).
+      instead of in Pillow's chunks: about 1.1x faster), progressive ones without their chroma
+      scans (:mod:`.jpeg`), unless the file does not end as a JPEG does (a truncated file: Pillow
+      then refuses it, where libjpeg would only warn).
     - PNG and WebP in plain 8-bit modes: libspng (through pyvips, when installed; else OpenCV's
       libpng) and OpenCV's libwebp, without Pillow's detours (on the corpus libspng decodes about
       1.3x faster than libpng, OpenCV's WebP 1.5x faster than Pillow's), the box reduce and the
@@ -74,7 +75,7 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
         want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale))) if scale < 1.0 else im.size
         denominator = dct_denominator(im.size, want)
         if gray and im.format == "JPEG" and im.mode in ("RGB", "L"):
-            decoded = _opencv_jpeg_luma(path, denominator)
+            decoded = _opencv_jpeg_luma(path, denominator, bool(im.info.get("progressive")))
             if decoded is not None:
                 return decoded
         if scale < 1.0:
@@ -101,22 +102,31 @@ def dct_denominator(size: tuple[int, int], want: tuple[int, int]) -> int:
     return next(d for d in (8, 4, 2, 1) if -(-size[0] // d) >= want[0] and -(-size[1] // d) >= want[1])
 
 
-def _opencv_jpeg_luma(path: Path, denominator: int) -> Image.Image | None:
-    """A JPEG's luma at 1/``denominator`` of its size (DCT scaling), decoded by OpenCV; None when the
-    file does not end with the EOI marker (truncated, or data after it: Pillow decides) or OpenCV
-    cannot read it."""
+def _opencv_jpeg_luma(path: Path, denominator: int, progressive: bool) -> Image.Image | None:
+    """A JPEG's luma at 1/``denominator`` of its size (DCT scaling), decoded by OpenCV, a progressive
+    one without its chroma scans (:mod:`.jpeg`); None when the file does not end with the EOI marker
+    (truncated, or data after it: Pillow decides) or OpenCV cannot read it."""
     import cv2
+    import numpy as np
 
+    flag = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[denominator] | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         with open(path, "rb") as f:
-            f.seek(-2, 2)
-            if f.read(2) != b"\xff\xd9":
-                return None
+            if progressive:
+                data = f.read()
+                ending = data[-2:]
+            else:
+                f.seek(-2, 2)
+                ending = f.read(2)
     except OSError:
         return None
-    flag = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-            8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[denominator]
-    pixels = cv2.imread(str(path), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    if ending != b"\xff\xd9":
+        return None
+    if progressive:
+        pixels = cv2.imdecode(np.frombuffer(jpeg.luma_scans(data) or data, np.uint8), flag)
+    else:
+        pixels = cv2.imread(str(path), flag)
     return None if pixels is None else Image.fromarray(pixels, "L")
 
 
