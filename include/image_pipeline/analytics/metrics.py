@@ -133,12 +133,7 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
         per_recipe[str(recipe)] = {"outputs": int(len(group)), "bytes": int(group["bytes"].fillna(0).sum()),
                                    "seconds": _time_stats(group["seconds"])}
     metrics["processing"] = per_recipe
-    timings = _timings(outputs)
-    metrics["operations"] = {
-        str(recipe): {str(op): _time_stats(g["seconds"])
-                      for op, g in group.groupby("operation", sort=True, observed=True)}
-        for recipe, group in timings.groupby("recipe", sort=True, observed=True)
-    }
+    metrics["operations"] = _operations(outputs)
 
     metrics["failures"] = {"reasons": _counts(quarantined["quarantine_reason"].astype(object).fillna("unknown")),
                            "stages": _counts(quarantined["quarantine_stage"].astype(object).fillna("unknown"))}
@@ -179,36 +174,56 @@ def compute_metrics(images, outputs, day: date) -> dict[str, Any]:
     return metrics
 
 
-def _timings(outputs):
-    """(recipe, operation, seconds) rows of the outputs' timings maps, names as categoricals."""
+def _operations(outputs) -> dict[str, dict[str, Any]]:
+    """Time statistics per recipe and operation, from the outputs' timings maps. A million outputs
+    hold several million timings: each (recipe, operation) is picked out by its code in turn, so
+    only one group's seconds are copied at a time (a groupby copied every group's rows, twice)."""
     import numpy as np
     import pandas as pd
 
     timings = outputs.column("timings").combine_chunks()
     if len(timings) == 0:
-        return pd.DataFrame({"recipe": pd.Series(dtype=str), "operation": pd.Series(dtype=str),
-                             "seconds": pd.Series(dtype=float)})
+        return {}
     offsets = timings.offsets.to_numpy()  # (list_parent_indices does not take map arrays)
-    parents = np.repeat(np.arange(len(timings)), np.diff(offsets))
     recipes = outputs.column("recipe").combine_chunks().dictionary_encode()
-    return pd.DataFrame({
-        "recipe": pd.Categorical.from_codes(recipes.indices.to_numpy(zero_copy_only=False)[parents],
-                                            categories=recipes.dictionary.to_pylist()),
-        "operation": timings.keys[offsets[0]:offsets[-1]].dictionary_encode().to_pandas(),
-        "seconds": timings.items[offsets[0]:offsets[-1]].to_numpy(zero_copy_only=False)})
+    operations = timings.keys[offsets[0]:offsets[-1]].dictionary_encode()
+    recipe_names, operation_names = recipes.dictionary.to_pylist(), operations.dictionary.to_pylist()
+    group = np.repeat(recipes.indices.to_numpy(zero_copy_only=False).astype(np.int32) * len(operation_names),
+                      np.diff(offsets))
+    group += operations.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    seconds = timings.items[offsets[0]:offsets[-1]].to_numpy(zero_copy_only=False)
+    stats: dict[str, dict[str, Any]] = {}
+    for code in np.flatnonzero(np.bincount(group)):
+        recipe, operation = divmod(int(code), len(operation_names))
+        stats.setdefault(recipe_names[recipe], {})[operation_names[operation]] = \
+            _time_stats(pd.Series(seconds[group == code]))
+    return {recipe: dict(sorted(ops.items())) for recipe, ops in sorted(stats.items())}
 
 
 def _co_occurrence(labels, top: list[str]) -> list[dict[str, Any]]:
-    """The most frequent pairs among the top labels, counted in images having both."""
+    """The most frequent pairs among the top labels, counted in images having both. An image's
+    labels are adjacent rows and distinct, so it has at most ``len(top)`` of them: pairing each row
+    with the rows 1, 2, ... after it within its image finds every pair once, in memory the size of
+    the rows (a self-join made every pair a row)."""
+    import numpy as np
+
     if not top:
         return []
-
-    kept = labels[labels["value"].isin(top)].astype({"value": object})
-    pairs = kept.merge(kept, on="row")
-    pairs = pairs[pairs["value_x"] < pairs["value_y"]]
-    counts = pairs.groupby(["value_x", "value_y"]).size().reset_index(name="images")
-    counts = counts.sort_values(["images", "value_x", "value_y"], ascending=[False, True, True]).head(TOP)
-    return [{"a": str(r.value_x), "b": str(r.value_y), "images": int(r.images)} for r in counts.itertuples()]
+    names = sorted(top)
+    rank_of = {name: rank for rank, name in enumerate(names)}
+    values = labels["value"].array
+    ranks = np.array([rank_of.get(str(c), -1) for c in values.categories], dtype=np.int64)[values.codes]
+    kept = ranks >= 0
+    rows, ranks = labels["row"].to_numpy()[kept], ranks[kept]
+    counts = np.zeros(len(names) ** 2, dtype=np.int64)
+    for shift in range(1, len(names)):
+        same = rows[shift:] == rows[:-shift]
+        if not same.any():
+            break
+        a, b = ranks[:-shift][same], ranks[shift:][same]
+        counts += np.bincount(np.minimum(a, b) * len(names) + np.maximum(a, b), minlength=len(counts))
+    found = sorted((-int(counts[i]), names[i // len(names)], names[i % len(names)]) for i in np.flatnonzero(counts))
+    return [{"a": a, "b": b, "images": -n} for n, a, b in found[:TOP]]
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -220,7 +220,7 @@ class Catalog(ABC):
         for doc in self.touched(since, until, recipes, batch_size):
             yield json.dumps(doc, sort_keys=True)
 
-    def day_facts(self, day: str, since: str, batch_size: int = 50_000) -> tuple[
+    def day_facts(self, day: str, since: str, batch_size: int = 20_000) -> tuple[
             Iterator[tuple[list[bytes], list[bytes]]], Iterator[str | bytes]] | None:
         """What a day's analytics read, for a catalog that keeps its documents' facts (:mod:`.facts`):
         batches of (image lines, output lines) of the images with a timestamp in the UTC day ``day``

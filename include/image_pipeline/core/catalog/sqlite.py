@@ -409,7 +409,7 @@ class SqliteCatalog(Catalog):
             for (doc,) in rows:
                 yield doc
 
-    def day_facts(self, day, since, batch_size=50_000):
+    def day_facts(self, day, since, batch_size=20_000):
         # The day's range of image_facts, in sha256 order, as UTF-8 bytes; then the documents read as JSON.
         kept = "(trashed_at IS NULL OR trashed_at = '' OR trashed_at >= ?)"  # as touched(): not trashed before
 
