@@ -124,8 +124,9 @@ FACTS_TABLE = ("CREATE TABLE IF NOT EXISTS image_facts (day TEXT NOT NULL, sha25
 FACTS_INDEXES = {"ix_facts_image": "image_facts (sha256)"}
 _TRASHED_AT = ("CASE WHEN json_extract({doc}, '$.trashed') IS NULL THEN NULL "
                "ELSE coalesce(json_extract({doc}, '$.trashed.at'), '') END")
-_FACTS_INSERT = ("INSERT INTO image_facts (day, sha256, trashed_at, image, outputs) SELECT json_extract(f.value, '$[0]'), "
-                 f"{{sha256}}, {_TRASHED_AT}, json_extract(f.value, '$[1]'), json_extract(f.value, '$[2]') "
+_FACTS_INSERT = ("INSERT INTO image_facts (day, sha256, trashed_at, image, outputs) "
+                 f"SELECT json_extract(f.value, '$[0]'), {{sha256}}, {_TRASHED_AT}, json_extract(f.value, '$[1]'), "
+                 "json_extract(f.value, '$[2]') "
                  f"FROM {{tables}}json_each({FACTS_FUNCTION}({{doc}})) AS f")
 _FACTS_OF = _FACTS_INSERT.format(sha256="new.sha256", doc="new.doc", tables="")
 FACTS_TRIGGERS = {
