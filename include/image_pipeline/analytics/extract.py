@@ -211,7 +211,7 @@ def _read_lines(blobs: list[bytes], fields: dict[str, str]):
              "list": pa.string()}
     table = csv.read_csv(
         pa.py_buffer(b"\n".join(blobs)),
-        read_options=csv.ReadOptions(column_names=list(fields), block_size=1 << 22),
+        read_options=csv.ReadOptions(column_names=list(fields), block_size=max(1 << 22, 1 + max(map(len, blobs)))),
         parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
         convert_options=csv.ConvertOptions(column_types={n: types[t] for n, t in fields.items()},
                                            null_values=[facts.NULL], strings_can_be_null=True,
@@ -242,7 +242,8 @@ def _facts_tables(images_blobs: list[bytes], outputs_blobs: list[bytes], since: 
                                  _in_window(out.column("processed_at_text"), since, until)))
         pairs = out.column("timings").combine_chunks()
         flat = pc.split_pattern(pc.list_flatten(pairs), facts.KEY_VALUE, max_splits=1)
-        timings = pa.MapArray.from_arrays(pairs.offsets, pc.list_element(flat, 0),
+        offsets = pc.subtract(pairs.offsets, pairs.offsets[0])  # list_flatten starts at the first offset
+        timings = pa.MapArray.from_arrays(offsets, pc.list_element(flat, 0),
                                           pc.list_element(flat, 1).cast(pa.float64()))
         out = pa.table({
             **{name: out.column(name) for name in ("sha256", "recipe", "version", "format", "width", "height",
@@ -281,11 +282,12 @@ def read_facts(lines, documents, since: str, until: str, recipes: list[str]):
 
     image_schema, output_schema = _schemas()
     image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
-    with ThreadPoolExecutor(2, thread_name_prefix="analytics-facts") as pool:
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with ThreadPoolExecutor(workers, thread_name_prefix="analytics-facts") as pool:
         pending: deque = deque()
         for images_blobs, outputs_blobs in lines:
             pending.append(pool.submit(_facts_tables, images_blobs, outputs_blobs, since, until, recipes))
-            while len(pending) > 2:  # memory stays flat in the size of the day
+            while len(pending) > workers:  # memory stays flat in the size of the day
                 images, outputs = pending.popleft().result()
                 image_parts.append(images)
                 output_parts.append(outputs)

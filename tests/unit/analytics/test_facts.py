@@ -154,3 +154,13 @@ def test_which_days_file_a_document(doc, days):
     rows = json.loads(facts_of(json.dumps(doc)))
     assert [row[0] for row in rows] == days
     assert all((row[1] is None) == (row[0] == ANY_DAY) for row in rows)
+
+
+def test_a_line_longer_than_the_csv_readers_block(tmp_path):
+    doc = {**odd_docs()[0], "width": 10, "sha256": "e" * 64, "keywords": ["a", "b" * (5 << 20)]}  # a 5 MB line
+    with SqliteCatalog(tmp_path / "c.sqlite3") as cat:
+        insert_docs(cat, [doc])
+        (line,) = [row[0] for row in cat.conn.execute("SELECT image FROM image_facts")]
+        assert len(line) > 4 << 20
+        images, _ = assert_same_day(cat, date(2026, 10, 3))
+        assert [len(k) for k in images.column("keywords")[0].as_py()] == [1, 5 << 20]
