@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable
 
@@ -152,7 +153,12 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
         cursor = cursors.get()
         try:
             cursor.register("chunk", pa.table({"doc": docs_array}))
-            cursor.execute(PARSE_SQL)  # each document parsed once, for both tables
+            try:
+                cursor.execute(PARSE_SQL)  # each document parsed once, for both tables
+            except duckdb.InvalidInputException:  # a text DuckDB's JSON parser refuses: mended, parsed again
+                cursor.unregister("chunk")
+                cursor.register("chunk", pa.table({"doc": _mended(docs_array)}))
+                cursor.execute(PARSE_SQL)
             images = cursor.sql(IMAGES_SQL, params=params).to_arrow_table()
             outputs = cursor.sql(OUTPUTS_SQL, params=params).to_arrow_table()
             cursor.unregister("chunk")
@@ -183,6 +189,33 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
     # In the catalog's order (both backends give documents by sha256): no sort here, which would
     # copy the whole day again.
     return pa.concat_tables(image_parts), pa.concat_tables(output_parts)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain(value):
+    """A parsed document with its lone UTF-16 surrogates (paired ones are one character once parsed)
+    replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _mended(docs_array):
+    """The documents as DuckDB's JSON parser reads them. Python's json module writes and reads a lone
+    surrogate escape (``\\ud800``), which DuckDB refuses, failing the whole chunk."""
+    texts = []
+    for text in docs_array.to_pylist():
+        try:
+            texts.append(json.dumps(_plain(json.loads(text)), ensure_ascii=False))
+        except ValueError:
+            texts.append("null")  # not JSON at all: a document without fields, never in the day
+    return _text_array(texts)
 
 
 def _text_array(texts: list[str | bytes]):

@@ -32,6 +32,7 @@ def odd_docs() -> list[dict]:
         "zulu": {"retrieved_at": "2026-10-03T10:00:00Z"},  # a timestamp not in the catalog's form
         "spaced": {"retrieved_at": "2026-10-04 01:00:00+00:00"},  # sorts inside 10-03's window as text
         "idn_host": {"sources": [{"source": "bing", "uri": "https://BÜCHER.example/a.jpg"}]},
+        "surrogate": {"keywords": ["caf\ud800", "\U0001f600"]},  # a lone surrogate (DuckDB refuses it) and a pair
         "labels_text": {"features": {"labels": "cat"}},
         "timing_text": {"outputs": {"half_gray": {"processed_at": "2026-10-03T11:00:00.000000+00:00",
                                                   "timings": {"decode": "slow"}}}},
@@ -80,7 +81,7 @@ def test_every_day_from_the_facts_equals_the_day_from_the_documents(catalog):
     read_as_json = {sha for (sha,) in catalog.conn.execute("SELECT sha256 FROM image_facts WHERE day = ?",
                                                            (ANY_DAY,))}
     assert {sha[2:].rstrip("0") for sha in read_as_json} == {
-        "wide", "float_width", "tab", "zulu", "spaced", "idn_host", "labels_text", "timing_text",
+        "wide", "float_width", "tab", "zulu", "spaced", "idn_host", "surrogate", "labels_text", "timing_text",
         "big_int"}
     rows = 0
     for day in [DAYS[0] - timedelta(days=1), *DAYS, DAYS[-1] + timedelta(days=1)]:
@@ -98,9 +99,22 @@ def test_the_unusual_documents_day_reads_both_kinds(catalog):
     assert by_sha["userinfo"]["domains"] == ["cdn.example.org", "flickr.com"] and by_sha["userinfo"]["creators"] == ["ann"]
     assert by_sha["wide"]["domains"] == ["example.org"] and by_sha["wide"]["width"] == 0
     assert by_sha["quarantined"]["quarantined"] and by_sha["quarantined"]["quarantine_bytes"] == 0
+    assert by_sha["surrogate"]["keywords"] == ["caf\ufffd", "\U0001f600"]
     images, outputs = assert_same_day(catalog, date(2026, 10, 4))
     thumb = [o for o in outputs.to_pylist() if odd.get(o["sha256"]) == "next_day_output"]
     assert thumb[0]["timings"] == [("encode", 0.25), ("resize", 3.0)] and thumb[0]["seconds"] == 1.0  # keys as stored
+
+
+def test_the_documents_reader_mends_what_duckdb_refuses():
+    """A lone surrogate escape (Python's json writes and reads it; MongoDB stores it) fails DuckDB's
+    parse of the whole chunk: such a chunk is mended and parsed again, the rest of it unchanged."""
+    since, until = extract.day_window(date(2026, 10, 3))
+    good, lone = ({**odd_docs()[0], "sha256": c * 64} for c in "ab")
+    lone["keywords"], good["features"] = ["caf\ud800"], {"blur": 2.5, "labels": [{"name": "\U0001f600"}]}
+    images, _ = extract.flatten([json.dumps(d) for d in (good, lone)], since, until, RECIPES)
+    rows = {row["sha256"][0]: row for row in images.to_pylist()}
+    assert rows["b"]["keywords"] == ["caf\ufffd"]
+    assert (rows["a"]["keywords"], rows["a"]["blur"], rows["a"]["labels"]) == (["k"], 2.5, ["\U0001f600"])
 
 
 def test_the_facts_follow_every_write(tmp_path):
