@@ -97,6 +97,13 @@ def _list(value: Any) -> list[Any] | None:
     return value
 
 
+def _objects(value: Any) -> list[dict[str, Any]] | None:
+    values = _list(value)
+    if values is not None and not all(isinstance(v, dict) for v in values):
+        raise _Unusual
+    return values
+
+
 def _time(value: Any) -> tuple[str | None, int | None]:
     """A timestamp as text (compared as text, as the JSON reader does) and in microseconds."""
     if value is None:
@@ -173,16 +180,10 @@ def _lines(doc: dict[str, Any]) -> tuple[set[str], str, str]:
     quarantine = _object(doc.get("quarantine"))
     quarantine_at, _ = touched(quarantine.get("at"))
     quarantine_key = _text(quarantine.get("key"))
-    sources = _list(doc.get("sources"))
-    for source in sources or ():
-        if not isinstance(source, dict):
-            raise _Unusual
+    sources = _objects(doc.get("sources"))
     duplicate_of = _text(doc.get("duplicate_of"))
     features = _object(doc.get("features"))
-    labels = _list(features.get("labels"))
-    for label in labels or ():
-        if not isinstance(label, dict):
-            raise _Unusual
+    labels = _objects(features.get("labels"))
     raw_key = _text(doc.get("raw_key"))
     image = _line([
         sha256, _text(doc.get("format")), _text(doc.get("status")), width or 0, height or 0, size or 0,
