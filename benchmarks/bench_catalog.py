@@ -71,6 +71,12 @@ def measure(db: Path) -> list[tuple[str, float, str]]:
         rows.append(("count: a keyword", seconds, f"{total:,} images"))
         seconds, docs = timed(lambda: sum(1 for _ in catalog.touched_json(since, until, RECIPES)), repeat=1)
         rows.append(("a day's records (touched_json)", seconds, f"{docs:,} documents"))
+
+        def facts_lines() -> int:
+            lines, documents = catalog.day_facts(since[:10], since)
+            return sum(len(images) for images, _ in lines) + sum(1 for _ in documents)
+        seconds, count = timed(facts_lines, repeat=1)
+        rows.append(("a day's analytics facts (day_facts)", seconds, f"{count:,} images"))
         # As process_batch does: the candidates loaded once per batch, then one lookup per image.
         seconds, phashes = timed(lambda: PhashIndex(catalog.phashes()), repeat=1)
         rows.append(("near-duplicates: load the phashes", seconds, f"{len(phashes):,} hashes"))
