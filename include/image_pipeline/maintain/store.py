@@ -80,7 +80,7 @@ def check(store: ObjectStore, catalog: Catalog, *, grace: timedelta = DEFAULT_GR
     listed = {key: modified for zone in IMAGE_ZONES for key, modified in store.list_modified(zone + "/")}
     report = Report(objects=len(listed))
     named: set[str] = set()
-    for doc in catalog.find():  # read after the listing: a record written meanwhile is seen
+    for doc in catalog.iter_images():  # read after the listing: a record written meanwhile is seen
         report.records += 1
         for what, key in image_keys(doc).items():
             named.add(key)

@@ -51,6 +51,17 @@ def output(version=1, at="2026-11-01T11:00:00.000000+00:00"):
             "bytes": 500, "seconds": 0.01, "processed_at": at}
 
 
+def test_iter_images_gives_every_document_by_sha256_in_batches(catalog):
+    shas = [c * 64 for c in "dbeac"]
+    for sha in shas:
+        record(catalog, sha)
+    catalog.record_output("e" * 64, "half_gray", output())
+    streamed = catalog.iter_images(batch_size=2)
+    first = next(streamed)  # a generator: nothing read beyond the first batch yet
+    assert first["sha256"] == "a" * 64
+    assert [first, *streamed] == catalog.find() and [d["sha256"] for d in catalog.find()] == sorted(shas)
+
+
 def test_new_image_is_recorded_once(catalog):
     sha, fields = image()
     assert catalog.record_image(sha, **fields) is True

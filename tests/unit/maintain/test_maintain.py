@@ -105,3 +105,31 @@ def test_a_missing_object_is_reported(gallery):
     assert report.missing == [{"sha256": doc["sha256"], "key": doc["outputs"]["half_gray"]["key"],
                                "what": "output:half_gray"}]
     assert everything(store) == before  # checking changes nothing
+
+
+def test_the_check_reads_the_catalog_a_batch_at_a_time(tmp_path):
+    """Memory stays flat in the size of the catalog: the check holds a batch of documents, never
+    them all as ``find()`` does (traced in the same test: the ratio, not a size)."""
+    import tracemalloc
+
+    from support.synthetic import insert_docs
+
+    docs = [{"sha256": f"{i:064x}", "raw_key": None, "outputs": {}, "description": "x" * 4_000}
+            for i in range(10_000)]  # 40 MB of text, ten of the check's batches; no object to look for
+    store = LocalStore(tmp_path / "store")
+    with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
+        insert_docs(catalog, docs)
+        del docs
+
+        def peak(run) -> int:
+            tracemalloc.start()
+            try:
+                run()
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        all_at_once = peak(catalog.find)
+        report = []
+        checked = peak(lambda: report.append(maintain.check(store, catalog)))
+    assert report[0].records == 10_000 and report[0].missing == []
+    assert all_at_once > 40_000_000 and checked < all_at_once / 3, (checked, all_at_once)

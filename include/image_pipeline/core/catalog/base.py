@@ -159,6 +159,11 @@ class Catalog(ABC):
         """
 
     @abstractmethod
+    def iter_images(self, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every image document, by sha256, read ``batch_size`` at a time: a pass over the whole
+        catalog (maintenance's check) never holds it all."""
+
+    @abstractmethod
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
         """sha256 of images not quarantined whose ``recipe`` output is missing or outdated: its
         ``field`` (``version`` or ``fingerprint``) differs from ``version``."""

@@ -129,6 +129,10 @@ class MongoCatalog(Catalog):
             query[_check_field(path)] = {"$gte": since, "$lt": until}
         return [self._out(d) for d in self.images.find(query).sort("_id", 1)]
 
+    def iter_images(self, batch_size=1000):
+        for doc in self.images.find({}).sort("_id", 1).batch_size(batch_size):
+            yield self._out(doc)
+
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
         return self._outdated(f"outputs.{_check_field(recipe)}.{_check_field(field)}", version)
 

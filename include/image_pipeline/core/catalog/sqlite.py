@@ -320,6 +320,13 @@ class SqliteCatalog(Catalog):
         sql = "SELECT doc FROM images" + (" WHERE " + " AND ".join(where) if where else "")
         return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY sha256", args)]
 
+    def iter_images(self, batch_size=1000):
+        cursor = self.conn.execute("SELECT doc FROM images ORDER BY sha256")
+        cursor.arraysize = batch_size
+        while rows := cursor.fetchmany():
+            for (doc,) in rows:
+                yield json.loads(doc)
+
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
         if field not in ("version", "fingerprint"):  # another field of the output: no index has it
             return self._outdated(f"$.outputs.{_check_field(recipe)}.{_check_field(field)}", version)
