@@ -96,11 +96,12 @@ _OUTPUTS_SIG = ("coalesce((SELECT group_concat(key || ' ' || coalesce(json_extra
                 "|| coalesce(json_extract(value, '$.fingerprint'), ''), char(10)) FROM (SELECT key, value "
                 "FROM json_each(new.doc, '$.outputs') WHERE type = 'object' ORDER BY key)), '')")
 # trashed_at: NULL when not in the trash, '' when trashed without a time (planning skips both kinds).
+_TRASHED_AT = ("CASE WHEN json_extract({doc}, '$.trashed') IS NULL THEN NULL "
+               "ELSE coalesce(json_extract({doc}, '$.trashed.at'), '') END")
 _WORK_OF = ("INSERT INTO image_work (sha256, status, outputs_sig, features_version, phash, retrieved_at, trashed_at) "
             f"VALUES (new.sha256, json_extract(new.doc, '$.status'), {_OUTPUTS_SIG}, "
             "json_extract(new.doc, '$.features.version'), json_extract(new.doc, '$.features.phash'), "
-            "json_extract(new.doc, '$.retrieved_at'), CASE WHEN json_extract(new.doc, '$.trashed') IS NULL "
-            "THEN NULL ELSE coalesce(json_extract(new.doc, '$.trashed.at'), '') END)")
+            f"json_extract(new.doc, '$.retrieved_at'), {_TRASHED_AT.format(doc='new.doc')})")
 _TIMES_OF = """INSERT INTO image_times (at, kind, sha256)
     SELECT at, kind, new.sha256 FROM (
         SELECT json_extract(new.doc, '$.retrieved_at') AS at, 'retrieved' AS kind
@@ -122,8 +123,6 @@ FACTS_FUNCTION = "image_pipeline_facts"
 FACTS_TABLE = ("CREATE TABLE IF NOT EXISTS image_facts (day TEXT NOT NULL, sha256 TEXT NOT NULL, trashed_at TEXT, "
                "image TEXT, outputs TEXT, PRIMARY KEY (day, sha256)) WITHOUT ROWID")
 FACTS_INDEXES = {"ix_facts_image": "image_facts (sha256)"}
-_TRASHED_AT = ("CASE WHEN json_extract({doc}, '$.trashed') IS NULL THEN NULL "
-               "ELSE coalesce(json_extract({doc}, '$.trashed.at'), '') END")
 _FACTS_INSERT = ("INSERT INTO image_facts (day, sha256, trashed_at, image, outputs) "
                  f"SELECT json_extract(f.value, '$[0]'), {{sha256}}, {_TRASHED_AT}, json_extract(f.value, '$[1]'), "
                  "json_extract(f.value, '$[2]') "
@@ -196,11 +195,7 @@ class SqliteCatalog(Catalog):
                 columns = {r[1] for r in self.conn.execute("PRAGMA table_info(image_fields)")}
                 if "trashed_at" not in columns:  # a version 1 file
                     self.conn.execute("ALTER TABLE image_fields ADD COLUMN trashed_at TEXT")
-                for name, on in INDEXES.items():
-                    self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
-                for name, body in TRIGGERS.items():
-                    self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
-                    self.conn.execute(f"CREATE TRIGGER {name} {body}")
+                self._create_indexes_and_triggers(INDEXES, TRIGGERS)
                 self._create_work_indexes()
                 self._create_facts()
                 self.conn.execute("UPDATE images SET doc = doc")  # the update triggers fill the side tables
@@ -216,19 +211,18 @@ class SqliteCatalog(Catalog):
         self.conn.execute(TIMES_TABLE)
         if "trashed_at" not in {r[1] for r in self.conn.execute("PRAGMA table_info(image_work)")}:
             self.conn.execute("ALTER TABLE image_work ADD COLUMN trashed_at TEXT")  # issue-16's early version 2
-        for name, on in WORK_INDEXES.items():
-            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
-        for name, body in WORK_TRIGGERS.items():
-            self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
-            self.conn.execute(f"CREATE TRIGGER {name} {body}")
+        self._create_indexes_and_triggers(WORK_INDEXES, WORK_TRIGGERS)
 
     def _create_facts(self) -> None:
         """Analytics' facts table, index and triggers (see ``FACTS_TABLE``)."""
         self.conn.execute(FACTS_TABLE)
-        for name, on in FACTS_INDEXES.items():
+        self._create_indexes_and_triggers(FACTS_INDEXES, FACTS_TRIGGERS)
+
+    def _create_indexes_and_triggers(self, indexes: dict[str, str], triggers: dict[str, str]) -> None:
+        for name, on in indexes.items():
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
-        for name, body in FACTS_TRIGGERS.items():
-            self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+        for name, body in triggers.items():
+            self.conn.execute(f"DROP TRIGGER IF EXISTS {name}")  # an older version's body
             self.conn.execute(f"CREATE TRIGGER {name} {body}")
 
     def _update(self, sha256: str, change, base: dict[str, Any] | None = None) -> bool:
