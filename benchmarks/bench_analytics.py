@@ -86,12 +86,7 @@ def measure(db: Path, reader: str) -> None:
     from image_pipeline.analytics import extract
     from image_pipeline.core.catalog import SqliteCatalog
 
-    def from_documents(catalog, day, recipes):
-        since, until = extract.day_window(day)
-        return extract.flatten(catalog.touched_json(since, until, recipes, batch_size=extract.CHUNK), since, until,
-                               recipes)
-
-    read_day = analytics.read_day if reader == "facts" else from_documents
+    read_day = analytics.read_day if reader == "facts" else extract.read_documents
 
     def rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

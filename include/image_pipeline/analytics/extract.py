@@ -142,7 +142,7 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
     image_schema, output_schema = _schemas()
     params = {"since": since, "until": until, "recipes": sorted(recipes)}
     image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = _cores()
     con = duckdb.connect(config={"threads": 1, "memory_limit": f"{256 * workers}MB"})
     con.execute("SET TimeZone = 'UTC'")
     cursors: queue.SimpleQueue = queue.SimpleQueue()  # a connection per thread: "chunk" and "parsed" are its own
@@ -216,6 +216,10 @@ def _mended(docs_array):
         except ValueError:
             texts.append("null")  # not JSON at all: a document without fields, never in the day
     return _text_array(texts)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _text_array(texts: list[str | bytes]):
@@ -315,19 +319,21 @@ def read_facts(lines, documents, since: str, until: str, recipes: list[str]):
 
     image_schema, output_schema = _schemas()
     image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = _cores()
+
+    def collect(future) -> None:
+        images, outputs = future.result()
+        image_parts.append(images)
+        output_parts.append(outputs)
+
     with ThreadPoolExecutor(workers, thread_name_prefix="analytics-facts") as pool:
         pending: deque = deque()
         for images_blobs, outputs_blobs in lines:
             pending.append(pool.submit(_facts_tables, images_blobs, outputs_blobs, since, until, recipes))
             while len(pending) > workers:  # memory stays flat in the size of the day
-                images, outputs = pending.popleft().result()
-                image_parts.append(images)
-                output_parts.append(outputs)
-        for future in pending:
-            images, outputs = future.result()
-            image_parts.append(images)
-            output_parts.append(outputs)
+                collect(pending.popleft())
+        while pending:
+            collect(pending.popleft())
     images, outputs = pa.concat_tables(image_parts), pa.concat_tables(output_parts)
     first = next(documents, None)
     if first is None:
@@ -348,4 +354,12 @@ def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
     kept = catalog.day_facts(day.isoformat(), since)
     if kept is not None:
         return read_facts(*kept, since, until, recipes)
+    return read_documents(catalog, day, recipes)
+
+
+def read_documents(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
+    """The day's image and output tables from the catalog's documents, parsed by DuckDB in chunks
+    (what :func:`read_day` does for a catalog that keeps no facts)."""
+    since, until = day_window(day)
+    recipes = sorted(recipes or ())
     return flatten(catalog.touched_json(since, until, recipes, batch_size=CHUNK), since, until, recipes)

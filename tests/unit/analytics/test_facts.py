@@ -63,14 +63,9 @@ def catalog(tmp_path_factory):
         yield cat
 
 
-def tables_from_documents(catalog, day):
-    since, until = extract.day_window(day)
-    return extract.flatten(catalog.touched_json(since, until, RECIPES), since, until, RECIPES)
-
-
 def assert_same_day(catalog, day):
     facts_images, facts_outputs = analytics.read_day(catalog, day, RECIPES)
-    doc_images, doc_outputs = tables_from_documents(catalog, day)
+    doc_images, doc_outputs = extract.read_documents(catalog, day, RECIPES)
     assert facts_images.schema == doc_images.schema and facts_outputs.schema == doc_outputs.schema
     assert facts_images.to_pylist() == doc_images.to_pylist()
     assert facts_outputs.to_pylist() == doc_outputs.to_pylist()
