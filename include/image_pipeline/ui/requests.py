@@ -6,6 +6,8 @@ The limit (``GALLERY_REQUEST_RATE_LIMIT`` runs per ``GALLERY_REQUEST_RATE_WINDOW
 an hour) is counted in Airflow's metadata DB from the runs of ``image_request`` that user triggered,
 so it holds across API server workers and restarts; past it the answer is 429 with a ``Retry-After``
 and a message saying when the next request is possible. Needs the right to trigger ``image_request``.
+The same limit holds for runs triggered any other way, in ``image_request``'s first task, with the
+same message (:mod:`image_pipeline.core.request_limit`: why there, and what counts).
 
 Counting and creating are one critical section, or two requests at the limit would both pass: a lock
 within the process (the endpoint runs in a thread pool) and, across API server processes, the DAG's row
@@ -29,6 +31,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from image_pipeline.core.request_limit import retry_after, too_many_requests
 from image_pipeline.ui.auth import REQUEST_DAG, GetUserDep, can_request
 from image_pipeline.ui.backends import backends
 
@@ -54,10 +57,7 @@ def _over_limit(session: Any, user: str, limit: int, window: int, now: datetime)
         select(DagRun.run_after).where(DagRun.dag_id == REQUEST_DAG, DagRun.triggering_user_name == user,
                                        DagRun.run_after > now - timedelta(seconds=window))
         .order_by(DagRun.run_after.desc()).limit(limit)).all()
-    if len(recent) < limit:
-        return None
-    oldest = recent[-1] if recent[-1].tzinfo else recent[-1].replace(tzinfo=timezone.utc)
-    return max(1, int((oldest + timedelta(seconds=window) - now).total_seconds()) + 1)
+    return retry_after(recent, limit, window, now)
 
 
 @router.post("/requests", dependencies=[Depends(can_request)], response_model=DAGRunResponse,
@@ -72,16 +72,8 @@ def request_images(body: ImageRequest, request: Request, user: GetUserDep, sessi
         wait = _over_limit(session, user.get_name(), limit, window, datetime.now(timezone.utc))
         if wait is not None:
             session.rollback()  # the row lock
-            raise HTTPException(429, f"Too many image requests: at most {limit} every {_duration(window)} per "
-                                     f"user. You can ask again in {_duration(wait)}.",
-                                headers={"Retry-After": str(wait)})
+            raise HTTPException(429, too_many_requests(limit, window, wait), headers={"Retry-After": str(wait)})
         dag_run = trigger_dag_run(dag_id=REQUEST_DAG, body=TriggerDAGRunPostBody(conf=body.conf, logical_date=None),
                                   dag_bag=_dag_bag(request), user=user, session=session, request=request)
         session.commit()  # the next request counts this run
     return DAGRunResponse.model_validate(dag_run)
-
-
-def _duration(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        return "hour" if seconds == 3600 else f"{seconds // 3600} hours"
-    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"

@@ -356,3 +356,26 @@ class Catalog(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # --- the request ledger (image_request's per-user limit: core.request_limit) ------------------
+    # Kept apart from the images: one entry per run of image_request, {"run_id", "user", "at",
+    # "admitted"}, written by the run's first task only.
+
+    @abstractmethod
+    def admit_request(self, run_id: str, user: str, at: datetime | str, limit: int, window: int) -> dict[str, Any]:
+        """Record the run ``run_id`` of ``user`` made at ``at`` and decide, in one atomic step,
+        whether it is within the limit: admitted unless ``limit`` or more of that user's other
+        entries are less than ``window`` seconds before or after ``at``. A run already recorded
+        keeps its entry and decision (a retry, a clear). Returns the entry, ``{"run_id", "user",
+        "at", "admitted"}``, with ``recent``: the times (ISO, oldest first) of that user's entries
+        less than ``window`` seconds either side of the entry's, its own included."""
+
+
+def request_window(at: datetime | str, window: int) -> tuple[str, str, str]:
+    """The request ledger's times as the catalog stores them (sortable ISO): ``at`` and the bounds,
+    both excluded, of the entries counted with it: ``window`` seconds either side."""
+    from datetime import timedelta
+
+    at = to_iso(at)
+    moment, span = datetime.fromisoformat(at), timedelta(seconds=window)
+    return at, to_iso(moment - span), to_iso(moment + span)

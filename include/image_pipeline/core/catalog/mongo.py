@@ -275,3 +275,50 @@ class MongoCatalog(Catalog):
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    # --- the request ledger (image_request's per-user limit: core.request_limit) ------------------
+    # Counting a user's entries and adding one must be one step, and MongoDB changes one document
+    # atomically (a transaction needs a replica set): each user's entries are one document of
+    # ``request_ledger``, {"_id": user, "runs": [{"run_id", "at", "admitted"}], "v"}, replaced by
+    # compare-and-set on ``v``: of two checks racing, the loser reads the winner's entry and counts
+    # again. Entries a window and REQUEST_LEDGER_DAYS older than the newest are dropped, which bounds
+    # the document: a retry or a clear within that long finds its decision.
+
+    REQUEST_LEDGER_DAYS = 7
+    REQUEST_LEDGER_ATTEMPTS = 50
+
+    def admit_request(self, run_id, user, at, limit, window):
+        from datetime import datetime, timedelta
+
+        from pymongo.errors import DuplicateKeyError
+
+        from image_pipeline.core.catalog.base import request_window
+        from image_pipeline.core.errors import Unavailable
+
+        ledger = self.db["request_ledger"]
+        at, since, until = request_window(at, window)
+        for _attempt in range(self.REQUEST_LEDGER_ATTEMPTS):
+            doc = ledger.find_one({"_id": user})
+            runs = doc["runs"] if doc else []
+            entry = next((r for r in runs if r["run_id"] == run_id), None)
+            if entry is not None:  # recorded before: its own time and decision
+                break
+            entry = {"run_id": run_id, "at": at, "admitted": sum(since < r["at"] < until for r in runs) < limit}
+            newest = datetime.fromisoformat(max([at, *(r["at"] for r in runs)]))
+            kept_since = to_iso(newest - timedelta(seconds=window, days=self.REQUEST_LEDGER_DAYS))
+            runs = [r for r in runs if r["at"] >= kept_since] + [entry]
+            if doc is None:
+                try:
+                    ledger.insert_one({"_id": user, "runs": runs, "v": 1})
+                    break
+                except DuplicateKeyError:  # another check recorded this user's first entry: count again
+                    continue
+            replaced = ledger.update_one({"_id": user, "v": doc["v"]}, {"$set": {"runs": runs, "v": doc["v"] + 1}})
+            if replaced.matched_count:
+                break
+        else:
+            raise Unavailable(f"the request ledger of {user!r} changed under {self.REQUEST_LEDGER_ATTEMPTS} checks "
+                              "in a row: try again")
+        _, since, until = request_window(entry["at"], window)
+        recent = sorted(r["at"] for r in runs if since < r["at"] < until)
+        return {"run_id": run_id, "user": user, "at": entry["at"], "admitted": entry["admitted"], "recent": recent}

@@ -555,3 +555,35 @@ class SqliteCatalog(Catalog):
 
     def close(self) -> None:
         self.conn.close()
+
+    # --- the request ledger (image_request's per-user limit: core.request_limit) ------------------
+    # A table of its own, created with the first entry (no migration: nothing else reads it), one row
+    # per run, kept: a retry or a clear of any run finds its decision.
+
+    def admit_request(self, run_id, user, at, limit, window):
+        from image_pipeline.core.catalog.base import request_window
+
+        at, since, until = request_window(at, window)
+        self.conn.execute("BEGIN IMMEDIATE")  # count and record as one step: parallel checks queue here
+        try:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS request_ledger (run_id TEXT PRIMARY KEY, "
+                              "user TEXT NOT NULL, at TEXT NOT NULL, admitted INTEGER NOT NULL)")
+            self.conn.execute("CREATE INDEX IF NOT EXISTS ix_request_ledger_user ON request_ledger (user, at)")
+            row = self.conn.execute("SELECT user, at, admitted FROM request_ledger WHERE run_id = ?",
+                                    (run_id,)).fetchone()
+            if row is None:
+                others = self.conn.execute("SELECT count(*) FROM request_ledger WHERE user = ? AND at > ? AND at < ?",
+                                           (user, since, until)).fetchone()[0]
+                row = (user, at, int(others < limit))
+                self.conn.execute("INSERT INTO request_ledger (run_id, user, at, admitted) VALUES (?, ?, ?, ?)",
+                                  (run_id, *row))
+            else:  # recorded before: its own user and time
+                since, until = request_window(row[1], window)[1:]
+            recent = [r[0] for r in self.conn.execute(
+                "SELECT at FROM request_ledger WHERE user = ? AND at > ? AND at < ? ORDER BY at, run_id",
+                (row[0], since, until))]
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return {"run_id": run_id, "user": row[0], "at": row[1], "admitted": bool(row[2]), "recent": recent}
