@@ -9,7 +9,10 @@ each is retried on its own. The tasks run the same code as `gallery_retrieve`, `
 and `gallery_deliver`; this DAG emits no Asset event, so the gallery DAGs do not act on its run.
 
 The request is checked before anything is fetched or sent (engine, keywords, count, recipe,
-email); the email is sent once per run, even when a task is retried or cleared.
+email), and counted against its user's limit, however it was triggered (this form, the REST API, the
+gallery): past `GALLERY_REQUEST_RATE_LIMIT` runs per `GALLERY_REQUEST_RATE_WINDOW` seconds, the run
+fails at once with the gallery's message. The email is sent once per run, even when a task is
+retried or cleared.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ OTHER_SOURCES = "Other sources and tuning"
 )
 def image_request():
     # The gallery DAGs' own tasks, for this run's images only, and no Asset events.
-    retrieved = retrieve_images.expand(request=plan_requests.override(task_id="check_request")())
+    # check_request also holds the per-user limit on requests, however the run was triggered.
+    retrieved = retrieve_images.expand(request=plan_requests.override(task_id="check_request")(per_user_limit=True))
     batches = plan_batches.override(task_id="plan_processing")(this_run_only=True)
     delivered = deliver_this_run.override(task_id="deliver_archive")()
     chain(retrieved, batches, process_batch.expand(batch=batches), delivered)

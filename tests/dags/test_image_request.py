@@ -178,3 +178,31 @@ def test_a_subscription_delivers_each_interval_once(subscription, pipeline_env, 
     _, deliveries = catalog_docs(tmp_path)
     (entry,) = [d for d in deliveries if d["status"] == "sent"]
     assert entry["occasion"].startswith("interval:") and entry["selection"]["keyword"] == "demo"
+
+
+def test_the_eleventh_request_of_a_user_within_the_window_is_refused_before_anything_is_fetched(
+        dags, pipeline_env, image_site, smtp_sink, tmp_path, capfd):
+    """The per-user limit (default 10 an hour) holds in image_request's first task, whatever triggered
+    the run: dag.test() records every run as triggered by the user "dag_test". The eleventh run fails
+    in check_request with the gallery's 429 message, before anything is fetched, stored or sent: it
+    asks for an image the others never fetched, which would be in the store had it been."""
+    from dags.test_dags import snapshot
+    from image_pipeline.core.request_limit import too_many_requests
+
+    first, other = [url for url in image_site if "/sample-" in url][:2]
+    for _ in range(10):
+        run(dags, "image_request", form([first], count=1))
+    stored, (docs, deliveries) = snapshot(pipeline_env), catalog_docs(tmp_path)
+    capfd.readouterr()
+    refused = run(dags, "image_request", form([other], count=1), expect="failed")
+    states = task_states(refused)
+    assert states[("check_request", -1)][0] == "failed"
+    assert not any(state == "success" for state, _ in states.values()), states
+    assert snapshot(pipeline_env) == stored and catalog_docs(tmp_path) == (docs, deliveries)
+    assert not any(refused.run_id in d["run_ids"] for d in docs)
+    assert len(smtp_sink.to("you@example.com")) == 10
+    out, err = capfd.readouterr()
+    (line, *_) = [line for line in (out + err).splitlines() if "Too many image requests" in line]
+    said = line[line.index("Too many image requests"):]
+    # The wait is about an hour: the oldest of the last ten runs, a few seconds ago, leaves the window then.
+    assert any(said.startswith(too_many_requests(10, 3600, wait)) for wait in range(3000, 3602)), said

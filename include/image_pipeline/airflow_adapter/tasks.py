@@ -30,14 +30,17 @@ SCHEDULED = ("scheduled", "backfill")
 # --- retrieval -----------------------------------------------------------------------------------
 
 @task
-def plan_requests(params: dict, **context) -> list[dict]:
+def plan_requests(params: dict, per_user_limit: bool = False, **context) -> list[dict]:
     """Refuse a bad request before anything is downloaded or stored; one request per task. A manual
     run takes the form (and its ``email``, when the form asks for one); scheduled and backfill runs
-    take the saved searches, narrowed to their data interval."""
+    take the saved searches, narrowed to their data interval. ``per_user_limit`` (image_request):
+    first of all, the run counts against its user's limit (:func:`check_request_limit`)."""
     from image_pipeline import retrieve as retrieval
     from image_pipeline.deliver.mail import validate_address
 
     cfg = settings()
+    if per_user_limit:
+        check_request_limit(context)
     if "email" in params:
         with form.refusing_invalid("email"):
             validate_address(params["email"])
@@ -226,6 +229,29 @@ def check_objects(**context) -> dict:
 
 
 # --- the bodies ----------------------------------------------------------------------------------
+
+def check_request_limit(context: dict[str, Any]) -> None:
+    """The per-user limit on image requests, where every way of triggering passes (the REST API, the
+    trigger form, the gallery, the CLI): the run is recorded in the catalog's request ledger and,
+    past the limit, fails for good with the gallery's 429 message (:mod:`image_pipeline.core.request_limit`
+    says why here and what counts)."""
+    from datetime import datetime, timezone
+
+    from image_pipeline.core.request_limit import TooManyRequests, admit
+
+    cfg = settings()
+    dag_run = context["dag_run"]
+    # No triggering user (a CLI trigger without an OS user, a trigger from an unattended run): the
+    # library counts the run against the shared "anonymous" user, limited together rather than not at all.
+    # The run's time is when Airflow started it: its run_after is the REST caller's to set.
+    started = dag_run.start_date or datetime.now(timezone.utc)
+    with catalog(cfg) as opened:
+        try:
+            admit(opened, dag_run.run_id, dag_run.triggering_user_name, started, cfg.request_rate_limit,
+                  cfg.request_rate_window)
+        except TooManyRequests as exc:  # the request's fault, its words as they are: no retry
+            raise AirflowFailException(str(exc)) from None
+
 
 def check_recipe(name: str) -> None:
     """A form's recipe is a file's or a saved one (the catalog's): else the request is refused."""
