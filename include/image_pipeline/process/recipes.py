@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from image_pipeline.process.operations import OPERATIONS, RecipeError
-from image_pipeline.process.operations.base import resolve_picture
+from image_pipeline.process.pictures import PictureRef, picture_ref
 from image_pipeline.process.plan import gray_first, needed_scale
 from image_pipeline.settings import Settings
 
@@ -110,9 +110,14 @@ class Recipe:
         return gray_first(list(self.steps))
 
 
-def parse_recipe(spec: dict[str, Any], origin: str = "recipe", base_dir: str | Path | None = None) -> Recipe:
+def parse_recipe(spec: dict[str, Any], origin: str = "recipe", folders: Iterable[str | Path] = (), *,
+                 check_pictures: bool = True) -> Recipe:
     """A checked :class:`Recipe` from its YAML mapping; :class:`RecipeError` says what is wrong.
-    ``base_dir`` (the recipe file's folder) is where its picture parameters' files are found."""
+    A picture parameter (an operation's ``files``) names a gallery image or a file under ``folders``
+    (:mod:`image_pipeline.process.pictures`); with ``check_pictures`` each must resolve now, else it
+    is resolved when an operation opens it (so a picture missing where a recipe is loaded fails
+    that recipe's outputs, not the loading of every recipe)."""
+    folders = tuple(folders)
     if not isinstance(spec, dict):
         raise RecipeError(f"{origin}: a recipe is a mapping")
     unknown = set(spec) - {"name", "version", "description", "operations", "output"}
@@ -139,7 +144,7 @@ def parse_recipe(spec: dict[str, Any], origin: str = "recipe", base_dir: str | P
             raise RecipeError(f"{name}: {op}'s parameters must be a mapping")
         checked = OPERATIONS[op].check(params)
         as_written.append((op, checked))
-        steps.append((op, {**checked, **{k: resolve_picture(checked[k], base_dir)
+        steps.append((op, {**checked, **{k: picture_ref(checked[k], folders, op, k, check=check_pictures)
                                          for k in OPERATIONS[op].files if checked[k] is not None}}))
     output = _parse_output(name, spec.get("output") or {})
     # As written (a picture's name, not where this machine keeps it): the same recipe, the same fingerprint.
@@ -185,7 +190,8 @@ def heif_available() -> bool:
     return True
 
 
-def load_recipe_file(path: str | Path) -> Recipe:
+def load_recipe_file(path: str | Path, folders: Iterable[str | Path] = (), *, check_pictures: bool = True) -> Recipe:
+    """A recipe file, parsed; its pictures are found beside it first, then under ``folders``."""
     import yaml
 
     path = Path(path)
@@ -193,14 +199,14 @@ def load_recipe_file(path: str | Path) -> Recipe:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
-    return parse_recipe(spec, str(path), path.parent)
+    return parse_recipe(spec, str(path), (path.parent, *folders), check_pictures=check_pictures)
 
 
 @lru_cache(maxsize=8)
-def _load(files: tuple[tuple[Path, int], ...]) -> dict[str, Recipe]:
+def _load(files: tuple[tuple[Path, int], ...], folders: tuple[Path, ...]) -> dict[str, Recipe]:
     found: dict[str, Recipe] = {}
     for path, _ in files:
-        recipe = load_recipe_file(path)
+        recipe = load_recipe_file(path, folders, check_pictures=False)
         found[recipe.name] = recipe  # a user's recipe of the same name replaces the shipped one
     return found
 
@@ -210,7 +216,11 @@ class RecipeBook:
     saved ones ``saved`` lists (the catalog's :meth:`~image_pipeline.core.catalog.Catalog.saved_recipes`,
     read on each call, so a recipe saved on one machine is used by every worker's next task). Files
     are parsed again only when one changed (the cache is keyed by modification times). Built by the
-    composition root (:func:`image_pipeline.wiring.recipe_book`)."""
+    composition root (:func:`image_pipeline.wiring.recipe_book`).
+
+    The folders are also where recipes' pictures are found (a recipe file's own folder first). A
+    picture is resolved when an operation opens it, on the machine that runs it: one missing fails
+    that recipe's outputs, never the loading of the others."""
 
     def __init__(self, folders: Iterable[str | Path], saved: Callable[[], Iterable[dict[str, Any]]] | None = None):
         self.folders = [Path(f) for f in folders]
@@ -222,11 +232,11 @@ class RecipeBook:
                      for path in sorted(folder.glob("*.y*ml")))
 
     def file_recipes(self) -> dict[str, Recipe]:
-        return dict(_load(self.files()))
+        return dict(_load(self.files(), tuple(self.folders)))
 
     def saved_recipes(self) -> dict[str, Recipe]:
         """The saved recipes, parsed (with their stored version) like a file."""
-        return {doc["name"]: saved_recipe(doc) for doc in (self.saved() if self.saved else ())}
+        return {doc["name"]: saved_recipe(doc, self.folders) for doc in (self.saved() if self.saved else ())}
 
     def all(self) -> dict[str, Recipe]:
         files = self.file_recipes()
@@ -241,13 +251,15 @@ class RecipeBook:
         if name_or_path in recipes:
             return recipes[name_or_path]
         if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
-            return load_recipe_file(name_or_path)
+            return load_recipe_file(name_or_path, self.folders)
         raise ValueError(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
 
 
-def saved_recipe(doc: dict[str, Any]) -> Recipe:
-    """A saved recipe (a catalog document) as a :class:`Recipe`, checked like a file."""
-    return parse_recipe({**doc["spec"], "name": doc["name"], "version": doc["version"]}, f"saved recipe {doc['name']}")
+def saved_recipe(doc: dict[str, Any], folders: Iterable[str | Path] = ()) -> Recipe:
+    """A saved recipe (a catalog document) as a :class:`Recipe`, checked like a file; its pictures
+    are found under ``folders`` (the recipes' folders of the machine that runs it) when used."""
+    return parse_recipe({**doc["spec"], "name": doc["name"], "version": doc["version"]}, f"saved recipe {doc['name']}",
+                        folders, check_pictures=False)
 
 
 def recipe_spec(recipe: Recipe) -> dict[str, Any]:
@@ -258,7 +270,8 @@ def recipe_spec(recipe: Recipe) -> dict[str, Any]:
     operations: list[Any] = []
     for name, params in recipe.steps:
         defaults = {k: spec.default for k, spec in OPERATIONS[name].params.items()}
-        changed = {k: v for k, v in params.items() if v != defaults.get(k)}
+        changed = {k: str(v) if isinstance(v, PictureRef) else v  # a picture's name as written
+                   for k, v in params.items() if v != defaults.get(k)}
         operations.append({name: changed})
     output = {k: v for k, v in recipe.output.__dict__.items() if v != OUTPUT_DEFAULTS[k]}
     spec: dict[str, Any] = {"name": recipe.name, "version": recipe.version}
@@ -274,13 +287,14 @@ def recipe_yaml(spec: dict[str, Any]) -> str:
     return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True)
 
 
-def save_recipe(catalog: Any, spec: dict[str, Any], saved_by: str, saved_at: str | None = None) -> dict[str, Any]:
-    """Check ``spec`` exactly as a recipe file is checked (:class:`RecipeError` says what is wrong),
-    then save it in the catalog, its version bumped; returns the stored document with ``spec``
-    holding the version."""
+def save_recipe(catalog: Any, spec: dict[str, Any], saved_by: str, saved_at: str | None = None,
+                folders: Iterable[str | Path] = ()) -> dict[str, Any]:
+    """Check ``spec`` exactly as a recipe file is checked, each picture it names found now under
+    ``folders`` (:class:`RecipeError` says what is wrong), then save it in the catalog, its version
+    bumped; returns the stored document with ``spec`` holding the version."""
     from image_pipeline.core.catalog import utcnow_iso
 
-    recipe = parse_recipe(spec, "recipe")
+    recipe = parse_recipe(spec, "recipe", folders)
     stored = catalog.save_recipe(recipe.name, {k: v for k, v in spec.items() if k != "version"}, saved_by,
                                  saved_at or utcnow_iso())
     return {**stored, "spec": {"name": recipe.name, "version": stored["version"],

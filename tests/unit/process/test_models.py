@@ -44,8 +44,8 @@ def photos(wallpapers):
     return names[:6]
 
 
-def _recipe(ops, fmt="png", base_dir=None):
-    return parse_recipe({"name": "t", "operations": ops, "output": {"format": fmt}}, base_dir=base_dir)
+def _recipe(ops, fmt="png", folders=()):
+    return parse_recipe({"name": "t", "operations": ops, "output": {"format": fmt}}, folders=folders)
 
 
 def _run(tmp_path, im: Image.Image, recipe, name="src.png"):
@@ -114,7 +114,7 @@ def test_remove_background_records_the_method_and_replaces_the_background(tmp_pa
     back = tmp_path / "beach.png"
     Image.new("RGB", (300, 200), (0, 90, 255)).save(back)
     out, _ = _run(tmp_path, im, _recipe([{"remove_background": {"background": "image", "image": "beach.png"}}],
-                                        "png", tmp_path))
+                                        "png", [tmp_path]))
     assert np.abs(np.asarray(out.convert("RGB"))[:20, :20].astype(int) - (0, 90, 255)).max() < 8
 
     hard, _ = _run(tmp_path, im, _recipe([{"remove_background": {}}]))
@@ -163,25 +163,25 @@ def test_style_transfer_op_at_the_recipes_size(tmp_path, offline, photos):
         _recipe([{"style_transfer": {}}])
 
 
-def test_picture_parameters_stay_beside_the_recipe(tmp_path):
+def test_picture_parameters_stay_in_the_recipes_folders(tmp_path):
     folder = tmp_path / "recipes"
     folder.mkdir()
     Image.new("RGB", (64, 64), "red").save(folder / "paint.png")
     (tmp_path / "secret.png").write_bytes(b"x")
-    ok = _recipe([{"style_transfer": {"style_image": "paint.png"}}], base_dir=folder)
-    assert ok.steps[0][1]["style_image"] == str((folder / "paint.png").resolve())
+    ok = _recipe([{"style_transfer": {"style_image": "paint.png"}}], folders=[folder])
+    assert ok.steps[0][1]["style_image"].resolve() == str((folder / "paint.png").resolve())
     elsewhere = tmp_path / "other"
     elsewhere.mkdir()
     Image.new("RGB", (64, 64), "red").save(elsewhere / "paint.png")
-    moved = _recipe([{"style_transfer": {"style_image": "paint.png"}}], base_dir=elsewhere)
+    moved = _recipe([{"style_transfer": {"style_image": "paint.png"}}], folders=[elsewhere])
     assert moved.fingerprint == ok.fingerprint  # the recipe as written, not where a machine keeps it
     for bad in ("../secret.png", str(tmp_path / "secret.png"), "missing.png", "sub/../../secret.png"):
-        with pytest.raises(RecipeError):
-            _recipe([{"style_transfer": {"style_image": bad}}], base_dir=folder)
+        with pytest.raises(RecipeError, match="a picture is a gallery image"):
+            _recipe([{"style_transfer": {"style_image": bad}}], folders=[folder])
     sha = "ab" * 32
     by_hash = _recipe([{"style_transfer": {"style_image": sha}}])
-    assert by_hash.steps[0][1]["style_image"] == f"sha256:{sha}"
-    from image_pipeline.process.operations.base import open_picture
+    assert by_hash.steps[0][1]["style_image"].resolve() == f"sha256:{sha}"
+    from image_pipeline.process.pictures import open_picture
 
     with pytest.raises(RecipeError, match="gallery"):
         open_picture(f"sha256:{sha}", Context())

@@ -16,10 +16,7 @@ choices, title and description (:func:`param`). A ``select``'s choices are check
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
@@ -113,7 +110,7 @@ class Operation:
     family: str = "other"
     title: str = ""
     description: str = ""
-    files: tuple[str, ...] = ()  # parameters naming a picture: a file beside the recipe or a gallery image
+    files: tuple[str, ...] = ()  # parameters naming a picture (:mod:`image_pipeline.process.pictures`)
     validate: Callable[[dict[str, Any]], None] | None = None  # checks across parameters, when the recipe is parsed
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -199,42 +196,3 @@ def _colour(value: str, mode: str) -> Any:
     from PIL import ImageColor
 
     return ImageColor.getcolor(value, mode if mode in ("RGB", "RGBA", "L", "LA") else "RGB")
-
-
-GALLERY_REF = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
-
-
-def resolve_picture(value: str, base_dir: str | Path | None) -> str:
-    """A picture parameter made safe: ``sha256:<hex>`` (or the bare hash) names a gallery image; anything
-    else is a file inside the recipe's folder ``base_dir`` (no absolute path, no way out through ``..``
-    or a link), returned as its absolute path. :class:`RecipeError` otherwise."""
-    ref = GALLERY_REF.match(value.strip().lower())
-    if ref:
-        return f"sha256:{ref[1]}"
-    if base_dir is None:
-        raise RecipeError(f"{value!r}: a picture is a gallery image (sha256:<hex>) or a file beside the recipe's file")
-    base = Path(base_dir).resolve()
-    path = (base / value).resolve()
-    if Path(value).is_absolute() or not path.is_relative_to(base):
-        raise RecipeError(f"{value!r}: a picture file must be inside the recipe's folder")
-    if not path.is_file():
-        raise RecipeError(f"{value!r}: no such file beside the recipe")
-    return str(path)
-
-
-@lru_cache(maxsize=8)
-def _picture_file(path: str, mtime_ns: int) -> Image.Image:
-    with Image.open(path) as opened:
-        return opened.convert("RGB")
-
-
-def open_picture(ref: str, ctx: Context) -> Image.Image:
-    """The RGB pixels of a :func:`resolve_picture` reference (files cached per process while unchanged)."""
-    if ref.startswith("sha256:"):
-        if ctx.gallery_image is None:
-            raise RecipeError(f"{ref}: a gallery image can be used only when processing the gallery")
-        return ctx.gallery_image(ref.removeprefix("sha256:")).convert("RGB")
-    try:
-        return _picture_file(ref, Path(ref).stat().st_mtime_ns)
-    except OSError as exc:
-        raise RecipeError(f"cannot read picture {ref}: {exc}") from None

@@ -12,7 +12,8 @@ from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from image_pipeline.process import models
 from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, _keep_alpha,
-                                                    _rgb, open_picture, operation, param)
+                                                    _rgb, operation, param)
+from image_pipeline.process.pictures import open_picture
 
 BACKGROUND_METHODS = ("u2netp", "grabcut")
 MASK_SIDE = 512  # masks are computed on a copy at most this large a side, then scaled up
@@ -82,7 +83,8 @@ def _check_background(p: dict[str, Any]) -> None:
            background=param(str, "transparent", kind="text",
                             description="transparent, blur, image, or a colour such as #223344."),
            image=param(str, None, kind="text", title="Background picture",
-                       description="For background image: a file beside the recipe, or sha256:<hex> of the gallery."),
+                       description="For background image: a file in the recipes' folders, or sha256:<hex> "
+                                   "of the gallery."),
            blur=param(NUM, 20, min=0, max=200, step=1, description="For background blur: its radius in pixels."),
            feather=param(NUM, 0, min=0, max=50, step=0.5, description="Softens the mask's edge (pixels)."),
            iterations=param(int, 5, min=1, max=20, description="GrabCut iterations."),
@@ -93,8 +95,8 @@ def remove_background(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     when installed) or grabcut (the centre of the frame as the subject, ``margin`` as sure background,
     ``iterations``); ``background`` transparent (PNG, WebP, AVIF keep it; other formats get the output's
     background colour), a colour (``"#223344"``), ``blur`` (the original blurred by ``blur`` original
-    pixels) or ``image`` (the picture ``image``: a file beside the recipe or ``sha256:<hex>`` of the
-    gallery, scaled to cover); ``feather`` softens the mask's edge by that many original pixels."""
+    pixels) or ``image`` (the picture ``image``: a file in the recipes' folders or ``sha256:<hex>`` of
+    the gallery, scaled to cover); ``feather`` softens the mask's edge by that many original pixels."""
     method, absent = background_method(p["method"])
     rgb = im.convert("RGB")
     alpha = Image.fromarray((subject_mask(rgb, method, p["iterations"], p["margin"]) * 255 + 0.5).astype(np.uint8))
@@ -159,12 +161,13 @@ def _check_style(p: dict[str, Any]) -> None:
            style=param((str, int), None, kind="text",
                        description="A built-in style, style-00 to style-25 (gallery recipes --styles)."),
            style_image=param(str, None, kind="text", title="Style picture",
-                             description="A picture whose style is taken: a file beside the recipe, or sha256:<hex>."),
+                             description="A picture whose style is taken: a file in the recipes' folders, "
+                                         "or sha256:<hex>."),
            strength=param(NUM, 1.0, min=0, max=1, step=0.05, description="0 keeps the original, 1 the full style."))
 def style_transfer(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Neural style transfer at the image's size: ``style`` one of the 26 built-in styles (``style-00`` ..
-    ``style-25``: ``gallery recipes --styles``), or ``style_image`` a picture (a file beside the recipe, or
-    ``sha256:<hex>`` of the gallery) whose style is taken; ``strength`` from 0 (the original) to 1.
+    ``style-25``: ``gallery recipes --styles``), or ``style_image`` a picture (a file in the recipes' folders,
+    or ``sha256:<hex>`` of the gallery) whose style is taken; ``strength`` from 0 (the original) to 1.
     Without the extra ``ml`` (or with ``GALLERY_STYLE_TRANSFER=false``), OpenCV's stylization instead."""
     from image_pipeline.process.models import style as net
 

@@ -8,13 +8,25 @@ from PIL import Image, ImageDraw, ImageFont
 
 from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, operation,
                                                     param)
-
+from image_pipeline.process.pictures import open_picture
 
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 
 
-@operation("watermark", text=param(str, None, description="The text to lay on (or an image)."),
-           image=param(str, None, title="Image file", description="A mark image's path on the workers (or a text)."),
+def _check_watermark(p: dict[str, Any]) -> None:
+    if (p["text"] is None) == (p["image"] is None):
+        raise RecipeError("watermark: give text or image")
+    try:
+        _colour(p["color"], "RGBA")
+    except ValueError:  # Pillow's word for a colour it cannot parse
+        raise RecipeError(f"watermark: color {p['color']!r} is not a colour (#rrggbb, or a name)") from None
+
+
+@operation("watermark", files=("image",), validate=_check_watermark,
+           text=param(str, None, description="The text to lay on (or an image)."),
+           image=param(str, None, title="Image file",
+                       description="The mark, instead of a text: a file in the recipes' folders, or "
+                                   "sha256:<hex> of the gallery."),
            position=param(str, "bottom-right", choices=POSITIONS, description="Where the mark goes."),
            opacity=param(NUM, 0.5, min=0, max=1, step=0.05, description="0 invisible, 1 opaque."),
            size=param(NUM, 0.05, min=0.01, max=0.5, step=0.01,
@@ -22,9 +34,10 @@ POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
            margin=param(NUM, 0.02, min=0, max=0.2, step=0.01, description="Distance from the edges, as a fraction."),
            color=param(str, "#ffffff", kind="color", description="The text's colour."))
 def watermark(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
-    """Text, or an image file, in a corner or the centre. ``size`` is the text height (or the
-    mark's width) as a fraction of the image's shorter (or longer) side, so it looks the same at
-    every output size; ``opacity`` from 0 to 1."""
+    """Text, or a picture (a file in the recipes' folders or ``sha256:<hex>`` of the gallery; its
+    transparency kept), in a corner or the centre. ``size`` is the text height (or the mark's width)
+    as a fraction of the image's shorter (or longer) side, so it looks the same at every output
+    size; ``opacity`` from 0 to 1."""
     if p["position"] not in POSITIONS:
         raise RecipeError(f"watermark: position is one of {', '.join(POSITIONS)}")
     if (p["text"] is None) == (p["image"] is None):
@@ -37,8 +50,7 @@ def watermark(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
         mark = Image.new("RGBA", (right - left + 2, bottom - top + 2), (0, 0, 0, 0))
         ImageDraw.Draw(mark).text((-left + 1, -top + 1), p["text"], font=font, fill=_colour(p["color"], "RGBA"))
     else:
-        with Image.open(p["image"]) as opened:
-            mark = opened.convert("RGBA")
+        mark = open_picture(p["image"], ctx, "RGBA")
         width = max(1, round(max(base.size) * p["size"]))
         mark = mark.resize((width, max(1, round(mark.height * width / mark.width))), Image.Resampling.LANCZOS)
     mark.putalpha(mark.getchannel("A").point(lambda a: round(a * p["opacity"])))
