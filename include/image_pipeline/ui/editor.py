@@ -4,6 +4,12 @@ The preview runs the pipeline's own engine (:func:`image_pipeline.process.engine
 decode and operations ``gallery_process`` runs) on a reduced decode, in FastAPI's threadpool (plain
 ``def`` routes), so a slow chain never blocks the API server's event loop. A viewer may preview and
 check; saving needs the right to trigger ``gallery_process`` (:data:`~.auth.can_write`).
+
+The preview, the check and the save parse a recipe as a recipe file is parsed, its pictures found
+by the one resolver (:mod:`image_pipeline.process.pictures`) under the recipes' folders, and each
+gallery image it names looked up: a recipe naming a picture that is not there is refused with the
+reason (422), and a path outside the folders gets the same words whether it exists or not. What is
+the recipe's, the request's or the image's fault is a 422 with its message; nothing else is caught.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from image_pipeline.core.storage import LocalStore
+from image_pipeline.core.errors import BadImage, InvalidRequest, RecipeError
+from image_pipeline.core.storage import LocalStore, ObjectNotFound
 from image_pipeline.ui.auth import GetUserDep, can_write
 from image_pipeline.ui.backends import Backends, backends
 from image_pipeline.ui.images import BackendsDep, checked_sha256
@@ -95,14 +102,26 @@ def _source(b: Backends, doc: dict[str, Any]) -> Path:
     return sources.get(b, key)
 
 
+def _checked_recipe(b: Backends, spec: dict[str, Any], origin: str) -> Any:
+    """``spec`` parsed with the recipes' folders, every picture it names found now: a file under the
+    folders, or an image of the gallery. :class:`RecipeError` says what is wrong."""
+    from image_pipeline.process.pictures import gallery_sha256, named_pictures
+    from image_pipeline.process.recipes import parse_recipe
+
+    recipe = parse_recipe(spec, origin, b.cfg.recipe_folders())
+    for operation, picture in named_pictures(recipe.steps):
+        sha256 = gallery_sha256(picture)
+        if sha256 is not None and b.catalog.get(sha256) is None:
+            raise RecipeError(f"{operation} {picture.param}: no gallery image {sha256}")
+    return recipe
+
+
 @router.post("/images/{sha256}/preview", response_class=Response,
              responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
              summary="The image with a chain of operations applied by the pipeline's engine, reduced")
 def preview(sha256: str, body: PreviewRequest, request: Request) -> Response:
-    from image_pipeline.core.errors import BadImage
     from image_pipeline.process.batches import gallery_image
     from image_pipeline.process.engine import preview_image
-    from image_pipeline.process.recipes import parse_recipe
 
     started = time.perf_counter()
     b = backends(request)
@@ -110,8 +129,8 @@ def preview(sha256: str, body: PreviewRequest, request: Request) -> Response:
     if doc is None:
         raise HTTPException(404, "no such image")
     try:
-        recipe = parse_recipe({"name": "preview", "operations": body.operations}, "preview")
-    except ValueError as exc:
+        recipe = _checked_recipe(b, {"name": "preview", "operations": body.operations}, "preview")
+    except RecipeError as exc:
         raise HTTPException(422, str(exc)) from None
     from dataclasses import replace
 
@@ -122,9 +141,9 @@ def preview(sha256: str, body: PreviewRequest, request: Request) -> Response:
         result = preview_image(_source(b, doc), recipe, body.max_side,
                                limits=replace(limits, time_limit=min(limits.time_limit, PREVIEW_SECONDS)),
                                gallery_image=partial(gallery_image, b.store, b.catalog))
-    except (BadImage, ValueError) as exc:
+    except (RecipeError, InvalidRequest, BadImage) as exc:
         raise HTTPException(422, str(exc)) from None
-    except KeyError:
+    except ObjectNotFound:
         raise HTTPException(404, "the image's original is not in the store") from None
     return Response(result.data, media_type=result.content_type, headers={
         "X-Preview-Ms": f"{(time.perf_counter() - started) * 1000:.0f}", "Cache-Control": "no-store",
@@ -152,14 +171,14 @@ def recipes(b: BackendsDep) -> list[dict[str, Any]]:
 
 
 @router.post("/recipes/check", summary="Check a recipe as a file recipe is checked; its YAML and the errors")
-def check_recipe(body: RecipeBody) -> dict[str, Any]:
-    from image_pipeline.process.recipes import parse_recipe, recipe_yaml
+def check_recipe(body: RecipeBody, b: BackendsDep) -> dict[str, Any]:
+    from image_pipeline.process.recipes import recipe_yaml
 
     spec = body.spec()
     try:
-        parse_recipe(spec, "recipe")
+        _checked_recipe(b, spec, "recipe")
         errors: list[str] = []
-    except ValueError as exc:
+    except RecipeError as exc:
         errors = [str(exc)]
     return {"yaml": recipe_yaml({k: v for k, v in spec.items() if v or k == "operations"}), "errors": errors}
 
@@ -167,16 +186,19 @@ def check_recipe(body: RecipeBody) -> dict[str, Any]:
 @router.post("/recipes", status_code=201, dependencies=[Depends(can_write)],
              summary="Save a recipe in the catalog (every worker reads it); saving a saved name bumps its version")
 def save_recipe(body: RecipeBody, request: Request, user: GetUserDep) -> JSONResponse:
-    from image_pipeline.process.recipes import parse_recipe, recipe_yaml, save_recipe as save
+    from image_pipeline.process.recipes import recipe_yaml, save_recipe as save
 
     b = backends(request)
     spec = body.spec()
     try:
-        parse_recipe(spec, "recipe")
-    except ValueError as exc:
+        _checked_recipe(b, spec, "recipe")
+    except RecipeError as exc:
         raise HTTPException(422, str(exc)) from None
     if spec["name"] in b.file_recipe_book().all():
         raise HTTPException(409, f"{spec['name']} is a recipe file's name: choose another name")
-    stored = save(b.catalog, spec, user.get_name())
+    try:  # checked again as it is saved: a picture removed meanwhile is refused all the same
+        stored = save(b.catalog, spec, user.get_name(), folders=b.cfg.recipe_folders())
+    except RecipeError as exc:
+        raise HTTPException(422, str(exc)) from None
     return JSONResponse({"name": stored["name"], "version": stored["version"], "yaml": recipe_yaml(stored["spec"])},
                         status_code=201)
