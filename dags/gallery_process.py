@@ -9,8 +9,13 @@ default one batch per slot up to 500 images, so Airflow's cost per task, a proce
 the models' load, is paid once per core rather than every few dozen images) and runs each image
 through the engine: **one decode for every recipe**, at the smallest scale they all allow (JPEG
 DCT scaling), each output written to `processed/<recipe>/` under the image's hash.
-Images that cannot be processed (broken, too many pixels or frames, over the time limit) are
-quarantined with the reason; the batch goes on.
+Each failure is classified where it is caught (`image_pipeline.core.errors`): an image that cannot
+be processed (broken, too many pixels or frames, over the time limit) is quarantined with the
+reason; a recipe that fails on an image (a picture it names is missing, a parameter found wrong)
+records that output as failed and keeps the image's other outputs; a failing store, catalog, disk
+or model fails the task for Airflow to retry; anything unexpected leaves the image pending for the
+next runs and quarantines it only after `GALLERY_MAX_ATTEMPTS` runs. `retry` tries the selection's
+failed images again (the gallery's Problems view and Retry do this).
 
 Runs when `gallery_retrieve` updates `gallery_raw_images`, on `GALLERY_PROCESS_SCHEDULE`, or by
 hand: the form picks the recipes (a file's, or one saved from the gallery's editor) and narrows the
@@ -47,6 +52,9 @@ CFG = af.settings()
         "images": form.images(),
         "force": Param(False, type="boolean", title="Redo", section=form.TUNING,
                        description="Redo the selected images even where their outputs are up to date."),
+        "retry": Param(False, type="boolean", title="Retry failed images", section=form.TUNING,
+                       description="Try the selection's quarantined images and failed outputs again "
+                                   "(every failed image without a selection)."),
         "batch_size": form.batch_size(),
     },
 )

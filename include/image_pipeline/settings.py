@@ -139,6 +139,9 @@ class Settings:
     features: bool = True  # record image features (EXIF, hash, colours, blur, faces, labels) when processing
     max_frames: int = 1000  # images with more frames are quarantined
     image_time_limit: int = 120  # seconds of processing for one image before it is quarantined
+    # Runs an image may fail in by an unexpected error (not the image's, the recipe's or the
+    # environment's fault: core.errors) before it is quarantined as "failed N times".
+    max_attempts: int = 3
     analytics_catchup: bool = False  # run every missed day of gallery_analytics since its start date
     analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once
     labels: str = "local"  # none | local | rekognition: who names what an image shows
@@ -169,7 +172,8 @@ class Settings:
         if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
                self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
                self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.model_threads,
-               self.similar_exact_max, self.sqlite_timeout, self.request_rate_limit, self.request_rate_window) < 1:
+               self.similar_exact_max, self.sqlite_timeout, self.request_rate_limit, self.request_rate_window,
+               self.max_attempts) < 1:
             raise SettingsError("download limits must be positive")
         if self.process_slots < 0:
             raise SettingsError("process_slots must be >= 0 (0: this machine's cores)")

@@ -22,6 +22,8 @@ from typing import Any, Iterator
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
+from image_pipeline.core.errors import InvalidRequest, RecipeError
+
 # Sections of the forms (Airflow groups a section's fields under its heading).
 SOURCE_DETAILS = "Filters, site and URLs"
 SELECTION = "Which images"
@@ -129,7 +131,7 @@ def chosen_selection(params: dict[str, Any]) -> dict[str, Any]:
         chosen.setdefault("since", EARLIEST_DAY)
         chosen.setdefault("until", (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat())
         if chosen["since"] >= chosen["until"]:
-            raise ValueError(f"since: {chosen['since']} must be before until ({chosen['until']})")
+            raise InvalidRequest(f"since: {chosen['since']} must be before until ({chosen['until']})")
     return chosen
 
 
@@ -200,24 +202,27 @@ def given(params: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def check_day(field: str, value: Any) -> str | None:
-    """A ``YYYY-MM-DD`` day, or None when not given. Raises ValueError naming the field."""
+    """A ``YYYY-MM-DD`` day, or None when not given. Raises InvalidRequest naming the field."""
     if value in (None, ""):
         return None
     text = str(value)
     try:
         if len(text) == 10:
             return date.fromisoformat(text).isoformat()
-    except ValueError:
+    except ValueError:  # fromisoformat's word for a text that is not a date: refused below
         pass
-    raise ValueError(f"{field}: {text!r} is not a day (YYYY-MM-DD)")
+    raise InvalidRequest(f"{field}: {text!r} is not a day (YYYY-MM-DD)")
 
 
 @contextmanager
 def refusing_invalid(field: str | None = None) -> Iterator[None]:
-    """A request the library refuses (ValueError) fails the task for good: retrying cannot help.
-    ``field`` names the form field the checks inside are about, when the library's message does not."""
+    """The task's boundary for the request's fault: a request the library refuses
+    (:class:`~image_pipeline.core.errors.InvalidRequest`, or a :class:`~image_pipeline.core.errors.RecipeError`
+    of the recipe the form names) fails the task for good, before any side effect: retrying cannot
+    help. Nothing else is caught: the environment's failures are Airflow's to retry. ``field`` names
+    the form field the checks inside are about, when the library's message does not."""
     try:
         yield
-    except ValueError as exc:
+    except (InvalidRequest, RecipeError) as exc:
         reason = f"{field}: {exc}" if field and not str(exc).startswith(field) else str(exc)
         raise AirflowFailException(f"invalid request: {reason}") from None

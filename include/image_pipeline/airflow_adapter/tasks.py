@@ -14,6 +14,7 @@ from airflow.sdk import get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from image_pipeline import wiring
+from image_pipeline.core.errors import InvalidRequest, RecipeError
 from image_pipeline.core.redact import redact_url
 from image_pipeline.airflow_adapter import params as form
 from image_pipeline.airflow_adapter.assets import (
@@ -77,33 +78,48 @@ def ingest_inbox(params: dict, **context) -> dict:
 @task
 def plan_batches(params: dict, this_run_only: bool = False, **context) -> list[dict]:
     """The batches the form's recipes and selection leave to do, refused before anything is written
-    when invalid; ``this_run_only``: only the images this run retrieved (image_request)."""
+    when invalid; ``this_run_only``: only the images this run retrieved (image_request). With the
+    form's ``retry``, the selection's failed images are tried again first (:mod:`~image_pipeline.process.recovery`)."""
     with form.refusing_invalid():
         request = {**form.given(params), **form.chosen_selection(params)}
         if "recipe" in params:  # a one-recipe form
             request["recipes"] = [params["recipe"]]
         if this_run_only:
             request["run_id"] = context["run_id"]
-        return plan_processing(request)
+        return plan_processing(request, retried_by=triggered_by(context))
 
 
 @task(map_index_template="{{ batch_name }}")
-def process_batch(batch: dict) -> dict:
+def process_batch(batch: dict, **context) -> dict:
     get_current_context()["batch_name"] = f"batch {batch['index']}: {len(batch['sha256s'])} images"
-    return run_processing_batch(batch)
+    return run_processing_batch(batch, run_id=context["run_id"])
+
+
+PROBLEMS_IN_SUMMARY = 100  # problems the run's summary names (the counts are exact)
 
 
 @task(outlets=[PROCESSED_IMAGES])
 def summarize(results: list[dict], **context) -> dict:
-    totals = {k: sum(r[k] for r in results) for k in ("processed", "quarantined", "skipped")}
+    """The run's counts, and the images it had problems with (logged, and in the returned summary):
+    quarantined, failed outputs, unexpected failures still to be tried again."""
+    import logging
+
+    from image_pipeline.process import COUNTS
+
+    totals = {k: sum(r.get(k, 0) for r in results) for k in COUNTS}
+    problems = [p for r in results for p in r.get("problems", [])][:PROBLEMS_IN_SUMMARY]
+    for p in problems:
+        logging.getLogger(__name__).warning("%s %s%s: %s", p["kind"], p["sha256"],
+                                            f" ({p['recipe']})" if p.get("recipe") else "", p["reason"])
     if not (totals["processed"] or totals["quarantined"]):
-        raise AirflowSkipException(f"nothing changed: {totals}")  # no Asset event, no downstream run
+        # No Asset event, no downstream run; the problems are named above.
+        raise AirflowSkipException(f"nothing changed: {totals}")
     # Pass on which retrievals fed this run, so delivery can select exactly their images.
     events = context["triggering_asset_events"].get(RAW_IMAGES, [])
     run_ids = sorted({e.extra["run_id"] for e in events if "run_id" in (e.extra or {})})
     extra = {**totals, "retrieve_run_ids": run_ids}
     context["outlet_events"][PROCESSED_IMAGES].extra = extra
-    return extra
+    return {**extra, "problems": problems}
 
 
 # --- analytics -----------------------------------------------------------------------------------
@@ -280,27 +296,45 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def plan_processing(params: dict[str, Any]) -> list[dict[str, Any]]:
+def triggered_by(context: dict[str, Any]) -> str:
+    """Who a run acts for (a history entry's ``by``): the user who triggered it, else the run's id."""
+    return getattr(context.get("dag_run"), "triggering_user_name", None) or f"run {context.get('run_id')}"
+
+
+def plan_processing(params: dict[str, Any], retried_by: str = "gallery_process") -> list[dict[str, Any]]:
     """The batches of images the run's recipes and selection (keyword, label, retrieval run, days)
-    leave to do, planned by the library. Raises ValueError (the request is refused) for an unknown
-    recipe or a bad selection."""
+    leave to do, planned by the library, after the images an older release quarantined as
+    unexpected are lifted once (:func:`~image_pipeline.process.recovery.upgrade_retries`) and, with
+    ``retry``, the selection's failed images (all of them without a selection) are tried again.
+    Raises InvalidRequest (the request is refused) for an unknown recipe or a bad selection."""
     from image_pipeline import process
     from image_pipeline.core.selection import FIELDS, Selection
+    from image_pipeline.process import recovery
 
     cfg = settings()
     recipes = wiring.processing_recipes(cfg, params.get("recipes") or cfg.recipe_names())  # + the gallery's thumbnails
     selection = Selection.from_dict({k: params[k] for k in FIELDS if params.get(k)})
     force = bool(params.get("force"))
     with catalog(cfg) as opened:
+        book = wiring.recipe_book(cfg, opened)
+        for name in recipes:
+            book.get(name)  # an unknown recipe is refused before anything is lifted or retried
+        recovery.upgrade_retries(opened)
+        if params.get("retry"):
+            failed = {d["sha256"] for d in opened.problems()}
+            chosen = failed if selection.everything else failed & selection.sha256s(opened)
+            recovery.retry_images(object_store(cfg), opened, sorted(chosen), retried_by)
         batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
-                                       features_version=features_version(cfg), book=wiring.recipe_book(cfg, opened),
+                                       features_version=features_version(cfg), book=book,
                                        slots=cfg.processing_slots())
     return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
-def run_processing_batch(batch: dict[str, Any]) -> dict[str, Any]:
-    """One batch of gallery_process (the plan's entry) through the engine: its counts, and the
-    seconds the library took (the task's duration less these is Airflow's cost of the task)."""
+def run_processing_batch(batch: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    """One batch of gallery_process (the plan's entry) through the engine: its counts and problems,
+    and the seconds the library took (the task's duration less these is Airflow's cost of the task).
+    The environment's failures raise (the task fails, Airflow retries it); the others are the batch's
+    to record (:mod:`image_pipeline.process.batches`)."""
     import time
 
     from image_pipeline import process
@@ -311,7 +345,7 @@ def run_processing_batch(batch: dict[str, Any]) -> dict[str, Any]:
     with catalog(cfg) as opened:
         counts = process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
                                        limits=wiring.limits(cfg), book=wiring.recipe_book(cfg, opened),
-                                       **feature_extraction(cfg))
+                                       run_id=run_id, max_attempts=cfg.max_attempts, **feature_extraction(cfg))
     return {**counts, "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -333,7 +367,7 @@ def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
                 link_expiry_seconds=cfg.link_expiry_seconds,
                 occasion=asked.occasion, templates_dir=cfg.email_templates,
             )
-    except (delivery.DeliveryUncertain, ValueError) as exc:  # retrying cannot help: an operator must look
-        raise AirflowFailException(str(exc)) from None
+    except (delivery.DeliveryUncertain, InvalidRequest, RecipeError) as exc:  # retrying cannot help: an operator
+        raise AirflowFailException(str(exc)) from None  # must look (uncertain), or the request is refused
     set_outlet_extra(context, ARCHIVES, {k: entry.get(k) for k in ("status", "archive_key", "images")})
     return {**entry, "link": redact_url(entry["link"])} if entry.get("link") else entry  # XCom: no signature

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from image_pipeline import wiring
+from image_pipeline.core.errors import InvalidRequest
 
 ADHOC_NAME = "adhoc"
 SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000 ** 2, "mb": 1000 ** 2,
@@ -117,7 +118,7 @@ def adhoc_spec(args: argparse.Namespace) -> dict[str, Any] | None:
         resize = {"scale": args.scale}
     if args.upscale:
         if not resize:
-            raise ValueError("--upscale goes with --resize, --longest or --scale")
+            raise InvalidRequest("--upscale goes with --resize, --longest or --scale")
         resize["upscale"] = True
     if resize:
         operations.append({"resize": resize})
@@ -129,7 +130,7 @@ def adhoc_spec(args: argparse.Namespace) -> dict[str, Any] | None:
         output["target_bytes"] = args.max_size
         output["min_quality"] = args.min_quality if args.min_quality is not None else min(30, output.get("quality", 85))
     elif args.min_quality is not None:
-        raise ValueError("--min-quality is the floor of --max-size's search: give --max-size too")
+        raise InvalidRequest("--min-quality is the floor of --max-size's search: give --max-size too")
     return {"name": ADHOC_NAME, "version": 1, "description": "ad hoc: " + " ".join(_flag_text(args, given)),
             "operations": operations, "output": output}
 
@@ -157,13 +158,13 @@ def _recipes(args: argparse.Namespace, cfg: Any) -> list[Any]:
         spec = adhoc_spec(args)
         if spec is not None:
             if args.recipe:
-                raise ValueError("--recipe cannot be combined with the ad-hoc flags (--resize, --longest, --scale, "
-                                 "--format, --quality, --max-size, --strip, --grayscale, ...): they build a "
-                                 "recipe of their own; use one or the other")
+                raise InvalidRequest("--recipe cannot be combined with the ad-hoc flags (--resize, --longest, --scale, "
+                                     "--format, --quality, --max-size, --strip, --grayscale, ...): they build a "
+                                     "recipe of their own; use one or the other")
             return [parse_recipe(spec, "the ad-hoc flags")]
         book = wiring.recipe_book(cfg)
         return [book.get(ref) for ref in (args.recipe or ["half_gray"])]
-    except (RecipeError, ValueError) as exc:
+    except (RecipeError, InvalidRequest) as exc:  # a recipe that is unknown, broken or clashing: a usage error
         args.parser.error(str(exc))  # exits 2
         raise  # unreachable
 

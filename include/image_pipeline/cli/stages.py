@@ -1,5 +1,5 @@
 """The gallery's stages from the command line: ``upload``, ``retrieve``, ``process-pending``,
-``report``, ``deliver``, ``last-delivery``, ``resolve-delivery``.
+``retry``, ``problems``, ``report``, ``deliver``, ``last-delivery``, ``resolve-delivery``.
 
 They work on the gallery the DAGs use, from the same settings (``GALLERY_*``), with backends built
 by :mod:`image_pipeline.wiring`. Without Airflow there are no Airflow connections: S3 uses boto3's
@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
 from image_pipeline import wiring
+from image_pipeline.core.errors import InvalidRequest, RecipeError
 from image_pipeline.settings import Settings, SettingsError
 
 SETTINGS_NOTE = "Store, catalog and recipes come from the GALLERY_* settings (see the README's Configuration)."
@@ -80,7 +81,7 @@ def retrieve(args: argparse.Namespace) -> int:
         filters = json.loads(args.filters) if args.filters else {}
         requests = validate_request(engine=args.engine, keywords=args.keyword, count=args.count, filters=filters,
                                     site_url=args.site_url, urls=args.url, max_count=cfg.max_count)
-    except ValueError as exc:  # json.JSONDecodeError is one too
+    except (json.JSONDecodeError, InvalidRequest) as exc:  # the filters' JSON, or the request refused
         args.parser.error(str(exc))
     run_id = f"cli__{uuid.uuid4().hex[:12]}"
     with backends(cfg) as (store, catalog):
@@ -102,21 +103,46 @@ def process_pending(args: argparse.Namespace) -> int:
 
         return boto3.client("rekognition")  # boto3's own configuration, outside Airflow
 
-    result = {"processed": 0, "quarantined": 0, "skipped": 0}
+    from image_pipeline.process.batches import COUNTS
+    from image_pipeline.process.recovery import upgrade_retries
+
+    result: dict[str, Any] = {**dict.fromkeys(COUNTS, 0), "problems": []}
     with backends(cfg) as (store, catalog):
         book = wiring.recipe_book(cfg, catalog)  # the files and the recipes saved from the gallery
         try:
             for name in recipes:
                 book.get(name)
-        except ValueError as exc:
+        except (InvalidRequest, RecipeError) as exc:  # an unknown or broken recipe: a usage error
             args.parser.error(str(exc))
+        upgrade_retries(catalog)
         extraction = wiring.feature_extraction(cfg, rekognition)
         for batch in plan_batches(catalog, recipes, batch_size,
                                   features_version=extraction.get("features_version"), book=book):
-            for key, value in process_batch(store, catalog, recipes, batch, limits=wiring.limits(cfg), book=book,
-                                            **extraction).items():
-                result[key] += value
+            counts = process_batch(store, catalog, recipes, batch, limits=wiring.limits(cfg), book=book,
+                                   max_attempts=cfg.max_attempts, **extraction)
+            for key in COUNTS:
+                result[key] += counts[key]
+            result["problems"] += counts["problems"]
     return _print(args, result)
+
+
+def retry(args: argparse.Namespace) -> int:
+    """Images tried again: the named ones, or every image with a problem (``--all``)."""
+    from image_pipeline.process.recovery import retry_images
+
+    if bool(args.sha256) == bool(args.all):
+        args.parser.error("name the images to try again (their sha256), or give --all")
+    with backends(_settings(args.parser)) as (store, catalog):
+        chosen = args.sha256 or [d["sha256"] for d in catalog.problems()]
+        return _print(args, retry_images(store, catalog, chosen, args.by))
+
+
+def problems(args: argparse.Namespace) -> int:
+    """The images with a problem: quarantined, failed outputs, unexpected failures being retried."""
+    with backends(_settings(args.parser)) as (_, catalog):
+        return _print(args, [{"sha256": d["sha256"], "status": d["status"], "quarantine": d.get("quarantine"),
+                              "failures": d.get("failures") or {}, "attempts": d.get("attempts")}
+                             for d in catalog.problems(args.limit)])
 
 
 def report(args: argparse.Namespace) -> int:
@@ -136,7 +162,7 @@ def deliver(args: argparse.Namespace) -> int:
     with backends(cfg) as (store, catalog):
         try:
             recipe = wiring.recipe_book(cfg, catalog).get(args.recipe)
-        except ValueError as exc:
+        except (InvalidRequest, RecipeError) as exc:  # an unknown or broken recipe: a usage error
             args.parser.error(str(exc))
         return _print(args, deliver_selection(
             store, catalog, wiring.mailer(cfg, store), Selection(args.keyword, args.run_id), recipe,
@@ -213,6 +239,22 @@ def register(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
                    help="a recipe name; repeat for several (default: GALLERY_RECIPES)")
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="images per batch (default: GALLERY_BATCH_SIZE, 25)")
+
+    p = command("problems", problems, "list the images processing had problems with",
+                "Quarantined images (with whose fault it was), failed recipe outputs and unexpected failures "
+                "still being tried, as JSON: what the gallery's Problems view shows.",
+                ["gallery problems", "gallery problems --limit 20"])
+    p.add_argument("--limit", type=int, metavar="N", help="at most N images")
+
+    p = command("retry", retry, "try failed images again (quarantined, failed outputs)",
+                "Lift the quarantine of the named images and forget their failed outputs and unexpected "
+                "failures, so the next processing (`gallery process-pending`, or the gallery_process DAG) "
+                "does them again; a file quarantined at retrieval comes back only if it now reads as an image. "
+                "What the gallery's Retry does.",
+                ["gallery retry 3f5a...e1 9b0c...44", "gallery retry --all"])
+    p.add_argument("sha256", nargs="*", help="the images' sha256")
+    p.add_argument("--all", action="store_true", help="every image with a problem")
+    p.add_argument("--by", default=os.environ.get("USER") or "cli", help="who retries (the images' history)")
 
     p = command("report", report, "write a day's analytics report and rebuild the overview",
                 "Write the day's Parquet partition, metrics and HTML report from the catalog, then rebuild "

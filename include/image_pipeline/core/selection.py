@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.errors import InvalidRequest
 
 _TEXT_FIELD = re.compile(r"^[^\x00-\x1f\x7f]{1,250}$")
 FIELDS = ("keyword", "run_id", "label", "since", "until", "images")
@@ -44,28 +45,28 @@ class Selection:
             chosen = tuple(sorted(set(self.images)))
             well_formed = all(isinstance(s, str) and _SHA256.match(s) for s in chosen)
             if not chosen or len(chosen) > MAX_IMAGES or not well_formed:
-                raise ValueError(f"images must be 1 to {MAX_IMAGES} sha256 hex digests")
+                raise InvalidRequest(f"images must be 1 to {MAX_IMAGES} sha256 hex digests")
             object.__setattr__(self, "images", chosen)
         for name in ("keyword", "run_id", "label"):
             value = getattr(self, name)
             if value is not None and not _TEXT_FIELD.match(value):
-                raise ValueError(f"{name} must be 1-250 printable characters, got {value!r}")
+                raise InvalidRequest(f"{name} must be 1-250 printable characters, got {value!r}")
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None:
                 try:
                     object.__setattr__(self, name, _day_or_time(value))
                 except ValueError:
-                    raise ValueError(f"{name} must be an ISO date or time, got {value!r}") from None
+                    raise InvalidRequest(f"{name} must be an ISO date or time, got {value!r}") from None
         if self.since is not None and self.until is not None and self.since >= self.until:
-            raise ValueError(f"since ({self.since}) must be before until ({self.until})")
+            raise InvalidRequest(f"since ({self.since}) must be before until ({self.until})")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Selection":
         """From a form, a config file or XCom: empty strings mean "not given"; unknown keys are refused."""
         unknown = set(values) - set(FIELDS)
         if unknown:
-            raise ValueError(f"unknown selection fields: {', '.join(sorted(unknown))}")
+            raise InvalidRequest(f"unknown selection fields: {', '.join(sorted(unknown))}")
         return cls(**{k: (v if v not in ("", None) else None) for k, v in values.items()})
 
     def to_dict(self) -> dict[str, str]:

@@ -11,11 +11,14 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
+
+from image_pipeline.core.errors import Unavailable
 
 
 # mkstemp creates files readable by their owner only; objects get the usual umask-based mode.
@@ -181,43 +184,51 @@ class S3Store(ObjectStore):
     def _key(self, key: str) -> str:
         return self.prefix + _check_key(key)
 
-    def _missing(self, exc: Exception) -> bool:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        return code in {"404", "NoSuchKey", "NotFound"}
+    @contextmanager
+    def _classified(self, action: str, key: str) -> Iterator[None]:
+        """The store's boundary: a missing object is :class:`ObjectNotFound`; every other failure of
+        S3 or of the connection to it (after botocore's own retries: an error status, a refused or
+        timed-out connection, an upload or download that failed) is the environment's fault,
+        :class:`~image_pipeline.core.errors.Unavailable`. botocore is imported only once a client exists."""
+        from boto3.exceptions import S3TransferFailedError, S3UploadFailedError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in {"404", "NoSuchKey", "NotFound"}:
+                raise ObjectNotFound(key) from exc
+            raise Unavailable(f"the object store could not {action} {key}: {code or exc}") from exc
+        except (BotoCoreError, S3UploadFailedError, S3TransferFailedError) as exc:
+            raise Unavailable(f"the object store could not {action} {key}: {exc}") from exc
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        with self._classified("write", key):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
 
     def put_file(self, key: str, path: str | os.PathLike[str], content_type: str | None = None) -> None:
         # upload_file switches to a multipart upload for large files; S3 shows the object only
         # once the upload completes, so a killed task leaves nothing half-written.
         extra = {"ContentType": content_type} if content_type else None
-        self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs=extra)
+        with self._classified("write", key):
+            self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs=extra)
 
     def get_bytes(self, key: str) -> bytes:
-        try:
+        with self._classified("read", key):
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except Exception as exc:
-            if self._missing(exc):
-                raise ObjectNotFound(key) from exc
-            raise
 
     def download(self, key: str, path: str | os.PathLike[str]) -> None:
-        try:
+        with self._classified("read", key):
             self.client.download_file(self.bucket, self._key(key), str(path))
-        except Exception as exc:
-            if self._missing(exc):
-                raise ObjectNotFound(key) from exc
-            raise
 
     def _head(self, key: str) -> dict | None:
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            if self._missing(exc):
-                return None
-            raise
+            with self._classified("look up", key):
+                return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ObjectNotFound:
+            return None
 
     def exists(self, key: str) -> bool:
         return self._head(key) is not None

@@ -38,6 +38,7 @@ from image_pipeline.deliver.archive import ensure_archive
 from image_pipeline.deliver.mail import Mailer, NotDelivered, compose, validate_address
 from image_pipeline.deliver.message import _message_context, render_message
 from image_pipeline.core.storage import ObjectStore
+from image_pipeline.core.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,9 @@ def resolve_uncertain(catalog: Catalog, did: str, outcome: str) -> dict[str, Any
     asking the recipient: ``sent`` (it arrived) or ``resend`` (the next run or retry sends it)."""
     entry = catalog.get_delivery(did)
     if entry is None or entry["status"] != "uncertain":
-        raise ValueError(f"no uncertain delivery {did!r}")
+        raise InvalidRequest(f"no uncertain delivery {did!r}")
     if outcome == "sent":
         return _record(catalog, did, entry, "sent", sent_at=utcnow_iso(), location="confirmed by an operator")
     if outcome == "resend":
         return _record(catalog, did, entry, "pending", last_error="uncertain; an operator asked to send again")
-    raise ValueError("outcome must be 'sent' or 'resend'")
+    raise InvalidRequest("outcome must be 'sent' or 'resend'")

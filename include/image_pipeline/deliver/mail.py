@@ -28,11 +28,12 @@ from typing import Callable
 
 from image_pipeline.core import keys
 from image_pipeline.core.storage import ObjectStore
+from image_pipeline.core.errors import InvalidRequest
 
 MESSAGE_ID_DOMAIN = "image-pipeline.local"
 
 
-class InvalidAddress(ValueError):
+class InvalidAddress(InvalidRequest):
     """An email address the pipeline refuses to send to."""
 
 

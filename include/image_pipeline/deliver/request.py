@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_pipeline.core.selection import Selection
+from image_pipeline.core.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -15,9 +16,9 @@ log = logging.getLogger(__name__)
 def check_deliverable(selection: Selection) -> Selection:
     """Delivery asks more of a selection than processing: a filter at least, and both ends of a range."""
     if (selection.since is None) != (selection.until is None):
-        raise ValueError("a date range needs both since and until")
+        raise InvalidRequest("a date range needs both since and until")
     if not (selection.keyword or selection.run_id or selection.label or selection.since or selection.images):
-        raise ValueError("a selection needs a keyword, a retrieval run id, a label, a date range or chosen images")
+        raise InvalidRequest("a selection needs a keyword, a retrieval run id, a label, a date range or chosen images")
     return selection
 
 

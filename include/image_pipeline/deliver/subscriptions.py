@@ -11,6 +11,7 @@ from typing import Any
 
 from image_pipeline.deliver.mail import one_line, validate_address
 from image_pipeline.deliver.request import DeliveryRequest
+from image_pipeline.core.errors import InvalidRequest
 
 
 log = logging.getLogger(__name__)
@@ -48,29 +49,29 @@ def load_subscriptions(path: str | Path, recipes: Any = None) -> list[Subscripti
         return []
     items = content.get("subscriptions") or []
     if not isinstance(items, list):
-        raise ValueError(f"{path}: 'subscriptions' must be a list")
+        raise InvalidRequest(f"{path}: 'subscriptions' must be a list")
     subscriptions, names = [], set()
     for i, item in enumerate(items):
         where = f"{path}: subscription {i + 1}"
         if not isinstance(item, dict) or set(item) - SUBSCRIPTION_FIELDS or not {"name", "recipient", "cron",
                                                                                "selection"} <= set(item):
-            raise ValueError(f"{where} must be a mapping of name, recipient, cron, selection (and description)")
+            raise InvalidRequest(f"{where} must be a mapping of name, recipient, cron, selection (and description)")
         name = str(item["name"])
         if not _SUBSCRIPTION_NAME.match(name) or name in names:
-            raise ValueError(f"{where}: name {name!r} must be unique, lowercase letters, digits and '_'")
+            raise InvalidRequest(f"{where}: name {name!r} must be unique, lowercase letters, digits and '_'")
         names.add(name)
         selection = dict(item["selection"] or {})
         if set(selection) & {"since", "until", "run_id"}:
-            raise ValueError(f"{where}: the selection's date range is each run's data interval; "
-                             "give keyword, label or recipe")
+            raise InvalidRequest(f"{where}: the selection's date range is each run's data interval; "
+                                 "give keyword, label or recipe")
         try:
             recipient = validate_address(str(item["recipient"]))
             # A throw-away interval proves the selection is valid before any DAG is built from it.
             request = DeliveryRequest.for_selection({**selection, "since": "2000-01-01", "until": "2000-01-02"})
             if recipes is not None and request.recipe not in recipes:
-                raise ValueError(f"unknown recipe {request.recipe!r}; known: {', '.join(sorted(recipes))}")
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+                raise InvalidRequest(f"unknown recipe {request.recipe!r}; known: {', '.join(sorted(recipes))}")
+        except InvalidRequest as exc:  # the address, the selection or the recipe refused: said where
+            raise InvalidRequest(f"{where}: {exc}") from None
         subscriptions.append(Subscription(name, recipient, str(item["cron"]), selection,
                                           one_line(item.get("description", ""), 500)))
     return subscriptions

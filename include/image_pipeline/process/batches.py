@@ -6,6 +6,19 @@ recipe redoes exactly its outputs), or when its features are missing. Each image
 engine for every recipe it needs, and forgotten: memory stays flat whatever the batch size.
 Outputs go under content-addressed keys and are recorded in one catalog write per image, so a
 retried batch redoes only what is missing and a re-run of the DAG finds nothing pending.
+
+A batch is where processing's failures are classified (:mod:`image_pipeline.core.errors`), per image:
+
+- the image's fault (:class:`BadImage`): quarantined, kind ``image``; the batch goes on;
+- the recipe's fault (a recipe's :class:`RecipeError`): that output recorded as failed with its reason,
+  the image's other outputs and features recorded as usual; planning leaves the failed output alone
+  until the recipe changes (its version or fingerprint) or a Redo;
+- the environment's fault (:func:`~image_pipeline.core.errors.is_environmental`: the store, the
+  catalog, the disk, memory, a model's runtime): raised, so the task fails and Airflow retries it;
+  nothing is recorded against the image;
+- anything else: an attempt counted on the image (once per run), which stays pending and is named in
+  the batch's ``problems``; at ``max_attempts`` it is quarantined as "failed N times: ...", kind
+  ``unexpected``.
 """
 
 from __future__ import annotations
@@ -22,8 +35,9 @@ from image_pipeline.core import keys
 from image_pipeline.core.catalog import Catalog, utcnow_iso
 from image_pipeline.core.selection import Selection
 from image_pipeline.process.engine import Limits, process_image
+from image_pipeline import RELEASE
+from image_pipeline.core.errors import BadImage, InvalidRequest, RecipeError, describe, is_environmental
 from image_pipeline.process.features import PhashIndex
-from image_pipeline.core.errors import BadImage
 from image_pipeline.process.recipes import Recipe, RecipeBook, default_book
 from image_pipeline.core.storage import ObjectStore
 
@@ -36,7 +50,8 @@ MAX_BATCHES = 1024  # Airflow's [core] max_map_length default
 # 500); a full round keeps every core busy to the end. The cap bounds what one task holds up (its
 # retry redoes only its missing images, but the run waits for it) and keeps progress visible.
 MAX_AUTO_BATCH = 500
-COUNTS = ("processed", "quarantined", "skipped")
+COUNTS = ("processed", "quarantined", "skipped", "failed_outputs", "unexpected")
+MAX_PROBLEMS = 50  # problems a batch names in its result (XCom, the run's summary); the counts are exact
 
 
 @dataclass(frozen=True)
@@ -82,14 +97,14 @@ def plan_batches(
     ``max_batches`` (Airflow maps at most that many tasks) batches grow instead.
     """
     if batch_size < 0:
-        raise ValueError("batch_size must be >= 0 (0: automatic)")
+        raise InvalidRequest("batch_size must be >= 0 (0: automatic)")
     book = book or default_book()
     specs = [book.get(name) for name in recipes]
     if not specs:
-        raise ValueError("choose at least one recipe")
+        raise InvalidRequest("choose at least one recipe")
     if force:
         if selection.everything:
-            raise ValueError("force needs a selection (keyword, label or dates): it redoes every image it selects")
+            raise InvalidRequest("force needs a selection (keyword, label or dates): it redoes every image it selects")
         chosen = {d["sha256"] for d in catalog.find() if d["status"] != "quarantined" and not d.get("trashed")}
         todo = sorted(chosen & selection.sha256s(catalog))
     else:
@@ -108,13 +123,21 @@ def process_batch(
     store: ObjectStore, catalog: Catalog, recipes: list[str], sha256s: list[str], *, force: bool = False,
     limits: Limits = Limits(), features: FeatureExtractor | None = None, features_version: int | None = None,
     near_duplicate: Callable[[str, list[tuple[str, str]]], str | None] | None = None, book: RecipeBook | None = None,
-) -> dict[str, int]:
+    run_id: str | None = None, max_attempts: int = 3,
+) -> dict[str, Any]:
     """Produce what each image lacks (the recipes' outputs, and its features when ``features`` is
-    given); quarantine the ones that cannot be processed, with the reason. Returns counts."""
+    given), each failure classified as the module says. Returns the counts (:data:`COUNTS`) and
+    ``problems``: up to :data:`MAX_PROBLEMS` ``{"sha256", "kind", "recipe", "reason"}``."""
     book = book or default_book()
     specs = [book.get(name) for name in recipes]
     counts: Counter = Counter()
+    problems: list[dict[str, Any]] = []
     phashes: PhashIndex | None = None  # near-duplicate candidates, loaded once per batch
+
+    def problem(sha256: str, kind: str, reason: str, recipe: str | None = None) -> None:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append({"sha256": sha256, "kind": kind, "recipe": recipe, "reason": reason})
+
     with tempfile.TemporaryDirectory(prefix="image-pipeline-proc-") as tmp:
         src = Path(tmp) / "src"
         for sha256 in sha256s:
@@ -122,27 +145,58 @@ def process_batch(
             if doc is None or doc["status"] == "quarantined" or doc.get("trashed"):
                 counts["skipped"] += 1
                 continue
-            todo = [r for r in specs if force or not _up_to_date(store, doc["outputs"].get(r.name), r)]
+            todo = [r for r in specs if force or not _up_to_date(store, doc, r)]
             want_features = features is not None and (
                 force or (doc.get("features") or {}).get("version") != features_version)
             if not todo and not want_features:
                 counts["skipped"] += 1  # a retry of a batch that got this far already
                 continue
-            store.download(doc["raw_key"], src)
+            quarantine_ext = doc["raw_key"].rsplit(".", 1)[-1]
             try:
+                store.download(doc["raw_key"], src)
                 result = process_image(src, todo, lambda r: Path(tmp) / f"out-{r.name}.{r.ext}", limits=limits,
                                        features=features if want_features else None,
                                        gallery_image=lambda ref: gallery_image(store, catalog, ref))
-            except Exception as exc:  # noqa: BLE001 - the engine only reads a local file: its failure is the image's
-                reason = str(exc) if isinstance(exc, BadImage) else f"processing failed: {type(exc).__name__}: {exc}"
-                qkey = keys.quarantine_key(sha256, doc["raw_key"].rsplit(".", 1)[-1])
+            except BadImage as exc:  # the image's fault
+                qkey = keys.quarantine_key(sha256, quarantine_ext)
                 store.put_file(qkey, src)
-                catalog.record_quarantine(sha256, reason, "process", qkey, utcnow_iso())
-                log.warning("quarantined %s: %s", sha256, reason)
+                catalog.record_quarantine(sha256, str(exc), "process", qkey, utcnow_iso(), kind="image",
+                                          release=RELEASE, run_id=run_id)
+                log.warning("quarantined %s: %s", sha256, exc)
                 counts["quarantined"] += 1
+                problem(sha256, "image", str(exc))
                 continue
-            outputs = {}
+            except Exception as exc:  # noqa: BLE001 - the batch's boundary: every other failure is classified here
+                if is_environmental(exc):
+                    raise  # the environment's fault: the task fails, Airflow retries it; nothing recorded
+                reason = describe(exc)
+                log.exception("unexpected failure processing %s (its attempts are counted)", sha256)
+                attempts = catalog.record_attempt(sha256, reason, utcnow_iso(), run_id=run_id, release=RELEASE)
+                if attempts >= max_attempts:
+                    qkey = keys.quarantine_key(sha256, quarantine_ext)
+                    if src.exists():
+                        store.put_file(qkey, src)
+                    catalog.record_quarantine(sha256, f"failed {attempts} times: {reason}", "process",
+                                              qkey if src.exists() else "", utcnow_iso(), kind="unexpected",
+                                              release=RELEASE, run_id=run_id, attempts=attempts)
+                    counts["quarantined"] += 1
+                else:
+                    counts["unexpected"] += 1
+                problem(sha256, "unexpected", f"attempt {attempts} of {max_attempts}: {reason}")
+                continue
+            finally:
+                src.unlink(missing_ok=True)  # a failed download leaves nothing for the next image to mistake
+            outputs, failures = {}, {}
             for recipe in todo:
+                if recipe.name in result.failures:  # the recipe's fault: recorded, the image goes on
+                    failure = result.failures[recipe.name]
+                    failures[recipe.name] = {**failure, "kind": "recipe", "version": recipe.version,
+                                             "fingerprint": recipe.fingerprint, "at": utcnow_iso(),
+                                             "release": RELEASE, **({"run_id": run_id} if run_id else {})}
+                    log.warning("%s: output %s failed: %s", sha256, recipe.name, failure["reason"])
+                    counts["failed_outputs"] += 1
+                    problem(sha256, "recipe", failure["reason"], recipe.name)
+                    continue
                 facts = dict(result.outputs[recipe.name])
                 out_key = keys.processed_key(recipe.name, sha256, recipe.ext)
                 store.put_file(out_key, facts.pop("path"), recipe.content_type)
@@ -155,25 +209,39 @@ def process_batch(
                         phashes = PhashIndex((s, p) for s, p in catalog.phashes() if s != sha256)
                     duplicate_of = near_duplicate(result.features["phash"], phashes)
                     phashes.append((sha256, result.features["phash"]))
-            catalog.record_processing(sha256, outputs, result.features, duplicate_of)
+            catalog.record_processing(sha256, outputs, result.features, duplicate_of, failures=failures)
             counts["processed"] += 1
     log.info("batch of %d: %s", len(sha256s), dict(counts))
-    return {k: counts.get(k, 0) for k in COUNTS}
+    return {**{k: counts.get(k, 0) for k in COUNTS}, "problems": problems}
 
 
 def gallery_image(store: ObjectStore, catalog: Catalog, sha256: str):
-    """A gallery image's pixels by sha256 (a recipe's picture, e.g. a style), from its raw file."""
+    """A gallery image's pixels by sha256 (a recipe's picture, e.g. a style), from its raw file. A
+    picture missing or unreadable is the recipe's fault (:class:`RecipeError`); the store failing is
+    the environment's (its own exception propagates)."""
     import io
 
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
+
+    from image_pipeline.core.storage import ObjectNotFound
 
     doc = catalog.get(sha256)
-    if doc is None:
-        raise BadImage(f"no gallery image {sha256} (named by the recipe)")
-    with Image.open(io.BytesIO(store.get_bytes(doc["raw_key"]))) as opened:
-        return opened.convert("RGB")
+    if doc is None or not doc.get("raw_key"):
+        raise RecipeError(f"the recipe names gallery image sha256:{sha256}, which the gallery does not have")
+    try:
+        data = store.get_bytes(doc["raw_key"])
+    except ObjectNotFound:
+        raise RecipeError(f"the recipe names gallery image sha256:{sha256}, whose file is missing") from None
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            return opened.convert("RGB")
+    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, EOFError) as exc:
+        raise RecipeError(f"the recipe names gallery image sha256:{sha256}, which cannot be read: {exc}") from None
 
 
-def _up_to_date(store: ObjectStore, output: dict[str, Any] | None, recipe: Recipe) -> bool:
-    return bool(output and output.get("version") == recipe.version and output.get("fingerprint") == recipe.fingerprint
-                and store.exists(output["key"]))
+def _up_to_date(store: ObjectStore, doc: dict[str, Any], recipe: Recipe) -> bool:
+    """The image has this recipe's output, or its failure, at the recipe's version and fingerprint."""
+    done = (doc.get("failures") or {}).get(recipe.name) or doc["outputs"].get(recipe.name)
+    if not done or done.get("version") != recipe.version or done.get("fingerprint") != recipe.fingerprint:
+        return False
+    return "key" not in done or store.exists(done["key"])

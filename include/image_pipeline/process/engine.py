@@ -14,6 +14,11 @@ For each image the engine
    quality search when the recipe sets a byte target), checking the per-image time limit between
    steps.
 
+Failures are classified here (:mod:`image_pipeline.core.errors`): what the decode or the limits refuse
+raises :class:`BadImage` (the image's fault, for the caller to quarantine); a :class:`RecipeError` of a
+recipe's steps fails that recipe's output only (``ImageResult.failures``) and the other recipes go on;
+anything else (the environment's fault, a bug) propagates for the caller to classify.
+
 Nothing here holds more than one image's pixels: callers stream files through it. The decode is
 :mod:`.decode`, the encode :mod:`.encode`, the decode's scale :mod:`.plan` (through the recipes).
 """
@@ -27,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 from PIL import Image
 
-from image_pipeline.core.errors import BadImage
+from image_pipeline.core.errors import BadImage, RecipeError
 from image_pipeline.process.decode import (DECODE_ERRORS, _check_header, _decode, _header_exif, _normalise, _reduce,
                                            box_reduce, to_srgb)
 from image_pipeline.process.encode import _metadata, encode, encode_to_target  # noqa: F401 - encode: the engine's API too
@@ -55,6 +60,8 @@ class Limits:
 class ImageResult:
     source: dict[str, Any]  # format, mode, width, height, frames of the original
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # recipe -> facts (and "path")
+    # recipe -> {"reason", "operation"}: outputs that failed by the recipe's fault (RecipeError)
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
     features: dict[str, Any] | None = None
     seconds: float = 0.0
 
@@ -81,7 +88,8 @@ def process_image(
     sRGB), so that features cost their own work and not a slower decode of every recipe.
     ``gallery_image`` gives a gallery image's pixels by sha256 (recipes may name one, e.g. as a style
     picture).
-    Raises :class:`BadImage` (the quarantine reason) for anything that cannot be processed.
+    Raises :class:`BadImage` (the quarantine reason) for an image that cannot be processed; a
+    recipe whose steps raise :class:`RecipeError` lands in ``failures`` instead of ``outputs``.
     """
     started = time.perf_counter()
     deadline = _Deadline(limits.time_limit)
@@ -163,15 +171,28 @@ def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Lim
         raise BadImage(f"cannot decode image: {exc}") from None
 
 
+class StepFailed(RecipeError):
+    """A recipe's step refused to run (:class:`RecipeError`): which recipe and operation."""
+
+    def __init__(self, recipe: str, operation: str, reason: str):
+        super().__init__(f"{recipe}: {operation}: {reason}")
+        self.recipe, self.operation, self.reason = recipe, operation, reason
+
+
 def _run_steps(frame: Image.Image, recipe: Recipe, ctx: Context, deadline: _Deadline,
                timings: dict[str, float]) -> Image.Image:
-    """The recipe's operations on ``frame``, each timed, the time limit checked between them."""
+    """The recipe's operations on ``frame``, each timed, the time limit checked between them. An
+    operation's :class:`RecipeError` names the recipe and the operation (:class:`StepFailed`); what
+    else an operation raises is not the image's fault and is left for the caller to classify (the
+    pixels decoded, so a Pillow error here is a bug or the environment, not a broken file)."""
     for name, params in recipe.steps:
         t0 = time.perf_counter()
         try:
             frame = OPERATIONS[name].apply(frame, ctx, **params)
-        except DECODE_ERRORS as exc:
-            raise BadImage(f"{recipe.name}: {name} failed: {exc}") from None
+        except StepFailed:
+            raise
+        except RecipeError as exc:
+            raise StepFailed(recipe.name, name, str(exc)) from exc
         timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t0, 6)
         deadline.check()
     return frame
@@ -191,7 +212,11 @@ def _process(path, im, recipes, dest, limits, features, started, deadline, galle
         t_recipe = time.perf_counter()
         ctx = decoded.context(gallery_image)
         timings: dict[str, float] = {"decode": round(decode_seconds, 6)}
-        frame = _run_steps(decoded.for_spec(recipe.output), recipe, ctx, deadline, timings)
+        try:
+            frame = _run_steps(decoded.for_spec(recipe.output), recipe, ctx, deadline, timings)
+        except StepFailed as exc:  # the recipe's fault: its output fails, the image and other recipes go on
+            result.failures[recipe.name] = {"reason": str(exc), "operation": exc.operation}
+            continue
         t0 = time.perf_counter()
         meta = _metadata(recipe.output, decoded.exif, decoded.icc, ctx.oriented)
         data, quality, met, encodes = encode_to_target(frame, recipe.output, meta, deadline)

@@ -170,7 +170,7 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
     :class:`~image_pipeline.process.recipes.Recipe` objects (or names and YAML paths, looked up in
     the environment's recipe book); ``limits`` default to the environment's."""
     from image_pipeline.process.engine import Limits
-    from image_pipeline.process.operations import RecipeError
+    from image_pipeline.core.errors import InvalidRequest, RecipeError
     from image_pipeline.process.recipes import get_recipe
     from image_pipeline.settings import Settings, SettingsError
 
@@ -181,7 +181,7 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
     try:
         recipes = [get_recipe(r) if isinstance(r, str) else r for r in recipes]
         limits = limits or Limits.from_settings(Settings.from_env())
-    except (ValueError, RecipeError, SettingsError) as exc:
+    except (InvalidRequest, RecipeError, SettingsError) as exc:  # an unknown or broken recipe, bad settings
         raise UsageError(str(exc)) from None
     if len({r.name for r in recipes}) != len(recipes):
         raise UsageError("a recipe is named twice")

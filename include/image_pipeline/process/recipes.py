@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.process.operations import OPERATIONS, RecipeError
 from image_pipeline.process.pictures import PictureRef, picture_ref
 from image_pipeline.process.plan import gray_first, needed_scale
@@ -252,7 +253,7 @@ class RecipeBook:
             return recipes[name_or_path]
         if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
             return load_recipe_file(name_or_path, self.folders)
-        raise ValueError(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
+        raise InvalidRequest(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
 
 
 def saved_recipe(doc: dict[str, Any], folders: Iterable[str | Path] = ()) -> Recipe:

@@ -22,6 +22,7 @@ from icrawler.builtin.baidu import BaiduFeeder, BaiduParser
 from image_pipeline.retrieve.crawl import CrawlResult, crawl_pages
 from image_pipeline.retrieve.fetch import SafeFetcher
 from image_pipeline.retrieve.shapes import as_dict, as_list, text
+from image_pipeline.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -34,7 +35,7 @@ def check(request: dict, **_) -> dict:
     try:
         BaiduFeeder.get_filter(None).apply(request["filters"] or None)
     except (AssertionError, KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"invalid baidu filters {request['filters']!r}: {exc or 'unknown option'}") from None
+        raise InvalidRequest(f"invalid baidu filters {request['filters']!r}: {exc or 'unknown option'}") from None
     return request
 
 

@@ -27,6 +27,7 @@ from icrawler.builtin.bing import BingFeeder
 from image_pipeline.retrieve.crawl import CrawlResult, DownloadLog, make_crawler, run_crawl
 from image_pipeline.retrieve.fetch import SafeFetcher
 from image_pipeline.retrieve.shapes import as_dict, text
+from image_pipeline.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -41,7 +42,7 @@ def check(request: dict, **_) -> dict:
     try:
         BingFeeder.get_filter(None).apply(request["filters"] or None)
     except (AssertionError, KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"invalid bing filters {request['filters']!r}: {exc or 'unknown option'}") from None
+        raise InvalidRequest(f"invalid bing filters {request['filters']!r}: {exc or 'unknown option'}") from None
     return request
 
 

@@ -23,6 +23,7 @@ from icrawler import Parser
 from image_pipeline.retrieve.crawl import CrawlResult, crawl_pages
 from image_pipeline.retrieve.fetch import SafeFetcher
 from image_pipeline.retrieve.shapes import as_dict, as_list, text
+from image_pipeline.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -36,7 +37,8 @@ def check(request: dict, **_) -> dict:
     """Raises ValueError for a filter that is not one of the API's search arguments."""
     unknown = set(request["filters"]) - FILTERS
     if unknown:
-        raise ValueError(f"invalid flickr filters: {', '.join(sorted(unknown))} (known: {', '.join(sorted(FILTERS))})")
+        raise InvalidRequest(f"invalid flickr filters: {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(sorted(FILTERS))})")
     return request
 
 
@@ -92,5 +94,5 @@ def search(keyword: str, dest: Path, fetcher: SafeFetcher, *, count: int, filter
 
 def retrieve(request: dict, run: Run) -> RetrievalSummary:
     if not run.credentials:
-        raise ValueError("engine 'flickr' needs an API key (the Airflow connection GALLERY_FLICKR_CONN_ID)")
+        raise InvalidRequest("engine 'flickr' needs an API key (the Airflow connection GALLERY_FLICKR_CONN_ID)")
     return run.search(request, search, api_key=run.credentials, idle_timeout=run.crawl_idle)

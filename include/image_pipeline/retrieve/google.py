@@ -24,6 +24,7 @@ from icrawler.builtin.google import GoogleFeeder
 
 from image_pipeline.retrieve.crawl import CrawlResult, crawl_pages
 from image_pipeline.retrieve.fetch import SafeFetcher
+from image_pipeline.core.errors import InvalidRequest
 
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def check(request: dict, **_) -> dict:
     try:
         GoogleFeeder.get_filter(None).apply(google_filters(request["filters"]) or None)
     except (AssertionError, KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"invalid google filters {request['filters']!r}: {exc or 'unknown option'}") from None
+        raise InvalidRequest(f"invalid google filters {request['filters']!r}: {exc or 'unknown option'}") from None
     return request
 
 

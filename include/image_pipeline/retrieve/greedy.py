@@ -22,6 +22,7 @@ from icrawler.builtin.greedy import GreedyParser
 from image_pipeline.retrieve.crawl import CrawlResult, DownloadLog, make_crawler, run_crawl
 from image_pipeline.retrieve.fetch import SafeFetcher
 from image_pipeline.retrieve.request import is_http_url
+from image_pipeline.core.errors import InvalidRequest
 
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ ENDPOINT = ""
 def check(request: dict, *, site_url: str = "", **_: Any) -> dict:
     """The request with its site, an http(s) URL."""
     if not is_http_url(site_url or ""):
-        raise ValueError(f"engine 'greedy' needs an http(s) site_url, got {site_url!r}")
+        raise InvalidRequest(f"engine 'greedy' needs an http(s) site_url, got {site_url!r}")
     return {**request, "site_url": site_url}
 
 

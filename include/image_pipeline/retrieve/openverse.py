@@ -36,6 +36,7 @@ from image_pipeline.retrieve.crawl import CrawlResult, download_results
 from image_pipeline.core.redact import secret
 from image_pipeline.retrieve.fetch import Refused, SafeFetcher
 from image_pipeline.retrieve.shapes import as_dict, as_list, number, text
+from image_pipeline.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -65,7 +66,7 @@ PAGE_DELAY = 1.0  # seconds between two pages (anonymous use: about one request 
 def _values(name: str, value: Any) -> list[str]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items or not all(isinstance(v, str) and v.strip() for v in items):
-        raise ValueError(f"invalid openverse filter {name}: give a string or a list of strings, got {value!r}")
+        raise InvalidRequest(f"invalid openverse filter {name}: give a string or a list of strings, got {value!r}")
     return [v.strip().lower() for v in items]
 
 
@@ -73,19 +74,19 @@ def check_filters(filters: dict[str, Any]) -> None:
     """Raise ValueError for a filter or value the API would refuse (before any request)."""
     unknown = set(filters) - set(FILTERS)
     if unknown:
-        raise ValueError(f"invalid openverse filters: {', '.join(sorted(unknown))} (known: {', '.join(FILTERS)})")
+        raise InvalidRequest(f"invalid openverse filters: {', '.join(sorted(unknown))} (known: {', '.join(FILTERS)})")
     for name, value in filters.items():
         if name == "mature":
             if not isinstance(value, bool):
-                raise ValueError(f"invalid openverse filter mature: true or false, got {value!r}")
+                raise InvalidRequest(f"invalid openverse filter mature: true or false, got {value!r}")
             continue
         for item in _values(name, value):
             if name in CHOICES and item not in CHOICES[name]:
-                raise ValueError(f"invalid openverse {name} {item!r} (one or more of {', '.join(CHOICES[name])})")
+                raise InvalidRequest(f"invalid openverse {name} {item!r} (one or more of {', '.join(CHOICES[name])})")
             if name in NAMES and not all(c.isalnum() or c in "_-." for c in item):
-                raise ValueError(f"invalid openverse {name} {item!r}: a provider name, e.g. flickr")
+                raise InvalidRequest(f"invalid openverse {name} {item!r}: a provider name, e.g. flickr")
     if "source" in filters and "excluded_source" in filters:
-        raise ValueError("openverse filters: give source or excluded_source, not both")
+        raise InvalidRequest("openverse filters: give source or excluded_source, not both")
 
 
 def query_filters(filters: dict[str, Any]) -> dict[str, str]:
@@ -137,7 +138,7 @@ def client_credentials(credentials: Any) -> tuple[str, str] | None:
     else:
         pair = tuple(credentials) if isinstance(credentials, (list, tuple)) and len(credentials) == 2 else ("", "")
     if not all(pair):
-        raise ValueError("openverse credentials need a client id and a client secret")
+        raise InvalidRequest("openverse credentials need a client id and a client secret")
     return pair[0], pair[1]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from image_pipeline.retrieve.sources import ENGINES, SEARCH_ENGINES, source_module
+from image_pipeline.core.errors import InvalidRequest
 
 
 REQUEST_FIELDS = ("engine", "keywords", "count", "filters", "site_url", "urls")  # the form's and a saved search's
@@ -23,28 +24,28 @@ def validate_request(*, engine: str, keywords: list[str] | None = None, count: i
     """Check a retrieval request before any side effect; returns one normalised request per task
     (one per keyword for a search engine) or raises ValueError with what is wrong."""
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise InvalidRequest(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     cleaned = []
     for keyword in keywords or []:
         keyword = (keyword or "").strip()
         if not keyword:
-            raise ValueError("keywords must not be empty")
+            raise InvalidRequest("keywords must not be empty")
         if len(keyword) > 100 or any(not (c.isalnum() or c in " -_.") for c in keyword):
-            raise ValueError(f"keyword {keyword!r}: use at most 100 letters, digits, spaces, '-', '_' or '.'")
+            raise InvalidRequest(f"keyword {keyword!r}: use at most 100 letters, digits, spaces, '-', '_' or '.'")
         if keyword not in cleaned:
             cleaned.append(keyword)
     if not isinstance(count, int) or not 1 <= count <= max_count:
-        raise ValueError(f"count must be between 1 and {max_count}, got {count!r}")
+        raise InvalidRequest(f"count must be between 1 and {max_count}, got {count!r}")
     filters = dict(filters or {})
     base = {"engine": engine, "count": count, "filters": filters, "site_url": "", "urls": []}
     source = source_module(engine)
     if engine in SEARCH_ENGINES:
         if not cleaned:
-            raise ValueError(f"engine {engine!r} needs at least one keyword")
+            raise InvalidRequest(f"engine {engine!r} needs at least one keyword")
         checked = source.check(base, site_url=site_url, urls=urls, max_count=max_count)
         return [{**checked, "keyword": k} for k in cleaned]
     if filters:
-        raise ValueError(f"engine {engine!r} takes no search filters")
+        raise InvalidRequest(f"engine {engine!r} takes no search filters")
     checked = source.check(base, site_url=site_url, urls=urls, max_count=max_count)
     return [{**checked, "keyword": cleaned[0] if cleaned else engine}]
 
@@ -56,19 +57,19 @@ def load_saved_searches(path: str | Path, max_count: int = 1000) -> list[dict]:
     try:
         content = yaml.safe_load(Path(path).read_text()) or {}
     except FileNotFoundError:
-        raise ValueError(f"saved searches file not found: {path}") from None
+        raise InvalidRequest(f"saved searches file not found: {path}") from None
     searches = content.get("searches") or []
     if not isinstance(searches, list):
-        raise ValueError(f"{path}: 'searches' must be a list")
+        raise InvalidRequest(f"{path}: 'searches' must be a list")
     requests = []
     for i, search in enumerate(searches):
         if not isinstance(search, dict) or set(search) - set(REQUEST_FIELDS):
-            raise ValueError(f"{path}: search {i + 1} must be a mapping of engine, keywords, count, filters, "
-                             "site_url, urls")
+            raise InvalidRequest(f"{path}: search {i + 1} must be a mapping of engine, keywords, count, filters, "
+                                 "site_url, urls")
         try:
             requests += validate_request(**{"engine": "bing", **search, "max_count": max_count})
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: search {i + 1}: {exc}") from None
+        except (TypeError, InvalidRequest) as exc:  # a key the request does not take, or a value it refuses
+            raise InvalidRequest(f"{path}: search {i + 1}: {exc}") from None
     return requests
 
 

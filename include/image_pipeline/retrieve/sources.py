@@ -25,6 +25,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from image_pipeline.core.errors import InvalidRequest
+
 SOURCES: dict[str, tuple[str, str]] = {  # name: (kind, module that implements it)
     "bing": ("search", "image_pipeline.retrieve.bing"),
     "google": ("search", "image_pipeline.retrieve.google"),
@@ -44,5 +46,5 @@ SEARCH_ENGINES = tuple(name for name, (kind, _) in SOURCES.items() if kind == "s
 def source_module(engine: str) -> ModuleType:
     """The module that implements ``engine`` (see the module docstring)."""
     if engine not in SOURCES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise InvalidRequest(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return importlib.import_module(SOURCES[engine][1])

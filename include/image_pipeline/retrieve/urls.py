@@ -16,6 +16,7 @@ from image_pipeline.core.storage import ObjectStore
 from image_pipeline.retrieve.fetch import FetchPolicy, SafeFetcher
 from image_pipeline.retrieve.request import is_http_url
 from image_pipeline.retrieve.ingest import RetrievalSummary, Run
+from image_pipeline.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.crawl import CrawlResult
@@ -27,12 +28,12 @@ def check(request: dict, *, urls: list[str] | None = None, max_count: int = 1000
     """The request with its URLs (blank ones dropped, each once), all http(s)."""
     urls = [u.strip() for u in (urls or []) if u and u.strip()]
     if not urls:
-        raise ValueError("engine 'urls' needs at least one URL")
+        raise InvalidRequest("engine 'urls' needs at least one URL")
     if len(urls) > max_count:
-        raise ValueError(f"at most {max_count} URLs per run, got {len(urls)}")
+        raise InvalidRequest(f"at most {max_count} URLs per run, got {len(urls)}")
     for url in urls:
         if not is_http_url(url):
-            raise ValueError(f"not an http(s) URL: {url!r}")
+            raise InvalidRequest(f"not an http(s) URL: {url!r}")
     return {**request, "urls": list(dict.fromkeys(urls))}
 
 

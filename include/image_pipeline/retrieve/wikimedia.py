@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 from image_pipeline.retrieve.crawl import CrawlResult, download_results
 from image_pipeline.retrieve.fetch import Refused, SafeFetcher
 from image_pipeline.retrieve.shapes import as_dict, as_list, number, text
+from image_pipeline.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from image_pipeline.retrieve.ingest import RetrievalSummary, Run
@@ -57,15 +58,15 @@ def check_filters(filters: dict[str, Any]) -> None:
     """Raise ValueError for a filter or value the search would not take (before any request)."""
     unknown = set(filters) - set(FILTERS)
     if unknown:
-        raise ValueError(f"invalid wikimedia filters: {', '.join(sorted(unknown))} (known: {', '.join(FILTERS)})")
+        raise InvalidRequest(f"invalid wikimedia filters: {', '.join(sorted(unknown))} (known: {', '.join(FILTERS)})")
     if "mime" in filters and filters["mime"] not in MIME_TYPES:
-        raise ValueError(f"invalid wikimedia mime {filters['mime']!r} (one of {', '.join(MIME_TYPES)})")
+        raise InvalidRequest(f"invalid wikimedia mime {filters['mime']!r} (one of {', '.join(MIME_TYPES)})")
     for name in ("min_width", "min_height"):
         value = filters.get(name)
         if name in filters and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 100_000):
-            raise ValueError(f"invalid wikimedia {name}: pixels between 1 and 100000, got {value!r}")
+            raise InvalidRequest(f"invalid wikimedia {name}: pixels between 1 and 100000, got {value!r}")
     if "category" in filters and not (isinstance(filters["category"], str) and _CATEGORY.match(filters["category"])):
-        raise ValueError(f"invalid wikimedia category {filters.get('category')!r}: a Commons category name")
+        raise InvalidRequest(f"invalid wikimedia category {filters.get('category')!r}: a Commons category name")
 
 
 def search_text(keyword: str, filters: dict[str, Any]) -> str:

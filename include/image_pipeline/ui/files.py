@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from image_pipeline.core import keys
+from image_pipeline.core.errors import InvalidRequest, RecipeError
 from image_pipeline.core.selection import MAX_IMAGES, Selection
 from image_pipeline.core.storage import LocalStore
 from image_pipeline.ui.backends import backends
@@ -118,7 +119,7 @@ def build_archive(body: ArchiveRequest, request: Request) -> dict[str, Any]:
     try:
         selection = Selection(images=tuple(body.sha256s))
         recipe = found.recipe_book().get(body.recipe or found.cfg.recipe_names()[0])
-    except (KeyError, ValueError) as exc:
+    except (InvalidRequest, RecipeError) as exc:  # the selection or the recipe refused
         raise HTTPException(400, str(exc)) from None
     archive = ensure_archive(found.store, found.catalog, selection, recipe)
     if archive is None:

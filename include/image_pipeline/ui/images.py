@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from image_pipeline.core.catalog import ImageFilters
+from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.ui.backends import Backends, backends
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -82,7 +83,7 @@ def list_images(
                                tag=tuple(tag or ()) or None, trashed=trashed)
         items, next_cursor = b.catalog.list_images(filters, sort=sort, limit=limit, cursor=cursor)
         count = _count(b, filters)
-    except ValueError as exc:
+    except InvalidRequest as exc:  # a filter, sort, limit or cursor refused: the request's fault
         raise HTTPException(400, str(exc)) from None
     base, thumb = root(request), b.cfg.gallery_thumb
     return {"items": [summary(d, base, thumb) for d in items], "next_cursor": next_cursor, "count": count}

@@ -13,6 +13,7 @@ from typing import Any, Callable, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.core.selection import MAX_IMAGES
 from image_pipeline.ui.auth import GetUserDep, can_write
 from image_pipeline.ui.backends import backends
@@ -40,7 +41,7 @@ def edit(sha256: str, body: ImageChanges, request: Request, user: GetUserDep) ->
     b = backends(request)
     try:
         doc = b.catalog.edit_image(checked_sha256(sha256), body.model_dump(exclude_unset=True), user.get_name())
-    except ValueError as exc:
+    except InvalidRequest as exc:  # the request's fault: refused, nothing changed
         raise HTTPException(422, str(exc)) from None
     if doc is None:
         raise HTTPException(404, "no such image")
@@ -78,7 +79,7 @@ def bulk(body: BulkRequest, request: Request, user: GetUserDep) -> dict[str, int
             raise HTTPException(422, "give the tags to add or remove")
         try:
             changed = catalog.tag_images(sha256s, body.tags, by, remove=body.action == "untag")
-        except ValueError as exc:
+        except InvalidRequest as exc:  # the request's fault: refused, nothing changed
             raise HTTPException(422, str(exc)) from None
     else:
         change = catalog.trash_image if body.action == "trash" else catalog.restore_image

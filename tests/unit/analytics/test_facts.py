@@ -145,7 +145,7 @@ def test_a_file_of_schema_3_gains_the_facts(tmp_path):
         cat.conn.execute("DROP TABLE image_facts")
         cat.conn.execute("PRAGMA user_version = 3")
     with SqliteCatalog(path) as cat:
-        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert cat.conn.execute("SELECT * FROM image_facts ORDER BY day, sha256").fetchall() == expected
         assert len(expected) > 60
 

@@ -106,7 +106,7 @@ def test_quarantine_can_create_the_record(catalog):
     doc = catalog.get(sha)
     assert doc["status"] == "quarantined" and doc["keywords"] == ["cats"]
     assert doc["quarantine"] == {"reason": "not an image", "stage": "retrieve", "key": "quarantine/d",
-                                 "at": "2026-11-01T10:00:00.000000+00:00"}
+                                 "at": "2026-11-01T10:00:00.000000+00:00", "kind": "image"}
     assert len(catalog.find()) == 1
 
 
@@ -539,3 +539,85 @@ def test_an_sqlite_file_of_the_other_schema_2_gains_the_trash_and_keeps_planning
         assert [d["sha256"] for d in cat.list_images({"trashed": True})[0]] == ["b" * 64]
         cat.restore_image("b" * 64, "ann")
         assert cat.pending("half_gray", 1) == ["a" * 64, "b" * 64]
+
+
+def failure(version=1, fingerprint="f1", at="2026-11-01T11:00:00.000000+00:00"):
+    return {"reason": "mark: watermark: missing picture", "kind": "recipe", "operation": "watermark",
+            "version": version, "fingerprint": fingerprint, "at": at}
+
+
+def test_a_failed_output_stands_for_its_recipe_until_it_changes_and_a_success_drops_it(catalog):
+    a, b = "a" * 64, "b" * 64
+    record(catalog, a)
+    record(catalog, b)
+    catalog.record_processing(a, {"half_gray": {**output(), "fingerprint": "g1"}}, failures={"mark": failure()})
+    doc = catalog.get(a)
+    assert doc["status"] == "processed" and doc["failures"]["mark"]["reason"].startswith("mark:")
+    assert catalog.due([("mark", 1, "f1")], None) == [b]  # failed at this version: not planned again
+    assert catalog.due([("mark", 2, "f1")], None) == [a, b] and catalog.due([("mark", 1, "f2")], None) == [a, b]
+    assert catalog.pending("mark", 1) == [b] and catalog.pending("mark", "f1", "fingerprint") == [b]
+    assert [d["sha256"] for d in catalog.problems()] == [a]
+    catalog.record_processing(a, {"mark": {**output(), "fingerprint": "f1"}})  # a Redo that worked
+    assert not catalog.get(a).get("failures") and catalog.problems() == []
+    assert catalog.due([("mark", 1, "f1")], None) == [b]
+
+
+def test_attempts_count_once_per_run_and_end_with_a_processing_or_a_quarantine(catalog):
+    a = "a" * 64
+    record(catalog, a)
+    at = "2026-11-01T11:00:00.000000+00:00"
+    assert catalog.record_attempt(a, "TypeError: x", at, run_id="r1", release="0.2.0") == 1
+    assert catalog.record_attempt(a, "TypeError: y", at, run_id="r1") == 1  # a retried task of the same run
+    assert catalog.record_attempt(a, "TypeError: z", at, run_id="r2") == 2
+    assert catalog.get(a)["attempts"]["reason"] == "TypeError: z" and [d["sha256"] for d in catalog.problems()] == [a]
+    catalog.record_processing(a, {"half_gray": output()})
+    assert not catalog.get(a).get("attempts") and catalog.problems() == []
+    catalog.record_attempt(a, "TypeError", at, run_id="r3")
+    catalog.record_quarantine(a, "failed 3 times: TypeError", "process", "q/a", at, kind="unexpected", attempts=3)
+    doc = catalog.get(a)
+    assert not doc.get("attempts") and doc["quarantine"]["kind"] == "unexpected" and doc["quarantine"]["attempts"] == 3
+
+
+def test_retry_lifts_a_quarantine_forgets_failures_and_records_who(catalog):
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    for sha in (a, b, c):
+        record(catalog, sha)
+    at = "2026-11-01T11:00:00.000000+00:00"
+    catalog.record_processing(a, {"half_gray": output()})
+    catalog.record_quarantine(a, "failed 3 times: TypeError", "process", "q/a", at, kind="unexpected")
+    catalog.record_processing(b, {}, failures={"mark": failure()})
+    catalog.trash_image(c, "ann")
+    catalog.record_quarantine(c, "cannot decode image", "process", "q/c", at)
+    assert [d["sha256"] for d in catalog.problems()] == [a, b]  # the trash left out
+    doc, changed = catalog.retry_image(a, "ann", at)
+    assert changed and doc["status"] == "processed" and doc["quarantine"] is None
+    assert doc["history"][-1]["action"] == "retry" and doc["history"][-1]["changes"]["quarantine"]["kind"] == "unexpected"
+    doc, changed = catalog.retry_image(b, "ann", at)
+    assert changed and doc["status"] == "raw" and not doc["failures"]
+    assert catalog.retry_image(b, "ann", at)[1] is False  # nothing left to retry
+    assert catalog.problems() == [] and catalog.due([("half_gray", 1, None), ("mark", 1, "f1")], None) == [a, b]
+
+
+def test_an_sqlite_file_of_schema_4_gains_failed_outputs_and_problems(tmp_path):
+    import json
+
+    path = tmp_path / "v4.sqlite3"
+    sha_q, sha_p = "a" * 64, "b" * 64
+    with SqliteCatalog(path) as cat:  # made at schema 4: work triggers without failures, no problem column
+        for name in ("tr_work_insert", "tr_work_update", "tr_work_delete"):
+            cat.conn.execute(f"DROP TRIGGER {name}")
+        cat.conn.execute("DROP INDEX ix_work_problem")
+        cat.conn.execute("ALTER TABLE image_work DROP COLUMN problem")
+        cat.conn.execute("PRAGMA user_version = 4")
+        for sha, status in ((sha_q, "quarantined"), (sha_p, "processed")):
+            sha, fields = image(sha)
+            doc = {**new_image_doc(sha, **fields), "status": status}
+            if status == "quarantined":
+                doc["quarantine"] = {"reason": "processing failed: x", "stage": "process", "key": "q", "at": doc["retrieved_at"]}
+            cat.conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps(doc)))
+            cat.conn.execute("INSERT INTO image_work (sha256, status, outputs_sig) VALUES (?, ?, '')", (sha, status))
+    with SqliteCatalog(path) as cat:
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert [d["sha256"] for d in cat.problems()] == [sha_q]
+        cat.record_processing(sha_p, {}, failures={"mark": failure()})
+        assert [d["sha256"] for d in cat.problems()] == [sha_q, sha_p] and cat.due([("mark", 1, "f1")], None) == []

@@ -11,6 +11,11 @@ from image_pipeline.retrieve import ingest_folder
 from image_pipeline.core.storage import LocalStore
 
 
+def counted(result):
+    """The counts the older tests compare (a batch also counts failed outputs and unexpected failures)."""
+    return {k: result[k] for k in ("processed", "quarantined", "skipped")}
+
+
 @pytest.fixture
 def gallery(tmp_path, samples):
     store = LocalStore(tmp_path / "store")
@@ -55,7 +60,7 @@ def test_auto_batch_size_is_a_round_of_one_batch_per_slot(count, slots, size):
 def test_process_batch_writes_outputs_and_quarantines_bad_images(gallery, tmp_path):
     store, catalog = gallery
     (batch,) = plan_batches(catalog, ["half_gray"], batch_size=100)
-    assert process_batch(store, catalog, ["half_gray"], batch) == {"processed": 6, "quarantined": 1, "skipped": 0}
+    assert counted(process_batch(store, catalog, ["half_gray"], batch)) == {"processed": 6, "quarantined": 1, "skipped": 0}
     for doc in catalog.find(status="processed"):
         out = doc["outputs"]["half_gray"]
         store.download(out["key"], tmp_path / "o.jpg")
@@ -73,7 +78,7 @@ def test_retried_batch_redoes_nothing(gallery):
     process_batch(store, catalog, ["half_gray"], batch)
     objects = list(store.list())
     docs = catalog.find()
-    assert process_batch(store, catalog, ["half_gray"], batch) == {"processed": 0, "quarantined": 0, "skipped": 7}
+    assert counted(process_batch(store, catalog, ["half_gray"], batch)) == {"processed": 0, "quarantined": 0, "skipped": 7}
     assert list(store.list()) == objects and catalog.find() == docs
 
 
@@ -91,7 +96,7 @@ def test_three_recipes_one_pass_then_nothing_pending(gallery):
     store, catalog = gallery
     recipes = ["half_gray", "web", "thumb"]
     (batch,) = plan_batches(catalog, recipes, batch_size=100)
-    assert process_batch(store, catalog, recipes, batch) == {"processed": 6, "quarantined": 1, "skipped": 0}
+    assert counted(process_batch(store, catalog, recipes, batch)) == {"processed": 6, "quarantined": 1, "skipped": 0}
     for doc in catalog.find(status="processed"):
         assert set(doc["outputs"]) == set(recipes)
         for name, out in doc["outputs"].items():
@@ -120,7 +125,7 @@ def test_changing_a_recipe_reprocesses_exactly_its_outputs_once(gallery, tmp_pat
         (batch,) = plan_batches(catalog, ["half_gray", "mine"], batch_size=100)
         assert sorted(batch) == sorted(before)  # every processed image, no quarantined one
         counts = process_batch(store, catalog, ["half_gray", "mine"], batch)
-        assert counts == {"processed": 6, "quarantined": 0, "skipped": 0}
+        assert counted(counts) == {"processed": 6, "quarantined": 0, "skipped": 0}
         for sha, doc in ((d["sha256"], d) for d in catalog.find(status="processed")):
             assert doc["outputs"]["half_gray"] == before[sha]["half_gray"]  # untouched
             assert doc["outputs"]["mine"]["version"] == change["version"]
@@ -148,7 +153,7 @@ def test_selection_and_force(gallery, samples, tmp_path):
     assert plan_batches(catalog, ["thumb"], 100, Selection(since="2999-01-01")) == []
 
 
-def test_an_engine_crash_quarantines_that_image_and_the_batch_goes_on(gallery, monkeypatch):
+def test_an_engine_crash_is_an_attempt_on_that_image_and_the_batch_goes_on(gallery, monkeypatch):
     store, catalog = gallery
     from image_pipeline.process import batches as process
 
@@ -164,6 +169,7 @@ def test_an_engine_crash_quarantines_that_image_and_the_batch_goes_on(gallery, m
         return real(src, recipes, dest, **kw)
 
     monkeypatch.setattr(process, "process_image", flaky)
-    counts = process_batch(store, catalog, ["half_gray"], batch)
-    assert counts == {"processed": 5, "quarantined": 2, "skipped": 0}
-    assert catalog.get(victim)["quarantine"]["reason"] == "processing failed: RuntimeError: boom"
+    counts = process_batch(store, catalog, ["half_gray"], batch, run_id="r1")
+    assert counted(counts) == {"processed": 5, "quarantined": 1, "skipped": 0} and counts["unexpected"] == 1
+    victim_doc = catalog.get(victim)  # not the image's fault: pending, its attempt counted
+    assert victim_doc["status"] == "raw" and victim_doc["attempts"]["reason"] == "RuntimeError: boom"

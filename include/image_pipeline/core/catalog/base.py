@@ -17,7 +17,14 @@ An image document::
                   "faces", "labels": [{"name", "score"}], "label_source", "seconds",
                   "embedding": {"model", "dim", "f16"} | None, "embedding_source"},  # once processed
      "duplicate_of": sha256 | None,             # near-duplicate group: the group's first image
-     "quarantine": {"reason", "stage", "key", "at"} | None,
+     "quarantine": {"reason", "stage", "key", "at",
+                    "kind": "image" | "unexpected",     # whose fault (core.errors); absent before 0.2
+                    "release", "run_id", "attempts"} | None,
+     # processing's problems short of a quarantine (core.errors says which failure lands where):
+     "failures": {recipe: {"reason", "kind": "recipe", "version", "fingerprint", "operation",
+                           "at", "run_id", "release"}},  # a failed output; the recipe's other
+                                                          # outputs and features stay
+     "attempts": {"count", "reason", "at", "release", "run_ids": [...]} | None,  # unexpected failures
      # set by people in the gallery (absent until then):
      "title": str | None, "description": str | None, "tags": [...],
      "trashed": {"at", "by"} | None,            # in the trash: hidden, not processed, purged after a while
@@ -40,6 +47,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
+from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.core.redact import redact_url
 
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -54,11 +62,11 @@ def clean_tags(tags: Iterable[Any]) -> list[str]:
     out: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or not 1 <= len(tag.strip()) <= 50 or not tag.strip().isprintable():
-            raise ValueError(f"a tag is 1 to 50 printable characters, got {tag!r}")
+            raise InvalidRequest(f"a tag is 1 to 50 printable characters, got {tag!r}")
         if tag.strip() not in out:
             out.append(tag.strip())
     if len(out) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} tags per image")
+        raise InvalidRequest(f"at most {MAX_TAGS} tags per image")
     return out
 
 
@@ -107,6 +115,27 @@ def _normalised_output(output: dict[str, Any]) -> dict[str, Any]:
     return {**output, "processed_at": to_iso(output["processed_at"])}
 
 
+def quarantine_entry(reason: str, stage: str, key: str, at: str, kind: str = "image", release: str | None = None,
+                     run_id: str | None = None, attempts: int | None = None) -> dict[str, Any]:
+    """A document's ``quarantine``: what every backend records."""
+    entry: dict[str, Any] = {"reason": reason, "stage": stage, "key": key, "at": to_iso(at), "kind": kind}
+    entry.update({k: v for k, v in (("release", release), ("run_id", run_id), ("attempts", attempts)) if v})
+    return entry
+
+
+def attempt_entry(reason: str, at: str, release: str | None) -> dict[str, Any]:
+    return {"reason": reason, "at": to_iso(at), **({"release": release} if release else {})}
+
+
+def counted_attempt(current: dict[str, Any] | None, attempt: dict[str, Any], run_id: str | None) -> dict[str, Any]:
+    """``current`` attempts with ``attempt`` counted, once per run (the latest reason kept)."""
+    current = current or {"count": 0, "run_ids": []}
+    if run_id is not None and run_id in current["run_ids"]:
+        return {**current, **attempt}
+    run_ids = current["run_ids"] + ([run_id] if run_id is not None else [])
+    return {**current, **attempt, "count": current["count"] + 1, "run_ids": run_ids[-20:]}
+
+
 def _check_field(path: str) -> str:
     if not _FIELD_PATH.match(path):
         raise ValueError(f"invalid field path: {path!r}")
@@ -130,17 +159,55 @@ class Catalog(ABC):
 
     @abstractmethod
     def record_processing(self, sha256: str, outputs: dict[str, dict[str, Any]],
-                          features: dict[str, Any] | None = None, duplicate_of: str | None = None) -> None:
+                          features: dict[str, Any] | None = None, duplicate_of: str | None = None,
+                          failures: dict[str, dict[str, Any]] | None = None) -> None:
         """Store what processing one image produced, in one write: recipe outputs (replacing those
-        recipes' earlier outputs; the image is then processed) and, when given, its features and
-        near-duplicate group."""
+        recipes' earlier outputs and failures; the image is then processed), ``failures`` (the
+        recipes whose output failed by the recipe's fault, each with its reason, version and
+        fingerprint: planning leaves them alone until the recipe changes or a Redo), and, when
+        given, its features and near-duplicate group. The image got through the engine: its
+        unexpected ``attempts`` are over."""
 
     @abstractmethod
     def record_quarantine(self, sha256: str, reason: str, stage: str, key: str, at: str,
-                          base: dict[str, Any] | None = None) -> None:
+                          base: dict[str, Any] | None = None, *, kind: str = "image", release: str | None = None,
+                          run_id: str | None = None, attempts: int | None = None) -> None:
         """Mark an image quarantined; ``base`` creates the document if it does not exist yet.
+        ``kind`` is whose fault it is (``image``, or ``unexpected`` after ``attempts`` failures),
+        ``release`` the pipeline's release that decided it, ``run_id`` the run.
 
-        The first quarantine of an image stands: recording it again changes nothing."""
+        The first quarantine of an image stands: recording it again changes nothing (until
+        :meth:`retry_image` lifts it)."""
+
+    @abstractmethod
+    def record_attempt(self, sha256: str, reason: str, at: str, *, run_id: str | None = None,
+                       release: str | None = None) -> int:
+        """Count an unexpected failure of processing an image, once per run (a retried task of the
+        same run is not another attempt; without ``run_id``, every call counts); returns the
+        attempts so far. :meth:`record_processing` ends them."""
+
+    @abstractmethod
+    def problems(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Images with a problem: quarantined, with a failed output or with unexpected attempts, the
+        trash left out, by sha256 (at most ``limit``). Backends answer it from an index."""
+
+    def retry_image(self, sha256: str, by: str, at: str | None = None,
+                    raw: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, bool]:
+        """Try an image again: its quarantine lifted (``raw``: the ``raw_key``, ``format``, ``width``,
+        ``height`` and ``bytes`` of a file quarantined at retrieval that now reads), its failed
+        outputs and attempts forgotten, recorded in its history; planning finds it due again.
+        (the document, whether anything changed)."""
+        doc = self.get(sha256)
+        if doc is None or not (doc.get("quarantine") or doc.get("failures") or doc.get("attempts")):
+            return doc, False
+        if doc.get("quarantine") and not (doc.get("raw_key") or raw):
+            return doc, False  # a file quarantined at retrieval that still does not read: nothing to process
+        fields: dict[str, Any] = {**(raw or {}), "quarantine": None, "failures": {}, "attempts": None}
+        if doc["status"] == "quarantined":
+            fields["status"] = "processed" if doc.get("outputs") else "raw"
+        cleared = {k: doc[k] for k in ("quarantine", "failures", "attempts") if doc.get(k)}
+        entry = {"at": to_iso(at or utcnow_iso()), "by": by, "action": "retry", "changes": cleared}
+        return self._edit(sha256, fields, entry), True
 
     @abstractmethod
     def get(self, sha256: str) -> dict[str, Any] | None: ...
@@ -282,13 +349,13 @@ class Catalog(ABC):
         (only what differs goes into the history); None when there is no such image."""
         unknown = set(changes) - set(MANAGED_FIELDS)
         if unknown:
-            raise ValueError(f"only {', '.join(MANAGED_FIELDS)} can be changed, not {', '.join(sorted(unknown))}")
+            raise InvalidRequest(f"only {', '.join(MANAGED_FIELDS)} can be changed, not {', '.join(sorted(unknown))}")
         wanted: dict[str, Any] = {}
         for name, value in changes.items():
             if name == "tags":
                 wanted["tags"] = clean_tags(value or [])
             elif value is not None and (not isinstance(value, str) or len(value) > (200 if name == "title" else 5000)):
-                raise ValueError(f"{name} is text of at most {200 if name == 'title' else 5000} characters")
+                raise InvalidRequest(f"{name} is text of at most {200 if name == 'title' else 5000} characters")
             else:
                 wanted[name] = value.strip() or None if isinstance(value, str) else None
         doc = self.get(sha256)

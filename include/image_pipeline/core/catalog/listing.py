@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from image_pipeline.core.catalog.base import to_iso
+from image_pipeline.core.errors import InvalidRequest
 
 STATUSES = ("raw", "processed", "quarantined")
 SORTS = ("newest", "oldest")
@@ -37,7 +38,7 @@ def _bound(value: str | date | datetime | None, *, end: bool) -> str | None:
         try:
             value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"not a date or time: {value!r}") from None
+            raise InvalidRequest(f"not a date or time: {value!r}") from None
     if not isinstance(value, datetime):
         value = datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=timezone.utc)
     elif value.tzinfo is None:
@@ -77,7 +78,7 @@ class ImageFilters:
         elif self.tag is not None:
             object.__setattr__(self, "tag", tuple(sorted(set(self.tag))) or None)
         if self.status is not None and self.status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
         object.__setattr__(self, "since", _bound(self.since, end=False))
         object.__setattr__(self, "until", _bound(self.until, end=True))
 
@@ -89,7 +90,7 @@ class ImageFilters:
             return filters
         unknown = set(filters) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown filters: {', '.join(sorted(unknown))}")
+            raise InvalidRequest(f"unknown filters: {', '.join(sorted(unknown))}")
         return cls(**{k: v for k, v in filters.items() if v is not None and v != ""})
 
     def terms(self) -> list[tuple[str, str]]:
@@ -104,9 +105,9 @@ class ImageFilters:
 
 def check_page(sort: str, limit: int) -> None:
     if sort not in SORTS:
-        raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+        raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
 
 
 def encode_cursor(doc: dict[str, Any]) -> str:
@@ -122,9 +123,9 @@ def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         retrieved_at, sha256 = json.loads(raw)
     except (binascii.Error, ValueError, TypeError):
-        raise ValueError("invalid cursor") from None
+        raise InvalidRequest("invalid cursor") from None
     if not (isinstance(retrieved_at, str) and isinstance(sha256, str)):
-        raise ValueError("invalid cursor")
+        raise InvalidRequest("invalid cursor")
     return retrieved_at, sha256
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.base import (Catalog, _check_field, _normalised_output, attempt_entry,
+                                              counted_attempt, new_image_doc, quarantine_entry, to_iso)
 from image_pipeline.core.catalog.listing import TERMS, ImageFilters, check_page, decode_cursor, page_of
 
 # The gallery's listing: each filter's field followed by the sort key, so a filtered page is a range
@@ -51,6 +52,9 @@ class MongoCatalog(Catalog):
                                  partialFilterExpression={"features.phash": {"$exists": True}})
         self.images.create_index("quarantine.at")
         self.images.create_index("outputs.$**")  # a wildcard index: every recipe's processed_at and version
+        # The Problems view: the few images with failed outputs or attempts (the quarantined: "status").
+        self.images.create_index("failures", sparse=True)
+        self.images.create_index("attempts.count", sparse=True)
 
     @staticmethod
     def _out(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -80,12 +84,16 @@ class MongoCatalog(Catalog):
         )
         return False
 
-    def record_processing(self, sha256, outputs, features=None, duplicate_of=None) -> None:
+    def record_processing(self, sha256, outputs, features=None, duplicate_of=None, failures=None) -> None:
         change: dict[str, Any] = {f"outputs.{_check_field(r)}": _normalised_output(o) for r, o in outputs.items()}
+        change.update({f"failures.{_check_field(r)}": {**f, "at": to_iso(f["at"])}
+                       for r, f in (failures or {}).items()})
         if features is not None:
             change.update(features=features, duplicate_of=duplicate_of)
         if change:
-            result = self.images.update_one({"_id": sha256}, {"$set": change})
+            # A success drops its recipe's failure; the image got through the engine: its attempts end.
+            unset = {"attempts": "", **{f"failures.{r}": "" for r in outputs}}
+            result = self.images.update_one({"_id": sha256}, {"$set": change, "$unset": unset})
             if result.matched_count == 0:
                 raise KeyError(f"no catalog record for {sha256}")
         if outputs:  # a quarantined image stays quarantined
@@ -93,10 +101,11 @@ class MongoCatalog(Catalog):
         elif self.images.count_documents({"_id": sha256}) == 0:
             raise KeyError(f"no catalog record for {sha256}")
 
-    def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
+    def record_quarantine(self, sha256, reason, stage, key, at, base=None, *, kind="image", release=None,
+                          run_id=None, attempts=None) -> None:
         from pymongo.errors import DuplicateKeyError
 
-        quarantine = {"reason": reason, "stage": stage, "key": key, "at": to_iso(at)}
+        quarantine = quarantine_entry(reason, stage, key, at, kind, release, run_id, attempts)
         change = {"status": "quarantined", "quarantine": quarantine}
         if base is not None:
             try:
@@ -105,9 +114,33 @@ class MongoCatalog(Catalog):
             except DuplicateKeyError:
                 pass
         # The first quarantine stands: a retry changes nothing.
-        result = self.images.update_one({"_id": sha256, "quarantine": None}, {"$set": change})
+        result = self.images.update_one({"_id": sha256, "quarantine": None},
+                                        {"$set": change, "$unset": {"attempts": ""}})
         if result.matched_count == 0 and self.images.count_documents({"_id": sha256}) == 0:
             raise KeyError(f"no catalog record for {sha256}")
+
+    def record_attempt(self, sha256, reason, at, *, run_id=None, release=None) -> int:
+        from pymongo import ReturnDocument
+
+        attempt = attempt_entry(reason, at, release)
+        # Read, count, write only if unchanged since read (a concurrent attempt makes this one read again).
+        while True:
+            doc = self.images.find_one({"_id": sha256}, {"attempts": 1})
+            if doc is None:
+                raise KeyError(f"no catalog record for {sha256}")
+            current = doc.get("attempts")
+            counted = counted_attempt(current, attempt, run_id)
+            done = self.images.find_one_and_update({"_id": sha256, "attempts": current},
+                                                   {"$set": {"attempts": counted}},
+                                                   return_document=ReturnDocument.AFTER)
+            if done is not None:
+                return done["attempts"]["count"]
+
+    def problems(self, limit=None):
+        query = {"trashed": None, "$or": [{"status": "quarantined"}, {"attempts.count": {"$gte": 1}},
+                                          {"failures": {"$type": "object", "$ne": {}}}]}
+        docs = self.images.find(query).sort("_id", 1)
+        return [self._out(d) for d in (docs.limit(limit) if limit is not None else docs)]
 
     def get(self, sha256: str) -> dict[str, Any] | None:
         return self._out(self.images.find_one({"_id": sha256}))
@@ -134,17 +167,18 @@ class MongoCatalog(Catalog):
             yield self._out(doc)
 
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
-        return self._outdated(f"outputs.{_check_field(recipe)}.{_check_field(field)}", version)
+        recipe, field = _check_field(recipe), _check_field(field)
+        # A failed output stands for its recipe (the newer attempt: a success drops it).
+        query = {"status": {"$ne": "quarantined"}, "trashed": None, "$or": [
+            {f"failures.{recipe}": {"$exists": False}, f"outputs.{recipe}.{field}": {"$ne": version}},
+            {f"failures.{recipe}": {"$exists": True}, f"failures.{recipe}.{field}": {"$ne": version}}]}
+        return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
 
     def pending_features(self, version: int) -> list[str]:
         # Ranges and null of the index's first field, rather than a $ne no index can serve.
         query = {"status": {"$ne": "quarantined"}, "trashed": None, "$or": [{"features.version": {"$lt": version}},
                                                                           {"features.version": {"$gt": version}},
                                                                           {"features.version": None}]}
-        return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
-
-    def _outdated(self, path: str, value: int | str) -> list[str]:
-        query = {"status": {"$ne": "quarantined"}, "trashed": None, path: {"$ne": value}}
         return [d["_id"] for d in self.images.find(query, {"_id": 1}).sort("_id", 1)]
 
     def phashes(self) -> list[tuple[str, str]]:

@@ -10,9 +10,9 @@ covering, so counting a filter parsed every document.) Processing's and analytic
 day's analytics read, as text lines filed under each day the image has a timestamp in
 (:mod:`.facts`; its trigger calls a Python function this class registers on its connection, so the
 catalog is written through this class). A file of an older schema (1; 2: the trash and tags; 3:
-processing's tables) is migrated when opened (``PRAGMA user_version``, now 4): tables, columns,
-indexes and triggers created or replaced; every row indexed again from before 3, the facts filled
-from 3.
+processing's tables; 4: the facts) is migrated when opened (``PRAGMA user_version``, now 5: failed
+outputs in planning's signature, and the problems' index): tables, columns, indexes and triggers
+created or replaced; every row indexed again from before 3, the facts filled from 3.
 
 Why one module: the side tables, their triggers and the queries that read them are one schema; split,
 a trigger's columns and the query relying on them would drift apart.
@@ -25,12 +25,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.base import (Catalog, _check_field, _normalised_output, attempt_entry,
+                                              counted_attempt, new_image_doc, quarantine_entry, to_iso)
 from image_pipeline.core.catalog.facts import ANY_DAY, facts_of
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 
-SCHEMA_VERSION = 4  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes);
-# 4: analytics' facts (_create_facts)
+SCHEMA_VERSION = 5  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes);
+# 4: analytics' facts (_create_facts); 5: failed outputs in the signature, image_work.problem
 # The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
 # these, never the documents), and one row per (kind, value) of the multi-valued ones with the
 # image's retrieval time (a keyword's page is a range of that key, already in order).
@@ -81,8 +82,10 @@ TRIGGERS = {
 # output's processed_at). Planning a run reads the few distinct signatures (an index seek each), not
 # a million documents; a day is a range of ``image_times``.
 WORK_TABLE = ("CREATE TABLE IF NOT EXISTS image_work (sha256 TEXT PRIMARY KEY, status TEXT, "
-              "outputs_sig TEXT NOT NULL, features_version INTEGER, phash TEXT, retrieved_at TEXT, trashed_at TEXT) "
-              "WITHOUT ROWID")
+              "outputs_sig TEXT NOT NULL, features_version INTEGER, phash TEXT, retrieved_at TEXT, trashed_at TEXT, "
+              "problem INTEGER) WITHOUT ROWID")
+# Columns added after image_work's first version, with what a file of that version lacks.
+WORK_COLUMNS = {"trashed_at": "TEXT", "problem": "INTEGER"}
 TIMES_TABLE = ("CREATE TABLE IF NOT EXISTS image_times (at TEXT NOT NULL, kind TEXT NOT NULL, sha256 TEXT NOT NULL, "
                "PRIMARY KEY (at, kind, sha256)) WITHOUT ROWID")
 WORK_INDEXES = {
@@ -90,18 +93,26 @@ WORK_INDEXES = {
     "ix_work_features": "image_work (features_version, status)",
     "ix_work_phash": "image_work (retrieved_at, sha256, phash) WHERE phash IS NOT NULL",
     "ix_times_image": "image_times (sha256)",
+    "ix_work_problem": "image_work (sha256) WHERE problem IS NOT NULL",  # the Problems view: a few rows
 }
-# One line per output, in recipe order: "<recipe> <version> <fingerprint>".
+# One line per output, in recipe order: "<recipe> <version> <fingerprint>". A failed output stands for
+# its recipe (it is the newer attempt: a success drops it): planning leaves it until the recipe changes.
 _OUTPUTS_SIG = ("coalesce((SELECT group_concat(key || ' ' || coalesce(json_extract(value, '$.version'), '') || ' ' "
                 "|| coalesce(json_extract(value, '$.fingerprint'), ''), char(10)) FROM (SELECT key, value "
-                "FROM json_each(new.doc, '$.outputs') WHERE type = 'object' ORDER BY key)), '')")
+                "FROM json_each(new.doc, '$.outputs') WHERE type = 'object' "
+                "AND key NOT IN (SELECT key FROM json_each(new.doc, '$.failures')) "
+                "UNION ALL SELECT key, value FROM json_each(new.doc, '$.failures') WHERE type = 'object' "
+                "ORDER BY key)), '')")
+# 1 when the image is one the Problems view lists (quarantined, a failed output, unexpected attempts).
+_PROBLEM = ("CASE WHEN json_extract(new.doc, '$.status') = 'quarantined' OR json_extract(new.doc, '$.attempts') "
+            "IS NOT NULL OR EXISTS (SELECT 1 FROM json_each(new.doc, '$.failures')) THEN 1 END")
 # trashed_at: NULL when not in the trash, '' when trashed without a time (planning skips both kinds).
 _TRASHED_AT = ("CASE WHEN json_extract({doc}, '$.trashed') IS NULL THEN NULL "
                "ELSE coalesce(json_extract({doc}, '$.trashed.at'), '') END")
-_WORK_OF = ("INSERT INTO image_work (sha256, status, outputs_sig, features_version, phash, retrieved_at, trashed_at) "
-            f"VALUES (new.sha256, json_extract(new.doc, '$.status'), {_OUTPUTS_SIG}, "
+_WORK_OF = ("INSERT INTO image_work (sha256, status, outputs_sig, features_version, phash, retrieved_at, trashed_at, "
+            f"problem) VALUES (new.sha256, json_extract(new.doc, '$.status'), {_OUTPUTS_SIG}, "
             "json_extract(new.doc, '$.features.version'), json_extract(new.doc, '$.features.phash'), "
-            f"json_extract(new.doc, '$.retrieved_at'), {_TRASHED_AT.format(doc='new.doc')})")
+            f"json_extract(new.doc, '$.retrieved_at'), {_TRASHED_AT.format(doc='new.doc')}, {_PROBLEM})")
 _TIMES_OF = """INSERT INTO image_times (at, kind, sha256)
     SELECT at, kind, new.sha256 FROM (
         SELECT json_extract(new.doc, '$.retrieved_at') AS at, 'retrieved' AS kind
@@ -185,9 +196,14 @@ class SqliteCatalog(Catalog):
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 3:  # everything but the facts is there
-                self._create_facts()
-                self.conn.execute(_FACTS_INSERT.format(sha256="images.sha256", doc="images.doc", tables="images, "))
+            if version in (3, 4):  # the listing's and processing's tables are there
+                if version == 3:
+                    self._create_facts()
+                    self.conn.execute(_FACTS_INSERT.format(sha256="images.sha256", doc="images.doc",
+                                                           tables="images, "))
+                self._create_work_indexes()  # the problem column, the triggers' new bodies
+                # Before 5 no document had failures or attempts: the quarantined are the problems.
+                self.conn.execute("UPDATE image_work SET problem = 1 WHERE status = 'quarantined'")
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif version < SCHEMA_VERSION:
                 self.conn.execute(FIELDS_TABLE)
@@ -209,8 +225,10 @@ class SqliteCatalog(Catalog):
         """Processing's and analytics' side tables, indexes and triggers (see ``WORK_TABLE``)."""
         self.conn.execute(WORK_TABLE)
         self.conn.execute(TIMES_TABLE)
-        if "trashed_at" not in {r[1] for r in self.conn.execute("PRAGMA table_info(image_work)")}:
-            self.conn.execute("ALTER TABLE image_work ADD COLUMN trashed_at TEXT")  # issue-16's early version 2
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(image_work)")}
+        for name, kind in WORK_COLUMNS.items():  # trashed_at: issue-16's early version 2; problem: 5
+            if name not in columns:
+                self.conn.execute(f"ALTER TABLE image_work ADD COLUMN {name} {kind}")
         self._create_indexes_and_triggers(WORK_INDEXES, WORK_TRIGGERS)
 
     def _create_facts(self) -> None:
@@ -262,11 +280,18 @@ class SqliteCatalog(Catalog):
 
         return self._update(sha256, seen_again, base)
 
-    def record_processing(self, sha256, outputs, features=None, duplicate_of=None) -> None:
+    def record_processing(self, sha256, outputs, features=None, duplicate_of=None, failures=None) -> None:
         outputs = {_check_field(r): _normalised_output(o) for r, o in outputs.items()}
+        failures = {_check_field(r): {**f, "at": to_iso(f["at"])} for r, f in (failures or {}).items()}
 
         def add_processing(doc: dict[str, Any]) -> None:
             doc["outputs"].update(outputs)
+            kept = {r: f for r, f in (doc.get("failures") or {}).items() if r not in outputs}
+            if kept or failures:
+                doc["failures"] = {**kept, **failures}
+            else:
+                doc.pop("failures", None)
+            doc.pop("attempts", None)
             if doc["outputs"] and doc["status"] != "quarantined":
                 doc["status"] = "processed"
             if features is not None:
@@ -275,15 +300,33 @@ class SqliteCatalog(Catalog):
 
         self._update(sha256, add_processing)
 
-    def record_quarantine(self, sha256, reason, stage, key, at, base=None) -> None:
-        at = to_iso(at)
+    def record_quarantine(self, sha256, reason, stage, key, at, base=None, *, kind="image", release=None,
+                          run_id=None, attempts=None) -> None:
+        quarantine = quarantine_entry(reason, stage, key, at, kind, release, run_id, attempts)
 
-        def quarantine(doc: dict[str, Any]) -> None:
+        def quarantine_it(doc: dict[str, Any]) -> None:
             if doc["quarantine"] is None:  # the first quarantine stands: a retry changes nothing
                 doc["status"] = "quarantined"
-                doc["quarantine"] = {"reason": reason, "stage": stage, "key": key, "at": at}
+                doc["quarantine"] = quarantine
+                doc.pop("attempts", None)
 
-        self._update(sha256, quarantine, base)
+        self._update(sha256, quarantine_it, base)
+
+    def record_attempt(self, sha256, reason, at, *, run_id=None, release=None) -> int:
+        attempt = attempt_entry(reason, at, release)
+
+        def count(doc: dict[str, Any]) -> None:
+            doc["attempts"] = counted_attempt(doc.get("attempts"), attempt, run_id)
+
+        self._update(sha256, count)
+        return (self.get(sha256) or {}).get("attempts", {}).get("count", 0)
+
+    def problems(self, limit=None):
+        rows = self.conn.execute(
+            "SELECT i.doc FROM image_work w JOIN images i ON i.sha256 = w.sha256 WHERE w.problem IS NOT NULL "
+            "AND w.trashed_at IS NULL ORDER BY w.sha256" + (" LIMIT ?" if limit is not None else ""),
+            (limit,) if limit is not None else ())
+        return [json.loads(doc) for (doc,) in rows]
 
     def get(self, sha256: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT doc FROM images WHERE sha256 = ?", (sha256,)).fetchone()

@@ -21,11 +21,9 @@ from typing import Any, Callable
 
 from PIL import Image
 
+from image_pipeline.core.errors import RecipeError
+
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot run: unknown operation, bad parameter."""
 
 
 @dataclass
