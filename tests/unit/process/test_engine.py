@@ -13,7 +13,7 @@ from image_pipeline.process import engine
 from image_pipeline.process.decode import dct_denominator
 from image_pipeline.process.engine import Limits, encode_to_target, process_image
 from image_pipeline.process.operations import OPERATIONS, RecipeError
-from image_pipeline.core.errors import BadImage
+from image_pipeline.core.errors import BadImage, InvalidRequest
 from image_pipeline.core.probe import inspect_image
 from image_pipeline.process.recipes import all_recipes, get_recipe, heif_available, parse_recipe
 
@@ -78,7 +78,7 @@ def test_shipped_recipes():
     recipes = all_recipes()
     assert {"half_gray", "web", "thumb"} <= set(recipes)
     assert (recipes["web"].ext, recipes["thumb"].ext, recipes["half_gray"].ext) == ("webp", "jpg", "jpg")
-    with pytest.raises(ValueError, match="unknown recipe"):
+    with pytest.raises(InvalidRequest, match="unknown recipe"):  # the request's fault, not a ValueError
         get_recipe("nonesuch")
 
 

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from image_pipeline.core.catalog import SqliteCatalog
+from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.process import plan_batches, process_batch
 from image_pipeline.retrieve import ingest_folder
 from image_pipeline.core.storage import LocalStore
@@ -31,9 +32,9 @@ def test_plan_batches_splits_pending_images(gallery):
     assert sorted(sum(batches, [])) == catalog.pending("half_gray", 1)
     # Airflow maps at most max_map_length tasks: past it, batches grow instead.
     assert [len(b) for b in plan_batches(catalog, ["half_gray"], batch_size=1, max_batches=2)] == [4, 3]
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest, match="batch_size"):
         plan_batches(catalog, ["half_gray"], batch_size=-1)
-    with pytest.raises(ValueError, match="unknown recipe"):
+    with pytest.raises(InvalidRequest, match="unknown recipe"):
         plan_batches(catalog, ["nonesuch"])
     # Automatic size: one batch per slot (tasks at once), every image in one of them.
     assert [len(b) for b in plan_batches(catalog, ["half_gray"], slots=2)] == [4, 3]
@@ -148,7 +149,7 @@ def test_selection_and_force(gallery, samples, tmp_path):
     process_batch(store, catalog, ["thumb"], only_green[0])
     assert plan_batches(catalog, ["thumb"], 100, Selection(keyword="green")) == []
     assert plan_batches(catalog, ["thumb"], 100, Selection(keyword="green"), force=True) == only_green
-    with pytest.raises(ValueError, match="selection"):
+    with pytest.raises(InvalidRequest, match="selection"):
         plan_batches(catalog, ["thumb"], 100, force=True)
     assert plan_batches(catalog, ["thumb"], 100, Selection(since="2999-01-01")) == []
 
