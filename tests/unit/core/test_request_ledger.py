@@ -178,3 +178,22 @@ def test_admit_refuses_with_the_message_and_the_wait_that_counts_the_refused_run
     assert str(refused.value) == too_many_requests(2, HOUR, 59 * 60 + 1)
     # A run without a triggering user counts against the shared anonymous user.
     assert catalog.admit_request("run3", ANONYMOUS, at(3), 2, HOUR)["recent"] == [to_iso(at(m)) for m in range(4)]
+
+
+def test_mongo_a_ledger_that_keeps_changing_under_the_check_is_the_environments_fault(monkeypatch):
+    """A compare-and-set lost every time (a user's checks without end): Unavailable, which Airflow retries."""
+    import mongomock
+
+    from image_pipeline.core.errors import Unavailable
+
+    checker = MongoCatalog(mongomock.MongoClient()["test"])
+    checker.admit_request("run0", "ann", at(0), 3, HOUR)
+    update_one = mongomock.collection.Collection.update_one
+
+    def lost(self, filter, *args, **kwargs):  # another check's change lands first, every time
+        update_one(self, {"_id": filter["_id"]}, {"$inc": {"v": 1}})
+        return update_one(self, filter, *args, **kwargs)
+
+    monkeypatch.setattr(mongomock.collection.Collection, "update_one", lost)
+    with pytest.raises(Unavailable, match="changed under 50 checks"):
+        checker.admit_request("run1", "ann", at(1), 3, HOUR)
