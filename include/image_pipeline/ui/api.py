@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from image_pipeline.ui import editor, files, images, manage, requests, uploads
+from image_pipeline.ui import editor, files, images, manage, problems, requests, uploads
 from image_pipeline.ui.auth import can_read
 from image_pipeline.ui.backends import Backends
 
@@ -41,6 +41,7 @@ def create_app(backends: Backends | None = None) -> FastAPI:
     app.include_router(files.archive_router)
     app.include_router(uploads.router)
     app.include_router(requests.router)
+    app.include_router(problems.router)
     app.include_router(files.static_router)
 
     @app.get("/openapi.json", include_in_schema=False)
