@@ -7,6 +7,7 @@ import { AnalyticsPage } from "src/pages/AnalyticsPage";
 import { DetailPage } from "src/pages/DetailPage";
 import { EditorPage } from "src/pages/EditorPage";
 import { GalleryPage } from "src/pages/GalleryPage";
+import { ProblemsPage } from "src/pages/ProblemsPage";
 import { RequestPage } from "src/pages/RequestPage";
 import { UploadPage } from "src/pages/UploadPage";
 
@@ -15,6 +16,7 @@ const TABS = [
   { label: "Upload", to: "upload" },
   { label: "Request", to: "request" },
   { label: "Analytics", to: "analytics" },
+  { label: "Problems", to: "problems" },
   { label: "Trash", to: "trash" },
 ];
 
@@ -66,6 +68,7 @@ export const GalleryApp = () => {
       <Route element={<UploadPage />} path="upload" />
       <Route element={<RequestPage />} path="request" />
       <Route element={<AnalyticsPage />} path="analytics" />
+      <Route element={<ProblemsPage />} path="problems" />
       <Route element={<Navigate replace to={`${root}/browse`} />} path="*" />
     </Routes>
   </Box>

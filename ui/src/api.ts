@@ -11,8 +11,8 @@
  */
 import type { Family, ParamValue } from "src/editor";
 import { normOperations } from "src/editor";
-import type { ImageDetail, ImagePage, Facets, MetricsDoc, Recipe } from "src/types";
-import { normDetail, normFacets, normMetrics, normPage, normRecipes } from "src/types";
+import type { ImageDetail, ImagePage, Facets, MetricsDoc, Problems, Recipe } from "src/types";
+import { normDetail, normFacets, normMetrics, normPage, normProblems, normRecipes } from "src/types";
 
 /** The host's base path, always ending in "/" (e.g. "/" or "/airflow/"). */
 export const basePath = (): string => {
@@ -174,6 +174,11 @@ export const api = {
   images: async (params: Record<string, string | number | boolean | undefined>): Promise<ImagePage> =>
     normPage(await request(`gallery/api/images${query(params)}`)),
   operations: async (): Promise<Family[]> => normOperations(await request("gallery/api/operations")),
+  /** Quarantined images, failed outputs and images still being retried, grouped by cause. */
+  problems: async (samples?: number): Promise<Problems> => normProblems(await request(`gallery/api/problems${query({ samples })}`)),
+  /** The gallery_process conf that tries these images again (the API computes it; nothing changes). */
+  retryConf: async (sha256s: string[]): Promise<Record<string, unknown>> =>
+    (await request("gallery/api/problems/conf", json({ sha256s }))) as Record<string, unknown>,
   patchImage: async (sha: string, changes: { description?: string | null; tags?: string[]; title?: string | null }): Promise<ImageDetail> =>
     normDetail(await request(imagePath(sha), json(changes, "PATCH"))),
   restore: async (sha: string): Promise<ImageDetail> => normDetail(await request(imagePath(sha, "restore"), { method: "POST" })),

@@ -59,6 +59,19 @@ export type Output = {
   version?: string;
   width?: number;
 };
+/** A recipe's output that failed for the image (the recipe's fault): the image keeps its other outputs. */
+export type Failure = { at?: string; operation?: string; reason: string; recipe: string; run?: RunRef; version?: string };
+/** Unexpected failures still being tried again by later runs (quarantined after too many). */
+export type Attempts = { at?: string; count: number; reason?: string; runs: RunRef[] };
+export type Quarantine = {
+  at?: string;
+  attempts?: number;
+  kind?: string;
+  reason?: string;
+  release?: string;
+  run?: RunRef;
+  stage?: string;
+};
 export type Exif = {
   camera?: string;
   exposure?: string;
@@ -67,6 +80,7 @@ export type Exif = {
   takenAt?: string;
 };
 export type ImageDetail = {
+  attempts?: Attempts;
   blur?: number;
   brightness?: number;
   bytes?: number;
@@ -75,6 +89,7 @@ export type ImageDetail = {
   description?: string;
   exif: Exif;
   faces: { boxes: number[][]; count?: number };
+  failures: Failure[];
   format?: string;
   height?: number;
   history: HistoryEntry[];
@@ -82,7 +97,7 @@ export type ImageDetail = {
   labels: Label[];
   nearDuplicates: { sha256: string; thumbUrl?: string }[];
   outputs: Output[];
-  quarantine?: { at?: string; reason?: string; stage?: string };
+  quarantine?: Quarantine;
   rawUrl?: string;
   runs: RunRef[];
   sha256: string;
@@ -107,6 +122,21 @@ export type MetricsDoc = Json & { day: string };
 
 const normTrashed = (v: unknown): Trashed | undefined =>
   v === null || v === undefined || v === false ? undefined : { at: str(obj(v).at), by: str(obj(v).by) };
+
+const text = (v: unknown): string | undefined => str(v) ?? (num(v) === undefined ? undefined : String(v));
+
+/** A run reference as the API gives it ({run_id, dag_id, airflow_url}, or a bare run id). */
+export const normRun = (raw: unknown): RunRef | undefined => {
+  if (typeof raw === "string") {
+    return raw === "" ? undefined : { runId: raw };
+  }
+  const o = obj(raw);
+  const runId = str(o.run_id);
+
+  return runId === undefined ? undefined : { airflowUrl: str(o.airflow_url), dagId: str(o.dag_id), runId };
+};
+
+const normRuns = (v: unknown): RunRef[] => arr(v).map(normRun).filter((r): r is RunRef => r !== undefined);
 
 export const normItem = (raw: unknown): ImageItem => {
   const o = obj(raw);
@@ -162,9 +192,16 @@ export const normDetail = (raw: unknown): ImageDetail => {
   const gps = obj(exif.gps);
   const faces = obj(features.faces);
   const quarantine = o.quarantine === null || o.quarantine === undefined ? undefined : obj(o.quarantine);
+  const attempts = o.attempts === null || o.attempts === undefined ? undefined : obj(o.attempts);
   const outputs = obj(o.outputs);
 
   return {
+    attempts: attempts && {
+      at: str(attempts.at),
+      count: num(attempts.count) ?? 0,
+      reason: str(attempts.reason),
+      runs: normRuns(attempts.runs),
+    },
     blur: num(features.blur),
     brightness: num(features.brightness),
     bytes: num(o.bytes),
@@ -187,6 +224,20 @@ export const normDetail = (raw: unknown): ImageDetail => {
         .filter((b) => b.length === 4 && b.every((x) => Number.isFinite(x))),
       count: num(faces.count),
     },
+    failures: Object.entries(obj(o.failures))
+      .map(([recipe, v]) => {
+        const f = obj(v);
+
+        return {
+          at: str(f.at),
+          operation: str(f.operation),
+          reason: str(f.reason) ?? "no reason recorded",
+          recipe,
+          run: normRun(f.run) ?? normRun(f.run_id),
+          version: text(f.version),
+        };
+      })
+      .sort((a, b) => a.recipe.localeCompare(b.recipe)),
     format: str(o.format),
     height: num(o.height),
     history: arr(o.history)
@@ -216,11 +267,17 @@ export const normDetail = (raw: unknown): ImageDetail => {
         };
       })
       .sort((a, b) => a.recipe.localeCompare(b.recipe)),
-    quarantine: quarantine && { at: str(quarantine.at), reason: str(quarantine.reason), stage: str(quarantine.stage) },
+    quarantine: quarantine && {
+      at: str(quarantine.at),
+      attempts: num(quarantine.attempts),
+      kind: str(quarantine.kind),
+      reason: str(quarantine.reason),
+      release: str(quarantine.release),
+      run: normRun(quarantine.run) ?? normRun(quarantine.run_id),
+      stage: str(quarantine.stage),
+    },
     rawUrl: str(o.raw_url),
-    runs: arr(o.run_ids)
-      .map((r) => (typeof r === "string" ? { runId: r } : { airflowUrl: str(obj(r).airflow_url), dagId: str(obj(r).dag_id), runId: str(obj(r).run_id) ?? "" }))
-      .filter((r) => r.runId !== ""),
+    runs: normRuns(o.run_ids),
     sha256: str(o.sha256) ?? "",
     sources: arr(o.sources).map((s) => {
       const p = obj(s);
@@ -242,6 +299,103 @@ export const normDetail = (raw: unknown): ImageDetail => {
     trashed: normTrashed(o.trashed),
     width: num(o.width),
   };
+};
+
+/** The Outputs table's rows: each recipe's output, and beside it (in recipe order) each failed one. */
+export type OutputRow = { failure: Failure; kind: "failed"; recipe: string } | { kind: "output"; output: Output; recipe: string };
+
+export const outputRows = (detail: Pick<ImageDetail, "failures" | "outputs">): OutputRow[] =>
+  [
+    ...detail.outputs.map((output): OutputRow => ({ kind: "output", output, recipe: output.recipe })),
+    ...detail.failures.map((failure): OutputRow => ({ failure, kind: "failed", recipe: failure.recipe })),
+  ].sort((a, b) => a.recipe.localeCompare(b.recipe) || (a.kind === b.kind ? 0 : a.kind === "output" ? -1 : 1));
+
+/** Whether the image page offers Retry: a quarantine, a failed output or unexpected attempts. */
+export const hasProblem = (detail: Pick<ImageDetail, "attempts" | "failures" | "quarantine">): boolean =>
+  detail.quarantine !== undefined || detail.failures.length > 0 || (detail.attempts?.count ?? 0) > 0;
+
+// -- the Problems view --------------------------------------------------------------------------------
+
+export type ProblemSample = { keyword?: string; sha256: string; thumbUrl?: string; title?: string };
+export type ProblemGroup = {
+  count: number;
+  kind: string;
+  reason: string;
+  recipe?: string;
+  runs: RunRef[];
+  samples: ProblemSample[];
+  sha256s: string[];
+};
+export type ProblemTotals = { failedImages: number; failedOutputs: number; images: number; quarantined: number; retrying: number };
+export type Problems = {
+  failedOutputs: ProblemGroup[];
+  quarantined: ProblemGroup[];
+  retrying: ProblemGroup[];
+  totals: ProblemTotals;
+  truncated: boolean;
+};
+
+const normGroup = (raw: unknown): ProblemGroup => {
+  const o = obj(raw);
+  const sha256s = arr(o.sha256s).filter((s): s is string => typeof s === "string" && s !== "");
+
+  return {
+    count: num(o.count) ?? sha256s.length,
+    kind: str(o.kind) ?? "unclassified",
+    reason: str(o.reason) ?? "no reason recorded",
+    recipe: str(o.recipe),
+    runs: normRuns(o.runs),
+    samples: arr(o.samples)
+      .map((x) => ({ keyword: str(obj(x).keyword), sha256: str(obj(x).sha256) ?? "", thumbUrl: str(obj(x).thumb_url), title: str(obj(x).title) }))
+      .filter((x) => x.sha256 !== ""),
+    sha256s,
+  };
+};
+
+/** Largest group first, then by kind, recipe and reason: the same cause keeps its place between loads. */
+const byCount = (a: ProblemGroup, b: ProblemGroup): number =>
+  b.count - a.count || a.kind.localeCompare(b.kind) || (a.recipe ?? "").localeCompare(b.recipe ?? "") || a.reason.localeCompare(b.reason);
+
+export const normProblems = (raw: unknown): Problems => {
+  const o = obj(raw);
+  const totals = obj(o.totals);
+  const groups = (v: unknown) => arr(v).map(normGroup).filter((g) => g.count > 0).sort(byCount);
+
+  return {
+    failedOutputs: groups(o.failed_outputs),
+    quarantined: groups(o.quarantined),
+    retrying: groups(o.retrying),
+    totals: {
+      failedImages: num(totals.failed_images) ?? 0,
+      failedOutputs: num(totals.failed_outputs) ?? 0,
+      images: num(totals.images) ?? 0,
+      quarantined: num(totals.quarantined) ?? 0,
+      retrying: num(totals.retrying) ?? 0,
+    },
+    truncated: o.truncated === true,
+  };
+};
+
+/** What a group is, in words: whose fault it was and what happens next. */
+export const problemKind = (group: Pick<ProblemGroup, "kind" | "recipe">): string =>
+  ({
+    image: "the image's fault",
+    recipe: group.recipe === undefined ? "a recipe failed" : `recipe ${group.recipe} failed`,
+    retrying: "unexpected, tried again",
+    unclassified: "quarantined before failures were classified",
+    unexpected: "failed unexpectedly, repeatedly",
+  })[group.kind] ?? group.kind;
+
+/** One line for the totals: "4 images: 1 quarantined, 2 failed outputs on 2 images, 1 being retried". */
+export const problemsSummary = (t: ProblemTotals): string => {
+  const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const parts = [
+    t.quarantined > 0 ? `${t.quarantined} quarantined` : "",
+    t.failedOutputs > 0 ? `${plural(t.failedOutputs, "failed output")} on ${plural(t.failedImages, "image")}` : "",
+    t.retrying > 0 ? `${t.retrying} being retried` : "",
+  ].filter((p) => p !== "");
+
+  return parts.length === 0 ? "No problems" : `${plural(t.images, "image")}: ${parts.join(", ")}`;
 };
 
 export const normRecipes = (raw: unknown): Recipe[] =>

@@ -3,6 +3,7 @@ import { useEffect, useState } from "react";
 
 import { type BulkAction, api } from "src/api";
 import { ApplyRecipe } from "src/components/ApplyRecipe";
+import { RetryButton } from "src/components/RetryButton";
 import { parseTags } from "src/editor";
 import type { Recipe } from "src/types";
 
@@ -15,7 +16,8 @@ const DONE: Record<BulkAction, string> = {
 
 /**
  * What the gallery's selection can have done to it at once: tags added or removed, a recipe applied
- * (one gallery_process run for exactly these images), moved to the trash or restored from it.
+ * (one gallery_process run for exactly these images), its failed images tried again (Retry: their
+ * quarantines lifted and failed outputs redone), moved to the trash or restored from it.
  * onChanged is told which action changed the records, so the grid reloads.
  */
 export const BulkActions = ({
@@ -24,7 +26,7 @@ export const BulkActions = ({
   selected,
 }: {
   inTrash: boolean;
-  onChanged: (action: BulkAction) => void;
+  onChanged: (action: BulkAction | "retry") => void;
   selected: string[];
 }) => {
   const [tags, setTags] = useState("");
@@ -75,6 +77,9 @@ export const BulkActions = ({
           </HStack>
           <Box>
             <ApplyRecipe label="Reprocess selected" recipes={recipes} sha256s={selected} />
+          </Box>
+          <Box>
+            <RetryButton label="Retry selected" onFinished={() => onChanged("retry")} sha256s={selected} testId="gallery-retry" />
           </Box>
           <Button colorPalette="red" loading={busy === "trash"} onClick={() => void run("trash")} size="sm" variant="outline">
             Move to trash

@@ -22,9 +22,10 @@ import { Link as RouterLink, useParams } from "react-router-dom";
 import { api, apiUrl, runHref } from "src/api";
 import { ApplyRecipe } from "src/components/ApplyRecipe";
 import { ImageHistory, ImageInfo, TrashButton } from "src/components/ImageManage";
+import { RetryButton } from "src/components/RetryButton";
 import { useAppPath } from "src/components/root";
-import type { ImageDetail, ImageItem, Recipe } from "src/types";
-import { formatBytes, formatDate, formatSeconds } from "src/types";
+import type { ImageDetail, ImageItem, Quarantine, Recipe, RunRef } from "src/types";
+import { formatBytes, formatDate, formatSeconds, hasProblem, outputRows } from "src/types";
 
 const Section = ({ children, id, title }: { children: ReactNode; id: string; title: string }) => (
   <Box aria-labelledby={`detail-${id}-title`} as="section" borderRadius="md" borderWidth="1px" data-testid={`detail-${id}`} p={4}>
@@ -58,6 +59,37 @@ const ExternalLink = ({ href, children }: { children?: ReactNode; href?: string 
       {children ?? href}
     </Link>
   );
+
+/** A run that recorded a problem: a link to its Airflow page, or its id when Airflow no longer has it. */
+const RunLink = ({ run }: { run?: RunRef }) => {
+  if (run === undefined) {
+    return null;
+  }
+  const href = runHref(run);
+  const name = run.dagId === undefined ? run.runId : `${run.dagId} / ${run.runId}`;
+
+  return href === undefined ? (
+    <Text as="span" fontFamily="mono" fontSize="sm">
+      {name}
+    </Text>
+  ) : (
+    <Link color="fg.info" fontSize="sm" href={href} rel="noopener noreferrer" target="_blank">
+      {name}
+    </Link>
+  );
+};
+
+const QUARANTINE_KIND: Record<string, string> = {
+  image: "the image cannot be used",
+  unexpected: "it failed unexpectedly, run after run",
+};
+
+const quarantineTitle = (q: Quarantine): string => {
+  const why = q.kind === undefined ? undefined : QUARANTINE_KIND[q.kind] ?? q.kind;
+  const attempts = q.attempts === undefined ? "" : `, after ${q.attempts} attempts`;
+
+  return `Quarantined${q.stage === undefined ? "" : ` at ${q.stage}`}${why === undefined ? "" : ` (${why}${attempts})`}`;
+};
 
 /** The image with its face boxes drawn over it (boxes are in the original image's pixels). */
 const ImageWithFaces = ({ detail, showFaces }: { detail: ImageDetail; showFaces: boolean }) => {
@@ -169,17 +201,49 @@ export const DetailPage = () => {
       )}
 
       {detail.quarantine === undefined ? null : (
-        <Alert.Root data-testid="detail-quarantine" status="warning">
+        <Alert.Root data-kind={detail.quarantine.kind} data-testid="detail-quarantine" status="warning">
           <Alert.Indicator />
           <Alert.Content>
-            <Alert.Title>Quarantined{detail.quarantine.stage === undefined ? "" : ` at ${detail.quarantine.stage}`}</Alert.Title>
+            <Alert.Title>{quarantineTitle(detail.quarantine)}</Alert.Title>
             <Alert.Description>
               {detail.quarantine.reason ?? "no reason recorded"}
-              {detail.quarantine.at === undefined ? "" : ` (${formatDate(detail.quarantine.at)})`}
+              {detail.quarantine.at === undefined ? "" : ` (${formatDate(detail.quarantine.at)})`}{" "}
+              <RunLink run={detail.quarantine.run} />
             </Alert.Description>
           </Alert.Content>
         </Alert.Root>
       )}
+
+      {detail.attempts === undefined || detail.quarantine !== undefined ? null : (
+        <Alert.Root data-count={detail.attempts.count} data-testid="detail-attempts" status="info">
+          <Alert.Indicator />
+          <Alert.Content>
+            <Alert.Title>
+              Failed unexpectedly {detail.attempts.count === 1 ? "once" : `${detail.attempts.count} times`}: the next runs try
+              it again
+            </Alert.Title>
+            <Alert.Description>
+              {detail.attempts.reason ?? "no reason recorded"}
+              {detail.attempts.at === undefined ? "" : ` (${formatDate(detail.attempts.at)})`}{" "}
+              {detail.attempts.runs.slice(-1).map((run) => (
+                <RunLink key={`${run.dagId ?? ""}/${run.runId}`} run={run} />
+              ))}
+            </Alert.Description>
+          </Alert.Content>
+        </Alert.Root>
+      )}
+
+      {hasProblem(detail) ? (
+        <HStack gap={3} wrap="wrap">
+          <Text color="fg.muted" fontSize="sm">
+            {detail.failures.length > 0
+              ? `${detail.failures.length === 1 ? "An output" : `${detail.failures.length} outputs`} failed (see Outputs). `
+              : ""}
+            Once the cause is gone:
+          </Text>
+          <RetryButton onFinished={reload} sha256s={[detail.sha256]} testId="detail-retry" />
+        </HStack>
+      ) : null}
 
       <Grid gap={4} templateColumns={{ base: "1fr", lg: "3fr 2fr" }}>
         <Section id="image" title="Image and outputs">
@@ -304,7 +368,7 @@ export const DetailPage = () => {
         <Box mb={3}>
           <ApplyRecipe label="Apply recipe" onFinished={reload} recipes={recipes} sha256s={[detail.sha256]} />
         </Box>
-        {detail.outputs.length === 0 ? (
+        {detail.outputs.length === 0 && detail.failures.length === 0 ? (
           <Text color="fg.muted">No outputs yet.</Text>
         ) : (
           <Table.Root size="sm">
@@ -319,18 +383,50 @@ export const DetailPage = () => {
               </Table.Row>
             </Table.Header>
             <Table.Body>
-              {detail.outputs.map((o) => (
-                <Table.Row data-testid="detail-output" key={o.recipe}>
-                  <Table.Cell>
-                    <ExternalLink href={apiUrl(o.url)}>{o.recipe}</ExternalLink>
-                  </Table.Cell>
-                  <Table.Cell>{o.version ?? "–"}</Table.Cell>
-                  <Table.Cell>{o.width !== undefined && o.height !== undefined ? `${o.width}×${o.height}` : "–"}</Table.Cell>
-                  <Table.Cell>{formatBytes(o.bytes)}</Table.Cell>
-                  <Table.Cell>{o.format ?? "–"}</Table.Cell>
-                  <Table.Cell>{formatSeconds(o.seconds)}</Table.Cell>
-                </Table.Row>
-              ))}
+              {outputRows(detail).map((row) => {
+                if (row.kind === "failed") {
+                  const f = row.failure;
+
+                  return (
+                    <Table.Row bg="bg.error" data-recipe={f.recipe} data-testid="detail-output-failed" key={`failed/${f.recipe}`}>
+                      <Table.Cell>
+                        <HStack gap={2}>
+                          <Text>{f.recipe}</Text>
+                          <Badge colorPalette="red" size="sm">
+                            failed
+                          </Badge>
+                        </HStack>
+                      </Table.Cell>
+                      <Table.Cell>{f.version ?? "–"}</Table.Cell>
+                      <Table.Cell colSpan={4}>
+                        <Stack gap={1}>
+                          <Text data-operation={f.operation} data-testid="detail-output-reason" fontSize="sm" wordBreak="break-word">
+                            {f.reason}
+                          </Text>
+                          <Text color="fg.muted" fontSize="xs">
+                            {f.at === undefined ? "" : `${formatDate(f.at)} `}
+                            <RunLink run={f.run} />
+                          </Text>
+                        </Stack>
+                      </Table.Cell>
+                    </Table.Row>
+                  );
+                }
+                const o = row.output;
+
+                return (
+                  <Table.Row data-recipe={o.recipe} data-testid="detail-output" key={o.recipe}>
+                    <Table.Cell>
+                      <ExternalLink href={apiUrl(o.url)}>{o.recipe}</ExternalLink>
+                    </Table.Cell>
+                    <Table.Cell>{o.version ?? "–"}</Table.Cell>
+                    <Table.Cell>{o.width !== undefined && o.height !== undefined ? `${o.width}×${o.height}` : "–"}</Table.Cell>
+                    <Table.Cell>{formatBytes(o.bytes)}</Table.Cell>
+                    <Table.Cell>{o.format ?? "–"}</Table.Cell>
+                    <Table.Cell>{formatSeconds(o.seconds)}</Table.Cell>
+                  </Table.Row>
+                );
+              })}
             </Table.Body>
           </Table.Root>
         )}

@@ -278,7 +278,7 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
   useEffect(() => setSelected(new Set()), [trash]);
 
   // After a bulk change: the grid (and its facets) again; trashed or restored images leave this view.
-  const changed = (action: BulkAction) => {
+  const changed = (action: BulkAction | "retry") => {
     if (action === "trash" || action === "restore") {
       setSelected(new Set());
     }
@@ -440,7 +440,7 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
           <Text color="fg.muted" fontSize="sm">
             {trash
               ? "Tick images to restore them together."
-              : "Tick images to tag, reprocess, download (ZIP), trash them or open their runs in Airflow."}
+              : "Tick images to tag, reprocess, retry, download (ZIP), trash them or open their runs in Airflow."}
           </Text>
         )}
         {canZip === false && selected.size > 0 ? (
