@@ -80,7 +80,7 @@ def parse_bytes(text: str) -> int:
 def positive_int(text: str) -> int:
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # int()'s word for a text that is no whole number: a usage error
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
@@ -90,7 +90,7 @@ def positive_int(text: str) -> int:
 def percentage(text: str) -> float:
     try:
         value = float(text.rstrip("%"))
-    except ValueError:
+    except ValueError:  # float()'s word for a text that is no number: a usage error
         raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("the scale must be above 0%")
@@ -163,7 +163,7 @@ def _recipes(args: argparse.Namespace, cfg: Any) -> list[Any]:
                                      "recipe of their own; use one or the other")
             return [parse_recipe(spec, "the ad-hoc flags")]
         book = wiring.recipe_book(cfg)
-        return [book.get(ref) for ref in (args.recipe or ["half_gray"])]
+        return [book.get(ref, allow_path=True) for ref in (args.recipe or ["half_gray"])]
     except (RecipeError, InvalidRequest) as exc:  # a recipe that is unknown, broken or clashing: a usage error
         args.parser.error(str(exc))  # exits 2
         raise  # unreachable

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable
 
 from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.process.operations import OPERATIONS, RecipeError
+from image_pipeline.process.operations.base import _colour
 from image_pipeline.process.pictures import PictureRef, picture_ref
 from image_pipeline.process.plan import gray_first, needed_scale
 from image_pipeline.settings import Settings
@@ -178,6 +179,10 @@ def _parse_output(name: str, raw: dict[str, Any]) -> OutputSpec:
         raise RecipeError(f"{name}: metadata is strip or keep")
     if out["color_profile"] not in ("srgb", "keep"):
         raise RecipeError(f"{name}: color_profile is srgb or keep")
+    try:  # what transparency is laid on: found now, not on the first image with an alpha channel
+        _colour(str(out["background"]), "RGB")
+    except RecipeError as exc:
+        raise RecipeError(f"{name}: background: {exc}") from None
     if out["format"] == "heif" and not heif_available():
         raise RecipeError(f"{name}: HEIF output needs pillow-heif")
     return OutputSpec(**out)
@@ -246,12 +251,14 @@ class RecipeBook:
     def names(self) -> list[str]:
         return sorted(self.all())
 
-    def get(self, name_or_path: str) -> Recipe:
-        """A recipe by name, or from a YAML file when given a path."""
+    def get(self, name_or_path: str, *, allow_path: bool = False) -> Recipe:
+        """A recipe by name; with ``allow_path`` (the command line, whose user owns the machine), also
+        from a YAML file when given a path. Forms and the gallery's API name recipes only: a path
+        from them would read a file of the server's."""
         recipes = self.all()
         if name_or_path in recipes:
             return recipes[name_or_path]
-        if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
+        if allow_path and name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).is_file():
             return load_recipe_file(name_or_path, self.folders)
         raise InvalidRequest(f"unknown recipe {name_or_path!r}; known: {', '.join(sorted(recipes))}")
 
@@ -313,5 +320,5 @@ def all_recipes() -> dict[str, Recipe]:
 
 
 def get_recipe(name_or_path: str) -> Recipe:
-    """A recipe by name, or from a YAML file when given a path."""
-    return default_book().get(name_or_path)
+    """A recipe by name, or from a YAML file when given a path (folder mode, the command line)."""
+    return default_book().get(name_or_path, allow_path=True)

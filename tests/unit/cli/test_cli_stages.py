@@ -17,7 +17,8 @@ from support.samples import make_samples
 from image_pipeline.cli import build_parser, main
 
 BIN = Path(sys.executable).parent  # the venv's bin: where pip put the console scripts
-COMMANDS = ["process", "recipes", "upload", "retrieve", "process-pending", "report", "deliver", "last-delivery",
+COMMANDS = ["process", "recipes", "upload", "retrieve", "process-pending", "problems", "retry", "report", "deliver",
+            "last-delivery",
             "resolve-delivery"]
 
 
@@ -81,6 +82,13 @@ def test_the_stages_without_airflow(pipeline_env, tmp_path):
     assert (retrieved["new"], retrieved["quarantined"]) == (7, 1)  # the truncated JPEG fails later
     assert json.loads(run("process-pending").stdout)["processed"] == 6
     assert json.loads(run("process-pending").stdout)["processed"] == 0  # nothing pending any more
+    # The truncated JPEG: quarantined as the image's fault, listed, tried again, quarantined again.
+    (broken,) = [p for p in json.loads(run("problems").stdout) if p["quarantine"]["stage"] == "process"]
+    assert broken["quarantine"]["kind"] == "image" and "truncated" in broken["quarantine"]["reason"]
+    assert json.loads(run("retry", broken["sha256"], "--by", "ops").stdout)["retried"] == [broken["sha256"]]
+    assert broken["sha256"] not in {p["sha256"] for p in json.loads(run("problems").stdout)}
+    assert json.loads(run("process-pending").stdout)["quarantined"] == 1
+    assert "name the images" in run("retry", check_status=2).stderr
     assert "overview" in json.loads(run("report").stdout)
     run("deliver", "--keyword", "cli", "--to", "me@example.com")
     lines = dict(line.split(": ", 1) for line in run("last-delivery", "--keyword", "cli").stdout.splitlines())

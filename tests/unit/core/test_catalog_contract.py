@@ -11,6 +11,7 @@ import pytest
 
 from image_pipeline.core.catalog import MongoCatalog, SqliteCatalog, new_image_doc
 from image_pipeline.core.catalog.sqlite import SCHEMA_VERSION
+from image_pipeline.core.errors import InvalidRequest
 
 BACKENDS = ["sqlite", "mongomock"] + (["mongo_server"] if os.environ.get("MONGO_URI") else [])
 
@@ -278,13 +279,13 @@ def test_list_images_filters_sorts_and_counts(catalog):
     assert shas(since="2026-11-02T10:00:00+00:00", until="2026-11-04T10:00:00+00:00") == "cb"
     assert shas(keyword="cats", label="tabby cat", status="processed", has_faces=True) == "a"
     assert shas(keyword="cats", source="inbox", sort="oldest") == "c"
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         catalog.list_images({"status": "lost"})
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         catalog.list_images({"colour": "red"})
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         catalog.list_images({}, cursor="not a cursor!")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         catalog.list_images({}, limit=0)
 
 
@@ -402,9 +403,9 @@ def test_edits_are_recorded_with_who_and_when_and_only_what_changed(catalog):
     assert [(h["by"], h["action"], h["changes"]) for h in doc["history"]] == [
         ("ann", "edit", {"title": "Lighthouse", "tags": ["sea", "night"]}), ("bob", "edit", {"description": "At dusk"})]
     assert catalog.edit_image("f" * 64, {"title": "x"}, "ann") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         catalog.edit_image(sha, {"status": "raw"}, "ann")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         catalog.edit_image(sha, {"tags": [""]}, "ann")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from image_pipeline.core.selection import MAX_IMAGES, Selection
+from image_pipeline.core.errors import InvalidRequest
 
 
 def test_chosen_images_are_normalised_and_described():
@@ -18,7 +19,7 @@ def test_chosen_images_are_normalised_and_described():
 
 @pytest.mark.parametrize("images", [[], ["../etc/passwd"], ["A" * 64], ["a" * 63], [f"{i:064x}" for i in range(MAX_IMAGES + 1)]])
 def test_malformed_choices_are_refused(images):
-    with pytest.raises(ValueError, match="images"):
+    with pytest.raises(InvalidRequest, match="images"):
         Selection(images=tuple(images))
 
 

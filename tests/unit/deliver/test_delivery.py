@@ -29,6 +29,7 @@ from image_pipeline.deliver.mail import (HttpApiMailer, InvalidAddress, NotDeliv
 from image_pipeline.process import plan_batches, process_batch
 from image_pipeline.retrieve import ingest_folder
 from image_pipeline.core.storage import LocalStore
+from image_pipeline.core.errors import InvalidRequest
 
 
 @pytest.fixture
@@ -386,9 +387,9 @@ def test_selection_by_label_and_date_range(gallery):
     start = min(d["retrieved_at"] for d in docs)
     assert ensure_archive(store, catalog, Selection(since=start[:10], until="2999-01-01"), get_recipe("half_gray")).images == 6
     assert ensure_archive(store, catalog, Selection(since="2000-01-01", until=start), get_recipe("half_gray")) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         Selection(since="2026-01-02", until="2026-01-01")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         DeliveryRequest.for_selection({"recipe": "half_gray"})  # selects everything: refused
 
 
@@ -422,7 +423,7 @@ def test_subscriptions_file_is_validated(tmp_path):
                 "{name: x, recipient: a@example.com, cron: '@daily', selection: {keyword: c}, extra: 1}",
                 "{name: x, recipient: a@example.com, cron: '@daily', selection: {keyword: c, since: '2026-01-01'}}"]:
         path.write_text(f"subscriptions:\n  - {bad}\n")
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidRequest):
             load_subscriptions(path, all_recipes())
     assert load_subscriptions(tmp_path / "missing.yaml") == []
     path.write_text("subscriptions:\n  - {name: everything, recipient: a@example.com, cron: '@weekly', selection: {}}\n")

@@ -101,7 +101,7 @@ def test_a_recipe_files_picture_is_found_beside_it_and_keeps_its_name(place, tmp
     elsewhere.mkdir()
     (elsewhere / "beside.png").write_bytes((mine / "mine.png").read_bytes())
     (elsewhere / "cli.yaml").write_text("name: cli\noperations:\n  - watermark: {image: beside.png}\n")
-    assert RecipeBook(folders).get(str(elsewhere / "cli.yaml")).steps[0][1]["image"].resolve() == str(
+    assert RecipeBook(folders).get(str(elsewhere / "cli.yaml"), allow_path=True).steps[0][1]["image"].resolve() == str(
         elsewhere / "beside.png")  # a recipe file given by path finds a picture beside it
 
 
@@ -200,3 +200,17 @@ def test_watermark_is_checked_when_parsed():
         parse_recipe({"name": "w", "operations": [{"watermark": {}}]})
     with pytest.raises(RecipeError, match="not a colour"):
         parse_recipe({"name": "w", "operations": [{"watermark": {"text": "x", "color": "#zzz"}}]})
+
+
+def test_a_recipe_named_by_a_form_is_a_name_never_a_path_on_the_server(tmp_path):
+    """Forms and the gallery's API name recipes; only the command line may load a YAML file by path."""
+    from image_pipeline.core.errors import InvalidRequest
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.yaml").write_text("name: secret\noperations: [grayscale]\n")
+    book = RecipeBook([tmp_path / "recipes"])
+    with pytest.raises(InvalidRequest, match="unknown recipe") as refused:
+        book.get(str(elsewhere / "secret.yaml"))
+    assert "secret'" not in str(refused.value).split("known:")[1]  # nothing of the file is told
+    assert book.get(str(elsewhere / "secret.yaml"), allow_path=True).name == "secret"

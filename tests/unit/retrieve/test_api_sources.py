@@ -26,6 +26,7 @@ from image_pipeline.deliver import ensure_archive
 from image_pipeline.process.recipes import get_recipe
 from image_pipeline.retrieve import openverse, retrieve, validate_request, wikimedia, with_window
 from image_pipeline.retrieve.fetch import FetchPolicy
+from image_pipeline.core.errors import InvalidRequest
 
 POLICY = FetchPolicy(allowed_hosts=frozenset({"127.0.0.1"}), deadline=5.0, read_timeout=2.0)
 
@@ -206,10 +207,10 @@ def test_openverse_filters_are_refused_before_any_request(gallery, openverse_api
                              ({"source": "flickr", "excluded_source": "met"}, "not both"),
                              ({"source": "flickr;drop"}, "provider name"), ({"mature": "yes"}, "mature"),
                              ({"license": []}, "a list of strings")]:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(InvalidRequest, match=message):
             validate_request(engine="openverse", keywords=["lighthouse"], filters=filters)
     assert openverse_api.requests == []
-    with pytest.raises(ValueError, match="needs at least one keyword"):
+    with pytest.raises(InvalidRequest, match="needs at least one keyword"):
         validate_request(engine="openverse", keywords=[])
 
 
@@ -291,7 +292,7 @@ def test_commons_filters_are_refused_before_any_request(commons_api):
     for filters, message in [({"mime": "image/svg+xml"}, "mime"), ({"min_width": 0}, "min_width"),
                              ({"min_height": "800"}, "min_height"), ({"category": 'x" OR insource:/.*/'}, "category"),
                              ({"licence": "cc0"}, "filters: licence")]:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(InvalidRequest, match=message):
             validate_request(engine="wikimedia", keywords=["lighthouse"], filters=filters)
     assert commons_api.requests == []
 

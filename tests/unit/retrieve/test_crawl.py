@@ -13,6 +13,7 @@ import pytest
 
 from image_pipeline.retrieve.fetch import FetchPolicy
 from image_pipeline.retrieve import retrieve, validate_request
+from image_pipeline.core.errors import InvalidRequest
 
 POLICY = FetchPolicy(allowed_hosts=frozenset({"127.0.0.1"}), deadline=5.0, read_timeout=2.0)
 
@@ -179,12 +180,12 @@ def test_flickr_search_uses_the_api_key_the_window_and_records_the_licence(galle
 def test_flickr_without_an_api_key_is_refused(gallery):
     store, catalog = gallery
     (request,) = validate_request(engine="flickr", keywords=["x"])
-    with pytest.raises(ValueError, match="API key"):
+    with pytest.raises(InvalidRequest, match="API key"):
         retrieve(store, catalog, request, run_id="r1", policy=POLICY)
 
 
 def test_flickr_filters_are_checked():
-    with pytest.raises(ValueError, match="invalid flickr filters: colour"):
+    with pytest.raises(InvalidRequest, match="invalid flickr filters: colour"):
         validate_request(engine="flickr", keywords=["x"], filters={"colour": "red"})
 
 

@@ -10,6 +10,7 @@ from image_pipeline.core.catalog import SqliteCatalog
 from image_pipeline.retrieve.fetch import FetchPolicy
 from image_pipeline.retrieve import ingest_folder, ingest_inbox, ingest_urls, upload_to_inbox, validate_request
 from image_pipeline.core.storage import LocalStore
+from image_pipeline.core.errors import InvalidRequest
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_private_addresses_are_refused_without_the_allow_list(store, catalog, sa
     ],
 )
 def test_invalid_requests_are_refused(request_, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         validate_request(**request_)
 
 

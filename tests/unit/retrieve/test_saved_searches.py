@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from image_pipeline.retrieve import load_saved_searches, plan_requests, with_window
+from image_pipeline.core.errors import InvalidRequest
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,9 +47,9 @@ def test_the_shipped_file_is_valid_and_empty():
 def test_bad_saved_searches_are_refused(tmp_path, content, message):
     path = tmp_path / "s.yaml"
     path.write_text(content)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         load_saved_searches(path)
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(InvalidRequest, match="not found"):
         load_saved_searches(tmp_path / "missing.yaml")
 
 

@@ -124,6 +124,11 @@ class Operation:
                 raise RecipeError(f"{self.name}: parameter {name} has the wrong type ({value!r})")
             if value is not None and spec.choices is not None and value not in spec.choices:
                 raise RecipeError(f"{self.name}: {name} is one of {', '.join(map(str, spec.choices))}, got {value!r}")
+            if value is not None and spec.resolved_kind() == "color":
+                try:  # found when the recipe is parsed, not on the first image it runs on
+                    _colour(value, "RGBA")
+                except RecipeError as exc:
+                    raise RecipeError(f"{self.name}: {name}: {exc}") from None
             checked[name] = value
         if self.validate is not None:
             self.validate(checked)
@@ -191,6 +196,10 @@ def _keep_alpha(im: Image.Image, fn: Callable[[Image.Image], Image.Image]) -> Im
 
 
 def _colour(value: str, mode: str) -> Any:
+    """A colour's value in ``mode``; a text that is no colour is the recipe's fault (:class:`RecipeError`)."""
     from PIL import ImageColor
 
-    return ImageColor.getcolor(value, mode if mode in ("RGB", "RGBA", "L", "LA") else "RGB")
+    try:
+        return ImageColor.getcolor(value, mode if mode in ("RGB", "RGBA", "L", "LA") else "RGB")
+    except ValueError:  # Pillow's word for a colour it cannot parse: translated here, once
+        raise RecipeError(f"{value!r} is not a colour (#rrggbb, or a name such as white)") from None

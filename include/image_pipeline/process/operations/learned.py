@@ -71,7 +71,7 @@ def _check_background(p: dict[str, Any]) -> None:
     if p["background"] not in ("transparent", "blur", "image"):
         try:
             _colour(p["background"], "RGB")
-        except ValueError:
+        except RecipeError:
             raise RecipeError("remove_background: background is transparent, blur, image or a colour") from None
     if p["feather"] < 0 or p["blur"] < 0:
         raise RecipeError("remove_background: feather and blur are not negative")

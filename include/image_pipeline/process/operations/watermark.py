@@ -16,10 +16,6 @@ POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 def _check_watermark(p: dict[str, Any]) -> None:
     if (p["text"] is None) == (p["image"] is None):
         raise RecipeError("watermark: give text or image")
-    try:
-        _colour(p["color"], "RGBA")
-    except ValueError:  # Pillow's word for a colour it cannot parse
-        raise RecipeError(f"watermark: color {p['color']!r} is not a colour (#rrggbb, or a name)") from None
 
 
 @operation("watermark", files=("image",), validate=_check_watermark,
