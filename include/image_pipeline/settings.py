@@ -26,7 +26,8 @@ Which backends run is chosen here, with no code change:
   folder of the user's own recipes, besides ``config/recipes``), ``GALLERY_PROCESS_SCHEDULE``,
   ``GALLERY_FEATURES``, ``GALLERY_GALLERY_THUMB`` (the recipe always produced too: the gallery's
   thumbnails), and the per-image limits ``GALLERY_DOWNLOAD_MAX_PIXELS`` (also refused
-  before decoding when processing), ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``;
+  before decoding when processing), ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``, and
+  ``GALLERY_MAX_ATTEMPTS`` (runs an image may fail in unexpectedly before it is quarantined);
 - email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
   ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the HTTPS email API when the
   connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
@@ -86,8 +87,10 @@ def config_dir() -> Path:
 PROJECT_ROOT = project_root()
 
 
-class SettingsError(ValueError):
-    """A setting has a value the pipeline cannot use."""
+class SettingsError(Exception):
+    """A setting has a value the pipeline cannot use: the deployment's to fix. Not a ``ValueError``
+    (like :mod:`image_pipeline.core.errors`' classes): a handler of a library's ``ValueError`` never
+    takes a bad setting for bad input (an invalid request, a broken image)."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ class Settings:
             elif f.type in ("int", int):
                 try:
                     values[f.name] = int(raw)
-                except ValueError as exc:
+                except ValueError as exc:  # int()'s word for a text that is no whole number: a bad setting
                     raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be an integer") from exc
             elif f.name != "source_urls":
                 values[f.name] = raw
