@@ -39,10 +39,11 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-install
 	$(ML_WEIGHTS)
 	touch $@
 
-# Real photographs and artworks (about 70, 0.5-40 Mpx) from Debian packages, for benchmarks and tests.
+# Real photographs and artworks (73, 0.5-40 Mpx) from two Debian packages, for benchmarks and tests
+# (the tests build the same folder themselves when they need it). Without apt, the script says how.
 CORPUS ?= .cache/wallpapers
 $(CORPUS)/MANIFEST.tsv: | $(VENV)/.stamp-install
-	PYTHON=$(VENV)/bin/python ../shared/corpus/fetch-wallpapers $(CORPUS)
+	$(VENV)/bin/python scripts/fetch-corpus $(CORPUS)
 
 install: $(VENV)/.stamp-install
 install-test: $(VENV)/.stamp-test browser

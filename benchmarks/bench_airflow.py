@@ -394,8 +394,8 @@ def breakdown(airflow: dict, library: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1000, help="distinct images (default 1000)")
-    parser.add_argument("--corpus", type=Path, default=None, help="real photos (default: /tmp/wallpapers, "
-                        "$IMAGE_PIPELINE_CORPUS or .cache/wallpapers)")
+    parser.add_argument("--corpus", type=Path, default=None, help="real photos (default: .cache/wallpapers or "
+                        "$IMAGE_PIPELINE_CORPUS, built by scripts/fetch-corpus)")
     parser.add_argument("--workers", type=int, default=2, help="the library's processes (the cores: 2)")
     parser.add_argument("--batch-size", type=int, default=None, help="the DAG form's batch size (default: automatic)")
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI folder-mode reference")

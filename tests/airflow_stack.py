@@ -36,7 +36,8 @@ HARNESS_OVERRIDES = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
 }
-CORPUS_FETCHER = ROOT.parent / "shared" / "corpus" / "fetch-wallpapers"  # ../shared beside the clone
+CORPUS_FETCHER = ROOT / "scripts" / "fetch-corpus"
+CORPUS_CACHE = ROOT / ".cache" / "wallpapers"  # where `make bench` builds it too
 
 
 def read_env_file(path: Path = STACK_ENV_FILE) -> dict[str, str]:
@@ -203,19 +204,22 @@ class RestApi:
 
 
 def corpus_dir() -> Path:
-    """The real photos (JPEG, PNG, WebP; 0.5-40 Mpx): ``$IMAGE_PIPELINE_CORPUS``, else
-    ``/tmp/wallpapers``, else a cache the shared fetcher fills once (about 30 s: two Debian
-    wallpaper packages through apt)."""
-    for candidate in (os.environ.get("IMAGE_PIPELINE_CORPUS"), "/tmp/wallpapers"):
-        if candidate and (Path(candidate) / "MANIFEST.tsv").is_file():
-            return Path(candidate)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "image-pipeline" / "wallpapers"
-    if not (cache / "MANIFEST.tsv").is_file():
-        if not CORPUS_FETCHER.is_file():
-            raise AssertionError(f"no corpus of real photos and no fetcher at {CORPUS_FETCHER}")
-        subprocess.run([str(CORPUS_FETCHER), str(cache)], check=True, env={**os.environ, "PYTHON": sys.executable},
-                       capture_output=True, timeout=600)
-    return cache
+    """The real photos (JPEG, PNG, WebP; 0.5-40 Mpx): ``$IMAGE_PIPELINE_CORPUS``, else the project's
+    ``.cache/wallpapers``, which ``scripts/fetch-corpus`` builds once (a few seconds: two Debian
+    wallpaper packages through apt). Where it cannot (no apt, no network), the failure says what is
+    missing and how to get it."""
+    given = os.environ.get("IMAGE_PIPELINE_CORPUS")
+    if given:
+        if not (Path(given) / "MANIFEST.tsv").is_file():
+            raise AssertionError(f"IMAGE_PIPELINE_CORPUS={given} holds no MANIFEST.tsv (build it with {CORPUS_FETCHER})")
+        return Path(given)
+    if not (CORPUS_CACHE / "MANIFEST.tsv").is_file():
+        done = subprocess.run([sys.executable, str(CORPUS_FETCHER), str(CORPUS_CACHE)], capture_output=True,
+                              text=True, timeout=600)
+        if done.returncode:
+            raise AssertionError(f"no corpus of real photos in {CORPUS_CACHE}, and {CORPUS_FETCHER.name} could not "
+                                 f"build it:\n{done.stderr.strip()}")
+    return CORPUS_CACHE
 
 
 def real_images(count: int) -> list[Path]:

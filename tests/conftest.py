@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -132,11 +131,8 @@ def http_server(tmp_path):
 
 @pytest.fixture(scope="session")
 def wallpapers() -> Path:
-    """The real-photo corpus (about 70 JPEG and PNG images, 0.5-40 Mpx) from Debian's wallpaper
-    packages, built once into .cache/ by the shared script (as `make bench` does)."""
-    folder = PROJECT_ROOT / ".cache" / "wallpapers"
-    if not (folder / "MANIFEST.tsv").exists():
-        script = PROJECT_ROOT.parent / "shared" / "corpus" / "fetch-wallpapers"
-        subprocess.run([str(script), str(folder)], check=True, env={**os.environ, "PYTHON": sys.executable},
-                       capture_output=True)
-    return folder
+    """The real-photo corpus (73 JPEG and PNG images, 0.5-40 Mpx) from Debian's wallpaper packages,
+    built once into .cache/wallpapers by scripts/fetch-corpus (as `make bench` does)."""
+    from airflow_stack import corpus_dir
+
+    return corpus_dir()
