@@ -8,12 +8,18 @@ embedding since (content-addressed: an image's embedding never changes), and sta
 disappeared. The HNSW index is saved in a cache folder (``GALLERY_SIMILAR_CACHE_DIR``) with the keys
 it holds, so a new process loads it and adds only what is new. One index per process and catalog,
 refreshed at most every ``REFRESH_SECONDS``.
+
+faiss failing (its C++ errors, memory) while it builds, searches or saves the graph is the environment's
+fault: :class:`~image_pipeline.core.errors.Unavailable` naming it (``models.runtime``). A saved copy that
+cannot be read (torn, foreign, another faiss's) is only a cache: it is set aside and the index is built
+again from the catalog's embeddings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -23,7 +29,12 @@ from typing import Any
 import numpy as np
 
 from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.errors import Unavailable, is_environmental
+from image_pipeline.process import models
 from image_pipeline.process.models.embedding import DIM, MODEL, decode
+
+log = logging.getLogger(__name__)
+INDEX = "faiss-hnsw"  # the runtime named when faiss fails
 
 REFRESH_SECONDS = 10.0
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 40, 64  # neighbours per node; build and search breadth
@@ -60,7 +71,8 @@ class SimilarIndex:
             return self.matrix.nbytes
         import faiss
 
-        return int(faiss.serialize_index(self.hnsw).nbytes)  # float16 vectors and the graph's links
+        with models.runtime(INDEX, "measuring", models.FAISS_FAILURES):
+            return int(faiss.serialize_index(self.hnsw).nbytes)  # float16 vectors and the graph's links
 
     def add(self, pairs: list[tuple[str, np.ndarray]]) -> None:
         """Add (sha256, unit vector) pairs; sha256s already held are skipped."""
@@ -79,7 +91,8 @@ class SimilarIndex:
             vectors, start = np.vstack([self.matrix, vectors]), 0
             self.hnsw = _new_hnsw()
             self.matrix = np.zeros((0, DIM), np.float32)
-        self.hnsw.add(np.ascontiguousarray(vectors))  # faiss numbers them on from ntotal: positions in keys
+        with models.runtime(INDEX, "adding", models.FAISS_FAILURES):
+            self.hnsw.add(np.ascontiguousarray(vectors))  # faiss numbers them on from ntotal: positions in keys
 
     def vector(self, sha256: str) -> np.ndarray | None:
         i = self.position.get(sha256)
@@ -87,7 +100,8 @@ class SimilarIndex:
             return None
         if self.hnsw is None:
             return self.matrix[i]
-        return np.asarray(self.hnsw.reconstruct(i), np.float32)
+        with models.runtime(INDEX, "reading", models.FAISS_FAILURES):
+            return np.asarray(self.hnsw.reconstruct(i), np.float32)
 
     def search(self, vector: np.ndarray, k: int, exclude: str | None = None) -> list[dict[str, Any]]:
         """The ``k`` nearest images as ``{"sha256", "score"}`` (cosine similarity), best first."""
@@ -100,7 +114,8 @@ class SimilarIndex:
             top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
             found = [(int(i), float(scores[i])) for i in top]
         else:
-            scores, ids = self.hnsw.search(vector[None], want)  # inner products of unit vectors: cosines
+            with models.runtime(INDEX, "searching", models.FAISS_FAILURES):
+                scores, ids = self.hnsw.search(vector[None], want)  # inner products of unit vectors: cosines
             found = [(int(i), float(score)) for i, score in zip(ids[0], scores[0], strict=True) if i >= 0]
         found.sort(key=lambda item: (-item[1], self.keys[item[0]]))
         hits = [{"sha256": self.keys[i], "score": round(score, 4)} for i, score in found if self.keys[i] != exclude]
@@ -132,28 +147,45 @@ class SimilarIndex:
 
         graph, keys = self.cache_path.with_suffix(".faiss"), self.cache_path.with_suffix(".keys.json")
         tmp = f".tmp-{os.getpid()}-{threading.get_ident()}"
-        faiss.write_index(self.hnsw, str(graph) + tmp)
+        with models.runtime(INDEX, "saving", models.FAISS_FAILURES):
+            faiss.write_index(self.hnsw, str(graph) + tmp)
         Path(str(keys) + tmp).write_text(json.dumps({"model": MODEL, "state": self.state, "keys": self.keys}))
         os.replace(str(graph) + tmp, graph)
         os.replace(str(keys) + tmp, keys)
         self.saved = len(self.keys)
 
     def load(self) -> bool:
-        """Load the saved HNSW index if its keys match its graph; False when there is none (or a bad one)."""
+        """Load the saved HNSW index if its keys match its graph; False when there is none, or one that
+        cannot be used (the index is then built from the catalog). The machine failing to read it (an
+        I/O error, memory) is :class:`Unavailable`."""
         if self.cache_path is None:
             return False
         import faiss
 
         graph, keys = self.cache_path.with_suffix(".faiss"), self.cache_path.with_suffix(".keys.json")
         try:
-            saved = json.loads(keys.read_text())
+            saved = json.loads(keys.read_bytes())
+        except FileNotFoundError:
+            return False  # nothing saved yet
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:  # unreadable: rebuilt, unless the machine's
+            if is_environmental(exc):
+                raise Unavailable(f"the similar-images cache {keys} cannot be read: {exc}") from exc
+            log.warning("similar images: the saved keys %s cannot be used (%s): building the index again", keys, exc)
+            return False
+        if not isinstance(saved, dict) or saved.get("model") != MODEL:
+            return False
+        stored = saved.get("keys")
+        if not isinstance(stored, list) or not all(isinstance(k, str) for k in stored):
+            return False
+        try:
             index = faiss.read_index(str(graph))
-            index.hnsw.efSearch = HNSW_EF_SEARCH
-        except (OSError, ValueError, RuntimeError):
+        except RuntimeError as exc:  # faiss's word for a graph file it cannot read (missing, torn, foreign)
+            log.warning("similar images: the saved graph %s cannot be used (%s): building the index again", graph, exc)
             return False
-        if saved.get("model") != MODEL or index.ntotal != len(saved["keys"]):
+        if not hasattr(index, "hnsw") or index.d != DIM or index.ntotal != len(stored):
             return False
-        self.keys, self.hnsw = list(saved["keys"]), index
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        self.keys, self.hnsw = list(stored), index
         self.position = {sha: i for i, sha in enumerate(self.keys)}
         self.saved = len(self.keys)
         if self.state != saved.get("state"):
@@ -166,10 +198,9 @@ def _new_hnsw():
     """An empty HNSW index over float16 vectors by inner product (cosine, for unit vectors)."""
     import faiss
 
-    from image_pipeline.process import models
-
     faiss.omp_set_num_threads(models.threads())
-    index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    with models.runtime(INDEX, "building", models.FAISS_FAILURES):
+        index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction, index.hnsw.efSearch = HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH
     return index
 

