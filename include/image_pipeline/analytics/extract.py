@@ -213,8 +213,8 @@ def _mended(docs_array):
     for text in docs_array.to_pylist():
         try:
             texts.append(json.dumps(_plain(json.loads(text)), ensure_ascii=False))
-        except ValueError:
-            texts.append("null")  # not JSON at all: a document without fields, never in the day
+        except json.JSONDecodeError:  # not JSON at all: a document without fields, never in the day
+            texts.append("null")
     return _text_array(texts)
 
 

@@ -39,7 +39,8 @@ files met it), and --report FILE writes the per-file report (see the README's "T
 The recipe: --recipe NAME|FILE (repeatable; `gallery recipes` lists the names), or the ad-hoc
 flags, which build one recipe (auto-orient, sRGB, EXIF kept unless --strip); not both.
 Default: the half_gray recipe. Exit status: 0 when every file was processed, 1 when any was
-quarantined (not an image, too large, ...), 2 on a usage error. Files that miss --max-size are
+quarantined (not an image, too large, ...) or failed (a recipe that cannot run on it: a crop outside
+the image), 2 on a usage error; the machine failing (a full disk) stops the run. Files that miss --max-size are
 still written (at --min-quality) and reported with target_met false; they do not change the status.
 To process the gallery's pending images instead, use `gallery process-pending`."""
 
@@ -176,7 +177,8 @@ def _size(n: int) -> str:
 def summary(result: dict[str, Any]) -> str:
     """The end-of-run line: files, quarantined, the size target's outcome, bytes and time."""
     totals = result["totals"]
-    parts = [f"{totals['files']} files: {totals['ok']} processed, {totals['quarantined']} quarantined"]
+    parts = [f"{totals['files']} files: {totals['ok']} processed, {totals['quarantined']} quarantined"
+             + (f", {totals['failed']} failed (a recipe's fault)" if totals.get("failed") else "")]
     if totals["target_met"] or totals["target_missed"]:
         missed = [f["source"] for f in result["files"] if f["target_met"] is False]
         parts.append(f"{totals['target_met']} met the size target, {totals['target_missed']} did not"

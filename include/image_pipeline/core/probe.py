@@ -38,7 +38,7 @@ def inspect_image(data: bytes) -> ImageInfo:
             fmt, size, mode = im.format, im.size, im.mode
     except UnidentifiedImageError:
         raise BadImage("not an image (unrecognised content)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's words for a bad header (in memory: no errno)
         raise BadImage(f"unreadable image header: {exc}") from None
     except Image.DecompressionBombError as exc:
         raise BadImage(f"too many pixels: {exc}") from None

@@ -54,9 +54,11 @@ class Selection:
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None:
+                # fromisoformat's word for a text that is not an ISO date or time (TypeError: not a text);
+                # OverflowError: a time of year 1 east of UTC, which leaves the calendar in UTC
                 try:
                     object.__setattr__(self, name, _day_or_time(value))
-                except ValueError:
+                except (ValueError, TypeError, OverflowError):  # not a date or time one can use: refused
                     raise InvalidRequest(f"{name} must be an ISO date or time, got {value!r}") from None
         if self.since is not None and self.until is not None and self.since >= self.until:
             raise InvalidRequest(f"since ({self.since}) must be before until ({self.until})")

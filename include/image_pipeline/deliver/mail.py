@@ -21,6 +21,7 @@ import ssl
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -50,9 +51,12 @@ def validate_address(value: str) -> str:
     """Return a single, plain ``user@domain`` address, or raise :class:`InvalidAddress`."""
     if not isinstance(value, str) or any(c in value for c in "\r\n,;<>\"'") or value != value.strip():
         raise InvalidAddress(f"invalid email address: {value!r}")
+    # email's parser words for a text that is not an addr-spec: HeaderParseError (no local part, two @, an
+    # empty label), ValueError (the header registry's checks: a bad local part, non-ASCII, control
+    # characters), IndexError (nothing after the @: "a@", or an empty text).
     try:
         address = Address(addr_spec=value)
-    except (ValueError, IndexError) as exc:
+    except (HeaderParseError, ValueError, IndexError) as exc:  # not an address: the request's fault
         raise InvalidAddress(f"invalid email address: {value!r} ({exc})") from None
     if not address.username or "." not in address.domain and address.domain != "localhost":
         raise InvalidAddress(f"invalid email address: {value!r}")
@@ -265,10 +269,12 @@ class HttpApiMailer(Mailer):
         response = requests.post(self.url, json=payload, headers=headers, timeout=self.timeout)
         if response.status_code >= 400:  # the API answered: it did not accept the message
             raise NotDelivered(f"email API {self.url} answered {response.status_code}: {response.text[:300]}")
+        # The API accepted the message (2xx): an answer without a readable id loses only the id.
         try:
-            sent_id = response.json().get("id", "")
-        except ValueError:
-            sent_id = ""
+            answer = response.json()
+        except requests.exceptions.JSONDecodeError:  # an answer that is not JSON: the message was accepted
+            answer = None
+        sent_id = answer.get("id", "") if isinstance(answer, dict) else ""
         return f"{self.url}#{sent_id}"
 
     def after_crash(self, msg: EmailMessage, committed_at: str) -> str:

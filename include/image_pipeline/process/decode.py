@@ -26,6 +26,12 @@ webp.register()  # WebP headers read from their chunks: the pixels are decoded o
 # fuzzing (a GIF whose frames cannot be counted raises IndexError: tests/unit/fuzz/crashers).
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, ZeroDivisionError,
                  IndexError, KeyError, struct.error)
+# What Pillow's EXIF reader raises on a block that is not TIFF: a header it does not know ("not a TIFF
+# file") or one cut short (struct.error); found by fuzzing. Past the header it skips what it cannot read.
+EXIF_ERRORS = (SyntaxError, struct.error)
+# What a colour profile littleCMS cannot read or use raises: OSError reading it ("cannot open profile
+# from string": bytes in memory, never the machine's), PyCMSError from everything ImageCms does with it.
+PROFILE_ERRORS = (ImageCms.PyCMSError, OSError)
 
 
 def _check_header(im: Image.Image, limits: Limits) -> dict[str, Any]:
@@ -42,13 +48,18 @@ def _check_header(im: Image.Image, limits: Limits) -> dict[str, Any]:
 
 def _header_exif(im: Image.Image) -> Image.Exif:
     """The EXIF the header holds. For PNG only an eXIf chunk before the pixels counts: Pillow's
-    own ``getexif`` would decode the whole image to look for one after them."""
-    if im.format != "PNG":
-        return im.getexif()
-    exif = Image.Exif()
-    if "exif" in im.info:
-        exif.load(im.info["exif"])
-    return exif
+    own ``getexif`` would decode the whole image to look for one after them. A block that is not
+    TIFF reads as no EXIF: it is the image's own metadata, and the pixels are still the image (Pillow's
+    JPEG plugin does the same when it opens a file)."""
+    try:
+        if im.format != "PNG":
+            return im.getexif()
+        exif = Image.Exif()
+        if "exif" in im.info:
+            exif.load(im.info["exif"])
+        return exif
+    except EXIF_ERRORS:  # an EXIF block that is not TIFF: none kept, the image goes on
+        return Image.Exif()
 
 
 def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
@@ -241,8 +252,8 @@ def _normalise(im: Image.Image) -> Image.Image:
             try:
                 return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB,
                                                  outputMode="RGB")
-            except (ImageCms.PyCMSError, OSError, ValueError):
-                pass  # a broken profile: Pillow's plain conversion below
+            except PROFILE_ERRORS:  # a broken profile: Pillow's plain conversion below (see to_srgb)
+                pass
         return im.convert("RGB")
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         import numpy as np
@@ -285,7 +296,10 @@ _SRGB = ImageCms.createProfile("sRGB")
 
 
 def to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
-    """``im`` converted from its embedded profile to sRGB (unchanged when that cannot be done)."""
+    """``im`` converted from its embedded profile to sRGB, unchanged when that cannot be done. A profile
+    that cannot be read or used is the image's own metadata, and the pixels are fine: they are taken as
+    sRGB, as browsers take them, rather than quarantining an image that decodes or failing a recipe
+    that did nothing wrong. (An output that keeps the source's profile keeps it as it was.)"""
     if im.mode not in ("RGB", "RGBA"):
         return im
     transform = _srgb_transform(icc, im.mode)
@@ -293,7 +307,7 @@ def to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
         return im
     try:
         return ImageCms.applyTransform(im, transform)
-    except (ImageCms.PyCMSError, OSError, ValueError):
+    except ImageCms.PyCMSError:  # littleCMS refused to apply it: the pixels taken as sRGB
         return im
 
 
@@ -307,5 +321,5 @@ def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
         if "srgb" in (ImageCms.getProfileDescription(profile) or "").lower():
             return None
         return ImageCms.buildTransform(profile, _SRGB, mode, mode)
-    except (ImageCms.PyCMSError, OSError, ValueError):
+    except PROFILE_ERRORS:  # a profile littleCMS cannot read or use: the pixels taken as sRGB (to_srgb)
         return None

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 from PIL import Image
 
-from image_pipeline.core.errors import BadImage, RecipeError
+from image_pipeline.core.errors import BadImage, RecipeError, is_environmental
 from image_pipeline.process.decode import (DECODE_ERRORS, _check_header, _decode, _header_exif, _normalise, _reduce,
                                            box_reduce, to_srgb)
 from image_pipeline.process.encode import _metadata, encode, encode_to_target  # noqa: F401 - encode: the engine's API too
@@ -96,7 +96,9 @@ def process_image(
     recipes = list(recipes)
     try:
         im = Image.open(src)
-    except DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:  # Pillow's words for a malformed file: the image's fault, unless the machine's
+        if is_environmental(exc):  # too many open files, an I/O error: the task is retried, the image is not at fault
+            raise
         raise BadImage(f"not a readable image: {exc}") from None
     try:  # closed only at the end: closing a Pillow image frees the pixels decoded into it
         return _process(Path(src), im, recipes, dest, limits, features, started, deadline, gallery_image)
@@ -167,7 +169,9 @@ def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Lim
         return _Decoded(source, exif, orientation, icc, base, time.perf_counter() - t0, colour)
     except BadImage:
         raise
-    except DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:  # Pillow's words for a malformed file: the image's fault, unless the machine's
+        if is_environmental(exc):
+            raise
         raise BadImage(f"cannot decode image: {exc}") from None
 
 
@@ -288,7 +292,9 @@ def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limi
     deadline = _Deadline(limits.time_limit)
     try:
         im = Image.open(src)
-    except DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:  # Pillow's words for a malformed file: the image's fault, unless the machine's
+        if is_environmental(exc):  # too many open files, an I/O error: the task is retried, the image is not at fault
+            raise
         raise BadImage(f"not a readable image: {exc}") from None
     try:
         decoded = _decode_once(Path(src), im, [recipe], limits, False, max_side)

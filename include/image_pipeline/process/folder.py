@@ -6,7 +6,7 @@ with several ``DEST/<recipe>/<path>.<ext>`` (each image decoded once for all of 
 appear atomically (written aside, then renamed), so an interrupted run leaves no half files. A
 progress bar with rate and ETA goes to standard error; the report (JSON with ``report=FILE``)::
 
-    {"files": [{"source": <path relative to SRC>, "status": "ok" | "quarantined", "reason": <text or null>,
+    {"files": [{"source": <path relative to SRC>, "status": "ok" | "failed" | "quarantined", "reason": <text or null>,
                 "target_met": <true | false; null without a size target or when quarantined>,
                 "outputs": [{"recipe", "path" (relative to DEST), "format", "width", "height", "bytes",
                              "quality", "target_bytes" (or null), "target_met" (or null)}],
@@ -16,9 +16,15 @@ progress bar with rate and ETA goes to standard error; the report (JSON with ``r
 
 A recipe's ``target_bytes`` (``--max-size``) makes the engine search the highest quality that fits;
 ``target_met`` is false when even its ``min_quality`` is too big (the output is then the smallest the
-recipe allows). Exit status of the command: 0 when every file was processed, 1 when any was
-quarantined, 2 on a usage error. Limits come from the same settings as the DAGs
-(``GALLERY_DOWNLOAD_MAX_PIXELS``, ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``).
+recipe allows). Failures are classified as the DAGs classify them (:mod:`image_pipeline.core.errors`):
+a file that is not an image, or breaks a limit, is ``quarantined`` with the reason, and so is one whose
+processing fails unexpectedly (a bug: the other files go on); a recipe that fails on a file (its
+RecipeError: a crop outside the image) makes that file ``failed``, its reason naming the recipe, its
+other outputs written; the machine failing (a full disk, memory, a model's runtime: what
+``is_environmental`` recognises) stops the run, as every file would fail alike. Exit status of the
+command: 0 when every file was processed, 1 when any was quarantined or failed, 2 on a usage error.
+Limits come from the same settings as the DAGs (``GALLERY_DOWNLOAD_MAX_PIXELS``, ``GALLERY_MAX_FRAMES``,
+``GALLERY_IMAGE_TIME_LIMIT``).
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ def process_one(src: Path, outs: dict[str, Path], recipes: list[Any], limits: An
     pickled to worker processes); returns its report entry (paths absolute). Outputs are written in
     a hidden folder inside ``dest`` (same file system), then renamed."""
     from image_pipeline.process.engine import process_image
-    from image_pipeline.core.errors import BadImage
+    from image_pipeline.core.errors import BadImage, is_environmental
 
     started = time.perf_counter()
     entry: dict[str, Any] = {"source": str(src), "status": "ok", "reason": None, "target_met": None, "outputs": [],
@@ -76,11 +82,18 @@ def process_one(src: Path, outs: dict[str, Path], recipes: list[Any], limits: An
     with tempfile.TemporaryDirectory(prefix=".gallery-", dir=dest) as tmp:
         try:
             result = process_image(src, recipes, lambda r: Path(tmp) / f"{r.name}.{r.ext}", limits=limits)
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-            reason = str(exc) if isinstance(exc, BadImage) else f"processing failed: {type(exc).__name__}: {exc}"
-            entry.update(status="quarantined", reason=reason)
+        except BadImage as exc:  # the image's fault
+            entry.update(status="quarantined", reason=str(exc))
+        except Exception as exc:  # noqa: BLE001 - the file's boundary: one file's bug never stops the run, the machine's does
+            if is_environmental(exc):
+                raise  # a full disk, memory, a model's runtime: every file would fail alike
+            entry.update(status="quarantined", reason=f"processing failed: {type(exc).__name__}: {exc}")
         else:
+            if result.failures:  # the recipes' fault: their outputs are not written, the others are
+                entry.update(status="failed", reason="; ".join(f["reason"] for f in result.failures.values()))
             for recipe in recipes:
+                if recipe.name in result.failures:
+                    continue
                 facts = result.outputs[recipe.name]
                 final = outs[recipe.name]
                 final.parent.mkdir(parents=True, exist_ok=True)
@@ -206,8 +219,9 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
             out["path"] = str(Path(out["path"]).relative_to(dest))
         files.append(entry)
     quarantined = sum(1 for e in files if e["status"] == "quarantined")
+    failed = sum(1 for e in files if e["status"] == "failed")
     totals = {
-        "files": len(files), "ok": len(files) - quarantined, "quarantined": quarantined,
+        "files": len(files), "ok": len(files) - quarantined - failed, "quarantined": quarantined, "failed": failed,
         "outputs": sum(len(e["outputs"]) for e in files), "bytes_in": sum(e.pop("bytes_in") for e in files),
         "bytes_out": sum(o["bytes"] for e in files for o in e["outputs"]),
         "target_met": sum(1 for e in files if e["target_met"] is True),
@@ -220,4 +234,4 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
         partial = report.with_name(f".{report.name}.part")
         partial.write_text(json.dumps(result, indent=2))
         os.replace(partial, report)
-    return (1 if quarantined else 0), result
+    return (1 if quarantined or failed else 0), result

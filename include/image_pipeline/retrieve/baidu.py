@@ -31,10 +31,12 @@ ENDPOINT = "https://image.baidu.com/search/acjson"
 
 
 def check(request: dict, **_) -> dict:
-    """icrawler's own rules for Baidu's filters; raises ValueError for one it would refuse."""
+    """icrawler's own rules for Baidu's filters; :class:`InvalidRequest` for one it would refuse."""
+    # icrawler's words for a filter it refuses, the request's fault: an unknown one (KeyError), a value it
+    # does not know (ValueError, AssertionError), one of the wrong type (TypeError; AttributeError: size=5)
     try:
         BaiduFeeder.get_filter(None).apply(request["filters"] or None)
-    except (AssertionError, KeyError, ValueError, TypeError) as exc:
+    except (AssertionError, KeyError, ValueError, TypeError, AttributeError) as exc:  # icrawler refuses the filter
         raise InvalidRequest(f"invalid baidu filters {request['filters']!r}: {exc or 'unknown option'}") from None
     return request
 
@@ -51,8 +53,8 @@ class BaiduJsonParser(Parser):
     def parse(self, response):
         try:
             content = json.loads(response.content.decode("utf-8", "ignore"), strict=False)
-        except ValueError:
-            self.logger.error("Baidu answered with something that is not JSON")
+        except json.JSONDecodeError:  # a page of results that is not JSON (a block page...): skipped, logged
+            self.logger.exception("Baidu answered with something that is not JSON")
             return
         if not isinstance(content, dict):
             self.logger.error("Baidu answered with JSON that is not an object")

@@ -38,10 +38,12 @@ AGES = [(timedelta(days=1), "pastday"), (timedelta(days=7), "pastweek"), (timede
 
 
 def check(request: dict, **_) -> dict:
-    """icrawler's own rules for Bing's filters; raises ValueError for one it would refuse."""
+    """icrawler's own rules for Bing's filters; :class:`InvalidRequest` for one it would refuse."""
+    # icrawler's words for a filter it refuses, the request's fault: an unknown one (KeyError), a value it
+    # does not know (ValueError, AssertionError), one of the wrong type (TypeError; AttributeError: size=5)
     try:
         BingFeeder.get_filter(None).apply(request["filters"] or None)
-    except (AssertionError, KeyError, ValueError, TypeError) as exc:
+    except (AssertionError, KeyError, ValueError, TypeError, AttributeError) as exc:  # icrawler refuses the filter
         raise InvalidRequest(f"invalid bing filters {request['filters']!r}: {exc or 'unknown option'}") from None
     return request
 
@@ -76,8 +78,8 @@ class BingMetadataParser(Parser):
         soup = BeautifulSoup(response.content.decode("utf-8", "ignore"), "lxml")
         for anchor in soup.select("a.iusc[m]"):
             try:
-                meta = json.loads(html.unescape(anchor["m"]))
-            except (ValueError, KeyError):
+                meta = json.loads(html.unescape(anchor["m"]))  # the selector found the attribute m
+            except json.JSONDecodeError:  # a result whose metadata is not JSON: that result skipped
                 continue
             meta = as_dict(meta)
             if text(meta.get("murl")):

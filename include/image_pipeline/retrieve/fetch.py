@@ -93,14 +93,17 @@ def check_host(host: str, port: int, policy: FetchPolicy,
 
 
 def check_url(url: str, policy: FetchPolicy, resolve: Callable[..., list] = socket.getaddrinfo) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused("scheme", f"not an http(s) URL: {url!r}")
+    # urllib's ValueError is its one word for a URL whose authority does not parse: an unclosed or
+    # invalid IPv6 bracket (urlsplit), a port that is no number or out of range (.port).
     try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise Refused("scheme", f"bad port in {url!r}") from None
-    check_host(parts.hostname, port, policy, resolve)
+    except ValueError as exc:  # urllib's word for an authority that does not parse: refused
+        raise Refused("scheme", f"not a URL one can fetch: {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise Refused("scheme", f"not an http(s) URL: {url!r}")
+    check_host(hostname, port, policy, resolve)
 
 
 def _guarded_connection(base: type, policy: FetchPolicy) -> type:
@@ -162,10 +165,10 @@ def _retry_after(value: str, fallback: float) -> float:
     """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
     try:
         return max(0.0, float(value))
-    except ValueError:
+    except ValueError:  # float()'s word for a text that is no number: an HTTP date, then
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
+        except (TypeError, ValueError):  # email.utils' words for a text that is no date: the fallback wait
             return fallback
 
 
@@ -234,9 +237,13 @@ class SafeFetcher:
                     raise Refused("timeout", f"{current}: {exc}") from None
                 except requests.exceptions.RequestException as exc:
                     raise Refused("connection", f"{current}: {exc}") from None
+                # requests prepares a redirect's next request even when it does not follow it, parsing the
+                # Location with urllib, whose ValueError (an unclosed IPv6 bracket...) it lets through
+                except ValueError as exc:  # urllib's word for a Location that does not parse: the server's
+                    raise Refused("scheme", f"{current} redirects to something that is not a URL: {exc}") from None
                 with response:
                     if response.is_redirect and form is None:
-                        current = urljoin(current, response.headers["Location"])
+                        current = urljoin(current, response.headers["Location"])  # parsed by requests already
                         continue
                     if response.status_code != 200:
                         wait = None

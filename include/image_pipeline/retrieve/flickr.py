@@ -34,7 +34,7 @@ FILTERS = {"license", "tags", "tag_mode", "sort", "content_types", "media", "min
 
 
 def check(request: dict, **_) -> dict:
-    """Raises ValueError for a filter that is not one of the API's search arguments."""
+    """:class:`InvalidRequest` for a filter that is not one of the API's search arguments."""
     unknown = set(request["filters"]) - FILTERS
     if unknown:
         raise InvalidRequest(f"invalid flickr filters: {', '.join(sorted(unknown))} "
@@ -59,8 +59,8 @@ class FlickrJsonParser(Parser):
     def parse(self, response):
         try:
             content = json.loads(response.content.decode("utf-8", "ignore"))
-        except ValueError:
-            self.logger.error("Flickr answered with something that is not JSON")
+        except json.JSONDecodeError:  # a page of results that is not JSON (a block page...): skipped, logged
+            self.logger.exception("Flickr answered with something that is not JSON")
             return
         if not isinstance(content, dict) or content.get("stat") != "ok":
             content = as_dict(content)

@@ -43,10 +43,12 @@ def google_filters(filters: dict) -> dict:
 
 
 def check(request: dict, **_) -> dict:
-    """icrawler's own rules for Google's filters; raises ValueError for one it would refuse."""
+    """icrawler's own rules for Google's filters; :class:`InvalidRequest` for one it would refuse."""
+    # icrawler's words for a filter it refuses, the request's fault: an unknown one (KeyError), a value it
+    # does not know (ValueError, AssertionError), one of the wrong type (TypeError; AttributeError: size=5)
     try:
         GoogleFeeder.get_filter(None).apply(google_filters(request["filters"]) or None)
-    except (AssertionError, KeyError, ValueError, TypeError) as exc:
+    except (AssertionError, KeyError, ValueError, TypeError, AttributeError) as exc:  # icrawler refuses the filter
         raise InvalidRequest(f"invalid google filters {request['filters']!r}: {exc or 'unknown option'}") from None
     return request
 

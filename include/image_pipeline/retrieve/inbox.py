@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from image_pipeline.core.catalog import Catalog
-from image_pipeline.core.storage import ObjectStore
+from image_pipeline.core.storage import ObjectNotFound, ObjectStore
 from image_pipeline.retrieve.ingest import RetrievalSummary, Run, ingest_bytes, list_folder
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def upload_file(store: ObjectStore, name: str, data: bytes, *, uploaded_by: str 
 def _upload_meta(store: ObjectStore, key: str) -> dict[str, Any]:
     try:
         meta = json.loads(store.get_bytes(meta_key(key)))
-    except (KeyError, ValueError):  # ObjectNotFound is a KeyError: no sidecar, or an unreadable one
+    except (ObjectNotFound, json.JSONDecodeError, UnicodeDecodeError):  # no sidecar, or not JSON: no uploader
         return {}
     return {"uploaded_by": str(meta["uploaded_by"])} if isinstance(meta, dict) and meta.get("uploaded_by") else {}
 

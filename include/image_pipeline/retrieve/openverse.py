@@ -150,12 +150,13 @@ def access_token(fetcher: SafeFetcher, base_url: str, credentials: Any) -> str:
     body = fetcher.fetch_document(urljoin(base_url, TOKEN_PATH), form={
         "grant_type": "client_credentials", "client_id": pair[0], "client_secret": pair[1]})
     try:
-        token = json.loads(body)["access_token"]
-        if not isinstance(token, str):
-            raise TypeError("not a string")
-        return secret(token)  # masked in task logs from now on, like the connection's secret
-    except (ValueError, KeyError, TypeError):
-        raise Refused("api_error", "Openverse's token endpoint answered without an access_token") from None
+        answer = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):  # an answer that is not JSON (nor UTF-8): no token in it
+        answer = None
+    token = answer.get("access_token") if isinstance(answer, dict) else None
+    if not isinstance(token, str) or not token:
+        raise Refused("api_error", "Openverse's token endpoint answered without an access_token")
+    return secret(token)  # masked in task logs from now on, like the connection's secret
 
 
 def results(keyword: str, filters: dict[str, Any], fetcher: SafeFetcher, *, base_url: str = ENDPOINT,
@@ -172,7 +173,7 @@ def results(keyword: str, filters: dict[str, Any], fetcher: SafeFetcher, *, base
         body = fetcher.fetch_document(f"{base_url}?{urlencode(query)}", headers=headers)
         try:
             content = json.loads(body)
-        except ValueError:
+        except (json.JSONDecodeError, UnicodeDecodeError):  # an answer that is not JSON (nor UTF-8): refused
             raise Refused("api_error", f"Openverse answered page {page} with something that is not JSON") from None
         if not isinstance(content, dict):
             raise Refused("api_error", f"Openverse answered page {page} with JSON that is not an object")

@@ -130,7 +130,7 @@ def _answer(fetcher: SafeFetcher, url: str, headers: dict[str, str]) -> dict[str
     for attempt in range(LAG_RETRIES + 1):
         try:
             content = json.loads(fetcher.fetch_document(url, headers=headers))
-        except ValueError:
+        except (json.JSONDecodeError, UnicodeDecodeError):  # an answer that is not JSON (nor UTF-8): refused
             raise Refused("api_error", "Wikimedia Commons answered with something that is not JSON") from None
         if not isinstance(content, dict):
             raise Refused("api_error", "Wikimedia Commons answered with JSON that is not an object")

@@ -88,8 +88,9 @@ def html_bodies(draw) -> bytes:
 def icrawler_parser(cls):
     """An icrawler parser object without its threads: what ``parse`` needs (a logger, a lock)."""
     parser = cls.__new__(cls)
-    parser.logger = SimpleNamespace(error=lambda *a, **k: None, warning=lambda *a, **k: None,
-                                    info=lambda *a, **k: None, debug=lambda *a, **k: None)
+    parser.logger = SimpleNamespace(error=lambda *a, **k: None, exception=lambda *a, **k: None,
+                                    warning=lambda *a, **k: None, info=lambda *a, **k: None,
+                                    debug=lambda *a, **k: None)
     parser.lock = threading.Lock()
     return parser
 

@@ -34,16 +34,20 @@ def _bound(value: str | date | datetime | None, *, end: bool) -> str | None:
     of the next day (``until``: the day is included)."""
     if value is None or value == "":
         return None
+    given = value
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-        except ValueError:
+        except ValueError:  # fromisoformat's word for a text that is not an ISO date or time: refused
             raise InvalidRequest(f"not a date or time: {value!r}") from None
-    if not isinstance(value, datetime):
-        value = datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=timezone.utc)
-    elif value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return to_iso(value)
+    try:
+        if not isinstance(value, datetime):
+            value = datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=timezone.utc)
+        elif value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return to_iso(value)
+    except OverflowError:  # the calendar's edge: until 9999-12-31, a time of year 1 east of UTC
+        raise InvalidRequest(f"out of the calendar's range: {given!r}") from None
 
 
 @dataclass(frozen=True)
@@ -116,17 +120,17 @@ def encode_cursor(doc: dict[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
-    """The ``(retrieved_at, sha256)`` a cursor holds; ValueError for anything that is not one."""
+    """The ``(retrieved_at, sha256)`` a cursor holds; :class:`InvalidRequest` for anything that is not one."""
     if not cursor:
         return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        retrieved_at, sha256 = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (UnicodeError, binascii.Error, json.JSONDecodeError):  # not ASCII, base64, UTF-8 or JSON: refused
         raise InvalidRequest("invalid cursor") from None
-    if not (isinstance(retrieved_at, str) and isinstance(sha256, str)):
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
         raise InvalidRequest("invalid cursor")
-    return retrieved_at, sha256
+    return value[0], value[1]
 
 
 def page_of(docs: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
