@@ -1,8 +1,8 @@
-"""Real Airflow components as processes, for the tests that need more than ``dag.test()``: the
-backfill (``airflow standalone`` in a throw-away home) and the distributed run (the CeleryExecutor's
-components on the machine's Postgres and Redis). What they share lives here: free ports, waiting,
-process groups and their leftovers, the REST API with a JWT, the settings file the Compose stack
-reads too, and the corpus of real photos.
+"""Real Airflow components as processes, for the tests that need more than ``dag.test()``: the backfill
+(``airflow standalone`` in a throw-away home) and the distributed run (the CeleryExecutor's
+components on PostgreSQL and Redis: the machine's, or servers the test starts). What they share
+lives here: free ports, waiting, process groups and their leftovers, the REST API with a JWT, the
+settings file the Compose stack reads too, and the corpus of real photos.
 
 Light on purpose (stdlib at import time): Celery workers import it for ``worker_hostname``.
 """
@@ -211,7 +211,8 @@ def corpus_dir() -> Path:
     given = os.environ.get("IMAGE_PIPELINE_CORPUS")
     if given:
         if not (Path(given) / "MANIFEST.tsv").is_file():
-            raise AssertionError(f"IMAGE_PIPELINE_CORPUS={given} holds no MANIFEST.tsv (build it with {CORPUS_FETCHER})")
+            raise AssertionError(f"IMAGE_PIPELINE_CORPUS={given} holds no MANIFEST.tsv "
+                                 f"(build it with {CORPUS_FETCHER})")
         return Path(given)
     if not (CORPUS_CACHE / "MANIFEST.tsv").is_file():
         done = subprocess.run([sys.executable, str(CORPUS_FETCHER), str(CORPUS_CACHE)], capture_output=True,

