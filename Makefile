@@ -26,13 +26,10 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 	touch $@
 
 # The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):
-# Debian's package when it is missing and apt-get exists (as root, or through sudo). CHROMIUM=/path
-# points the tests at another Chromium or Chrome instead.
+# CHROMIUM=/path, or chromium on PATH, or Debian's package installed with apt-get (as root, or through
+# sudo). Where none can be had, make test stops here with how to get one: no browser test is skipped.
 browser:
-	@command -v chromium >/dev/null || test -n "$$CHROMIUM" || { \
-	  command -v apt-get >/dev/null || { echo "no chromium and no apt-get: install Chromium, or set CHROMIUM=/path"; exit 1; }; \
-	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+	@scripts/find-chromium >/dev/null
 
 $(VENV)/.stamp-bench: $(VENV)/.stamp-install
 	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench,ml]'
