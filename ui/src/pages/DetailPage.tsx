@@ -81,7 +81,7 @@ const RunLink = ({ run }: { run?: RunRef }) => {
 
 const QUARANTINE_KIND: Record<string, string> = {
   image: "the image cannot be used",
-  unexpected: "it failed unexpectedly, run after run",
+  unexpected: "it failed unexpectedly",
 };
 
 const quarantineTitle = (q: Quarantine): string => {
