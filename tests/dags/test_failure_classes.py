@@ -77,6 +77,17 @@ def test_a_missing_picture_fails_that_output_and_the_image_stays_processed(dags,
     again = run(dags, "gallery_process", {"recipes": ["brand_mark"]})
     assert task_states(again)[("summarize", -1)][0] == "skipped"
 
+    # Its cause gone (the picture put on the worker, the recipe unchanged), the form's retry alone,
+    # without a selection or recipes, remakes exactly the failed outputs.
+    from PIL import Image
+
+    Image.new("RGBA", (40, 20), (255, 0, 0, 128)).save(backend / "mark.png")
+    run(dags, "gallery_process", {"retry": True})
+    for doc in docs().values():
+        if doc["status"] == "processed":
+            assert "brand_mark" in doc["outputs"] and not doc.get("failures")
+            assert doc["history"][-1]["action"] == "retry"
+
     write_recipe(backend, {"name": "brand_mark", "operations": [{"watermark": {"text": "(c) us"}}],
                            "output": {"format": "jpeg"}})  # corrected: a new fingerprint
     run(dags, "gallery_process", {"recipes": ["brand_mark"]})

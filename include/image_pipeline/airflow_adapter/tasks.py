@@ -92,7 +92,7 @@ def plan_batches(params: dict, this_run_only: bool = False, **context) -> list[d
 @task(map_index_template="{{ batch_name }}")
 def process_batch(batch: dict, **context) -> dict:
     get_current_context()["batch_name"] = f"batch {batch['index']}: {len(batch['sha256s'])} images"
-    return run_processing_batch(batch, run_id=context["run_id"])
+    return run_processing_batch(batch, run_id=context["run_id"], dag_id=context["dag_run"].dag_id)
 
 
 PROBLEMS_IN_SUMMARY = 100  # problems the run's summary names (the counts are exact)
@@ -304,11 +304,13 @@ def triggered_by(context: dict[str, Any]) -> str:
 def plan_processing(params: dict[str, Any], retried_by: str = "gallery_process") -> list[dict[str, Any]]:
     """The batches of images the run's recipes and selection (keyword, label, retrieval run, days)
     leave to do, planned by the library, after the images an older release quarantined as
-    unexpected are lifted once (:func:`~image_pipeline.process.recovery.upgrade_retries`) and, with
-    ``retry``, the selection's failed images (all of them without a selection) are tried again.
-    Raises InvalidRequest (the request is refused) for an unknown recipe or a bad selection."""
+    unexpected are lifted once (:func:`~image_pipeline.process.recovery.upgrade_retries`). With
+    ``retry``, the selection's failed images (without a selection, every failed image, the first
+    ``MAX_IMAGES`` by sha256) are tried again: the run processes exactly them, with its recipes and
+    those whose outputs failed. Raises InvalidRequest (the request is refused) for an unknown
+    recipe or a bad selection."""
     from image_pipeline import process
-    from image_pipeline.core.selection import FIELDS, Selection
+    from image_pipeline.core.selection import FIELDS, MAX_IMAGES, Selection
     from image_pipeline.process import recovery
 
     cfg = settings()
@@ -321,16 +323,21 @@ def plan_processing(params: dict[str, Any], retried_by: str = "gallery_process")
             book.get(name)  # an unknown recipe is refused before anything is lifted or retried
         recovery.upgrade_retries(opened)
         if params.get("retry"):
-            failed = {d["sha256"] for d in opened.problems()}
-            chosen = failed if selection.everything else failed & selection.sha256s(opened)
-            recovery.retry_images(object_store(cfg), opened, sorted(chosen), retried_by)
+            failed = {d["sha256"]: d for d in opened.problems()}
+            chosen = sorted(set(failed) if selection.everything else set(failed) & selection.sha256s(opened))
+            if chosen:
+                chosen = chosen[:MAX_IMAGES]  # the rest is the next retry's
+                recipes += [r for r in recovery.failed_recipes((failed[s] for s in chosen), book.names())
+                            if r not in recipes]
+                recovery.retry_images(object_store(cfg), opened, chosen, retried_by)
+                selection = Selection(images=tuple(chosen))  # the run remakes exactly what it retried
         batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
                                        features_version=features_version(cfg), book=book,
                                        slots=cfg.processing_slots())
     return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
-def run_processing_batch(batch: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+def run_processing_batch(batch: dict[str, Any], run_id: str | None = None, dag_id: str | None = None) -> dict[str, Any]:
     """One batch of gallery_process (the plan's entry) through the engine: its counts and problems,
     and the seconds the library took (the task's duration less these is Airflow's cost of the task).
     The environment's failures raise (the task fails, Airflow retries it); the others are the batch's
@@ -345,7 +352,8 @@ def run_processing_batch(batch: dict[str, Any], run_id: str | None = None) -> di
     with catalog(cfg) as opened:
         counts = process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
                                        limits=wiring.limits(cfg), book=wiring.recipe_book(cfg, opened),
-                                       run_id=run_id, max_attempts=cfg.max_attempts, **feature_extraction(cfg))
+                                       run_id=run_id, dag_id=dag_id, max_attempts=cfg.max_attempts,
+                                       **feature_extraction(cfg))
     return {**counts, "seconds": round(time.perf_counter() - started, 3)}
 
 

@@ -123,7 +123,7 @@ def process_batch(
     store: ObjectStore, catalog: Catalog, recipes: list[str], sha256s: list[str], *, force: bool = False,
     limits: Limits = Limits(), features: FeatureExtractor | None = None, features_version: int | None = None,
     near_duplicate: Callable[[str, list[tuple[str, str]]], str | None] | None = None, book: RecipeBook | None = None,
-    run_id: str | None = None, max_attempts: int = 3,
+    run_id: str | None = None, dag_id: str | None = None, max_attempts: int = 3,
 ) -> dict[str, Any]:
     """Produce what each image lacks (the recipes' outputs, and its features when ``features`` is
     given), each failure classified as the module says. Returns the counts (:data:`COUNTS`) and
@@ -161,7 +161,7 @@ def process_batch(
                 qkey = keys.quarantine_key(sha256, quarantine_ext)
                 store.put_file(qkey, src)
                 catalog.record_quarantine(sha256, str(exc), "process", qkey, utcnow_iso(), kind="image",
-                                          release=RELEASE, run_id=run_id)
+                                          release=RELEASE, run_id=run_id, dag_id=dag_id)
                 log.warning("quarantined %s: %s", sha256, exc)
                 counts["quarantined"] += 1
                 problem(sha256, "image", str(exc))
@@ -171,14 +171,15 @@ def process_batch(
                     raise  # the environment's fault: the task fails, Airflow retries it; nothing recorded
                 reason = describe(exc)
                 log.exception("unexpected failure processing %s (its attempts are counted)", sha256)
-                attempts = catalog.record_attempt(sha256, reason, utcnow_iso(), run_id=run_id, release=RELEASE)
+                attempts = catalog.record_attempt(sha256, reason, utcnow_iso(), run_id=run_id, release=RELEASE,
+                                                  dag_id=dag_id)
                 if attempts >= max_attempts:
                     qkey = keys.quarantine_key(sha256, quarantine_ext)
                     if src.exists():
                         store.put_file(qkey, src)
                     catalog.record_quarantine(sha256, f"failed {attempts} times: {reason}", "process",
                                               qkey if src.exists() else "", utcnow_iso(), kind="unexpected",
-                                              release=RELEASE, run_id=run_id, attempts=attempts)
+                                              release=RELEASE, run_id=run_id, attempts=attempts, dag_id=dag_id)
                     counts["quarantined"] += 1
                 else:
                     counts["unexpected"] += 1
@@ -192,7 +193,8 @@ def process_batch(
                     failure = result.failures[recipe.name]
                     failures[recipe.name] = {**failure, "kind": "recipe", "version": recipe.version,
                                              "fingerprint": recipe.fingerprint, "at": utcnow_iso(),
-                                             "release": RELEASE, **({"run_id": run_id} if run_id else {})}
+                                             "release": RELEASE, **({"run_id": run_id} if run_id else {}),
+                                             **({"dag_id": dag_id} if dag_id else {})}
                     log.warning("%s: output %s failed: %s", sha256, recipe.name, failure["reason"])
                     counts["failed_outputs"] += 1
                     problem(sha256, "recipe", failure["reason"], recipe.name)

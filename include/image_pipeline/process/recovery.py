@@ -44,6 +44,13 @@ def retry_images(store: ObjectStore, catalog: Catalog, sha256s: Iterable[str], b
     return {"retried": retried, "unchanged": unchanged}
 
 
+def failed_recipes(docs: Iterable[dict[str, Any]], known: Iterable[str]) -> list[str]:
+    """The recipes whose outputs failed for these images and that still exist (``known``): a retry
+    runs them too, or the failed outputs it forgets would never be made again."""
+    known = set(known)
+    return sorted({recipe for doc in docs for recipe in doc.get("failures") or {}} & known)
+
+
 def _reread(store: ObjectStore, doc: dict[str, Any]) -> dict[str, Any] | None:
     """A retrieval quarantine's file read again: its raw object and fields when it now reads as an
     image (a newer release may read what an older one refused), else None."""

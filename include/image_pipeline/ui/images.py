@@ -96,8 +96,7 @@ def facets(b: BackendsDep) -> dict[str, Any]:
 
 @router.get("/images/{sha256}", summary="An image's record: metadata, features, provenance, outputs")
 def image_detail(sha256: str, request: Request, b: BackendsDep) -> dict[str, Any]:
-    from image_pipeline.ui.problems import run_dags
-    from image_pipeline.ui.views import detail, problem_run_ids
+    from image_pipeline.ui.views import detail
 
     doc = b.catalog.get(checked_sha256(sha256))
     if doc is None:
@@ -105,9 +104,7 @@ def image_detail(sha256: str, request: Request, b: BackendsDep) -> dict[str, Any
     head = doc.get("duplicate_of") or sha256
     group, _ = b.catalog.list_images({"group": head}, sort="oldest", limit=24)
     others = [d for d in group if d["sha256"] != sha256]
-    problem_runs = problem_run_ids(doc)
-    return detail(doc, root(request), airflow_base(), b.cfg.gallery_thumb, others,
-                  run_dags(problem_runs) if problem_runs else None)
+    return detail(doc, root(request), airflow_base(), b.cfg.gallery_thumb, others)
 
 
 @router.get("/metrics", summary="The analytics' daily metrics documents, by day")

@@ -12,7 +12,8 @@ left out) and groups them by whose fault it was (:mod:`image_pipeline.core.error
 Reasons are grouped on their exact text (the backend writes them normalised), largest group first.
 Each group names up to ``samples`` images to look at, every image of it up to
 :data:`~image_pipeline.core.selection.MAX_IMAGES` (what one Retry sends), and the runs that recorded
-it, each with its DAG as Airflow's metadata DB knows it, so the page links to the run.
+it, each with the DAG recorded with it, so the page links to the run without asking Airflow's
+metadata DB (whose models are Airflow's internals).
 
 ``POST /api/problems/conf`` changes nothing: it answers the ``gallery_process`` conf that tries chosen
 images again, which the page then triggers through Airflow's REST API as the logged-in user (who
@@ -23,7 +24,6 @@ a run of their recipe makes them again.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, Iterable
 
 from fastapi import APIRouter, Query, Request
@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from image_pipeline.core.selection import MAX_IMAGES
 from image_pipeline.ui.backends import backends
 from image_pipeline.ui.images import BackendsDep, airflow_base, checked_sha256, root
-from image_pipeline.ui.views import run_refs, thumb_url
+from image_pipeline.ui.views import run_ref, thumb_url
 
 router = APIRouter(prefix="/api", tags=["problems"])
 
@@ -42,8 +42,10 @@ MAX_RUNS = 10  # runs listed per group, the latest first
 
 class ProblemRun(BaseModel):
     run_id: str
-    dag_id: str | None = Field(description="The run's DAG (None when Airflow's metadata DB no longer has it)")
-    airflow_url: str | None = Field(description="Airflow's page of the run: <base>/dags/<dag_id>/runs/<run_id>")
+    dag_id: str | None = Field(description="The run's DAG, as recorded with the problem (None in records older "
+                                            "than that: the run is then shown without a link)")
+    airflow_url: str | None = Field(description="Airflow's page of the run: <base>/dags/<dag_id>/runs/<run_id>, "
+                                                "when its DAG is known")
 
 
 class ProblemSample(BaseModel):
@@ -91,36 +93,21 @@ class RetryConf(BaseModel):
     recipes: list[str]
 
 
-def run_dags(run_ids: Iterable[str]) -> dict[str, list[str]]:
-    """The DAGs of these run ids in Airflow's metadata DB (a run id is unique within its DAG only)."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    ids = sorted(set(run_ids))
-    found: dict[str, list[str]] = defaultdict(list)
-    with create_session() as session:
-        for start in range(0, len(ids), 500):  # SQLite's bound on a statement's parameters
-            chunk = ids[start:start + 500]
-            for run_id, dag_id in session.execute(select(DagRun.run_id, DagRun.dag_id).where(DagRun.run_id.in_(chunk))):
-                found[run_id].append(dag_id)
-    return {run_id: sorted(dags) for run_id, dags in found.items()}
-
-
 class _Group:
     def __init__(self, kind: str, reason: str, recipe: str | None = None):
         self.kind, self.reason, self.recipe = kind, reason, recipe
         self.docs: list[dict[str, Any]] = []
-        self.runs: dict[str, str] = {}  # run id -> when it recorded the problem (the latest kept)
+        # (run id, its DAG as recorded with it) -> when it recorded the problem (the latest kept)
+        self.runs: dict[tuple[str, str | None], str] = {}
 
-    def add(self, doc: dict[str, Any], run_ids: Iterable[str | None], at: str | None) -> None:
+    def add(self, doc: dict[str, Any], run_ids: Iterable[str | None], at: str | None, dag_id: str | None) -> None:
         self.docs.append(doc)
         for run_id in run_ids:
             if run_id:
-                self.runs[run_id] = max(self.runs.get(run_id, ""), at or "")
+                self.runs[run_id, dag_id] = max(self.runs.get((run_id, dag_id), ""), at or "")
 
-    def latest_runs(self) -> list[str]:
-        return [r for r, _ in sorted(self.runs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)][:MAX_RUNS]
+    def latest_runs(self) -> list[tuple[str, str | None]]:
+        return [r for r, _ in sorted(self.runs.items(), key=lambda kv: (kv[1], kv[0][0]), reverse=True)][:MAX_RUNS]
 
 
 def _sample(doc: dict[str, Any], base: str, thumb: str) -> dict[str, Any]:
@@ -145,15 +132,15 @@ def group_problems(docs: list[dict[str, Any]]) -> dict[str, list[_Group]]:
         if quarantine:
             reason = quarantine.get("reason") or "no reason recorded"
             group("quarantined", quarantine.get("kind") or "unclassified", reason).add(
-                doc, [quarantine.get("run_id")], quarantine.get("at"))
+                doc, [quarantine.get("run_id")], quarantine.get("at"), quarantine.get("dag_id"))
         for recipe, failure in sorted((doc.get("failures") or {}).items()):
             if isinstance(failure, dict):
                 group("failed_outputs", "recipe", failure.get("reason") or "no reason recorded", recipe).add(
-                    doc, [failure.get("run_id")], failure.get("at"))
+                    doc, [failure.get("run_id")], failure.get("at"), failure.get("dag_id"))
         attempts = doc.get("attempts")
         if attempts and not quarantine:  # a quarantine ends the attempts: it is listed as such
             group("retrying", "retrying", attempts.get("reason") or "no reason recorded").add(
-                doc, attempts.get("run_ids") or [], attempts.get("at"))
+                doc, attempts.get("run_ids") or [], attempts.get("at"), attempts.get("dag_id"))
     out: dict[str, list[_Group]] = {"quarantined": [], "failed_outputs": [], "retrying": []}
     for (section, *_), g in groups.items():
         out[section].append(g)
@@ -170,15 +157,13 @@ def problems(request: Request, b: BackendsDep,
     truncated = len(docs) > MAX_SCANNED
     docs = docs[:MAX_SCANNED]
     grouped = group_problems(docs)
-    every = [g for section in grouped.values() for g in section]
-    dags = run_dags(r for g in every for r in g.latest_runs())
     base, ui_root, thumb = airflow_base(), root(request), b.cfg.gallery_thumb
 
     def shaped(g: _Group) -> ProblemGroup:
         return ProblemGroup(kind=g.kind, recipe=g.recipe, reason=g.reason, count=len(g.docs),
                             samples=[ProblemSample(**_sample(d, ui_root, thumb)) for d in g.docs[:samples]],
                             sha256s=[d["sha256"] for d in g.docs[:MAX_IMAGES]],
-                            runs=[ProblemRun(**r) for r in run_refs(g.latest_runs(), dags, base)])
+                            runs=[ProblemRun(**run_ref(run_id, dag_id, base)) for run_id, dag_id in g.latest_runs()])
 
     quarantined = sum(1 for d in docs if d.get("quarantine"))
     failed = [d for d in docs if d.get("failures")]
@@ -196,12 +181,11 @@ def problems(request: Request, b: BackendsDep,
              summary="The gallery_process conf that tries these images again (changes nothing; the page triggers it)")
 def retry_conf(body: RetryRequest, request: Request) -> RetryConf:
     b = backends(request)
+    from image_pipeline.process.recovery import failed_recipes
+
     images = [checked_sha256(s) for s in dict.fromkeys(body.sha256s)]
-    known = b.recipe_book().all()
-    failed: set[str] = set()
-    for sha256 in images:
-        doc = b.catalog.get(sha256) or {}
-        failed.update(doc.get("failures") or {})
     defaults = b.cfg.recipe_names()
-    # A recipe deleted since its output failed is left out: naming it would refuse the whole run.
-    return RetryConf(images=images, recipes=defaults + sorted(r for r in failed - set(defaults) if r in known))
+    # The same recipes the run's planning adds for a retry (a recipe deleted since is left out: naming
+    # it would refuse the whole run); named here too so the run's form shows what it will make.
+    failed = failed_recipes((b.catalog.get(s) or {} for s in images), b.recipe_book().names())
+    return RetryConf(images=images, recipes=defaults + [r for r in failed if r not in defaults])

@@ -7,7 +7,7 @@ fingerprint and may be cached as immutable.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 OSM = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=15/{lat}/{lon}"
@@ -56,49 +56,31 @@ def _run_links(doc: dict[str, Any], airflow_base: str) -> list[dict[str, Any]]:
             for run_id in doc.get("run_ids") or []]
 
 
-# The DAGs whose runs process images, and so record processing's problems: a problem's run id is
-# looked for among them first (a run id is unique only within its DAG).
-PROCESSING_DAGS = ("gallery_process", "image_request")
+def run_ref(run_id: str, dag_id: str | None, airflow_base: str) -> dict[str, Any]:
+    """A run that recorded a problem, with Airflow's page of it when its DAG was recorded with it
+    (processing records both; a record older than that has the run id only, shown without a link)."""
+    url = f"{airflow_base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}" if dag_id else None
+    return {"run_id": run_id, "dag_id": dag_id, "airflow_url": url}
 
 
-def run_refs(run_ids: Iterable[str], dags: dict[str, list[str]], airflow_base: str) -> list[dict[str, Any]]:
-    """Runs that recorded a problem, each with its DAG (``dags``: run id -> the DAGs Airflow's metadata DB
-    has it for; a processing DAG preferred; one entry per DAG left) and Airflow's page of it (None when
-    the DB no longer has the run)."""
-    refs = []
-    for run_id in run_ids:
-        known = dags.get(run_id, [])
-        for dag_id in [d for d in known if d in PROCESSING_DAGS] or known or [None]:
-            url = f"{airflow_base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}" if dag_id else None
-            refs.append({"run_id": run_id, "dag_id": dag_id, "airflow_url": url})
-    return refs
-
-
-def problem_run_ids(doc: dict[str, Any]) -> list[str]:
-    """The runs that recorded a document's problems (its quarantine, failed outputs, attempts)."""
-    ids = [(doc.get("quarantine") or {}).get("run_id")]
-    ids += [f.get("run_id") for f in (doc.get("failures") or {}).values() if isinstance(f, dict)]
-    ids += list((doc.get("attempts") or {}).get("run_ids") or [])
-    return [i for i in dict.fromkeys(ids) if i]
-
-
-def _problems(doc: dict[str, Any], airflow_base: str, dags: dict[str, list[str]]) -> dict[str, Any]:
+def _problems(doc: dict[str, Any], airflow_base: str) -> dict[str, Any]:
     """What processing could not do for the image: its quarantine (with its kind, attempts and run),
     its failed outputs (recipe -> reason, operation, when, run) and its unexpected attempts."""
-    def run(run_id: str | None) -> dict[str, Any] | None:
-        return run_refs([run_id], dags, airflow_base)[0] if run_id else None
+    def run(entry: dict[str, Any]) -> dict[str, Any] | None:
+        return run_ref(entry["run_id"], entry.get("dag_id"), airflow_base) if entry.get("run_id") else None
 
     quarantine = doc.get("quarantine")
     attempts = doc.get("attempts")
     return {
         "quarantine": {**{k: quarantine.get(k) for k in ("reason", "stage", "at", "kind", "attempts", "release",
                                                          "run_id")},
-                       "run": run(quarantine.get("run_id"))} if quarantine else None,
+                       "run": run(quarantine)} if quarantine else None,
         "failures": {recipe: {**{k: failure.get(k) for k in ("reason", "operation", "at", "run_id", "version")},
-                              "run": run(failure.get("run_id"))}
+                              "run": run(failure)}
                      for recipe, failure in sorted((doc.get("failures") or {}).items()) if isinstance(failure, dict)},
         "attempts": {"count": attempts.get("count"), "reason": attempts.get("reason"), "at": attempts.get("at"),
-                     "runs": run_refs(attempts.get("run_ids") or [], dags, airflow_base)} if attempts else None,
+                     "runs": [run_ref(r, attempts.get("dag_id"), airflow_base) for r in attempts.get("run_ids") or []]}
+        if attempts else None,
     }
 
 
@@ -135,9 +117,8 @@ def _features(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def detail(doc: dict[str, Any], root: str, airflow_base: str, thumb: str,
-           near_duplicates: list[dict[str, Any]], run_dags: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """The image's page: everything the catalog knows, with its files' URLs. ``run_dags`` (run id ->
-    DAGs) links the runs that recorded its problems."""
+           near_duplicates: list[dict[str, Any]]) -> dict[str, Any]:
+    """The image's page: everything the catalog knows, with its files' URLs."""
     sha = doc["sha256"]
     quarantine = doc.get("quarantine")
     outputs = {}
@@ -152,7 +133,7 @@ def detail(doc: dict[str, Any], root: str, airflow_base: str, thumb: str,
     return {
         **summary(doc, root, thumb),
         "bytes": doc.get("bytes"), "last_seen_at": doc.get("last_seen_at"),
-        **_problems(doc, airflow_base, run_dags or {}),
+        **_problems(doc, airflow_base),
         "run_ids": _run_links(doc, airflow_base),
         "sources": [_source(s, doc) for s in doc.get("sources") or [] if isinstance(s, dict)],
         "features": _features(doc),

@@ -1,12 +1,12 @@
 """The gallery's Problems view and the problems on an image's page, on both catalog backends: a
 gallery with a failed output (on two images), an image still being tried again after an unexpected
 failure, one quarantined as unexpected, and the sample set's own quarantines; the runs that recorded
-them linked through Airflow's metadata DB; the conf a Retry triggers."""
+them linked to Airflow's pages by the DAG recorded with them (no query of Airflow's metadata DB);
+the conf a Retry triggers."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
 
 import pytest
 
@@ -15,27 +15,12 @@ from image_pipeline import RELEASE
 AT = "2026-11-02T10:00:00.000000+00:00"  # as the catalog writes times
 WATERMARK_MISSING = "brand_mark: watermark image 'marks/logo.png' is not a readable file under the recipes' folders"
 BOOM = "RuntimeError: boom"
-RUN_FAILED = "manual__2026-11-02T10:00:00+00:00"  # a gallery_process run in Airflow's metadata DB
-RUN_GONE = "manual__2026-10-01T00:00:00+00:00"  # a run the metadata DB no longer has
+RUN_FAILED = "manual__2026-11-02T10:00:00+00:00"  # a gallery_process run, recorded with its DAG
+RUN_GONE = "manual__2026-10-01T00:00:00+00:00"  # a run recorded without its DAG (as before 0.2 releases)
 
 
 @pytest.fixture
-def process_run(airflow_db):
-    """RUN_FAILED recorded as a run of gallery_process in Airflow's metadata DB."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(DagRun).filter(DagRun.run_id.in_([RUN_FAILED, RUN_GONE])).delete()
-        session.add(DagRun(dag_id="gallery_process", run_id=RUN_FAILED, run_type="manual", state="success",
-                           run_after=datetime(2026, 11, 2, 10, tzinfo=timezone.utc)))
-    yield RUN_FAILED
-    with create_session() as session:
-        session.query(DagRun).filter(DagRun.run_id == RUN_FAILED).delete()
-
-
-@pytest.fixture
-def troubled(backends, gallery_files, process_run):
+def troubled(backends, gallery_files):
     """On four processed images: `web` failed (the recipe's fault) on a and b, c failed unexpectedly
     once (still tried again), d was quarantined as unexpected after three attempts; e, trashed, has a
     failed output that the view leaves out. The default recipes are half_gray and thumb (so `web` is
@@ -44,11 +29,11 @@ def troubled(backends, gallery_files, process_run):
     a, b, c, d, e = [doc["sha256"] for doc in docs if doc["status"] == "processed"][:5]
     cat = backends.catalog
     failure = {"reason": WATERMARK_MISSING, "kind": "recipe", "operation": "watermark", "version": 2,
-               "fingerprint": "f" * 16, "at": AT, "run_id": RUN_FAILED, "release": RELEASE}
+               "fingerprint": "f" * 16, "at": AT, "run_id": RUN_FAILED, "dag_id": "gallery_process", "release": RELEASE}
     for sha in (a, b, e):
         cat.record_processing(sha, {}, failures={"web": failure})
     cat.trash_image(e, "admin")
-    cat.record_attempt(c, BOOM, AT, run_id=RUN_FAILED, release=RELEASE)
+    cat.record_attempt(c, BOOM, AT, run_id=RUN_FAILED, release=RELEASE, dag_id="gallery_process")
     cat.record_quarantine(d, f"failed 3 times: {BOOM}", "process", "quarantine/d.jpg", AT, kind="unexpected",
                           release=RELEASE, run_id=RUN_GONE, attempts=3)
     backends._cfg = dataclasses.replace(backends.cfg, recipes="half_gray,thumb")
@@ -81,7 +66,7 @@ def test_problems_are_grouped_by_cause_with_samples_runs_and_totals(client, as_u
     quarantined = body["quarantined"]
     unexpected = [g for g in quarantined if g["kind"] == "unexpected"]
     assert [(g["reason"], g["sha256s"]) for g in unexpected] == [(f"failed 3 times: {BOOM}", [d])]
-    # A run Airflow's DB no longer has: named, not linked.
+    # A run recorded without its DAG: named, not linked.
     assert unexpected[0]["runs"] == [{"run_id": RUN_GONE, "dag_id": None, "airflow_url": None}]
     assert unexpected[0]["samples"][0]["thumb_url"]  # it was processed before: its thumbnail stays
     # The sample set's own quarantines, by kind and exact reason, largest group first.
@@ -155,10 +140,9 @@ def test_the_retry_conf_names_the_defaults_and_the_failed_recipes(backends, clie
     assert (totals["failed_outputs"], totals["retrying"], totals["quarantined"]) == (3, 1, 1 + len(troubled["before"]))
 
 
-def test_a_run_shared_by_dags_is_linked_to_the_processing_one():
-    from image_pipeline.ui.views import run_refs
+def test_a_run_is_linked_by_the_dag_recorded_with_it():
+    from image_pipeline.ui.views import run_ref
 
-    dags = {"r1": ["gallery_process", "gallery_retrieve"], "r2": ["gallery_retrieve"], "r3": []}
-    assert [(r["run_id"], r["dag_id"], r["airflow_url"]) for r in run_refs(["r1", "r2", "r3"], dags, "/af")] == [
-        ("r1", "gallery_process", "/af/dags/gallery_process/runs/r1"),
-        ("r2", "gallery_retrieve", "/af/dags/gallery_retrieve/runs/r2"), ("r3", None, None)]
+    assert run_ref("manual__1+0", "gallery_process", "/af") == {
+        "run_id": "manual__1+0", "dag_id": "gallery_process", "airflow_url": "/af/dags/gallery_process/runs/manual__1%2B0"}
+    assert run_ref("r3", None, "/af") == {"run_id": "r3", "dag_id": None, "airflow_url": None}

@@ -19,12 +19,12 @@ An image document::
      "duplicate_of": sha256 | None,             # near-duplicate group: the group's first image
      "quarantine": {"reason", "stage", "key", "at",
                     "kind": "image" | "unexpected",     # whose fault (core.errors); absent before 0.2
-                    "release", "run_id", "attempts"} | None,
+                    "release", "run_id", "dag_id", "attempts"} | None,
      # processing's problems short of a quarantine (core.errors says which failure lands where):
      "failures": {recipe: {"reason", "kind": "recipe", "version", "fingerprint", "operation",
-                           "at", "run_id", "release"}},  # a failed output; the recipe's other
+                           "at", "run_id", "dag_id", "release"}},  # a failed output; the recipe's other
                                                           # outputs and features stay
-     "attempts": {"count", "reason", "at", "release", "run_ids": [...]} | None,  # unexpected failures
+     "attempts": {"count", "reason", "at", "release", "dag_id", "run_ids": [...]} | None,  # unexpected failures
      # set by people in the gallery (absent until then):
      "title": str | None, "description": str | None, "tags": [...],
      "trashed": {"at", "by"} | None,            # in the trash: hidden, not processed, purged after a while
@@ -115,27 +115,6 @@ def _normalised_output(output: dict[str, Any]) -> dict[str, Any]:
     return {**output, "processed_at": to_iso(output["processed_at"])}
 
 
-def quarantine_entry(reason: str, stage: str, key: str, at: str, kind: str = "image", release: str | None = None,
-                     run_id: str | None = None, attempts: int | None = None) -> dict[str, Any]:
-    """A document's ``quarantine``: what every backend records."""
-    entry: dict[str, Any] = {"reason": reason, "stage": stage, "key": key, "at": to_iso(at), "kind": kind}
-    entry.update({k: v for k, v in (("release", release), ("run_id", run_id), ("attempts", attempts)) if v})
-    return entry
-
-
-def attempt_entry(reason: str, at: str, release: str | None) -> dict[str, Any]:
-    return {"reason": reason, "at": to_iso(at), **({"release": release} if release else {})}
-
-
-def counted_attempt(current: dict[str, Any] | None, attempt: dict[str, Any], run_id: str | None) -> dict[str, Any]:
-    """``current`` attempts with ``attempt`` counted, once per run (the latest reason kept)."""
-    current = current or {"count": 0, "run_ids": []}
-    if run_id is not None and run_id in current["run_ids"]:
-        return {**current, **attempt}
-    run_ids = current["run_ids"] + ([run_id] if run_id is not None else [])
-    return {**current, **attempt, "count": current["count"] + 1, "run_ids": run_ids[-20:]}
-
-
 def _check_field(path: str) -> str:
     if not _FIELD_PATH.match(path):
         raise ValueError(f"invalid field path: {path!r}")
@@ -171,17 +150,18 @@ class Catalog(ABC):
     @abstractmethod
     def record_quarantine(self, sha256: str, reason: str, stage: str, key: str, at: str,
                           base: dict[str, Any] | None = None, *, kind: str = "image", release: str | None = None,
-                          run_id: str | None = None, attempts: int | None = None) -> None:
+                          run_id: str | None = None, attempts: int | None = None, dag_id: str | None = None) -> None:
         """Mark an image quarantined; ``base`` creates the document if it does not exist yet.
         ``kind`` is whose fault it is (``image``, or ``unexpected`` after ``attempts`` failures),
-        ``release`` the pipeline's release that decided it, ``run_id`` the run.
+        ``release`` the pipeline's release that decided it, ``run_id`` and ``dag_id`` the run (the
+        gallery links to its page without asking Airflow which DAG ran it).
 
         The first quarantine of an image stands: recording it again changes nothing (until
         :meth:`retry_image` lifts it)."""
 
     @abstractmethod
     def record_attempt(self, sha256: str, reason: str, at: str, *, run_id: str | None = None,
-                       release: str | None = None) -> int:
+                       release: str | None = None, dag_id: str | None = None) -> int:
         """Count an unexpected failure of processing an image, once per run (a retried task of the
         same run is not another attempt; without ``run_id``, every call counts); returns the
         attempts so far. :meth:`record_processing` ends them."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_pipeline.core.catalog.base import (Catalog, _check_field, _normalised_output, attempt_entry,
-                                              counted_attempt, new_image_doc, quarantine_entry, to_iso)
+from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt, quarantine_entry
 from image_pipeline.core.catalog.listing import TERMS, ImageFilters, check_page, decode_cursor, page_of
 
 # The gallery's listing: each filter's field followed by the sort key, so a filtered page is a range
@@ -102,10 +102,10 @@ class MongoCatalog(Catalog):
             raise KeyError(f"no catalog record for {sha256}")
 
     def record_quarantine(self, sha256, reason, stage, key, at, base=None, *, kind="image", release=None,
-                          run_id=None, attempts=None) -> None:
+                          run_id=None, attempts=None, dag_id=None) -> None:
         from pymongo.errors import DuplicateKeyError
 
-        quarantine = quarantine_entry(reason, stage, key, at, kind, release, run_id, attempts)
+        quarantine = quarantine_entry(reason, stage, key, at, kind, release, run_id, attempts, dag_id)
         change = {"status": "quarantined", "quarantine": quarantine}
         if base is not None:
             try:
@@ -119,10 +119,10 @@ class MongoCatalog(Catalog):
         if result.matched_count == 0 and self.images.count_documents({"_id": sha256}) == 0:
             raise KeyError(f"no catalog record for {sha256}")
 
-    def record_attempt(self, sha256, reason, at, *, run_id=None, release=None) -> int:
+    def record_attempt(self, sha256, reason, at, *, run_id=None, release=None, dag_id=None) -> int:
         from pymongo import ReturnDocument
 
-        attempt = attempt_entry(reason, at, release)
+        attempt = attempt_entry(reason, at, release, dag_id)
         # Read, count, write only if unchanged since read (a concurrent attempt makes this one read again).
         while True:
             doc = self.images.find_one({"_id": sha256}, {"attempts": 1})

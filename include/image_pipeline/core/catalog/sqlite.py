@@ -25,8 +25,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from image_pipeline.core.catalog.base import (Catalog, _check_field, _normalised_output, attempt_entry,
-                                              counted_attempt, new_image_doc, quarantine_entry, to_iso)
+from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt, quarantine_entry
 from image_pipeline.core.catalog.facts import ANY_DAY, facts_of
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 
@@ -301,8 +301,8 @@ class SqliteCatalog(Catalog):
         self._update(sha256, add_processing)
 
     def record_quarantine(self, sha256, reason, stage, key, at, base=None, *, kind="image", release=None,
-                          run_id=None, attempts=None) -> None:
-        quarantine = quarantine_entry(reason, stage, key, at, kind, release, run_id, attempts)
+                          run_id=None, attempts=None, dag_id=None) -> None:
+        quarantine = quarantine_entry(reason, stage, key, at, kind, release, run_id, attempts, dag_id)
 
         def quarantine_it(doc: dict[str, Any]) -> None:
             if doc["quarantine"] is None:  # the first quarantine stands: a retry changes nothing
@@ -312,8 +312,8 @@ class SqliteCatalog(Catalog):
 
         self._update(sha256, quarantine_it, base)
 
-    def record_attempt(self, sha256, reason, at, *, run_id=None, release=None) -> int:
-        attempt = attempt_entry(reason, at, release)
+    def record_attempt(self, sha256, reason, at, *, run_id=None, release=None, dag_id=None) -> int:
+        attempt = attempt_entry(reason, at, release, dag_id)
 
         def count(doc: dict[str, Any]) -> None:
             doc["attempts"] = counted_attempt(doc.get("attempts"), attempt, run_id)
