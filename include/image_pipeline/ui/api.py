@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from image_pipeline.core.errors import InvalidRequest, Unavailable
 from image_pipeline.ui import editor, files, images, manage, problems, requests, uploads
 from image_pipeline.ui.auth import can_read
 from image_pipeline.ui.backends import Backends
@@ -34,6 +35,10 @@ def create_app(backends: Backends | None = None) -> FastAPI:
                               "(tags, trash) the right to trigger `gallery_process`; requesting images the right to "
                               "trigger `image_request` (rate-limited per user).")
     app.state.backends = backends or Backends()
+    # The failure classes no route maps itself (core.errors): the environment's fault is "try again
+    # later" (503 with Retry-After), the request's a refusal with its reason; anything else stays a 500.
+    app.add_exception_handler(Unavailable, _unavailable)
+    app.add_exception_handler(InvalidRequest, _invalid_request)
     app.include_router(images.router)
     app.include_router(editor.router)
     app.include_router(manage.router)
@@ -54,6 +59,18 @@ def create_app(backends: Backends | None = None) -> FastAPI:
         return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=TITLE)
 
     return app
+
+
+RETRY_AFTER_SECONDS = 30  # what a 503 asks the browser to wait: the store's or catalog's hiccup, not an outage
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": f"try again later: {exc}"}, status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
 
 
 def routes(app: FastAPI) -> list[dict[str, Any]]:

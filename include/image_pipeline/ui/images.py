@@ -170,9 +170,14 @@ def _picture(b: Backends, data: bytes):
         raise HTTPException(400, str(exc)) from None
     if info.width * info.height > b.cfg.download_max_pixels:
         raise HTTPException(400, f"more than {b.cfg.download_max_pixels} pixels")
+    from image_pipeline.process.decode import DECODE_ERRORS
+
     im = Image.open(io.BytesIO(data))
     im.draft("RGB", (512, 512))  # a JPEG decodes at the smallest DCT scale still over the model's input
-    return im.convert("RGB")
+    try:
+        return im.convert("RGB")
+    except DECODE_ERRORS as exc:  # a header that reads over pixels that do not (a truncated file): the upload's fault
+        raise HTTPException(400, f"cannot decode the picture: {exc}") from None
 
 
 def _similar_to_file(b: Backends, request: Request, data: bytes, k: int) -> dict[str, Any]:

@@ -325,3 +325,31 @@ def test_s3_files_redirect_to_a_presigned_url(s3_client, s3_bucket, gallery_file
                           response.headers["etag"]}, follow_redirects=False).status_code == 304
         assert client.get(f"/api/images/{doc['sha256']}/outputs/half_gray", headers=headers,
                           follow_redirects=False).status_code == 404  # in the catalog, not in this bucket
+
+
+def test_the_environments_fault_is_a_503_to_try_again_and_a_bad_upload_a_400(backends, client, as_user, monkeypatch,
+                                                                             gallery_files):
+    """The failure classes no route maps itself: a store or catalog that fails (Unavailable) answers
+    503 with Retry-After, never a 500; a picture whose header reads but whose pixels do not, a 400."""
+    import io
+
+    from PIL import Image
+
+    from image_pipeline.core.errors import Unavailable
+
+    sha = gallery_files[1][0]["sha256"]
+
+    def down(*args, **kwargs):
+        raise Unavailable("the catalog could not be reached: connection refused")
+
+    monkeypatch.setattr(type(backends.catalog), "get", down)
+    answer = client.get(f"/api/images/{sha}", headers=as_user("viewer"))
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+    assert answer.json()["detail"] == "try again later: the catalog could not be reached: connection refused"
+    monkeypatch.undo()
+
+    buffer = io.BytesIO()
+    Image.effect_noise((256, 256), 60).convert("RGB").save(buffer, "JPEG")
+    truncated = buffer.getvalue()[:len(buffer.getvalue()) // 2]  # the header whole, half the scan
+    answer = client.post("/api/similar", files={"file": ("cut.jpg", truncated, "image/jpeg")}, headers=as_user("viewer"))
+    assert answer.status_code == 400 and "cannot decode the picture" in answer.json()["detail"]
