@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from image_pipeline.core import keys
 from image_pipeline.core.catalog import Catalog, new_image_doc, utcnow_iso
+from image_pipeline import RELEASE
 from image_pipeline.core.errors import BadImage
 from image_pipeline.core.probe import inspect_image
 from image_pipeline.core.storage import ObjectStore
@@ -63,7 +64,8 @@ def ingest_bytes(
             sha256, raw_key="", format="unknown", width=0, height=0, bytes=len(data),
             source=source, uri=uri, keyword=keyword, run_id=run_id, seen_at=now, provenance=provenance,
         )
-        catalog.record_quarantine(sha256, str(exc), "retrieve", qkey, now, base=base)
+        catalog.record_quarantine(sha256, str(exc), "retrieve", qkey, now, base=base, kind="image", release=RELEASE,
+                                  run_id=run_id, dag_id=(provenance or {}).get("dag_id"))
         log.warning("quarantined %s: %s", uri, exc)
         return "quarantined"
     raw_key = keys.raw_key(sha256, info.ext)

@@ -200,6 +200,8 @@ def test_a_new_release_tries_its_predecessors_unexpected_quarantines_once(galler
 def test_a_file_quarantined_at_retrieval_comes_back_only_when_it_reads(gallery, tmp_path):
     store, catalog, _, _ = gallery
     (bad,) = [d for d in catalog.find(status="quarantined") if d["quarantine"]["stage"] == "retrieve"]
+    assert {k: bad["quarantine"][k] for k in ("kind", "release", "run_id")} == {"kind": "image", "release": RELEASE,
+                                                                               "run_id": "r1"}
     assert retry_images(store, catalog, [bad["sha256"]], "alice") == {"retried": [], "unchanged": [bad["sha256"]]}
     assert catalog.get(bad["sha256"])["status"] == "quarantined"
     # A release that reads it (here: the quarantined bytes replaced by a PNG) brings it back as raw.
