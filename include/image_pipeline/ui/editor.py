@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from image_pipeline.core.errors import BadImage, InvalidRequest, RecipeError
 from image_pipeline.core.storage import LocalStore, ObjectNotFound
 from image_pipeline.ui.auth import GetUserDep, can_write
 from image_pipeline.ui.backends import Backends, backends
-from image_pipeline.ui.images import BackendsDep, checked_sha256
+from image_pipeline.ui.images import IMAGE, BackendsDep, Sha256, checked_sha256
+from image_pipeline.ui.schemas import (BACKEND, READ, Operations, RecipeCheck, RecipeItem, SavedRecipe, errors)
 
 router = APIRouter(prefix="/api", tags=["editor"])
 SOURCE_CACHE = 8  # originals kept on local disk for previews, when the store is remote
@@ -55,7 +56,13 @@ class RecipeBody(BaseModel):
                 "output": self.output}
 
 
-@router.get("/operations", summary="The operations a recipe can list, by family, with their parameters")
+class SavedRecipeBody(RecipeBody):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                      description="An identifier (ASCII letters, digits, _): what the forms and the outputs' URLs take")
+
+
+@router.get("/operations", summary="The operations a recipe can list, by family, with their parameters",
+            response_model=Operations, responses=errors(*READ))
 def operations() -> dict[str, Any]:
     from image_pipeline.process.operations.base import describe
 
@@ -116,10 +123,20 @@ def _checked_recipe(b: Backends, spec: dict[str, Any], origin: str) -> Any:
     return recipe
 
 
-@router.post("/images/{sha256}/preview", response_class=Response,
-             responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+PREVIEW_HEADERS = {
+    "X-Preview-Ms": {"description": "Milliseconds the preview took", "schema": {"type": "string"}},
+    "X-Preview-Size": {"description": "The preview's width x height", "schema": {"type": "string"}},
+}
+
+
+@router.post(IMAGE + "/preview", response_class=Response,
+             responses={200: {"description": "The preview: JPEG, or PNG when it has transparency",
+                              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                                          "image/png": {"schema": {"type": "string", "format": "binary"}}},
+                              "headers": PREVIEW_HEADERS},
+                        **errors(404, 422, *BACKEND)},
              summary="The image with a chain of operations applied by the pipeline's engine, reduced")
-def preview(sha256: str, body: PreviewRequest, request: Request) -> Response:
+def preview(sha256: Sha256, body: PreviewRequest, request: Request) -> Response:
     from image_pipeline.process.batches import gallery_image
     from image_pipeline.process.engine import preview_image
 
@@ -161,7 +178,8 @@ def _recipe_item(recipe: Any, origin: Literal["file", "saved"], b: Backends, sav
             "saved_by": (saved or {}).get("saved_by"), "saved_at": (saved or {}).get("saved_at")}
 
 
-@router.get("/recipes", summary="The recipes (files and saved), with their versions, operations and YAML")
+@router.get("/recipes", summary="The recipes (files and saved), with their versions, operations and YAML",
+            response_model=list[RecipeItem], responses=errors(*BACKEND))
 def recipes(b: BackendsDep) -> list[dict[str, Any]]:
     book = b.recipe_book()
     saved = {d["name"]: d for d in b.catalog.saved_recipes()}
@@ -170,7 +188,8 @@ def recipes(b: BackendsDep) -> list[dict[str, Any]]:
     return sorted(items, key=lambda r: r["name"])
 
 
-@router.post("/recipes/check", summary="Check a recipe as a file recipe is checked; its YAML and the errors")
+@router.post("/recipes/check", summary="Check a recipe as a file recipe is checked; its YAML and the errors",
+             response_model=RecipeCheck, responses=errors(422, *BACKEND))
 def check_recipe(body: RecipeBody, b: BackendsDep) -> dict[str, Any]:
     from image_pipeline.process.recipes import recipe_yaml
 
@@ -183,9 +202,10 @@ def check_recipe(body: RecipeBody, b: BackendsDep) -> dict[str, Any]:
     return {"yaml": recipe_yaml({k: v for k, v in spec.items() if v or k == "operations"}), "errors": errors}
 
 
-@router.post("/recipes", status_code=201, dependencies=[Depends(can_write)],
+@router.post("/recipes", status_code=201, dependencies=[Depends(can_write)], response_model=SavedRecipe,
+             responses=errors(409, 422, *BACKEND),
              summary="Save a recipe in the catalog (every worker reads it); saving a saved name bumps its version")
-def save_recipe(body: RecipeBody, request: Request, user: GetUserDep) -> JSONResponse:
+def save_recipe(body: SavedRecipeBody, request: Request, user: GetUserDep) -> dict[str, Any]:
     from image_pipeline.process.recipes import recipe_yaml, save_recipe as save
 
     b = backends(request)
@@ -200,5 +220,4 @@ def save_recipe(body: RecipeBody, request: Request, user: GetUserDep) -> JSONRes
         stored = save(b.catalog, spec, user.get_name(), folders=b.cfg.recipe_folders())
     except RecipeError as exc:
         raise HTTPException(422, str(exc)) from None
-    return JSONResponse({"name": stored["name"], "version": stored["version"], "yaml": recipe_yaml(stored["spec"])},
-                        status_code=201)
+    return {"name": stored["name"], "version": stored["version"], "yaml": recipe_yaml(stored["spec"])}

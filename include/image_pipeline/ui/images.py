@@ -1,21 +1,52 @@
-"""The gallery's JSON routes: the listing, its facets, an image's detail, metrics and recipes."""
+"""The gallery's JSON routes: the listing, its facets, an image's detail, metrics and similar images.
+
+An image is named in a path by its sha256, ``{sha256:gallery_sha256}`` (:class:`PatternConvertor`): a
+path whose segment is not one matches no route (404), so ``/api/images/bulk`` is its own route for every
+method (a GET of it is a 405 saying POST, not "no such image").
+"""
 
 from __future__ import annotations
 
 import re
 import threading
 import time
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BeforeValidator
+from starlette.convertors import Convertor, register_url_convertor
 
 from image_pipeline.core.catalog import ImageFilters
 from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.ui.backends import Backends, backends
+from image_pipeline.ui.schemas import (BACKEND, DailyMetrics, Facets, ImageDetail, ImagePage, SimilarImages,
+                                       errors)
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256_PATTERN = "^[0-9a-f]{64}$"
+SHA256 = re.compile(SHA256_PATTERN)
 router = APIRouter(prefix="/api", tags=["gallery"])
 BackendsDep = Annotated[Backends, Depends(backends)]
+
+
+class PatternConvertor(Convertor[str]):
+    """A path segment matching ``regex``, else no route: a name that cannot be one is a 404 like a name that
+    is not there (and ``/api/images/bulk`` never reads as an image)."""
+
+    def __init__(self, regex: str):
+        self.regex = regex
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("gallery_sha256", PatternConvertor(SHA256_PATTERN.strip("^$")))
+SHA256_SEGMENT = "/{sha256:gallery_sha256}"  # the schema shows it as {sha256}
+IMAGE = "/images" + SHA256_SEGMENT  # an image's path under /api
+Sha256 = Annotated[str, Path(pattern=SHA256_PATTERN, description="The image's sha256 (64 lowercase hex digits)")]
 COUNT_SECONDS = 10.0  # a page's count is remembered this long: paging on through the cursor does not recount
 _counts_lock = threading.Lock()
 
@@ -55,6 +86,34 @@ def airflow_base() -> str:
     return urlparse(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
+def _day(value: Any) -> Any:
+    """``YYYY-MM-DD`` as a day (a bound of whole days), anything else left to pydantic's date-time parser."""
+    return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else value
+
+
+When = Annotated[datetime | date, BeforeValidator(_day)]
+_EARLIEST, _LATEST = datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc)
+
+
+def utc_bound(value: date | datetime | None, *, end: bool) -> datetime | None:
+    """A listing's bound as an aware UTC time: a day is its start (``since``) or the next day's start
+    (``until``: the day is included); a time without a zone is UTC. A bound past the calendar's edge
+    (9999-12-31 included, a time of year 1 east of UTC) is clamped to it, which selects what it
+    means: every record is retrieved between the two edges."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        if end and value == date.max:
+            return _LATEST
+        value = datetime.combine(value + timedelta(days=1) if end else value, datetime.min.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # astimezone's word for a UTC time outside years 1 to 9999: the calendar's edge
+        return _LATEST if value.year == 9999 else _EARLIEST
+
+
 def checked_sha256(sha256: str) -> str:
     """A sha256 from the client, or 404: it names a catalog record, never a path."""
     if not SHA256.match(sha256):
@@ -62,40 +121,45 @@ def checked_sha256(sha256: str) -> str:
     return sha256
 
 
-@router.get("/images", summary="A page of the gallery, newest (or oldest) first")
+@router.get("/images", summary="A page of the gallery, newest (or oldest) first", response_model=ImagePage,
+            responses=errors(400, 422, *BACKEND))
 def list_images(
     request: Request, b: BackendsDep,
     keyword: str | None = None, label: str | None = None, source: str | None = None,
-    since: str | None = Query(None, description="YYYY-MM-DD or an ISO time (retrieved at or after)"),
-    until: str | None = Query(None, description="YYYY-MM-DD (that day included) or an ISO time (before)"),
+    since: Annotated[When | None, Query(description="YYYY-MM-DD (from that day) or an ISO time (retrieved at or "
+                                                    "after)")] = None,
+    until: Annotated[When | None, Query(description="YYYY-MM-DD (that day included) or an ISO time (before)")] = None,
     format: str | None = None, status: Literal["raw", "processed", "quarantined"] | None = None,
     has_faces: bool | None = None, duplicates: bool = False,
     tag: Annotated[list[str] | None, Query(description="images carrying this tag (repeat: all of them)")] = None,
     trashed: bool = Query(False, description="true: only the trash (the default listing hides it)"),
     sort: Literal["newest", "oldest"] = "newest", limit: int = Query(60, ge=1, le=500),
-    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    cursor: str | None = Query(None, description="next_cursor of the previous page (400 for one this API did not "
+                                                 "give)"),
 ) -> dict[str, Any]:
     from image_pipeline.ui.views import summary
 
     try:
-        filters = ImageFilters(keyword=keyword, label=label, source=source, since=since, until=until,
-                               format=format, status=status, has_faces=has_faces, duplicates=duplicates,
-                               tag=tuple(tag or ()) or None, trashed=trashed)
+        filters = ImageFilters(keyword=keyword, label=label, source=source, since=utc_bound(since, end=False),
+                               until=utc_bound(until, end=True), format=format, status=status, has_faces=has_faces,
+                               duplicates=duplicates, tag=tuple(tag or ()) or None, trashed=trashed)
         items, next_cursor = b.catalog.list_images(filters, sort=sort, limit=limit, cursor=cursor)
         count = _count(b, filters)
-    except InvalidRequest as exc:  # a filter, sort, limit or cursor refused: the request's fault
+    except InvalidRequest as exc:  # a cursor this API did not give: the request's fault
         raise HTTPException(400, str(exc)) from None
     base, thumb = root(request), b.cfg.gallery_thumb
     return {"items": [summary(d, base, thumb) for d in items], "next_cursor": next_cursor, "count": count}
 
 
-@router.get("/facets", summary="The values the gallery filters on, with their image counts")
+@router.get("/facets", summary="The values the gallery filters on, with their image counts", response_model=Facets,
+            responses=errors(*BACKEND))
 def facets(b: BackendsDep) -> dict[str, Any]:
     return b.catalog.facets()
 
 
-@router.get("/images/{sha256}", summary="An image's record: metadata, features, provenance, outputs")
-def image_detail(sha256: str, request: Request, b: BackendsDep) -> dict[str, Any]:
+@router.get(IMAGE, summary="An image's record: metadata, features, provenance, outputs", response_model=ImageDetail,
+            responses=errors(404, 422, *BACKEND))
+def image_detail(sha256: Sha256, request: Request, b: BackendsDep) -> dict[str, Any]:
     from image_pipeline.ui.views import detail
 
     doc = b.catalog.get(checked_sha256(sha256))
@@ -107,11 +171,14 @@ def image_detail(sha256: str, request: Request, b: BackendsDep) -> dict[str, Any
     return detail(doc, root(request), airflow_base(), b.cfg.gallery_thumb, others)
 
 
-@router.get("/metrics", summary="The analytics' daily metrics documents, by day")
-def metrics(b: BackendsDep, since: str | None = Query(None, description="first day, YYYY-MM-DD"),
-            until: str | None = Query(None, description="last day, YYYY-MM-DD (included)")) -> list[dict[str, Any]]:
+@router.get("/metrics", summary="The analytics' daily metrics documents, by day", response_model=list[DailyMetrics],
+            responses=errors(422, *BACKEND))
+def metrics(b: BackendsDep, since: Annotated[date | None, Query(description="first day, YYYY-MM-DD")] = None,
+            until: Annotated[date | None, Query(description="last day, YYYY-MM-DD (included)")] = None,
+            ) -> list[dict[str, Any]]:
+    first, last = since and since.isoformat(), until and until.isoformat()
     return [m for m in b.catalog.metrics()
-            if (since is None or m.get("day", "") >= since) and (until is None or m.get("day", "") <= until)]
+            if (first is None or m.get("day", "") >= first) and (last is None or m.get("day", "") <= last)]
 
 
 # --- similar images -------------------------------------------------------------------------------
@@ -142,17 +209,36 @@ def _similar_items(b: Backends, request: Request, hits: list[dict[str, Any]]) ->
     return items
 
 
-@router.get("/images/{sha256}/similar", summary="The images most like this one (cosine of their embeddings)")
-def similar_images(sha256: str, request: Request, b: BackendsDep,
+NEEDS_ML = ("similar images need the extra 'ml' (the embedding model and faiss), which this installation does "
+            "not have: pip install 'image-pipeline[ml]'")
+
+
+def _similar_here() -> bool:
+    """Whether this installation searches similar images: the embedding model (a picture's embedding)
+    and faiss (the index, its saved copy) of the extra ``ml``, found without importing them."""
+    from image_pipeline.process import models
+
+    return models.available("embedding") and models.available("hnsw")
+
+
+@router.get(IMAGE + "/similar", summary="The images most like this one (cosine of their embeddings); without the "
+                                        "extra ml, none and why (available: false)",
+            response_model=SimilarImages, responses=errors(404, 422, *BACKEND))
+def similar_images(sha256: Sha256, request: Request, b: BackendsDep,
                    k: int = Query(12, ge=1, le=100)) -> dict[str, Any]:
+    doc = b.catalog.get(checked_sha256(sha256))
+    if doc is None:
+        raise HTTPException(404, "no such image")
+    embedded = bool((doc.get("features") or {}).get("embedding"))
+    if not _similar_here():
+        return {"items": [], "available": False, "embedding": embedded, "reason": NEEDS_ML}
     from image_pipeline.process.similar import similar
 
-    if b.catalog.get(checked_sha256(sha256)) is None:
-        raise HTTPException(404, "no such image")
     hits = similar(b.catalog, sha256, k, similar_index(b))
-    if hits is None:  # not processed yet, or processed without the extra ml
-        return {"items": [], "embedding": False}
-    return {"items": _similar_items(b, request, hits), "embedding": True}
+    if hits is None:
+        return {"items": [], "available": True, "embedding": False,
+                "reason": "the image has no embedding yet: it is found once processed with the extra 'ml'"}
+    return {"items": _similar_items(b, request, hits), "available": True, "embedding": True, "reason": None}
 
 
 def _picture(b: Backends, data: bytes):
@@ -184,26 +270,37 @@ def _similar_to_file(b: Backends, request: Request, data: bytes, k: int) -> dict
     from image_pipeline.process.similar import similar_to_picture
 
     hits = similar_to_picture(b.catalog, _picture(b, data), k, similar_index(b))
-    return {"items": _similar_items(b, request, hits)}
+    return {"items": _similar_items(b, request, hits), "available": True, "embedding": True, "reason": None}
+
+
+UPLOAD_OVERHEAD = 64 * 1024  # boundaries and part headers around the picture
+# The multipart body the route reads itself (streamed, bounded before it is read): described here.
+SIMILAR_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["file"], "additionalProperties": False,
+               "properties": {"file": {"type": "string", "format": "binary",
+                                       "description": "The picture (JPEG, PNG, WebP, ...), at most "
+                                                      "GALLERY_UPLOAD_MAX_BYTES"}}},
+    "encoding": {"file": {"contentType": "image/*, application/octet-stream"}}}}}}
 
 
 @router.post("/similar", summary="The gallery's images most like an uploaded picture (multipart field `file`); "
-                                 "needs the extra ml")
+                                 "without the extra ml, none and why (available: false)",
+             response_model=SimilarImages, openapi_extra=SIMILAR_BODY, responses=errors(400, 411, 413, 422, *BACKEND))
 async def similar_to_file(request: Request, b: BackendsDep, k: int = Query(12, ge=1, le=100)) -> dict[str, Any]:
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
 
-    from image_pipeline.process import models
-
-    if not models.available("embedding"):
-        raise HTTPException(503, "finding similar pictures needs the extra 'ml' (the embedding model)")
+    if not _similar_here():  # answered before the upload is read: nothing here could use it
+        return {"items": [], "available": False, "embedding": False, "reason": NEEDS_ML}
     limit = b.cfg.upload_max_bytes
     length = request.headers.get("content-length")
     if length is None or not length.isdigit():
         raise HTTPException(411, "a Content-Length is required")
-    if int(length) > limit + 64 * 1024:
+    if int(length) > limit + UPLOAD_OVERHEAD:
         raise HTTPException(413, f"too large: at most {limit} bytes")
-    async with request.form(max_files=1, max_fields=4, max_part_size=64 * 1024) as form:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(400, "send the picture as multipart/form-data, in the field 'file'")
+    async with request.form(max_files=1, max_fields=4, max_part_size=UPLOAD_OVERHEAD) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(400, "send the picture as multipart/form-data, in the field 'file'")

@@ -8,18 +8,37 @@ analytics; the ``gallery_maintenance`` DAG purges it after ``GALLERY_TRASH_RETEN
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from pydantic import AfterValidator, BaseModel, Field
 
+from image_pipeline.core.catalog.base import MAX_TAGS, clean_tags
 from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.core.selection import MAX_IMAGES
 from image_pipeline.ui.auth import GetUserDep, can_write
 from image_pipeline.ui.backends import backends
-from image_pipeline.ui.images import checked_sha256, forget_counts, image_detail
+from image_pipeline.ui.images import IMAGE, SHA256_PATTERN, Sha256, checked_sha256, forget_counts, image_detail
+from image_pipeline.ui.schemas import BACKEND, BulkResult, ImageDetail, errors
 
-router = APIRouter(prefix="/api/images", tags=["manage"], dependencies=[Depends(can_write)])
+router = APIRouter(prefix="/api", tags=["manage"], dependencies=[Depends(can_write)])
+
+
+def _tag(value: str) -> str:
+    """The catalog's rule (``clean_tags``: stripped, 1-50 printable characters), refused as pydantic refuses."""
+    try:
+        return clean_tags([value])[0]
+    except InvalidRequest as exc:  # the tag's text refused: a validation error of the field (422)
+        raise ValueError(str(exc)) from None  # pydantic's protocol: a validator raises ValueError
+
+
+# JSON Schema cannot say "printable" (str.isprintable): the pattern says what it can (a character that is
+# not blank, no control character) and the validator applies the catalog's rule itself.
+Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]"
+                                                               r"[^\x00-\x1f\x7f-\x9f]*$",
+                           description="1 to 50 printable characters (spaces around are dropped)"),
+               AfterValidator(_tag)]
+Sha256Item = Annotated[str, Field(pattern=SHA256_PATTERN)]
 
 
 class ImageChanges(BaseModel):
@@ -27,22 +46,29 @@ class ImageChanges(BaseModel):
 
     title: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=5000)
-    tags: list[str] | None = Field(None, max_length=50)
+    tags: list[Tag] | None = Field(None, max_length=MAX_TAGS)
 
 
-class BulkRequest(BaseModel):
-    sha256s: list[str] = Field(min_length=1, max_length=MAX_IMAGES)
-    action: Literal["tag", "untag", "trash", "restore"]
-    tags: list[str] = Field(default_factory=list, max_length=50)
+class BulkTags(BaseModel):
+    sha256s: list[Sha256Item] = Field(min_length=1, max_length=MAX_IMAGES)
+    action: Literal["tag", "untag"]
+    tags: list[Tag] = Field(min_length=1, max_length=MAX_TAGS, description="The tags to add or remove")
 
 
-@router.patch("/{sha256}", summary="Change an image's title, description or tags (recorded in its history)")
-def edit(sha256: str, body: ImageChanges, request: Request, user: GetUserDep) -> dict[str, Any]:
+class BulkMove(BaseModel):
+    sha256s: list[Sha256Item] = Field(min_length=1, max_length=MAX_IMAGES)
+    action: Literal["trash", "restore"]
+    tags: list[Tag] = Field(default_factory=list, max_length=0, description="None (what the form sends: [])")
+
+
+BulkRequest = Annotated[BulkTags | BulkMove, Field(discriminator="action")]
+
+
+@router.patch(IMAGE, summary="Change an image's title, description or tags (recorded in its history)",
+              response_model=ImageDetail, responses=errors(404, 422, *BACKEND))
+def edit(sha256: Sha256, body: ImageChanges, request: Request, user: GetUserDep) -> dict[str, Any]:
     b = backends(request)
-    try:
-        doc = b.catalog.edit_image(checked_sha256(sha256), body.model_dump(exclude_unset=True), user.get_name())
-    except InvalidRequest as exc:  # the request's fault: refused, nothing changed
-        raise HTTPException(422, str(exc)) from None
+    doc = b.catalog.edit_image(checked_sha256(sha256), body.model_dump(exclude_unset=True), user.get_name())
     if doc is None:
         raise HTTPException(404, "no such image")
     forget_counts(b)
@@ -59,28 +85,29 @@ def _moved(sha256: str, request: Request, move: Callable[..., tuple[Any, Any]], 
     return image_detail(sha256, request, b)
 
 
-@router.post("/{sha256}/trash", summary="Move an image to the trash (hidden; purged after the retention)")
-def trash(sha256: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+@router.post(IMAGE + "/trash", summary="Move an image to the trash (hidden; purged after the retention)",
+             response_model=ImageDetail, responses=errors(404, 422, *BACKEND))
+def trash(sha256: Sha256, request: Request, user: GetUserDep) -> dict[str, Any]:
     return _moved(sha256, request, backends(request).catalog.trash_image, user.get_name())
 
 
-@router.post("/{sha256}/restore", summary="Take an image out of the trash")
-def restore(sha256: str, request: Request, user: GetUserDep) -> dict[str, Any]:
+@router.post(IMAGE + "/restore", summary="Take an image out of the trash", response_model=ImageDetail,
+             responses=errors(404, 422, *BACKEND))
+def restore(sha256: Sha256, request: Request, user: GetUserDep) -> dict[str, Any]:
     return _moved(sha256, request, backends(request).catalog.restore_image, user.get_name())
 
 
-@router.post("/bulk", summary="Tag, untag, trash or restore several images; how many changed")
-def bulk(body: BulkRequest, request: Request, user: GetUserDep) -> dict[str, int]:
+@router.post("/images/bulk", summary="Tag, untag, trash or restore several images; how many changed",
+             response_model=BulkResult, responses=errors(409, 422, *BACKEND))
+def bulk(body: Annotated[BulkRequest, Body()], request: Request, user: GetUserDep) -> dict[str, int]:
     b = backends(request)
     catalog, by = b.catalog, user.get_name()
-    sha256s = [checked_sha256(s) for s in dict.fromkeys(body.sha256s)]
-    if body.action in ("tag", "untag"):
-        if not body.tags:
-            raise HTTPException(422, "give the tags to add or remove")
+    sha256s = list(dict.fromkeys(body.sha256s))
+    if isinstance(body, BulkTags):
         try:
             changed = catalog.tag_images(sha256s, body.tags, by, remove=body.action == "untag")
-        except InvalidRequest as exc:  # the request's fault: refused, nothing changed
-            raise HTTPException(422, str(exc)) from None
+        except InvalidRequest as exc:  # the tags are checked: what is left is an image's tags past MAX_TAGS
+            raise HTTPException(409, str(exc)) from None
     else:
         change = catalog.trash_image if body.action == "trash" else catalog.restore_image
         changed = sum(change(s, by)[1] for s in sha256s)

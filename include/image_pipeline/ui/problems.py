@@ -24,28 +24,21 @@ a run of their recipe makes them again.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from image_pipeline.core.selection import MAX_IMAGES
 from image_pipeline.ui.backends import backends
-from image_pipeline.ui.images import BackendsDep, airflow_base, checked_sha256, root
+from image_pipeline.ui.images import SHA256_PATTERN, BackendsDep, airflow_base, root
+from image_pipeline.ui.schemas import BACKEND, RunRef, errors
 from image_pipeline.ui.views import run_ref, thumb_url
 
 router = APIRouter(prefix="/api", tags=["problems"])
 
 MAX_SCANNED = 5000  # problem documents read for one answer; past it the counts are lower bounds (truncated)
 MAX_RUNS = 10  # runs listed per group, the latest first
-
-
-class ProblemRun(BaseModel):
-    run_id: str
-    dag_id: str | None = Field(description="The run's DAG, as recorded with the problem (None in records older "
-                                            "than that: the run is then shown without a link)")
-    airflow_url: str | None = Field(description="Airflow's page of the run: <base>/dags/<dag_id>/runs/<run_id>, "
-                                                "when its DAG is known")
 
 
 class ProblemSample(BaseModel):
@@ -63,7 +56,7 @@ class ProblemGroup(BaseModel):
     count: int = Field(description="Images in the group")
     samples: list[ProblemSample]
     sha256s: list[str] = Field(description=f"The group's images, at most {MAX_IMAGES} (one Retry)")
-    runs: list[ProblemRun]
+    runs: list[RunRef]
 
 
 class ProblemTotals(BaseModel):
@@ -84,7 +77,7 @@ class Problems(BaseModel):
 
 
 class RetryRequest(BaseModel):
-    sha256s: list[str] = Field(min_length=1, max_length=MAX_IMAGES)
+    sha256s: list[Annotated[str, Field(pattern=SHA256_PATTERN)]] = Field(min_length=1, max_length=MAX_IMAGES)
 
 
 class RetryConf(BaseModel):
@@ -149,7 +142,7 @@ def group_problems(docs: list[dict[str, Any]]) -> dict[str, list[_Group]]:
     return out
 
 
-@router.get("/problems", response_model=Problems,
+@router.get("/problems", response_model=Problems, responses=errors(422, *BACKEND),
             summary="Quarantined images, failed outputs and images still being retried, grouped by cause")
 def problems(request: Request, b: BackendsDep,
              samples: int = Query(6, ge=0, le=48, description="sample images per group")) -> Problems:
@@ -163,7 +156,7 @@ def problems(request: Request, b: BackendsDep,
         return ProblemGroup(kind=g.kind, recipe=g.recipe, reason=g.reason, count=len(g.docs),
                             samples=[ProblemSample(**_sample(d, ui_root, thumb)) for d in g.docs[:samples]],
                             sha256s=[d["sha256"] for d in g.docs[:MAX_IMAGES]],
-                            runs=[ProblemRun(**run_ref(run_id, dag_id, base)) for run_id, dag_id in g.latest_runs()])
+                            runs=[RunRef(**run_ref(run_id, dag_id, base)) for run_id, dag_id in g.latest_runs()])
 
     quarantined = sum(1 for d in docs if d.get("quarantine"))
     failed = [d for d in docs if d.get("failures")]
@@ -177,13 +170,13 @@ def problems(request: Request, b: BackendsDep,
         truncated=truncated)
 
 
-@router.post("/problems/conf", response_model=RetryConf,
+@router.post("/problems/conf", response_model=RetryConf, responses=errors(422, *BACKEND),
              summary="The gallery_process conf that tries these images again (changes nothing; the page triggers it)")
 def retry_conf(body: RetryRequest, request: Request) -> RetryConf:
     b = backends(request)
     from image_pipeline.process.recovery import failed_recipes
 
-    images = [checked_sha256(s) for s in dict.fromkeys(body.sha256s)]
+    images = list(dict.fromkeys(body.sha256s))  # well-formed: the body's pattern
     defaults = b.cfg.recipe_names()
     # The same recipes the run's planning adds for a retry (a recipe deleted since is left out: naming
     # it would refuse the whole run); named here too so the run's form shows what it will make.

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from image_pipeline.core.request_limit import retry_after, too_many_requests
 from image_pipeline.ui.auth import REQUEST_DAG, GetUserDep, can_request
 from image_pipeline.ui.backends import backends
+from image_pipeline.ui.schemas import READ, errors
 
 router = APIRouter(prefix="/api", tags=["requests"])
 _COUNT_AND_CREATE = threading.Lock()
@@ -63,7 +64,7 @@ def _over_limit(session: Any, user: str, limit: int, window: int, now: datetime)
 @router.post("/requests", dependencies=[Depends(can_request)], response_model=DAGRunResponse,
              summary="Start image_request for the logged-in user (rate-limited per user); needs the right to "
                      "trigger image_request",
-             responses={429: {"description": "Too many requests from this user in the window"}})
+             responses=errors(400, 404, 422, 429, *READ))
 def request_images(body: ImageRequest, request: Request, user: GetUserDep, session: SessionDep) -> Any:
     cfg = backends(request).cfg
     limit, window = cfg.request_rate_limit, cfg.request_rate_window

@@ -18,11 +18,23 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from image_pipeline.settings import Settings
 from image_pipeline.ui.auth import GetUserDep, can_upload
 from image_pipeline.ui.backends import Backends, backends
+from image_pipeline.ui.schemas import BACKEND, Uploads, errors
 
 router = APIRouter(prefix="/api", tags=["uploads"])
 MULTIPART_OVERHEAD = 64 * 1024  # per file: boundaries and part headers
+# The multipart body the route reads itself (streamed into temporary files, bounded before it is read):
+# described here. The limits are the settings' defaults (the document is the same on every install).
+DEFAULT_MAX_FILES = Settings.__dataclass_fields__["upload_max_files"].default
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["files"], "additionalProperties": False, "properties": {
+        "files": {"type": "array", "minItems": 1, "maxItems": DEFAULT_MAX_FILES,
+                  "items": {"type": "string", "format": "binary"},
+                  "description": f"The images, at most GALLERY_UPLOAD_MAX_FILES ({DEFAULT_MAX_FILES} by default) of "
+                                 "GALLERY_UPLOAD_MAX_BYTES each; a file that is not an image is refused on its own"}}},
+    "encoding": {"files": {"contentType": "image/*, application/octet-stream"}}}}}}
 
 
 def _store_one(b: Backends, upload: UploadFile, uploaded_by: str) -> dict[str, Any]:
@@ -49,7 +61,8 @@ def _store_one(b: Backends, upload: UploadFile, uploaded_by: str) -> dict[str, A
     return {**answer, "status": "accepted"}
 
 
-@router.post("/uploads", dependencies=[Depends(can_upload)],
+@router.post("/uploads", dependencies=[Depends(can_upload)], response_model=Uploads, openapi_extra=UPLOAD_BODY,
+             responses=errors(400, 411, 413, *BACKEND),
              summary="Upload images (multipart field `files`, several) into the inbox; "
                      "needs the right to trigger gallery_inbox")
 async def upload(request: Request, user: GetUserDep) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -13,7 +14,9 @@ ANY_SHA = "0" * 64
 
 
 def concrete(path: str) -> str:
-    return (path.replace("{sha256}", ANY_SHA).replace("{recipe}", "thumb").replace("{path:path}", "main.js"))
+    """A route's path with its parameters filled in (each may carry its convertor: ``{sha256:gallery_sha256}``)."""
+    values = {"sha256": ANY_SHA, "recipe": "thumb", "name": "ab" * 32 + ".zip", "path": "main.js"}
+    return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], path)
 
 
 def test_every_route_needs_a_logged_in_user(app, client):
@@ -170,9 +173,10 @@ def test_chosen_images_are_zipped_by_the_delivery_code(client, as_user, gallery_
     with zipfile.ZipFile(io.BytesIO(got.content)) as zf:
         manifest = json.loads(zf.read("manifest.json"))
     assert sorted(m["sha256"] for m in manifest) == chosen
-    assert client.post("/api/archives", json={"sha256s": ["../etc"]}, headers=as_user("viewer")).status_code == 400
+    refused = client.post("/api/archives", json={"sha256s": ["../etc"]}, headers=as_user("viewer"))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["body", "sha256s", 0]
     assert client.post("/api/archives", json={"sha256s": chosen, "recipe": "nonesuch"},
-                       headers=as_user("viewer")).status_code == 400
+                       headers=as_user("viewer")).json() == {"detail": "no such recipe: nonesuch"}
     assert client.post("/api/archives", json={"sha256s": ["f" * 64]}, headers=as_user("viewer")).status_code == 404
     assert client.post("/api/archives", json={"sha256s": chosen}).status_code == 401
 

@@ -131,7 +131,7 @@ def test_the_retry_conf_names_the_defaults_and_the_failed_recipes(backends, clie
     assert set(backends.catalog.get(a)["failures"]) == {"web", "gone"}
     assert client.post("/api/problems/conf", json={"sha256s": [a]},
                        headers=as_user("viewer")).json()["recipes"] == ["half_gray", "thumb", "web"]
-    assert client.post("/api/problems/conf", json={"sha256s": ["../etc"]}, headers=as_user("viewer")).status_code == 404
+    assert client.post("/api/problems/conf", json={"sha256s": ["../etc"]}, headers=as_user("viewer")).status_code == 422
     assert client.post("/api/problems/conf", json={"sha256s": []}, headers=as_user("viewer")).status_code == 422
     assert client.post("/api/problems/conf", json={"sha256s": [a] * 1001},
                        headers=as_user("viewer")).status_code == 422
