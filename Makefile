@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test lint test-distributed demo bench bench-airflow install install-test browser clean ui
+.PHONY: run test lint test-distributed demo bench bench-airflow install install-test browser clean ui node ui-check ui-client
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ run: install
 	scripts/init-airflow
 	scripts/airflow standalone
 
-test: install-test lint
+test: install-test lint ui-check
 	$(VENV)/bin/python -m pytest
 
 # Guardrails: ruff (pyflakes, pycodestyle, bugbear, Airflow's AIR rules) and the layout's import contracts.
@@ -90,7 +90,32 @@ clean:
 	rm -rf .airflow data
 
 # The gallery's React app (Airflow react_apps plugin): ui/ sources → include/image_pipeline/ui/static/
-# (committed, so `make run` needs no Node.js). Needs Node.js 20+ and npm; tests/unit/ui/test_bundle.py
-# fails until the committed bundle is rebuilt from the current sources.
-ui:
-	cd ui && npm ci --no-audit --no-fund && npm run build
+# (committed, so `make run` needs no Node.js). tests/unit/ui/test_bundle.py fails until the committed
+# bundle is rebuilt from the current sources.
+ui: ui/node_modules/.stamp-ci
+	cd ui && npm run build
+
+# Node.js 20.19+ and npm build and check the UI: the machine's, found on PATH (scripts/find-node); where
+# there is none, make test stops here saying how to get one: the UI's checks are never skipped.
+node:
+	@scripts/find-node >/dev/null
+
+# The UI's packages, exactly as package-lock.json pins them (again only when it changes).
+ui/node_modules/.stamp-ci: ui/package.json ui/package-lock.json | node
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+
+# The UI's checks in make test: the TypeScript compiler, ESLint (typescript-eslint with types, React's
+# hooks rules, TanStack Query's; a warning fails too) and Vitest (with the check that the committed
+# client, ui/src/client/, is what ui/openapi.json and ui/airflow-openapi.json generate).
+ui-check: ui/node_modules/.stamp-ci
+	cd ui && npm run --silent typecheck
+	cd ui && npm run --silent lint
+	cd ui && npm run --silent test
+
+# The UI's client after an API change: both OpenAPI documents written again (the gallery's as its app
+# serves it, the part of Airflow's the UI calls), then the TypeScript generated from them; then make ui.
+ui-client: install ui/node_modules/.stamp-ci
+	$(VENV)/bin/python -m image_pipeline.ui.openapi ui/openapi.json
+	$(VENV)/bin/python scripts/airflow-openapi ui/airflow-openapi.json
+	cd ui && npm run generate

@@ -1,18 +1,55 @@
 /*
- * The gallery's JSON API (/gallery/api/...) and Airflow's REST API (/api/v2/...), same-origin.
+ * The gallery's API (/gallery/api/...) and Airflow's REST API (/api/v2/...), same-origin, through
+ * openapi-fetch clients typed by the TypeScript generated from their OpenAPI documents (src/client/,
+ * `npm run generate`): every path, parameter, body and answer here is the API's own, checked by tsc.
  *
  * Auth: Airflow's own UI calls its API with no Authorization header; the browser sends the
  * `_token` cookie set at login, which the API server (and the gallery's FastAPI app, through
- * airflow.api_fastapi.core_api.security) reads. We do the same: fetch with credentials
- * "same-origin". A 401 sends the user to Airflow's login page, as the host does.
+ * airflow.api_fastapi.core_api.security) reads. We do the same: credentials "same-origin". A 401
+ * sends the user to Airflow's login page, as the host does.
  *
  * Base path: Airflow may be served under a prefix ([api] base_url); the host page carries it in
- * <base href>, so every URL here is resolved against document.baseURI, never "/".
+ * <base href>, so every URL here is resolved against it, never "/".
  */
-import type { Family, ParamValue } from "src/editor";
-import { normOperations } from "src/editor";
-import type { ImageDetail, ImagePage, Facets, MetricsDoc, Problems, Recipe } from "src/types";
-import { normDetail, normFacets, normMetrics, normPage, normProblems, normRecipes } from "src/types";
+import createClient, { type Client, type Middleware } from "openapi-fetch";
+
+import type { components as AirflowComponents, paths as AirflowPaths } from "src/client/airflow";
+import type { components as GalleryComponents, paths as GalleryPaths } from "src/client/gallery";
+
+/** The gallery API's documents, by their schema names (ImageDetail, ImagePage, Problems, ...). */
+export type Schemas = GalleryComponents["schemas"];
+export type ImageDetail = Schemas["ImageDetail"];
+export type ImageSummary = Schemas["ImageSummary"];
+export type ImagePage = Schemas["ImagePage"];
+export type Facet = Schemas["Facet"];
+export type Facets = Schemas["Facets"];
+export type RunRef = Schemas["RunRef"];
+export type Quarantine = Schemas["Quarantine"];
+export type FailedOutput = Schemas["FailedOutput"];
+export type Output = Schemas["Output"];
+export type HistoryEntry = Schemas["HistoryEntry"];
+export type SimilarImages = Schemas["SimilarImages"];
+export type MetricsDoc = Schemas["DailyMetrics"];
+export type Recipe = Schemas["RecipeItem"];
+export type RecipeDraft = Schemas["RecipeBody"];
+export type RecipeCheck = Schemas["RecipeCheck"];
+export type SavedRecipe = Schemas["SavedRecipe"];
+export type Problems = Schemas["Problems"];
+export type ProblemGroup = Schemas["ProblemGroup"];
+export type ProblemTotals = Schemas["ProblemTotals"];
+export type UploadedFile = Schemas["UploadedFile"];
+export type Operations = Schemas["Operations"];
+/** What POST /api/images/bulk takes: tags added or removed, or images moved to or from the trash. */
+export type BulkChange = NonNullable<GalleryPaths["/api/images/bulk"]["post"]["requestBody"]>["content"]["application/json"];
+export type BulkAction = BulkChange["action"];
+export type ImagesQuery = NonNullable<GalleryPaths["/api/images"]["get"]["parameters"]["query"]>;
+export type ImageChanges = Schemas["ImageChanges"];
+export type OperationsList = RecipeDraft["operations"];
+
+/** Airflow's REST API documents the UI reads. */
+export type DagRun = AirflowComponents["schemas"]["DAGRunResponse"];
+export type TaskInstance = AirflowComponents["schemas"]["TaskInstanceResponse"];
+export type DagRunState = AirflowComponents["schemas"]["DagRunState"];
 
 /** The host's base path, always ending in "/" (e.g. "/" or "/airflow/"). */
 export const basePath = (): string => {
@@ -46,21 +83,24 @@ export class ApiError extends Error {
   }
 }
 
-/** The human message of an error body: FastAPI's {"detail": ...} (a string or a list), or text. */
+/**
+ * The human message of an error body: the gallery's {"detail": "..."} (ErrorBody), Airflow's
+ * {"detail": "..." | {...}} (HTTPExceptionResponse) or FastAPI's validation list, else the text.
+ */
 export const errorMessage = (status: number, body: unknown, fallback = ""): string => {
   if (typeof body === "object" && body !== null && "detail" in body) {
-    const { detail } = body as { detail: unknown };
+    const { detail } = body;
 
     if (typeof detail === "string") {
       return detail;
     }
     if (Array.isArray(detail)) {
       return detail
-        .map((d) => (typeof d === "object" && d !== null && "msg" in d ? String((d as { msg: unknown }).msg) : String(d)))
+        .map((d: unknown) => (typeof d === "object" && d !== null && "msg" in d ? String(d.msg) : JSON.stringify(d)))
         .join("; ");
     }
     if (typeof detail === "object" && detail !== null && "message" in detail) {
-      return String((detail as { message: unknown }).message);
+      return String(detail.message);
     }
   }
   if (typeof body === "string" && body.trim() !== "") {
@@ -70,186 +110,124 @@ export const errorMessage = (status: number, body: unknown, fallback = ""): stri
   return fallback || `HTTP ${status}`;
 };
 
-const toLogin = () => {
+export const toLogin = () => {
   const next = globalThis.location.href;
 
   globalThis.location.replace(`${url("api/v2/auth/login")}?next=${encodeURIComponent(next)}`);
 };
 
-const parse = async (response: Response): Promise<unknown> => {
-  const text = await response.text();
-
-  try {
-    return text === "" ? null : (JSON.parse(text) as unknown);
-  } catch {
-    return text;
-  }
-};
-
-export const request = async (path: string, init: RequestInit = {}): Promise<unknown> => {
-  const headers = new Headers(init.headers);
-
-  headers.set("Accept", "application/json");
-  if (init.body !== undefined && typeof init.body === "string") {
-    headers.set("Content-Type", "application/json");
-  }
-  const response = await fetch(url(path), { credentials: "same-origin", ...init, headers });
-  const body = await parse(response);
-
-  if (!response.ok) {
+const loginOn401: Middleware = {
+  onResponse({ response }) {
     if (response.status === 401) {
       toLogin();
     }
-    throw new ApiError(response.status, errorMessage(response.status, body, response.statusText));
-  }
-
-  return body;
+  },
 };
 
-export const query = (params: Record<string, string | number | boolean | undefined>): string => {
-  const search = new URLSearchParams();
+// Made on first use: the base path is read from the host page, which a module's import may precede.
+let clients: { airflow: Client<AirflowPaths>; gallery: Client<GalleryPaths> } | undefined;
 
-  for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== "" && value !== false) {
-      search.set(key, String(value));
-    }
+const client = () => {
+  if (clients === undefined) {
+    const options = { credentials: "same-origin" as const, headers: { Accept: "application/json" } };
+
+    clients = {
+      airflow: createClient<AirflowPaths>({ ...options, baseUrl: basePath().replace(/\/$/u, "") }),
+      gallery: createClient<GalleryPaths>({ ...options, baseUrl: url("gallery") }),
+    };
+    clients.airflow.use(loginOn401);
+    clients.gallery.use(loginOn401);
   }
-  const text = search.toString();
 
-  return text === "" ? "" : `?${text}`;
+  return clients;
 };
 
-export type OperationsList = Record<string, Record<string, ParamValue>>[];
-export type RecipeOutput = Record<string, number | string>;
-export type RecipeDraft = { description: string; name: string; operations: OperationsList; output: RecipeOutput };
-export type RecipeCheck = { errors: string[]; yaml: string };
-export type SavedRecipe = { name: string; version?: number | string; yaml?: string };
-export type BulkAction = "restore" | "tag" | "trash" | "untag";
+/** The answer's body, or an ApiError with the API's message (a network failure stays a TypeError). */
+const ok = async <T>(pending: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> => {
+  const { data, error, response } = await pending;
 
-const imagePath = (sha: string, ...rest: string[]) =>
-  ["gallery/api/images", encodeURIComponent(sha), ...rest].join("/");
+  if (!response.ok) {
+    throw new ApiError(response.status, errorMessage(response.status, error, response.statusText));
+  }
 
-/** The preview of a chain on an image: an object URL of the engine's JPEG/PNG, and its server time. */
+  return data as T;
+};
+
+const image = (sha256: string) => ({ params: { path: { sha256 } } });
+
+export const api = {
+  bulk: (body: BulkChange) => ok(client().gallery.POST("/api/images/bulk", { body })),
+  checkRecipe: (body: RecipeDraft, signal?: AbortSignal) => ok(client().gallery.POST("/api/recipes/check", { body, signal })),
+  facets: (signal?: AbortSignal) => ok(client().gallery.GET("/api/facets", { signal })),
+  image: (sha256: string, signal?: AbortSignal) => ok(client().gallery.GET("/api/images/{sha256}", { ...image(sha256), signal })),
+  images: (query: ImagesQuery, signal?: AbortSignal) => ok(client().gallery.GET("/api/images", { params: { query }, signal })),
+  metrics: (query: { since?: string; until?: string }, signal?: AbortSignal) =>
+    ok(client().gallery.GET("/api/metrics", { params: { query }, signal })),
+  operations: (signal?: AbortSignal) => ok(client().gallery.GET("/api/operations", { signal })),
+  patchImage: (sha256: string, body: ImageChanges) => ok(client().gallery.PATCH("/api/images/{sha256}", { ...image(sha256), body })),
+  /** Quarantined images, failed outputs and images still being retried, grouped by cause. */
+  problems: (samples: number, signal?: AbortSignal) =>
+    ok(client().gallery.GET("/api/problems", { params: { query: { samples } }, signal })),
+  recipes: (signal?: AbortSignal) => ok(client().gallery.GET("/api/recipes", { signal })),
+  /** image_request started by the gallery for the logged-in user, rate-limited (429 says until when). */
+  requestImages: (body: Schemas["ImageRequest"]) => ok(client().gallery.POST("/api/requests", { body })),
+  restore: (sha256: string) => ok(client().gallery.POST("/api/images/{sha256}/restore", image(sha256))),
+  /** The gallery_process conf that tries these images again (the API computes it; nothing changes). */
+  retryConf: (sha256s: string[]) => ok(client().gallery.POST("/api/problems/conf", { body: { sha256s } })),
+  saveRecipe: (body: RecipeDraft) => ok(client().gallery.POST("/api/recipes", { body })),
+  similar: (sha256: string, signal?: AbortSignal) =>
+    ok(client().gallery.GET("/api/images/{sha256}/similar", { params: { path: { sha256 }, query: { k: 12 } }, signal })),
+  trash: (sha256: string) => ok(client().gallery.POST("/api/images/{sha256}/trash", image(sha256))),
+};
+
+/** The preview of a chain on an image: the engine's JPEG/PNG, and its server time. */
 export const preview = async (
-  sha: string,
+  sha256: string,
   operations: OperationsList,
   signal: AbortSignal,
   maxSide = 1024,
-): Promise<{ ms?: number; objectUrl: string }> => {
-  const response = await fetch(url(imagePath(sha, "preview")), {
-    body: JSON.stringify({ max_side: maxSide, operations }),
-    credentials: "same-origin",
-    headers: { Accept: "image/*, application/json", "Content-Type": "application/json" },
-    method: "POST",
+): Promise<{ blob: Blob; ms?: number }> => {
+  const { data, error, response } = await client().gallery.POST("/api/images/{sha256}/preview", {
+    ...image(sha256),
+    body: { max_side: maxSide, operations },
+    headers: { Accept: "image/*, application/json" },
+    parseAs: "blob",
     signal,
   });
 
-  if (!response.ok) {
-    if (response.status === 401) {
-      toLogin();
+  if (!response.ok || data === undefined) {
+    // parseAs applies to the error body too: read the JSON error back out of the blob.
+    const text = error instanceof Blob ? await error.text() : "";
+    let body: unknown = text;
+
+    try {
+      body = JSON.parse(text) as unknown;
+    } catch {
+      // not JSON: the text itself is the message
     }
-    throw new ApiError(response.status, errorMessage(response.status, await parse(response), response.statusText));
+    throw new ApiError(response.status, errorMessage(response.status, body, response.statusText));
   }
   const ms = Number(response.headers.get("X-Preview-Ms"));
 
-  return { ms: Number.isFinite(ms) && ms > 0 ? ms : undefined, objectUrl: URL.createObjectURL(await response.blob()) };
+  return { blob: data, ms: Number.isFinite(ms) && ms > 0 ? ms : undefined };
 };
 
-const json = (body: unknown, method = "POST"): RequestInit => ({ body: JSON.stringify(body), method });
-
-export const api = {
-  bulk: async (sha256s: string[], action: BulkAction, tags: string[] = []): Promise<number> => {
-    const body = (await request("gallery/api/images/bulk", json({ action, sha256s, tags }))) as { changed?: number } | null;
-
-    return body?.changed ?? 0;
-  },
-  checkRecipe: async (draft: RecipeDraft, signal?: AbortSignal): Promise<RecipeCheck> => {
-    const body = (await request("gallery/api/recipes/check", { ...json(draft), signal })) as Partial<RecipeCheck> | null;
-
-    return { errors: Array.isArray(body?.errors) ? body.errors.map(String) : [], yaml: String(body?.yaml ?? "") };
-  },
-  facets: async (): Promise<Facets> => normFacets(await request("gallery/api/facets")),
-  image: async (sha: string): Promise<ImageDetail> =>
-    normDetail(await request(`gallery/api/images/${encodeURIComponent(sha)}`)),
-  images: async (params: Record<string, string | number | boolean | undefined>): Promise<ImagePage> =>
-    normPage(await request(`gallery/api/images${query(params)}`)),
-  operations: async (): Promise<Family[]> => normOperations(await request("gallery/api/operations")),
-  /** Quarantined images, failed outputs and images still being retried, grouped by cause. */
-  problems: async (samples?: number): Promise<Problems> => normProblems(await request(`gallery/api/problems${query({ samples })}`)),
-  /** The gallery_process conf that tries these images again (the API computes it; nothing changes). */
-  retryConf: async (sha256s: string[]): Promise<Record<string, unknown>> =>
-    (await request("gallery/api/problems/conf", json({ sha256s }))) as Record<string, unknown>,
-  patchImage: async (sha: string, changes: { description?: string | null; tags?: string[]; title?: string | null }): Promise<ImageDetail> =>
-    normDetail(await request(imagePath(sha), json(changes, "PATCH"))),
-  restore: async (sha: string): Promise<ImageDetail> => normDetail(await request(imagePath(sha, "restore"), { method: "POST" })),
-  saveRecipe: async (draft: RecipeDraft): Promise<SavedRecipe> => (await request("gallery/api/recipes", json(draft))) as SavedRecipe,
-  trash: async (sha: string): Promise<ImageDetail> => normDetail(await request(imagePath(sha, "trash"), { method: "POST" })),
-  metrics: async (since?: string, until?: string): Promise<MetricsDoc[]> =>
-    normMetrics(await request(`gallery/api/metrics${query({ since, until })}`)),
-  recipes: async (): Promise<Recipe[]> => normRecipes(await request("gallery/api/recipes")),
-  similar: async (sha: string): Promise<ImagePage> =>
-    normPage(await request(`gallery/api/images/${encodeURIComponent(sha)}/similar?k=12`)),
-};
-
-/** Whether the gallery API offers a route (from its OpenAPI schema), e.g. POST /api/archives. */
-export const hasRoute = async (path: string, method: string): Promise<boolean> => {
-  try {
-    const schema = (await request("gallery/openapi.json")) as { paths?: Record<string, Record<string, unknown>> };
-    const paths = schema.paths ?? {};
-
-    return Object.entries(paths).some(
-      ([p, methods]) => (p === path || p === `/gallery${path}`) && method.toLowerCase() in methods,
-    );
-  } catch {
-    return false;
-  }
-};
-
-/** POST a ZIP request and save the returned file (or follow the URL the API answers with). */
+/** Build a ZIP of the images' outputs and save it (the API answers where to download it). */
 export const downloadArchive = async (sha256s: string[]): Promise<string> => {
-  const response = await fetch(url("gallery/api/archives"), {
-    body: JSON.stringify({ sha256s }),
-    credentials: "same-origin",
-    headers: { Accept: "application/zip, application/json", "Content-Type": "application/json" },
-    method: "POST",
-  });
-
-  if (!response.ok) {
-    throw new ApiError(response.status, errorMessage(response.status, await parse(response), response.statusText));
-  }
-  const type = response.headers.get("Content-Type") ?? "";
-  let href: string;
-  let name = `gallery-${sha256s.length}-images.zip`;
-
-  if (type.includes("json")) {
-    const body = (await response.json()) as { url?: string; download_url?: string; name?: string };
-
-    href = apiUrl(body.url ?? body.download_url) ?? "";
-    name = body.name ?? name;
-  } else {
-    const disposition = /filename="?([^";]+)"?/u.exec(response.headers.get("Content-Disposition") ?? "");
-
-    name = disposition?.[1] ?? name;
-    href = URL.createObjectURL(await response.blob());
-  }
+  const archive = await ok(client().gallery.POST("/api/archives", { body: { sha256s } }));
   const link = document.createElement("a");
 
-  link.href = href;
-  link.download = name;
+  link.href = apiUrl(archive.url) ?? "";
+  link.download = archive.name;
   document.body.append(link);
   link.click();
   link.remove();
 
-  return name;
+  return archive.name;
 };
 
-export type UploadResult = { name: string; reason?: string; sha256?: string; status: string };
-
 /** POST one file to /gallery/api/uploads with XMLHttpRequest, for its upload progress. */
-export const uploadFile = (
-  file: File,
-  onProgress: (fraction: number) => void,
-): Promise<UploadResult> =>
+export const uploadFile = (file: File, onProgress: (fraction: number) => void): Promise<UploadedFile> =>
   new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     const form = new FormData();
@@ -269,7 +247,7 @@ export const uploadFile = (
       try {
         body = JSON.parse(xhr.responseText) as unknown;
       } catch {
-        // keep the text
+        // keep the text: errorMessage shows it
       }
       if (xhr.status < 200 || xhr.status >= 300) {
         if (xhr.status === 401) {
@@ -279,12 +257,9 @@ export const uploadFile = (
 
         return;
       }
-      // The API answers {"files": [...]}; a bare list is accepted too.
-      const listed = Array.isArray(body) ? body : (body as { files?: unknown } | null)?.files;
-      const rows = Array.isArray(listed) ? (listed as UploadResult[]) : [];
-      const row = rows.find((r) => r.name === file.name) ?? rows[0];
+      const { files } = body as Schemas["Uploads"];
 
-      resolve(row ?? { name: file.name, status: "accepted" });
+      resolve(files.find((f) => f.name === file.name) ?? files[0] ?? { name: file.name, reason: "no answer for the file", sha256: null, status: "refused" });
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, "network error")));
     xhr.send(form);
@@ -292,36 +267,30 @@ export const uploadFile = (
 
 // -- Airflow's REST API ----------------------------------------------------------------------------
 
-export type DagRun = { dag_id: string; dag_run_id: string; state: string; start_date?: string; end_date?: string };
-export type TaskInstance = {
-  end_date?: string | null;
-  map_index: number;
-  start_date?: string | null;
-  state: string | null;
-  task_display_name?: string;
-  task_id: string;
-  try_number?: number;
-};
+const run = (dagId: string, runId: string) => ({ dag_id: dagId, dag_run_id: runId });
 
 export const airflow = {
-  dagRun: async (dagId: string, runId: string): Promise<DagRun> =>
-    (await request(`api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`)) as DagRun,
-  taskInstances: async (dagId: string, runId: string): Promise<TaskInstance[]> => {
-    const body = (await request(
-      `api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances?limit=1000`,
-    )) as { task_instances?: TaskInstance[] };
+  dagRun: (dagId: string, runId: string, signal?: AbortSignal) =>
+    ok(client().airflow.GET("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", { params: { path: run(dagId, runId) }, signal })),
+  taskInstances: async (dagId: string, runId: string, signal?: AbortSignal): Promise<TaskInstance[]> => {
+    const body = await ok(
+      client().airflow.GET("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", {
+        params: { path: run(dagId, runId), query: { limit: 1000 } },
+        signal,
+      }),
+    );
 
-    return body.task_instances ?? [];
+    return body.task_instances;
   },
-  trigger: async (dagId: string, conf: Record<string, unknown>): Promise<DagRun> =>
-    (await request(`api/v2/dags/${dagId}/dagRuns`, {
-      body: JSON.stringify({ conf, logical_date: null }),
-      method: "POST",
-    })) as DagRun,
-  xcom: async (dagId: string, runId: string, taskId: string, key = "return_value"): Promise<unknown> => {
-    const body = (await request(
-      `api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances/${taskId}/xcomEntries/${key}?deserialize=true`,
-    )) as { value?: unknown };
+  trigger: (dagId: string, conf: Record<string, unknown>) =>
+    ok(client().airflow.POST("/api/v2/dags/{dag_id}/dagRuns", { body: { conf, logical_date: null }, params: { path: { dag_id: dagId } } })),
+  xcom: async (dagId: string, runId: string, taskId: string, signal?: AbortSignal, key = "return_value"): Promise<unknown> => {
+    const body = await ok(
+      client().airflow.GET("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", {
+        params: { path: { ...run(dagId, runId), task_id: taskId, xcom_key: key }, query: { deserialize: true } },
+        signal,
+      }),
+    );
 
     return body.value;
   },
@@ -332,5 +301,5 @@ export const runPage = (dagId: string, runId: string): string =>
   url(`dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(runId)}`);
 
 /** Where a run of an image opens in Airflow: the API's airflow_url, else the host's run page. */
-export const runHref = (run: { airflowUrl?: string; dagId?: string; runId: string }): string | undefined =>
-  apiUrl(run.airflowUrl) ?? (run.dagId === undefined ? undefined : runPage(run.dagId, run.runId));
+export const runHref = (ref: RunRef): string | undefined =>
+  apiUrl(ref.airflow_url) ?? (ref.dag_id === null ? undefined : runPage(ref.dag_id, ref.run_id));

@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
 
-import type { ChainStep } from "src/editor";
+import type { ChainStep, Family, OperationSpec, ParamSpec } from "src/editor";
 import {
   chainToOperations,
+  choicesOf,
   clampNumber,
   controlFor,
   dragBox,
   moveStep,
   newStep,
-  normOperations,
-  normParam,
   operationIndex,
   operationsToChain,
   outputForm,
@@ -18,63 +17,82 @@ import {
   stepOf,
 } from "src/editor";
 
-const registry = normOperations({
-  families: [
-    {
-      name: "colour",
-      operations: [
-        { name: "grayscale", params: [] },
-        { name: "blur", params: [{ default: 2, kind: "number", max: 50, min: 0, name: "radius", step: 0.5 }], title: "Blur" },
-      ],
-      title: "Colour and filters",
-    },
-    {
-      name: "geometry",
-      operations: [
-        {
-          name: "crop",
-          params: [
-            { default: null, kind: "box", name: "box" },
-            { choices: ["center", "entropy", "face"], default: "center", kind: "select", name: "focus" },
-          ],
-        },
-      ],
-    },
-    { name: "empty", operations: [] },
-  ],
+// A registry as GET /api/operations answers it (the generated types say what each field holds).
+const param = (over: Partial<ParamSpec> & Pick<ParamSpec, "kind" | "name">): ParamSpec => ({
+  default: null,
+  description: null,
+  nullable: true,
+  required: false,
+  title: over.name.charAt(0).toUpperCase() + over.name.slice(1),
+  ...over,
 });
+const operation = (name: string, params: ParamSpec[], title = name.charAt(0).toUpperCase() + name.slice(1)): OperationSpec => ({
+  colour: false,
+  description: "",
+  name,
+  params,
+  title,
+});
+const registry: Family[] = [
+  {
+    name: "colour",
+    operations: [operation("grayscale", []), operation("blur", [param({ default: 2, kind: "number", max: 50, min: 0, name: "radius", step: 0.5 })])],
+    title: "Colour and filters",
+  },
+  {
+    name: "geometry",
+    operations: [
+      operation("crop", [
+        param({ kind: "box", name: "box" }),
+        param({ choices: ["center", "entropy", "face"], default: "center", kind: "select", name: "focus" }),
+      ]),
+    ],
+    title: "Geometry",
+  },
+];
 const ops = operationIndex(registry);
 
 describe("the operations registry", () => {
-  it("keeps families with operations and gives titles to names", () => {
-    expect(registry.map((f) => f.name)).toEqual(["colour", "geometry"]);
-    expect(registry[1]?.title).toBe("Geometry");
-    expect(ops.get("grayscale")?.title).toBe("Grayscale");
+  it("indexes operations by name", () => {
+    expect([...ops.keys()]).toEqual(["grayscale", "blur", "crop"]);
     expect(ops.get("crop")?.params.map((p) => p.kind)).toEqual(["box", "select"]);
   });
 
   it("maps each parameter kind to its control", () => {
-    expect(controlFor(normParam({ kind: "number", max: 50, min: 0, name: "r" }))).toBe("slider");
-    expect(controlFor(normParam({ kind: "integer", min: 0, name: "n" }))).toBe("number");
-    expect(controlFor(normParam({ kind: "boolean", name: "b" }))).toBe("checkbox");
-    expect(controlFor(normParam({ kind: "color", name: "c" }))).toBe("color");
-    expect(controlFor(normParam({ choices: ["a"], kind: "select", name: "s" }))).toBe("select");
-    expect(controlFor(normParam({ kind: "select", name: "s" }))).toBe("text");
-    expect(controlFor(normParam({ kind: "box", name: "box" }))).toBe("box");
-    expect(controlFor(normParam({ kind: "mystery", name: "m" }))).toBe("text");
-    expect(controlFor(normParam({ choices: ["x", "y"], name: "m" }))).toBe("select");
+    expect(controlFor(param({ kind: "number", max: 50, min: 0, name: "r" }))).toBe("slider");
+    expect(controlFor(param({ kind: "integer", min: 0, name: "n" }))).toBe("number");
+    expect(controlFor(param({ kind: "integer", max: null, min: 0, name: "n" }))).toBe("number");
+    expect(controlFor(param({ kind: "boolean", name: "b" }))).toBe("checkbox");
+    expect(controlFor(param({ kind: "color", name: "c" }))).toBe("color");
+    expect(controlFor(param({ choices: ["a"], kind: "select", name: "s" }))).toBe("select");
+    expect(controlFor(param({ kind: "select", name: "s" }))).toBe("text");
+    expect(controlFor(param({ choices: null, kind: "select", name: "s" }))).toBe("text");
+    expect(controlFor(param({ kind: "box", name: "box" }))).toBe("box");
+    expect(controlFor(param({ kind: "text", name: "t" }))).toBe("text");
+  });
+
+  it("offers choices as text", () => {
+    expect(choicesOf(param({ choices: ["a", 2, null], kind: "select", name: "s" }))).toEqual(["a", "2", "null"]);
   });
 
   it("steps and clamps numbers", () => {
-    const radius = normParam({ kind: "number", max: 50, min: 0, name: "radius" });
-    const tiles = normParam({ kind: "integer", max: 64, min: 1, name: "tile" });
+    const radius = param({ kind: "number", max: 50, min: 0, name: "radius" });
+    const tiles = param({ kind: "integer", max: 64, min: 1, name: "tile" });
 
     expect(stepOf(radius)).toBeCloseTo(0.1);
-    expect(stepOf(normParam({ kind: "number", max: 1, min: 0, name: "o" }))).toBeCloseTo(0.01);
+    expect(stepOf(param({ kind: "number", max: 1, min: 0, name: "o" }))).toBeCloseTo(0.01);
+    expect(stepOf(param({ kind: "number", max: 1, min: 0, name: "o", step: null }))).toBeCloseTo(0.01);
     expect(stepOf(tiles)).toBe(1);
     expect(clampNumber(radius, 80)).toBe(50);
+    expect(clampNumber(param({ kind: "number", max: null, min: null, name: "free" }), 80)).toBe(80);
     expect(clampNumber(tiles, 0.4)).toBe(1);
     expect(clampNumber(tiles, 7.6)).toBe(8);
+  });
+
+  it("starts a step at the registry's defaults, a default no control holds as none", () => {
+    const odd = operation("odd", [param({ default: { a: 1 }, kind: "text", name: "shape" }), param({ default: [1, 2], kind: "box", name: "box" })]);
+
+    expect(newStep(odd).params).toEqual({ box: [1, 2], shape: null });
   });
 });
 

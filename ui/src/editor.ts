@@ -1,101 +1,38 @@
 /*
- * The editor's pure helpers: the operations registry (GET gallery/api/operations) normalised, the
- * control each parameter kind gets, and the chain the user builds turned into the recipe's
- * operations list (the YAML's form: one {name: params} mapping per step).
+ * The editor's pure helpers: the control each parameter of the operations registry (GET
+ * gallery/api/operations, typed by the generated client) gets, and the chain the user builds turned
+ * into the recipe's operations list (the YAML's form: one {name: params} mapping per step).
  */
+import type { Schemas } from "src/api";
 
 type Json = Record<string, unknown>;
 
 const obj = (v: unknown): Json => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {});
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
-export type ParamKind = "boolean" | "box" | "color" | "integer" | "number" | "select" | "text";
+export type ParamSpec = Schemas["OperationParam"];
+export type OperationSpec = Schemas["OperationInfo"];
+export type Family = Schemas["OperationFamily"];
 export type ParamValue = boolean | number | number[] | string | null;
 
-export type ParamSpec = {
-  choices: string[];
-  default: ParamValue;
-  description?: string;
-  kind: ParamKind;
-  max?: number;
-  min?: number;
-  name: string;
-  required: boolean;
-  step?: number;
-  title: string;
-};
-export type OperationSpec = { colour: boolean; description?: string; name: string; params: ParamSpec[]; title: string };
-export type Family = { name: string; operations: OperationSpec[]; title: string };
-
-const KINDS = new Set<string>(["boolean", "box", "color", "integer", "number", "select", "text"]);
-
-/** "unsharp_mask" → "Unsharp mask", for names the API gives no title. */
-export const titleOf = (name: string): string => {
-  const words = name.replaceAll("_", " ").trim();
-
-  return words.charAt(0).toUpperCase() + words.slice(1);
-};
-
-const paramValue = (v: unknown): ParamValue => {
+/** A value a control can hold: the API's default (any JSON) where it is one, else none. */
+export const paramValue = (v: unknown): ParamValue => {
   if (typeof v === "boolean" || typeof v === "string" || (typeof v === "number" && Number.isFinite(v))) {
     return v;
   }
   if (Array.isArray(v) && v.every((x) => typeof x === "number")) {
-    return v as number[];
+    return v;
   }
 
   return null;
 };
 
-export const normParam = (raw: unknown): ParamSpec => {
-  const o = obj(raw);
-  const name = str(o.name) ?? "";
-  const choices = arr(o.choices ?? o.enum).map(String);
-  const declared = str(o.kind) ?? "";
-  const kind = (KINDS.has(declared) ? declared : choices.length > 0 ? "select" : "text") as ParamKind;
+/** A parameter's choices as the select's options. */
+export const choicesOf = (param: ParamSpec): string[] => (param.choices ?? []).map((c) => (typeof c === "string" ? c : JSON.stringify(c)));
 
-  return {
-    choices,
-    default: paramValue(o.default),
-    description: str(o.description),
-    kind,
-    max: num(o.max),
-    min: num(o.min),
-    name,
-    required: o.required === true,
-    step: num(o.step),
-    title: str(o.title) ?? titleOf(name),
-  };
-};
-
-export const normOperations = (raw: unknown): Family[] =>
-  arr(obj(raw).families)
-    .map((f) => {
-      const family = obj(f);
-      const name = str(family.name) ?? "";
-
-      return {
-        name,
-        operations: arr(family.operations)
-          .map((op) => {
-            const o = obj(op);
-            const opName = str(o.name) ?? "";
-
-            return {
-              colour: o.colour === true,
-              description: str(o.description),
-              name: opName,
-              params: arr(o.params).map(normParam).filter((p) => p.name !== ""),
-              title: str(o.title) ?? titleOf(opName),
-            };
-          })
-          .filter((op) => op.name !== ""),
-        title: str(family.title) ?? titleOf(name),
-      };
-    })
-    .filter((f) => f.name !== "" && f.operations.length > 0);
+/** A bound or step the registry may leave out (absent or null). */
+const given = (v: number | null | undefined): v is number => v !== undefined && v !== null;
 
 // -- controls -------------------------------------------------------------------------------------
 
@@ -111,24 +48,24 @@ export const controlFor = (param: ParamSpec): Control => {
     case "color":
       return "color";
     case "select":
-      return param.choices.length > 0 ? "select" : "text";
+      return choicesOf(param).length > 0 ? "select" : "text";
     case "integer":
     case "number":
-      return param.min !== undefined && param.max !== undefined ? "slider" : "number";
-    default:
+      return given(param.min) && given(param.max) ? "slider" : "number";
+    case "text":
       return "text";
   }
 };
 
 /** The step of a number control: the declared one, else 1 for integers and a hundredth of the range. */
 export const stepOf = (param: ParamSpec): number => {
-  if (param.step !== undefined && param.step > 0) {
+  if (given(param.step) && param.step > 0) {
     return param.step;
   }
   if (param.kind === "integer") {
     return 1;
   }
-  if (param.min !== undefined && param.max !== undefined && param.max > param.min) {
+  if (given(param.min) && given(param.max) && param.max > param.min) {
     const raw = (param.max - param.min) / 100;
 
     return 10 ** Math.floor(Math.log10(raw));
@@ -141,10 +78,10 @@ export const stepOf = (param: ParamSpec): number => {
 export const clampNumber = (param: ParamSpec, value: number): number => {
   let v = param.kind === "integer" ? Math.round(value) : value;
 
-  if (param.min !== undefined) {
+  if (given(param.min)) {
     v = Math.max(param.min, v);
   }
-  if (param.max !== undefined) {
+  if (given(param.max)) {
     v = Math.min(param.max, v);
   }
 
@@ -161,10 +98,10 @@ let nextId = 1;
 export const newStep = (op: OperationSpec): ChainStep => ({
   id: nextId++,
   name: op.name,
-  params: Object.fromEntries(op.params.map((p) => [p.name, p.default])),
+  params: Object.fromEntries(op.params.map((p) => [p.name, paramValue(p.default)])),
 });
 
-const same = (a: ParamValue | undefined, b: ParamValue | undefined): boolean =>
+const same = (a: unknown, b: unknown): boolean =>
   JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 /**
@@ -219,7 +156,7 @@ export const moveStep = <T>(list: T[], index: number, delta: number): T[] => {
   const next = [...list];
   const [item] = next.splice(index, 1);
 
-  next.splice(target, 0, item as T);
+  next.splice(target, 0, item);
 
   return next;
 };

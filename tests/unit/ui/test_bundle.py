@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,19 @@ def test_bundle_is_the_one_built(info):
 def test_bundle_takes_react_and_chakra_from_the_host():
     text = (STATIC_DIR / BUNDLE).read_text()
     head = text[:1000]
-    assert "e.AirflowPlugin=" in head.replace(" ", "")  # UMD: the default export as globalThis.AirflowPlugin
+    assert re.search(r"\b\w+\.AirflowPlugin=", head.replace(" ", ""))  # UMD: the default export as globalThis.AirflowPlugin
     for host_global in ("React", "ReactJSXRuntime", "ReactRouterDOM", "ChakraUI"):
         assert f".{host_global}" in head, host_global
     assert "@license React" not in text and "react.production" not in text  # React itself is not bundled
+
+
+def test_bundle_carries_its_own_tanstack_query():
+    """The host's TanStack Query is inside Airflow's own bundle, not a global a plugin can share: ours is
+    bundled, and its provider is the app's (src/main.tsx)."""
+    text = (STATIC_DIR / BUNDLE).read_text()
+    required = re.findall(r'require\("([^"]+)"\)', text[:1000])
+    assert required and not any(name.startswith("@tanstack/") for name in required), required
+    assert "No QueryClient set, use QueryClientProvider to set one" in text
 
 
 def test_node_modules_are_not_committed():

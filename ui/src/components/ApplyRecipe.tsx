@@ -1,12 +1,11 @@
 import { Alert, Badge, Button, Field, HStack, Link, NativeSelect, Stack, Text } from "@chakra-ui/react";
-import { useEffect, useState } from "react";
+import { useMutation } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
 
-import { type DagRun, ApiError, airflow, runPage } from "src/api";
-import type { Recipe } from "src/types";
+import { type Recipe, ApiError, airflow, runPage } from "src/api";
+import { type RunHandle, runEnded, useDagRun } from "src/queries";
 
 export const PROCESS_DAG = "gallery_process";
-const POLL_MS = 3000;
-const FINISHED = new Set(["success", "failed"]);
 const PALETTE: Record<string, string> = { failed: "red", queued: "gray", running: "cyan", success: "green" };
 
 /** A readable sentence for a refused or failed trigger (Airflow's 403 says little on its own). */
@@ -18,51 +17,26 @@ export const triggerError = (error: unknown): string =>
       : String(error);
 
 /**
- * Follows one DAG run until it finishes: its state as a badge and a link to Airflow's run page.
- * Calls onFinished once with the final state.
+ * Follows one DAG run until it ends (polled with back-off: src/queries.ts): its state as a badge and
+ * a link to Airflow's run page. Calls onFinished once with the final state.
  */
-export const RunStatus = ({ onFinished, run }: { onFinished?: (state: string) => void; run: DagRun }) => {
-  const [state, setState] = useState(run.state);
+export const RunStatus = ({ onFinished, run }: { onFinished?: (state: string) => void; run: RunHandle & { state: string } }) => {
+  const { data } = useDagRun(run);
+  const state = data?.state ?? run.state;
+  const told = useRef(false);
 
   useEffect(() => {
-    let stopped = false;
-    const poll = async () => {
-      try {
-        const current = await airflow.dagRun(run.dag_id, run.dag_run_id);
-
-        if (stopped) {
-          return;
-        }
-        setState(current.state);
-        if (FINISHED.has(current.state)) {
-          stopped = true;
-          onFinished?.(current.state);
-        }
-      } catch {
-        // a transient error: keep polling
-      }
-    };
-    const timer = globalThis.setInterval(() => {
-      if (!stopped) {
-        void poll();
-      }
-    }, POLL_MS);
-
-    void poll();
-
-    return () => {
-      stopped = true;
-      globalThis.clearInterval(timer);
-    };
-    // onFinished is a callback of the parent's render; following the run only depends on its id.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [run.dag_id, run.dag_run_id]);
+    if (runEnded(state) && !told.current) {
+      told.current = true;
+      onFinished?.(state);
+    }
+  }, [onFinished, state]);
 
   return (
-    <HStack data-run-id={run.dag_run_id} data-state={state} data-testid="apply-run" gap={2} wrap="wrap">
+    <HStack data-run-id={run.runId} data-state={state} data-testid="apply-run" gap={2} wrap="wrap">
       <Text fontSize="sm">Run</Text>
-      <Link color="fg.info" fontFamily="mono" fontSize="sm" href={runPage(run.dag_id, run.dag_run_id)} target="_blank">
-        {run.dag_run_id}
+      <Link color="fg.info" fontFamily="mono" fontSize="sm" href={runPage(run.dagId, run.runId)} target="_blank">
+        {run.runId}
       </Link>
       <Badge colorPalette={PALETTE[state] ?? "gray"} data-testid="apply-run-state">
         {state}
@@ -70,6 +44,16 @@ export const RunStatus = ({ onFinished, run }: { onFinished?: (state: string) =>
     </HStack>
   );
 };
+
+/** Trigger gallery_process with a conf as the logged-in user, then follow the run (Apply and Retry). */
+export const useProcessRun = (conf: () => Promise<Record<string, unknown>> | Record<string, unknown>) =>
+  useMutation({
+    mutationFn: async () => {
+      const run = await airflow.trigger(PROCESS_DAG, await conf());
+
+      return { dagId: run.dag_id, runId: run.dag_run_id, state: run.state };
+    },
+  });
 
 /**
  * Apply a recipe to images: triggers gallery_process for exactly these images (force, so an output
@@ -89,23 +73,8 @@ export const ApplyRecipe = ({
   sha256s: string[];
 }) => {
   const [chosen, setChosen] = useState("");
-  const [run, setRun] = useState<DagRun>();
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
   const recipe = fixedRecipe ?? (chosen || recipes?.[0]?.name || "");
-
-  const apply = async () => {
-    setError(undefined);
-    setRun(undefined);
-    setBusy(true);
-    try {
-      setRun(await airflow.trigger(PROCESS_DAG, { force: true, images: sha256s, recipes: [recipe] }));
-    } catch (error_) {
-      setError(triggerError(error_));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const apply = useProcessRun(() => ({ force: true, images: sha256s, recipes: [recipe] }));
 
   return (
     <Stack gap={2}>
@@ -117,8 +86,7 @@ export const ApplyRecipe = ({
               <NativeSelect.Field onChange={(e) => setChosen(e.currentTarget.value)} value={recipe}>
                 {(recipes ?? []).map((r) => (
                   <option key={r.name} value={r.name}>
-                    {r.name}
-                    {r.version === undefined ? "" : ` (v${r.version})`}
+                    {r.name} (v{r.version})
                   </option>
                 ))}
               </NativeSelect.Field>
@@ -126,15 +94,21 @@ export const ApplyRecipe = ({
             </NativeSelect.Root>
           </Field.Root>
         ) : null}
-        <Button colorPalette="blue" disabled={recipe === "" || sha256s.length === 0} loading={busy} onClick={() => void apply()} size="sm">
+        <Button
+          colorPalette="blue"
+          disabled={recipe === "" || sha256s.length === 0}
+          loading={apply.isPending}
+          onClick={() => apply.mutate()}
+          size="sm"
+        >
           {label}
         </Button>
       </HStack>
-      {run === undefined ? null : <RunStatus onFinished={onFinished} run={run} />}
-      {error === undefined ? null : (
+      {apply.data === undefined ? null : <RunStatus key={apply.data.runId} onFinished={onFinished} run={apply.data} />}
+      {apply.error === null ? null : (
         <Alert.Root data-testid="apply-error" status="error">
           <Alert.Indicator />
-          <Alert.Title>{error}</Alert.Title>
+          <Alert.Title>{triggerError(apply.error)}</Alert.Title>
         </Alert.Root>
       )}
     </Stack>

@@ -1,11 +1,12 @@
 import { Box, Button, Field, HStack, Input, Stack, Text } from "@chakra-ui/react";
-import { useEffect, useState } from "react";
+import { useMutation } from "@tanstack/react-query";
+import { useState } from "react";
 
 import { type BulkAction, api } from "src/api";
 import { ApplyRecipe } from "src/components/ApplyRecipe";
 import { RetryButton } from "src/components/RetryButton";
 import { parseTags } from "src/editor";
-import type { Recipe } from "src/types";
+import { useRecipes } from "src/queries";
 
 const DONE: Record<BulkAction, string> = {
   restore: "restored",
@@ -30,40 +31,33 @@ export const BulkActions = ({
   selected: string[];
 }) => {
   const [tags, setTags] = useState("");
-  const [recipes, setRecipes] = useState<Recipe[]>([]);
-  const [status, setStatus] = useState<{ error: boolean; text: string }>();
-  const [busy, setBusy] = useState<BulkAction>();
+  const { data: recipes = [] } = useRecipes();
+  const bulk = useMutation({
+    mutationFn: async (action: BulkAction) => {
+      const { changed } = await api.bulk(
+        action === "tag" || action === "untag" ? { action, sha256s: selected, tags: parseTags(tags) } : { action, sha256s: selected },
+      );
 
-  useEffect(() => {
-    api.recipes().then(setRecipes, () => setRecipes([]));
-  }, []);
-
-  const run = async (action: BulkAction) => {
-    setBusy(action);
-    setStatus(undefined);
-    try {
-      const changed = await api.bulk(selected, action, action === "tag" || action === "untag" ? parseTags(tags) : []);
-
-      setStatus({ error: false, text: `${changed} ${changed === 1 ? "image" : "images"} ${DONE[action]}` });
-      onChanged(action);
-    } catch (error_) {
-      setStatus({ error: true, text: `Refused: ${error_ instanceof Error ? error_.message : String(error_)}` });
-    } finally {
-      setBusy(undefined);
-    }
-  };
+      return `${changed} ${changed === 1 ? "image" : "images"} ${DONE[action]}`;
+    },
+    onSuccess: (_text, action) => onChanged(action),
+  });
+  const busy = bulk.isPending ? bulk.variables : undefined;
+  const status =
+    bulk.error === null ? (bulk.data === undefined ? undefined : { error: false, text: bulk.data }) : { error: true, text: `Refused: ${bulk.error.message}` };
+  const run = (action: BulkAction) => bulk.mutate(action);
 
   return (
     <Stack borderRadius="md" borderWidth="1px" data-testid="gallery-bulk" gap={3} p={3}>
       {inTrash ? (
         <HStack gap={2}>
-          <Button colorPalette="green" loading={busy === "restore"} onClick={() => void run("restore")} size="sm">
+          <Button colorPalette="green" loading={busy === "restore"} onClick={() => run("restore")} size="sm">
             Restore selected
           </Button>
         </HStack>
       ) : (
         <HStack align="end" gap={6} wrap="wrap">
-          <HStack align="end" as="form" gap={2} onSubmit={(e) => { e.preventDefault(); void run("tag"); }}>
+          <HStack align="end" as="form" gap={2} onSubmit={(e) => { e.preventDefault(); run("tag"); }}>
             <Field.Root maxW="56">
               <Field.Label fontSize="sm">Tags for the selection</Field.Label>
               <Input onChange={(e) => setTags(e.currentTarget.value)} placeholder="comma-separated" size="sm" value={tags} />
@@ -71,7 +65,7 @@ export const BulkActions = ({
             <Button disabled={parseTags(tags).length === 0} loading={busy === "tag"} size="sm" type="submit" variant="outline">
               Add tags
             </Button>
-            <Button disabled={parseTags(tags).length === 0} loading={busy === "untag"} onClick={() => void run("untag")} size="sm" variant="ghost">
+            <Button disabled={parseTags(tags).length === 0} loading={busy === "untag"} onClick={() => run("untag")} size="sm" variant="ghost">
               Remove tags
             </Button>
           </HStack>
@@ -81,7 +75,7 @@ export const BulkActions = ({
           <Box>
             <RetryButton label="Retry selected" onFinished={() => onChanged("retry")} sha256s={selected} testId="gallery-retry" />
           </Box>
-          <Button colorPalette="red" loading={busy === "trash"} onClick={() => void run("trash")} size="sm" variant="outline">
+          <Button colorPalette="red" loading={busy === "trash"} onClick={() => run("trash")} size="sm" variant="outline">
             Move to trash
           </Button>
         </HStack>

@@ -1,46 +1,53 @@
 import { Alert, Badge, Box, Button, Field, HStack, Input, Stack, Table, Text, Textarea } from "@chakra-ui/react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 
-import { api } from "src/api";
+import { type HistoryEntry, type ImageDetail, api } from "src/api";
 import { parseTags } from "src/editor";
-import type { HistoryEntry, ImageDetail } from "src/types";
-import { formatDate } from "src/types";
+import { keys } from "src/queries";
+import { formatDate, newestFirst } from "src/types";
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/**
+ * A change to an image whose answer is the image's new record: the record is put in the cache (its
+ * page shows it at once) and the listings, which may now sort or filter it differently, are refetched.
+ */
+const useImageChange = (change: () => Promise<ImageDetail>) => {
+  const queryClient = useQueryClient();
+
+  return useMutation({
+    mutationFn: change,
+    onSuccess: async (detail) => {
+      queryClient.setQueryData(keys.image(detail.sha256), detail);
+      await Promise.all([
+        queryClient.invalidateQueries({ queryKey: keys.images }),
+        queryClient.invalidateQueries({ queryKey: keys.facets }),
+      ]);
+    },
+  });
+};
+
 /** An image's title, description and tags: shown, and edited in place by a user who may write. */
-export const ImageInfo = ({ detail, onChange }: { detail: ImageDetail; onChange: (detail: ImageDetail) => void }) => {
+export const ImageInfo = ({ detail }: { detail: ImageDetail }) => {
   const [editing, setEditing] = useState(false);
   const [title, setTitle] = useState("");
   const [description, setDescription] = useState("");
   const [tags, setTags] = useState("");
-  const [error, setError] = useState<string>();
-  const [saving, setSaving] = useState(false);
+  const save = useImageChange(() =>
+    api.patchImage(detail.sha256, {
+      description: description.trim() === "" ? null : description.trim(),
+      tags: parseTags(tags),
+      title: title.trim() === "" ? null : title.trim(),
+    }),
+  );
 
   const start = () => {
     setTitle(detail.title ?? "");
     setDescription(detail.description ?? "");
     setTags(detail.tags.join(", "));
-    setError(undefined);
+    save.reset();
     setEditing(true);
-  };
-  const save = async () => {
-    setSaving(true);
-    setError(undefined);
-    try {
-      onChange(
-        await api.patchImage(detail.sha256, {
-          description: description.trim() === "" ? null : description.trim(),
-          tags: parseTags(tags),
-          title: title.trim() === "" ? null : title.trim(),
-        }),
-      );
-      setEditing(false);
-    } catch (error_) {
-      setError(message(error_));
-    } finally {
-      setSaving(false);
-    }
   };
 
   if (!editing) {
@@ -71,7 +78,7 @@ export const ImageInfo = ({ detail, onChange }: { detail: ImageDetail; onChange:
   }
 
   return (
-    <Stack as="form" gap={3} onSubmit={(e) => { e.preventDefault(); void save(); }}>
+    <Stack as="form" gap={3} onSubmit={(e) => { e.preventDefault(); save.mutate(undefined, { onSuccess: () => setEditing(false) }); }}>
       <Field.Root>
         <Field.Label fontSize="sm">Title</Field.Label>
         <Input onChange={(e) => setTitle(e.currentTarget.value)} size="sm" value={title} />
@@ -86,17 +93,17 @@ export const ImageInfo = ({ detail, onChange }: { detail: ImageDetail; onChange:
         <Field.HelperText fontSize="xs">Comma-separated; tags are filterable in the gallery.</Field.HelperText>
       </Field.Root>
       <HStack gap={2}>
-        <Button colorPalette="blue" loading={saving} size="sm" type="submit">
+        <Button colorPalette="blue" loading={save.isPending} size="sm" type="submit">
           Save details
         </Button>
         <Button onClick={() => setEditing(false)} size="sm" variant="ghost">
           Cancel
         </Button>
       </HStack>
-      {error === undefined ? null : (
+      {save.error === null ? null : (
         <Alert.Root data-testid="detail-manage-error" status="error">
           <Alert.Indicator />
-          <Alert.Title>Not saved: {error}</Alert.Title>
+          <Alert.Title>Not saved: {message(save.error)}</Alert.Title>
         </Alert.Root>
       )}
     </Stack>
@@ -132,14 +139,14 @@ export const ImageHistory = ({ history }: { history: HistoryEntry[] }) =>
           </Table.Row>
         </Table.Header>
         <Table.Body>
-          {history.map((h, index) => (
-            // eslint-disable-next-line react/no-array-index-key
+          {newestFirst(history).map((h, index) => (
+            // The log has no ids: an entry's place in it is its identity (entries are only appended).
             <Table.Row data-action={h.action} data-testid="detail-history-entry" key={index}>
               <Table.Cell whiteSpace="nowrap">{formatDate(h.at)}</Table.Cell>
               <Table.Cell>{h.by ?? "–"}</Table.Cell>
               <Table.Cell>{h.action}</Table.Cell>
               <Table.Cell fontSize="xs" wordBreak="break-word">
-                {changeText(h.changes)}
+                {changeText(h.changes ?? {})}
               </Table.Cell>
             </Table.Row>
           ))}
@@ -149,31 +156,18 @@ export const ImageHistory = ({ history }: { history: HistoryEntry[] }) =>
   );
 
 /** Move to the trash, or restore from it; the refusal (a viewer) is shown as the server says it. */
-export const TrashButton = ({ detail, onChange }: { detail: ImageDetail; onChange: (detail: ImageDetail) => void }) => {
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const trashed = detail.trashed !== undefined;
-
-  const act = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      onChange(await (trashed ? api.restore(detail.sha256) : api.trash(detail.sha256)));
-    } catch (error_) {
-      setError(message(error_));
-    } finally {
-      setBusy(false);
-    }
-  };
+export const TrashButton = ({ detail }: { detail: ImageDetail }) => {
+  const trashed = detail.trashed !== null;
+  const act = useImageChange(() => (trashed ? api.restore(detail.sha256) : api.trash(detail.sha256)));
 
   return (
     <HStack gap={2}>
-      <Button colorPalette={trashed ? "green" : "red"} loading={busy} onClick={() => void act()} size="sm" variant="outline">
+      <Button colorPalette={trashed ? "green" : "red"} loading={act.isPending} onClick={() => act.mutate()} size="sm" variant="outline">
         {trashed ? "Restore" : "Move to trash"}
       </Button>
-      {error === undefined ? null : (
+      {act.error === null ? null : (
         <Text color="fg.error" data-testid="detail-trash-error" fontSize="sm">
-          {error}
+          {message(act.error)}
         </Text>
       )}
     </HStack>

@@ -2,7 +2,7 @@ import { Button, Field, HStack, Input, NativeSelect, Slider, Text } from "@chakr
 
 import { NativeCheckbox } from "src/components/NativeCheckbox";
 import type { ParamSpec, ParamValue } from "src/editor";
-import { clampNumber, controlFor, stepOf } from "src/editor";
+import { choicesOf, clampNumber, controlFor, stepOf } from "src/editor";
 
 const asNumber = (v: ParamValue): number | undefined => (typeof v === "number" ? v : undefined);
 
@@ -79,7 +79,7 @@ export const ParamControl = ({
 }) => {
   const control = controlFor(param);
   const id = `${idPrefix}-${param.name}`;
-  const help = param.description === undefined ? null : <Field.HelperText fontSize="xs">{param.description}</Field.HelperText>;
+  const help = param.description === null ? null : <Field.HelperText fontSize="xs">{param.description}</Field.HelperText>;
 
   switch (control) {
     case "checkbox":
@@ -99,7 +99,7 @@ export const ParamControl = ({
           <NativeSelect.Root size="sm">
             <NativeSelect.Field id={id} onChange={(e) => onChange(e.currentTarget.value === "" ? null : e.currentTarget.value)} value={typeof value === "string" ? value : ""}>
               {param.required && value !== null ? null : <option value="">(default)</option>}
-              {param.choices.map((c) => (
+              {choicesOf(param).map((c) => (
                 <option key={c} value={c}>
                   {c}
                 </option>
@@ -141,8 +141,8 @@ export const ParamControl = ({
               <Slider.Root
                 aria-label={[`${param.title} slider`]}
                 flex="1"
-                max={param.max}
-                min={param.min}
+                max={param.max ?? undefined}
+                min={param.min ?? undefined}
                 onValueChange={(e) => set(e.value[0] ?? Number.NaN)}
                 size="sm"
                 step={step}
@@ -158,8 +158,8 @@ export const ParamControl = ({
             ) : null}
             <Input
               id={id}
-              max={param.max}
-              min={param.min}
+              max={param.max ?? undefined}
+              min={param.min ?? undefined}
               onChange={(e) => (e.currentTarget.value === "" ? onChange(null) : set(Number(e.currentTarget.value)))}
               placeholder={param.default === null ? "(none)" : undefined}
               size="sm"

@@ -1,8 +1,10 @@
 import { Box, Button, HStack, Image, Spinner, Text } from "@chakra-ui/react";
-import { type PointerEvent, useEffect, useRef, useState } from "react";
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { type PointerEvent, useEffect, useMemo, useRef, useState } from "react";
 
 import { type OperationsList, preview } from "src/api";
 import { dragBox } from "src/editor";
+import { useDebounced } from "src/queries";
 
 const DEBOUNCE_MS = 250;
 
@@ -10,51 +12,30 @@ type Box4 = [number, number, number, number];
 
 /**
  * The chain's preview, computed by the API (the pipeline's engine on a reduced decode): asked
- * DEBOUNCE_MS after the last change, the previous request aborted, so the latest chain wins.
+ * DEBOUNCE_MS after the last change; a newer chain cancels the request of the one before (the
+ * query's signal), so the latest chain wins, and a chain seen before comes from the cache.
  * data-operations names the chain the shown image was made from (what a test waits for).
  */
 export const usePreview = (sha: string, operations: OperationsList, paused = false) => {
   const key = JSON.stringify(operations);
-  const [shown, setShown] = useState<{ key: string; ms?: number; url: string }>();
-  const [state, setState] = useState<"error" | "loading" | "ready">("loading");
-  const [error, setError] = useState<string>();
+  const settled = useDebounced(key, DEBOUNCE_MS);
+  const query = useQuery({
+    enabled: !paused,
+    gcTime: 60_000,
+    placeholderData: keepPreviousData,
+    queryFn: async ({ signal }) => ({ ...(await preview(sha, JSON.parse(settled) as OperationsList, signal)), key: settled }),
+    queryKey: ["preview", sha, settled],
+    retry: false,
+    staleTime: Infinity,
+  });
+  const blob = query.data?.blob;
+  const url = useMemo(() => (blob === undefined ? undefined : URL.createObjectURL(blob)), [blob]);
 
-  useEffect(() => {
-    const controller = new AbortController();
+  useEffect(() => () => (url === undefined ? undefined : URL.revokeObjectURL(url)), [url]);
+  const state: "error" | "loading" | "ready" = key !== settled || query.isFetching ? "loading" : query.isError ? "error" : "ready";
+  const shown = query.data === undefined || url === undefined ? undefined : { key: query.data.key, ms: query.data.ms, url };
 
-    if (paused) {
-      return undefined;
-    }
-    setState("loading");
-    const timer = globalThis.setTimeout(() => {
-      preview(sha, JSON.parse(key) as OperationsList, controller.signal).then(
-        ({ ms, objectUrl }) => {
-          setShown((previous) => {
-            if (previous !== undefined) {
-              URL.revokeObjectURL(previous.url);
-            }
-
-            return { key, ms, url: objectUrl };
-          });
-          setError(undefined);
-          setState("ready");
-        },
-        (error_: unknown) => {
-          if (!controller.signal.aborted) {
-            setError(error_ instanceof Error ? error_.message : String(error_));
-            setState("error");
-          }
-        },
-      );
-    }, DEBOUNCE_MS);
-
-    return () => {
-      globalThis.clearTimeout(timer);
-      controller.abort();
-    };
-  }, [sha, key, paused]);
-
-  return { error, shown, state };
+  return { error: query.error?.message, shown, state };
 };
 
 /** The original with a box drawn by dragging; the box is reported in the original's pixels. */

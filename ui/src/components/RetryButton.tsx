@@ -1,8 +1,7 @@
 import { Alert, Button, HStack, Stack, Text } from "@chakra-ui/react";
-import { useState } from "react";
 
-import { type DagRun, airflow, api } from "src/api";
-import { PROCESS_DAG, RunStatus, triggerError } from "src/components/ApplyRecipe";
+import { api } from "src/api";
+import { RunStatus, triggerError, useProcessRun } from "src/components/ApplyRecipe";
 
 /** Images one Retry sends: gallery_process's `images` field takes at most this many. */
 export const MAX_RETRY = 1000;
@@ -24,28 +23,13 @@ export const RetryButton = ({
   sha256s: string[];
   testId: string;
 }) => {
-  const [run, setRun] = useState<DagRun>();
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
   const chosen = sha256s.slice(0, MAX_RETRY);
-
-  const retry = async () => {
-    setError(undefined);
-    setRun(undefined);
-    setBusy(true);
-    try {
-      setRun(await airflow.trigger(PROCESS_DAG, await api.retryConf(chosen)));
-    } catch (error_) {
-      setError(triggerError(error_));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const retry = useProcessRun(() => api.retryConf(chosen));
 
   return (
     <Stack data-testid={testId} gap={2}>
       <HStack gap={2} wrap="wrap">
-        <Button colorPalette="orange" disabled={chosen.length === 0} loading={busy} onClick={() => void retry()} size="sm">
+        <Button colorPalette="orange" disabled={chosen.length === 0} loading={retry.isPending} onClick={() => retry.mutate()} size="sm">
           {label}
         </Button>
         {sha256s.length > MAX_RETRY ? (
@@ -54,11 +38,11 @@ export const RetryButton = ({
           </Text>
         ) : null}
       </HStack>
-      {run === undefined ? null : <RunStatus onFinished={onFinished} run={run} />}
-      {error === undefined ? null : (
+      {retry.data === undefined ? null : <RunStatus key={retry.data.runId} onFinished={onFinished} run={retry.data} />}
+      {retry.error === null ? null : (
         <Alert.Root data-testid="retry-error" status="error">
           <Alert.Indicator />
-          <Alert.Title>{error}</Alert.Title>
+          <Alert.Title>{triggerError(retry.error)}</Alert.Title>
         </Alert.Root>
       )}
     </Stack>

@@ -1,11 +1,10 @@
 import { Alert, Box, Field, Flex, Heading, Input, SimpleGrid, Spinner, Stack, Stat, Table, Text } from "@chakra-ui/react";
-import { type ReactNode, useEffect, useMemo, useState } from "react";
+import { type ReactNode, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 
-import { api } from "src/api";
 import { HBars, Lines, StackedBars } from "src/components/charts";
-import type { MetricsDoc } from "src/types";
-import { entries, field, formatBytes, formatSeconds, list, perDayBy, perDayCounts, recipeSeconds, topLabels } from "src/types";
+import { useMetrics } from "src/queries";
+import { byDay, entries, field, formatBytes, formatSeconds, labelName, perDayBy, perDayCounts, recipeSeconds, rows, topLabels } from "src/types";
 
 const isoDay = (date: Date) => date.toISOString().slice(0, 10);
 
@@ -27,25 +26,15 @@ const Number_ = ({ label, testid, value }: { label: string; testid: string; valu
 
 export const AnalyticsPage = () => {
   const [params, setParams] = useSearchParams();
-  const today = isoDay(new Date());
-  const [since, setSince] = useState(params.get("since") ?? isoDay(new Date(Date.now() - 29 * 86_400_000)));
-  const [until, setUntil] = useState(params.get("until") ?? today);
-  const [docs, setDocs] = useState<MetricsDoc[]>();
-  const [error, setError] = useState<string>();
+  // The page's "today" and the default range (the last 30 days) are fixed when it opens.
+  const [today] = useState(() => isoDay(new Date()));
+  const [since, setSince] = useState(() => params.get("since") ?? isoDay(new Date(Date.now() - 29 * 86_400_000)));
+  const [until, setUntil] = useState(() => params.get("until") ?? today);
+  const metrics = useMetrics(since, until);
+  const docs = metrics.data === undefined ? undefined : byDay(metrics.data);
+  const error = metrics.error?.message;
   const day = params.get("day") ?? "";
-
-  useEffect(() => {
-    setError(undefined);
-    api.metrics(since || undefined, until || undefined).then(setDocs, (error_: unknown) => setError(error_ instanceof Error ? error_.message : String(error_)));
-  }, [since, until]);
-
-  const selected = useMemo(() => {
-    if (docs === undefined || docs.length === 0) {
-      return undefined;
-    }
-
-    return day === "" ? docs.at(-1) : docs.find((d) => d.day === day);
-  }, [docs, day]);
+  const selected = docs === undefined || docs.length === 0 ? undefined : day === "" ? docs.at(-1) : docs.find((d) => d.day === day);
 
   const setDay = (value: string) => {
     const next = new URLSearchParams(params);
@@ -131,7 +120,7 @@ export const AnalyticsPage = () => {
         <SimpleGrid gap={4} minChildWidth="320px">
           <Card id="day-sources" title="Retrieved by source (that day)">
             <HBars
-              items={entries(selected, "by", "engine").map(([name, row]) => ({ name, value: field({ day: "", row } as MetricsDoc, "row", "retrieved") ?? 0 }))}
+              items={entries(selected, "by", "engine").map(([name, row]) => ({ name, value: field(row, "retrieved") ?? 0 }))}
               label="Retrieved by source"
             />
           </Card>
@@ -158,11 +147,11 @@ export const AnalyticsPage = () => {
             </Table.Root>
           </Card>
           <Card id="day-failures" title="Quarantine reasons (that day)">
-            <HBars items={entries(selected, "failures", "reasons").map(([name, value]) => ({ name, value: Number(value) || 0 }))} label="Quarantine reasons" />
+            <HBars items={entries(selected, "failures", "reasons").map(([name, value]) => ({ name, value: field(value) ?? 0 }))} label="Quarantine reasons" />
           </Card>
           <Card id="day-labels" title="Top labels (that day)">
             <HBars
-              items={list(selected, "labels", "top").map((l) => ({ name: String(l.label ?? l.name ?? ""), value: Number(l.images) || 0 }))}
+              items={rows(selected, "labels", "top").map((l) => ({ name: labelName(l), value: field(l, "images") ?? 0 }))}
               label="Top labels that day"
             />
           </Card>

@@ -16,16 +16,17 @@ import {
   Tabs,
   Text,
 } from "@chakra-ui/react";
-import { type ReactNode, useEffect, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import type { ReactNode } from "react";
 import { Link as RouterLink, useParams } from "react-router-dom";
 
-import { api, apiUrl, runHref } from "src/api";
+import { type ImageDetail, type Quarantine, type RunRef, apiUrl, runHref } from "src/api";
 import { ApplyRecipe } from "src/components/ApplyRecipe";
 import { ImageHistory, ImageInfo, TrashButton } from "src/components/ImageManage";
 import { RetryButton } from "src/components/RetryButton";
 import { useAppPath } from "src/components/root";
-import type { ImageDetail, ImageItem, Quarantine, Recipe, RunRef } from "src/types";
-import { formatBytes, formatDate, formatSeconds, hasProblem, outputRows } from "src/types";
+import { keys, useImage, useRecipes, useSimilar } from "src/queries";
+import { formatBytes, formatDate, formatExposure, formatSeconds, hasProblem, outputList, outputRows, runName } from "src/types";
 
 const Section = ({ children, id, title }: { children: ReactNode; id: string; title: string }) => (
   <Box aria-labelledby={`detail-${id}-title`} as="section" borderRadius="md" borderWidth="1px" data-testid={`detail-${id}`} p={4}>
@@ -61,12 +62,12 @@ const ExternalLink = ({ href, children }: { children?: ReactNode; href?: string 
   );
 
 /** A run that recorded a problem: a link to its Airflow page, or its id when Airflow no longer has it. */
-const RunLink = ({ run }: { run?: RunRef }) => {
-  if (run === undefined) {
+const RunLink = ({ run }: { run: RunRef | null }) => {
+  if (run === null) {
     return null;
   }
   const href = runHref(run);
-  const name = run.dagId === undefined ? run.runId : `${run.dagId} / ${run.runId}`;
+  const name = runName(run);
 
   return href === undefined ? (
     <Text as="span" fontFamily="mono" fontSize="sm">
@@ -85,16 +86,17 @@ const QUARANTINE_KIND: Record<string, string> = {
 };
 
 const quarantineTitle = (q: Quarantine): string => {
-  const why = q.kind === undefined ? undefined : QUARANTINE_KIND[q.kind] ?? q.kind;
-  const attempts = q.attempts === undefined ? "" : `, after ${q.attempts} attempts`;
+  const why = q.kind === null ? undefined : (QUARANTINE_KIND[q.kind] ?? q.kind);
+  const attempts = q.attempts === null ? "" : `, after ${q.attempts} attempts`;
 
-  return `Quarantined${q.stage === undefined ? "" : ` at ${q.stage}`}${why === undefined ? "" : ` (${why}${attempts})`}`;
+  return `Quarantined${q.stage === null ? "" : ` at ${q.stage}`}${why === undefined ? "" : ` (${why}${attempts})`}`;
 };
 
-/** The image with its face boxes drawn over it (boxes are in the original image's pixels). */
-const ImageWithFaces = ({ detail, showFaces }: { detail: ImageDetail; showFaces: boolean }) => {
-  const src = apiUrl(detail.rawUrl) ?? apiUrl(detail.outputs[0]?.url);
-  const { height, width } = detail;
+const percent = (fraction: number | undefined) => `${(fraction ?? 0) * 100}%`;
+
+/** The image with its face boxes drawn over it (boxes are fractions of the image: x, y, width, height). */
+const ImageWithFaces = ({ boxes, detail }: { boxes: number[][]; detail: ImageDetail }) => {
+  const src = apiUrl(detail.raw_url) ?? apiUrl(outputList(detail)[0]?.url);
 
   if (src === undefined) {
     return <Text color="fg.muted">No image bytes are kept for this image.</Text>;
@@ -103,68 +105,97 @@ const ImageWithFaces = ({ detail, showFaces }: { detail: ImageDetail; showFaces:
   return (
     <Box display="inline-block" maxW="full" position="relative">
       <Image alt={`Image ${detail.sha256.slice(0, 12)}`} display="block" maxH="70vh" maxW="full" src={src} />
-      {showFaces && width !== undefined && height !== undefined
-        ? detail.faces.boxes.map(([x, y, w, h], index) => (
-            <Box
-              aria-label={`Face ${index + 1}`}
-              borderColor="yellow.400"
-              borderWidth="2px"
-              data-testid="detail-face-box"
-              // eslint-disable-next-line react/no-array-index-key
-              key={index}
-              left={`${(x / width) * 100}%`}
-              pointerEvents="none"
-              position="absolute"
-              role="img"
-              top={`${(y / height) * 100}%`}
-              h={`${(h / height) * 100}%`}
-              w={`${(w / width) * 100}%`}
-            />
-          ))
-        : null}
+      {boxes.map(([x, y, w, h], index) => (
+        <Box
+          aria-label={`Face ${index + 1}`}
+          borderColor="yellow.400"
+          borderWidth="2px"
+          data-testid="detail-face-box"
+          h={percent(h)}
+          // Boxes have no ids; the detector's order is stable for a record.
+          key={index}
+          left={percent(x)}
+          pointerEvents="none"
+          position="absolute"
+          role="img"
+          top={percent(y)}
+          w={percent(w)}
+        />
+      ))}
     </Box>
+  );
+};
+
+/** The image's dominant colours as swatches, most frequent first, each named by its hex. */
+const Colours = ({ colours }: { colours: string[] }) => (
+  <HStack data-testid="detail-colors" gap={1} wrap="wrap">
+    {colours.length === 0 ? <Text>–</Text> : null}
+    {colours.map((c) => (
+      <Box aria-label={c} bg={c} borderColor="border" borderRadius="sm" borderWidth="1px" data-testid="detail-color" h={6} key={c} role="img" title={c} w={6} />
+    ))}
+  </HStack>
+);
+
+const SimilarSection = ({ sha256 }: { sha256: string }) => {
+  const appPath = useAppPath();
+  const { data, error } = useSimilar(sha256);
+  const items = data?.items ?? [];
+  // Why the row is empty, in the API's words where it gives them (an install without the extra ml).
+  const why =
+    error === null
+      ? data === undefined
+        ? "Looking for similar images…"
+        : (data.reason ?? (data.embedding ? "No similar images in the gallery." : "No similar images known (the image has no embedding yet)."))
+      : `Similar images could not be found: ${error.message}`;
+
+  return (
+    <Section id="similar" title="Similar images">
+      {items.length === 0 ? (
+        <Text color="fg.muted" data-available={data?.available} data-testid="detail-similar-empty">
+          {why}
+        </Text>
+      ) : (
+        <SimpleGrid gap={2} minChildWidth="96px">
+          {items.map((d) => (
+            <RouterLink aria-label={`Open similar image ${d.sha256.slice(0, 12)}`} data-testid="detail-similar-image" key={d.sha256} to={appPath("images", d.sha256)}>
+              <Box aspectRatio={1} bg="bg.muted" borderRadius="sm" overflow="hidden">
+                <Image alt={`similar image ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumb_url)} w="full" />
+              </Box>
+            </RouterLink>
+          ))}
+        </SimpleGrid>
+      )}
+    </Section>
   );
 };
 
 export const DetailPage = () => {
   const { sha256 = "" } = useParams();
   const appPath = useAppPath();
-  const [detail, setDetail] = useState<ImageDetail>();
-  const [error, setError] = useState<string>();
-  const [recipes, setRecipes] = useState<Recipe[]>([]);
-  const [similar, setSimilar] = useState<ImageItem[]>([]);
+  const queryClient = useQueryClient();
+  const { data: detail, error } = useImage(sha256);
+  const { data: recipes = [] } = useRecipes();
 
-  useEffect(() => {
-    setDetail(undefined);
-    setError(undefined);
-    setSimilar([]);
-    api.image(sha256).then(setDetail, (error_: unknown) => setError(error_ instanceof Error ? error_.message : String(error_)));
-    // Similar images are a bonus: without them (no embedding yet, or an older API) the row says so.
-    api.similar(sha256).then((page) => setSimilar(page.items), () => setSimilar([]));
-  }, [sha256]);
+  // After a run of gallery_process: the record again (with its new outputs) and its similar images.
+  const reload = () => void queryClient.invalidateQueries({ queryKey: keys.image(sha256) });
 
-  useEffect(() => {
-    api.recipes().then(setRecipes, () => setRecipes([]));
-  }, []);
-
-  // After a run of gallery_process: the record again, with its new outputs.
-  const reload = () => {
-    api.image(sha256).then(setDetail, () => undefined);
-  };
-
-  if (error !== undefined) {
+  if (error !== null) {
     return (
       <Alert.Root status="error">
         <Alert.Indicator />
-        <Alert.Title>Could not load image {sha256.slice(0, 12)}: {error}</Alert.Title>
+        <Alert.Title>Could not load image {sha256.slice(0, 12)}: {error.message}</Alert.Title>
       </Alert.Root>
     );
   }
   if (detail === undefined) {
     return <Spinner aria-label="Loading the image" />;
   }
-  const { exif } = detail;
-  const hasFaces = detail.faces.boxes.length > 0;
+  const { features } = detail;
+  const exif = features?.exif;
+  const boxes = features?.faces.boxes ?? [];
+  const outputs = outputList(detail);
+  const failures = Object.keys(detail.failures).length;
+  const labels = (features?.labels ?? []).filter((l) => l.name !== null);
 
   return (
     <Stack data-sha256={detail.sha256} data-testid="detail-page" gap={4}>
@@ -176,7 +207,7 @@ export const DetailPage = () => {
           {detail.title === undefined ? null : <>{detail.title} · </>}
           <Text as="span" fontFamily="mono">{detail.sha256}</Text>
         </Heading>
-        {detail.status === undefined ? null : (
+        {detail.status === null ? null : (
           <Badge colorPalette={detail.status === "quarantined" ? "red" : detail.status === "processed" ? "green" : "gray"} data-testid="detail-status">
             {detail.status}
           </Badge>
@@ -185,48 +216,46 @@ export const DetailPage = () => {
           <Button asChild colorPalette="blue" size="sm">
             <RouterLink to={appPath("images", detail.sha256, "edit")}>Edit</RouterLink>
           </Button>
-          <TrashButton detail={detail} onChange={setDetail} />
+          <TrashButton detail={detail} />
         </HStack>
       </HStack>
 
-      {detail.trashed === undefined ? null : (
+      {detail.trashed === null ? null : (
         <Alert.Root data-testid="detail-trashed" status="info">
           <Alert.Indicator />
           <Alert.Title>
-            In the trash{detail.trashed.by === undefined ? "" : ` (by ${detail.trashed.by}`}
-            {detail.trashed.at === undefined ? "" : `${detail.trashed.by === undefined ? " (" : ", "}${formatDate(detail.trashed.at)}`}
-            {detail.trashed.by === undefined && detail.trashed.at === undefined ? "" : ")"}: hidden from the gallery until restored.
+            In the trash (by {detail.trashed.by}, {formatDate(detail.trashed.at)}): hidden from the gallery until restored.
           </Alert.Title>
         </Alert.Root>
       )}
 
-      {detail.quarantine === undefined ? null : (
+      {detail.quarantine === null ? null : (
         <Alert.Root data-kind={detail.quarantine.kind} data-testid="detail-quarantine" status="warning">
           <Alert.Indicator />
           <Alert.Content>
             <Alert.Title>{quarantineTitle(detail.quarantine)}</Alert.Title>
             <Alert.Description>
               {detail.quarantine.reason ?? "no reason recorded"}
-              {detail.quarantine.at === undefined ? "" : ` (${formatDate(detail.quarantine.at)})`}{" "}
+              {detail.quarantine.at === null ? "" : ` (${formatDate(detail.quarantine.at)})`}{" "}
               <RunLink run={detail.quarantine.run} />
             </Alert.Description>
           </Alert.Content>
         </Alert.Root>
       )}
 
-      {detail.attempts === undefined || detail.quarantine !== undefined ? null : (
-        <Alert.Root data-count={detail.attempts.count} data-testid="detail-attempts" status="info">
+      {detail.attempts === null || detail.quarantine !== null ? null : (
+        <Alert.Root data-count={detail.attempts.count ?? 0} data-testid="detail-attempts" status="info">
           <Alert.Indicator />
           <Alert.Content>
             <Alert.Title>
-              Failed unexpectedly {detail.attempts.count === 1 ? "once" : `${detail.attempts.count} times`}: the next runs try
+              Failed unexpectedly {detail.attempts.count === 1 ? "once" : `${detail.attempts.count ?? 0} times`}: the next runs try
               it again
             </Alert.Title>
             <Alert.Description>
               {detail.attempts.reason ?? "no reason recorded"}
-              {detail.attempts.at === undefined ? "" : ` (${formatDate(detail.attempts.at)})`}{" "}
+              {detail.attempts.at === null ? "" : ` (${formatDate(detail.attempts.at)})`}{" "}
               {detail.attempts.runs.slice(-1).map((run) => (
-                <RunLink key={`${run.dagId ?? ""}/${run.runId}`} run={run} />
+                <RunLink key={runName(run)} run={run} />
               ))}
             </Alert.Description>
           </Alert.Content>
@@ -236,9 +265,7 @@ export const DetailPage = () => {
       {hasProblem(detail) ? (
         <HStack gap={3} wrap="wrap">
           <Text color="fg.muted" fontSize="sm">
-            {detail.failures.length > 0
-              ? `${detail.failures.length === 1 ? "An output" : `${detail.failures.length} outputs`} failed (see Outputs). `
-              : ""}
+            {failures > 0 ? `${failures === 1 ? "An output" : `${failures} outputs`} failed (see Outputs). ` : ""}
             Once the cause is gone:
           </Text>
           <RetryButton onFinished={reload} sha256s={[detail.sha256]} testId="detail-retry" />
@@ -250,34 +277,34 @@ export const DetailPage = () => {
           <Tabs.Root defaultValue="original" lazyMount variant="line">
             <Tabs.List flexWrap="wrap">
               <Tabs.Trigger value="original">Original</Tabs.Trigger>
-              {detail.outputs.map((o) => (
+              {outputs.map((o) => (
                 <Tabs.Trigger key={o.recipe} value={`recipe-${o.recipe}`}>
                   {o.recipe}
                 </Tabs.Trigger>
               ))}
-              {detail.outputs.length > 1 ? <Tabs.Trigger value="side-by-side">Side by side</Tabs.Trigger> : null}
+              {outputs.length > 1 ? <Tabs.Trigger value="side-by-side">Side by side</Tabs.Trigger> : null}
             </Tabs.List>
             <Tabs.Content value="original">
-              <ImageWithFaces detail={detail} showFaces={hasFaces} />
+              <ImageWithFaces boxes={boxes} detail={detail} />
               <Text color="fg.muted" fontSize="sm" mt={2}>
                 {detail.width ?? "?"}×{detail.height ?? "?"} · {formatBytes(detail.bytes)} · {detail.format ?? "unknown format"}
-                {hasFaces ? ` · ${detail.faces.boxes.length} face box(es) drawn` : ""}
+                {boxes.length > 0 ? ` · ${boxes.length} face box(es) drawn` : ""}
               </Text>
             </Tabs.Content>
-            {detail.outputs.map((o) => (
+            {outputs.map((o) => (
               <Tabs.Content key={o.recipe} value={`recipe-${o.recipe}`}>
-                {o.url === undefined ? <Text color="fg.muted">No output file.</Text> : <Image alt={`${o.recipe} output`} maxH="70vh" maxW="full" src={apiUrl(o.url)} />}
+                <Image alt={`${o.recipe} output`} maxH="70vh" maxW="full" src={apiUrl(o.url)} />
                 <Text color="fg.muted" fontSize="sm" mt={2}>
                   {o.width ?? "?"}×{o.height ?? "?"} · {formatBytes(o.bytes)} · {o.format ?? "?"}
                 </Text>
               </Tabs.Content>
             ))}
-            {detail.outputs.length > 1 ? (
+            {outputs.length > 1 ? (
               <Tabs.Content value="side-by-side">
                 <SimpleGrid gap={3} minChildWidth="200px">
-                  {detail.outputs.map((o) => (
+                  {outputs.map((o) => (
                     <Box key={o.recipe}>
-                      {o.url === undefined ? null : <Image alt={`${o.recipe} output, side by side`} maxW="full" src={apiUrl(o.url)} />}
+                      <Image alt={`${o.recipe} output, side by side`} maxW="full" src={apiUrl(o.url)} />
                       <Text fontSize="sm">{o.recipe}</Text>
                     </Box>
                   ))}
@@ -289,23 +316,26 @@ export const DetailPage = () => {
 
         <Stack gap={4}>
           <Section id="manage" title="About this image">
-            <ImageInfo detail={detail} onChange={setDetail} />
+            <ImageInfo detail={detail} />
           </Section>
 
           <Section id="exif" title="Camera (EXIF)">
             <Facts
               rows={[
-                ["Camera", exif.camera],
-                ["Lens", exif.lens],
-                ["Exposure", exif.exposure],
-                ["Taken at", exif.takenAt === undefined ? undefined : formatDate(exif.takenAt)],
+                ["Camera", exif?.camera],
+                ["Lens", exif?.lens],
+                ["Exposure", formatExposure(exif?.exposure_time)],
+                ["Aperture", exif?.f_number === undefined || exif.f_number === null ? undefined : `f/${exif.f_number}`],
+                ["ISO", exif?.iso],
+                ["Focal length", exif?.focal_length === undefined || exif.focal_length === null ? undefined : `${exif.focal_length} mm`],
+                ["Taken at", exif?.taken_at === undefined || exif.taken_at === null ? undefined : formatDate(exif.taken_at)],
                 [
                   "GPS",
-                  exif.gps === undefined ? undefined : (
+                  exif?.gps === undefined || exif.gps === null ? undefined : (
                     <ExternalLink
-                      href={exif.gps.mapUrl ?? `https://www.openstreetmap.org/?mlat=${exif.gps.lat}&mlon=${exif.gps.lon}#map=15/${exif.gps.lat}/${exif.gps.lon}`}
+                      href={exif.gps.map_url ?? `https://www.openstreetmap.org/?mlat=${exif.gps.lat}&mlon=${exif.gps.lon}#map=15/${exif.gps.lat}/${exif.gps.lon}`}
                     >
-                      {exif.gps.lat?.toFixed(5)}, {exif.gps.lon?.toFixed(5)} (map)
+                      {exif.gps.lat.toFixed(5)}, {exif.gps.lon.toFixed(5)} (map)
                     </ExternalLink>
                   ),
                 ],
@@ -317,28 +347,23 @@ export const DetailPage = () => {
             <Stack gap={3}>
               <Facts
                 rows={[
-                  ["Faces", detail.faces.count ?? (hasFaces ? detail.faces.boxes.length : undefined)],
-                  ["Brightness", detail.brightness?.toFixed(3)],
-                  ["Contrast", detail.contrast?.toFixed(3)],
-                  ["Blur", detail.blur?.toFixed(3)],
+                  ["Faces", features?.faces.count ?? (boxes.length > 0 ? boxes.length : undefined)],
+                  ["Brightness", features?.brightness?.toFixed(3)],
+                  ["Contrast", features?.contrast?.toFixed(3)],
+                  ["Blur", features?.blur?.toFixed(3)],
                 ]}
               />
               <Box>
                 <Text color="fg.muted" fontSize="sm" mb={1}>
                   Dominant colours
                 </Text>
-                <HStack data-testid="detail-colors" gap={1} wrap="wrap">
-                  {detail.colors.length === 0 ? <Text>–</Text> : null}
-                  {detail.colors.map((c) => (
-                    <Box aria-label={`colour ${c}`} bg={c} borderColor="border" borderRadius="sm" borderWidth="1px" h={6} key={c} role="img" title={c} w={6} />
-                  ))}
-                </HStack>
+                <Colours colours={features?.dominant_colors ?? []} />
               </Box>
             </Stack>
           </Section>
 
           <Section id="labels" title="Labels">
-            {detail.labels.length === 0 ? (
+            {labels.length === 0 ? (
               <Text color="fg.muted">No labels.</Text>
             ) : (
               <Table.Root size="sm">
@@ -350,10 +375,10 @@ export const DetailPage = () => {
                   </Table.Row>
                 </Table.Header>
                 <Table.Body>
-                  {detail.labels.map((l) => (
-                    <Table.Row data-testid="detail-label" key={`${l.name}/${l.source ?? ""}`}>
+                  {labels.map((l) => (
+                    <Table.Row data-testid="detail-label" key={`${l.name ?? ""}/${l.source ?? ""}`}>
                       <Table.Cell>{l.name}</Table.Cell>
-                      <Table.Cell textAlign="end">{l.score === undefined ? "–" : l.score.toFixed(2)}</Table.Cell>
+                      <Table.Cell textAlign="end">{l.score === null ? "–" : l.score.toFixed(2)}</Table.Cell>
                       <Table.Cell color="fg.muted">{l.source ?? "–"}</Table.Cell>
                     </Table.Row>
                   ))}
@@ -368,7 +393,7 @@ export const DetailPage = () => {
         <Box mb={3}>
           <ApplyRecipe label="Apply recipe" onFinished={reload} recipes={recipes} sha256s={[detail.sha256]} />
         </Box>
-        {detail.outputs.length === 0 && detail.failures.length === 0 ? (
+        {outputs.length === 0 && failures === 0 ? (
           <Text color="fg.muted">No outputs yet.</Text>
         ) : (
           <Table.Root size="sm">
@@ -388,10 +413,10 @@ export const DetailPage = () => {
                   const f = row.failure;
 
                   return (
-                    <Table.Row bg="bg.error" data-recipe={f.recipe} data-testid="detail-output-failed" key={`failed/${f.recipe}`}>
+                    <Table.Row bg="bg.error" data-recipe={row.recipe} data-testid="detail-output-failed" key={`failed/${row.recipe}`}>
                       <Table.Cell>
                         <HStack gap={2}>
-                          <Text>{f.recipe}</Text>
+                          <Text>{row.recipe}</Text>
                           <Badge colorPalette="red" size="sm">
                             failed
                           </Badge>
@@ -400,11 +425,11 @@ export const DetailPage = () => {
                       <Table.Cell>{f.version ?? "–"}</Table.Cell>
                       <Table.Cell colSpan={4}>
                         <Stack gap={1}>
-                          <Text data-operation={f.operation} data-testid="detail-output-reason" fontSize="sm" wordBreak="break-word">
-                            {f.reason}
+                          <Text data-operation={f.operation ?? undefined} data-testid="detail-output-reason" fontSize="sm" wordBreak="break-word">
+                            {f.reason ?? "no reason recorded"}
                           </Text>
                           <Text color="fg.muted" fontSize="xs">
-                            {f.at === undefined ? "" : `${formatDate(f.at)} `}
+                            {f.at === null ? "" : `${formatDate(f.at)} `}
                             <RunLink run={f.run} />
                           </Text>
                         </Stack>
@@ -415,12 +440,12 @@ export const DetailPage = () => {
                 const o = row.output;
 
                 return (
-                  <Table.Row data-recipe={o.recipe} data-testid="detail-output" key={o.recipe}>
+                  <Table.Row data-recipe={row.recipe} data-testid="detail-output" key={row.recipe}>
                     <Table.Cell>
-                      <ExternalLink href={apiUrl(o.url)}>{o.recipe}</ExternalLink>
+                      <ExternalLink href={apiUrl(o.url)}>{row.recipe}</ExternalLink>
                     </Table.Cell>
                     <Table.Cell>{o.version ?? "–"}</Table.Cell>
-                    <Table.Cell>{o.width !== undefined && o.height !== undefined ? `${o.width}×${o.height}` : "–"}</Table.Cell>
+                    <Table.Cell>{o.width !== null && o.height !== null ? `${o.width}×${o.height}` : "–"}</Table.Cell>
                     <Table.Cell>{formatBytes(o.bytes)}</Table.Cell>
                     <Table.Cell>{o.format ?? "–"}</Table.Cell>
                     <Table.Cell>{formatSeconds(o.seconds)}</Table.Cell>
@@ -436,18 +461,18 @@ export const DetailPage = () => {
         <Stack gap={3}>
           {detail.sources.length === 0 ? <Text color="fg.muted">No source recorded.</Text> : null}
           {detail.sources.map((s, index) => (
-            // eslint-disable-next-line react/no-array-index-key
+            // Sources have no ids; the record keeps them in the order they found the image.
             <Box data-testid="detail-source" key={index}>
               <Facts
                 rows={[
                   ["Source (engine)", s.source],
-                  ["Image URL", s.uri === undefined ? undefined : /^https?:/u.test(s.uri) ? <ExternalLink href={s.uri} /> : s.uri],
-                  ["Page URL", s.pageUrl === undefined ? undefined : <ExternalLink href={s.pageUrl} />],
+                  ["Image URL", s.uri === null ? undefined : /^https?:/u.test(s.uri) ? <ExternalLink href={s.uri} /> : s.uri],
+                  ["Page URL", s.page_url === null ? undefined : <ExternalLink href={s.page_url} />],
                   ["Keyword", s.keyword],
-                  ["Licence", s.licence],
+                  ["Licence", s.licence_url === null ? s.licence : <ExternalLink href={s.licence_url}>{s.licence ?? s.licence_url}</ExternalLink>],
                   ["Creator", s.creator],
-                  ["Retrieved at", s.retrievedAt === undefined ? undefined : formatDate(s.retrievedAt)],
-                  ["Uploaded by", s.uploadedBy],
+                  ["Retrieved at", s.retrieved_at === null ? undefined : formatDate(s.retrieved_at)],
+                  ["Uploaded by", s.uploaded_by],
                 ]}
               />
             </Box>
@@ -456,11 +481,11 @@ export const DetailPage = () => {
             <Text color="fg.muted" fontSize="sm" mb={1}>
               Airflow runs
             </Text>
-            {detail.runs.length === 0 ? <Text>–</Text> : null}
+            {detail.run_ids.length === 0 ? <Text>–</Text> : null}
             <Flex direction="column" gap={1}>
-              {detail.runs.map((run) => (
-                <ExternalLink href={runHref(run)} key={`${run.dagId ?? ""}/${run.runId}`}>
-                  {run.dagId === undefined ? run.runId : `${run.dagId} / ${run.runId}`}
+              {detail.run_ids.map((run) => (
+                <ExternalLink href={runHref(run)} key={runName(run)}>
+                  {runName(run)}
                 </ExternalLink>
               ))}
             </Flex>
@@ -483,19 +508,19 @@ export const DetailPage = () => {
       </Section>
 
       <Section id="duplicates" title="Near-duplicates">
-        {detail.nearDuplicates.length === 0 ? (
+        {detail.near_duplicates.length === 0 ? (
           <Text color="fg.muted">No near-duplicate of this image.</Text>
         ) : (
           <SimpleGrid gap={2} minChildWidth="96px">
-            {detail.nearDuplicates.map((d) => (
+            {detail.near_duplicates.map((d) => (
               <RouterLink aria-label={`Open near-duplicate ${d.sha256.slice(0, 12)}`} data-testid="detail-duplicate" key={d.sha256} to={appPath("images", d.sha256)}>
                 <Box aspectRatio={1} bg="bg.muted" borderRadius="sm" overflow="hidden">
-                  {d.thumbUrl === undefined ? (
+                  {d.thumb_url === null ? (
                     <Text fontFamily="mono" fontSize="xs" p={1}>
                       {d.sha256.slice(0, 12)}
                     </Text>
                   ) : (
-                    <Image alt={`near-duplicate ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumbUrl)} w="full" />
+                    <Image alt={`near-duplicate ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumb_url)} w="full" />
                   )}
                 </Box>
               </RouterLink>
@@ -504,21 +529,7 @@ export const DetailPage = () => {
         )}
       </Section>
 
-      <Section id="similar" title="Similar images">
-        {similar.length === 0 ? (
-          <Text color="fg.muted">No similar images known (the image has no embedding yet).</Text>
-        ) : (
-          <SimpleGrid gap={2} minChildWidth="96px">
-            {similar.map((d) => (
-              <RouterLink aria-label={`Open similar image ${d.sha256.slice(0, 12)}`} data-testid="detail-similar-image" key={d.sha256} to={appPath("images", d.sha256)}>
-                <Box aspectRatio={1} bg="bg.muted" borderRadius="sm" overflow="hidden">
-                  <Image alt={`similar image ${d.sha256.slice(0, 12)}`} h="full" objectFit="cover" src={apiUrl(d.thumbUrl)} w="full" />
-                </Box>
-              </RouterLink>
-            ))}
-          </SimpleGrid>
-        )}
-      </Section>
+      <SimilarSection sha256={detail.sha256} />
     </Stack>
   );
 };

@@ -18,7 +18,8 @@ import {
   Text,
   Textarea,
 } from "@chakra-ui/react";
-import { type ReactNode, useEffect, useMemo, useState } from "react";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { type ReactNode, useState } from "react";
 import { Link as RouterLink, useParams } from "react-router-dom";
 
 import { type RecipeCheck, type RecipeDraft, type SavedRecipe, ApiError, api, apiUrl } from "src/api";
@@ -28,7 +29,8 @@ import { PreviewPane } from "src/components/PreviewPane";
 import { useAppPath } from "src/components/root";
 import type { ChainStep, Family, OperationSpec, OutputForm, ParamValue } from "src/editor";
 import { chainToOperations, moveStep, newStep, operationIndex, operationsToChain, outputForm, outputSpec } from "src/editor";
-import type { ImageDetail, Recipe } from "src/types";
+import { keys, useDebounced, useImage, useOperations, useRecipes } from "src/queries";
+import { outputList } from "src/types";
 
 const CHECK_DEBOUNCE_MS = 400;
 const FORMATS = ["jpeg", "png", "webp", "avif"];
@@ -71,7 +73,7 @@ const PaletteEntry = ({ onAdd, op }: { onAdd: (step: ChainStep) => void; op: Ope
       </HStack>
       {open ? (
         <Stack gap={2} id={panelId} pb={2} pl={4} pt={1}>
-          {op.description === undefined ? null : (
+          {op.description === "" ? null : (
             <Text color="fg.muted" fontSize="xs">
               {op.description}
             </Text>
@@ -241,45 +243,33 @@ const SaveForm = ({
   setName: (v: string) => void;
   setOutput: (o: OutputForm) => void;
 }) => {
-  const [check, setCheck] = useState<RecipeCheck>();
-  const [saving, setSaving] = useState(false);
-  const [error, setError] = useState<string>();
-  const key = JSON.stringify(draft);
-
-  useEffect(() => {
-    const controller = new AbortController();
-
-    // The API checks a named recipe (a name is required); until then there is nothing to check.
-    if ((JSON.parse(key) as RecipeDraft).name === "") {
-      setCheck(undefined);
-
-      return undefined;
-    }
-    const timer = globalThis.setTimeout(() => {
-      api.checkRecipe(JSON.parse(key) as RecipeDraft, controller.signal).then(setCheck, (error_: unknown) => {
-        if (!controller.signal.aborted) {
-          setCheck({ errors: [message(error_)], yaml: "" });
-        }
-      });
-    }, CHECK_DEBOUNCE_MS);
-
-    return () => {
-      globalThis.clearTimeout(timer);
-      controller.abort();
-    };
-  }, [key]);
-
-  const save = async () => {
-    setSaving(true);
-    setError(undefined);
-    try {
-      onSaved(await api.saveRecipe(draft));
-    } catch (error_) {
-      setError(error_ instanceof ApiError && error_.status === 403 ? `Save refused: ${error_.message}` : `Could not save: ${message(error_)}`);
-    } finally {
-      setSaving(false);
-    }
-  };
+  const queryClient = useQueryClient();
+  // The API checks a named recipe (a name is required) once the form has stopped changing.
+  const settled = useDebounced(JSON.stringify(draft), CHECK_DEBOUNCE_MS);
+  const checked = JSON.parse(settled) as RecipeDraft;
+  const checking = useQuery({
+    enabled: checked.name !== "",
+    placeholderData: keepPreviousData,
+    queryFn: ({ signal }) => api.checkRecipe(checked, signal),
+    queryKey: ["recipe-check", checked],
+    retry: false,
+    staleTime: Infinity,
+  });
+  const check: RecipeCheck | undefined =
+    draft.name === "" ? undefined : checking.error === null ? checking.data : { errors: [message(checking.error)], yaml: "" };
+  const save = useMutation({
+    mutationFn: () => api.saveRecipe(draft),
+    onSuccess: async (saved) => {
+      onSaved(saved);
+      await queryClient.invalidateQueries({ queryKey: keys.recipes });
+    },
+  });
+  const error =
+    save.error === null
+      ? undefined
+      : save.error instanceof ApiError && save.error.status === 403
+        ? `Save refused: ${save.error.message}`
+        : `Could not save: ${message(save.error)}`;
 
   return (
     <Stack gap={3}>
@@ -289,7 +279,7 @@ const SaveForm = ({
       </Field.Root>
       <Field.Root>
         <Field.Label fontSize="sm">Recipe description</Field.Label>
-        <Textarea onChange={(e) => setDescription(e.currentTarget.value)} rows={2} size="sm" value={draft.description} />
+        <Textarea onChange={(e) => setDescription(e.currentTarget.value)} rows={2} size="sm" value={draft.description ?? ""} />
       </Field.Root>
       <HStack align="end" gap={2} wrap="wrap">
         <Field.Root maxW="28">
@@ -340,7 +330,7 @@ const SaveForm = ({
         ) : null}
       </Box>
       <HStack gap={2}>
-        <Button colorPalette="blue" disabled={draft.name.trim() === "" || draft.operations.length === 0} loading={saving} onClick={() => void save()} size="sm">
+        <Button colorPalette="blue" disabled={draft.name.trim() === "" || (draft.operations ?? []).length === 0} loading={save.isPending} onClick={() => save.mutate()} size="sm">
           Save recipe
         </Button>
         {check !== undefined && check.errors.length === 0 && check.yaml !== "" ? (
@@ -360,9 +350,13 @@ const SaveForm = ({
 export const EditorPage = () => {
   const { sha256 = "" } = useParams();
   const appPath = useAppPath();
-  const [detail, setDetail] = useState<ImageDetail>();
-  const [families, setFamilies] = useState<Family[]>();
-  const [error, setError] = useState<string>();
+  const image = useImage(sha256);
+  const registry = useOperations();
+  const { data: recipes = [] } = useRecipes();
+  const detail = image.data;
+  const families = registry.data?.families;
+  const error =
+    image.error === null ? (registry.error === null ? undefined : `Could not load the operations: ${message(registry.error)}`) : message(image.error);
   const [chain, setChain] = useState<ChainStep[]>([]);
   const [selected, setSelected] = useState<number>();
   const [drawing, setDrawing] = useState<string>();
@@ -371,13 +365,6 @@ export const EditorPage = () => {
   const [output, setOutput] = useState<OutputForm>({ format: "jpeg", metadata: "strip", quality: 85, targetKb: "" });
   const [saved, setSaved] = useState<SavedRecipe>();
   const [applied, setApplied] = useState<string>();
-  const [recipes, setRecipes] = useState<Recipe[]>([]);
-
-  useEffect(() => {
-    api.image(sha256).then(setDetail, (error_: unknown) => setError(message(error_)));
-    api.operations().then(setFamilies, (error_: unknown) => setError(`Could not load the operations: ${message(error_)}`));
-    api.recipes().then(setRecipes, () => setRecipes([]));
-  }, [sha256]);
 
   // Start from a recipe: its chain and output; a saved one keeps its name, so saving makes its next version.
   const startFrom = (recipeName: string) => {
@@ -390,12 +377,12 @@ export const EditorPage = () => {
     setSelected(undefined);
     setDrawing(undefined);
     setName(recipe.origin === "saved" ? recipe.name : "");
-    setDescription(recipe.description ?? "");
+    setDescription(recipe.description);
     setOutput(outputForm(recipe.output));
   };
 
-  const ops = useMemo(() => operationIndex(families ?? []), [families]);
-  const operations = useMemo(() => chainToOperations(chain, ops), [chain, ops]);
+  const ops = operationIndex(families ?? []);
+  const operations = chainToOperations(chain, ops);
   const draft: RecipeDraft = { description: description.trim(), name: name.trim(), operations, output: outputSpec(output) };
 
   // The box being drawn: "<step id>/<param>"; its value comes from and goes to that step.
@@ -419,8 +406,8 @@ export const EditorPage = () => {
   if (detail === undefined || families === undefined) {
     return <Spinner aria-label="Loading the editor" />;
   }
-  const beforeSrc = apiUrl(detail.rawUrl) ?? apiUrl(detail.outputs.find((o) => o.recipe === "thumb")?.url);
-  const original = detail.width !== undefined && detail.height !== undefined ? { height: detail.height, width: detail.width } : undefined;
+  const beforeSrc = apiUrl(detail.raw_url) ?? apiUrl(outputList(detail).find((o) => o.recipe === "thumb")?.url);
+  const original = detail.width !== null && detail.height !== null ? { height: detail.height, width: detail.width } : undefined;
 
   return (
     <Stack data-sha256={sha256} data-testid="editor-page" gap={4}>
@@ -473,7 +460,7 @@ export const EditorPage = () => {
                     {recipes.map((r) => (
                       <option key={r.name} value={r.name}>
                         {r.name}
-                        {r.version === undefined ? "" : ` v${r.version}`}
+                        {` v${r.version}`}
                         {r.origin === "saved" ? " (saved)" : ""}
                       </option>
                     ))}
@@ -489,7 +476,6 @@ export const EditorPage = () => {
                 onSaved={(s) => {
                   setSaved(s);
                   setApplied(undefined);
-                  api.recipes().then(setRecipes, () => undefined);
                 }}
                 output={output}
                 setDescription={setDescription}
@@ -500,7 +486,7 @@ export const EditorPage = () => {
                 <Stack borderTopWidth="1px" gap={2} mt={3} pt={3}>
                   <Text data-testid="editor-saved" fontSize="sm">
                     Saved recipe <strong>{saved.name}</strong>
-                    {saved.version === undefined ? "" : ` (version ${saved.version})`}: the pipeline can apply it to any image.
+                    {` (version ${saved.version})`}: the pipeline can apply it to any image.
                   </Text>
                   <ApplyRecipe label="Apply to this image" onFinished={setApplied} recipe={saved.name} sha256s={[sha256]} />
                   {applied === "success" ? (

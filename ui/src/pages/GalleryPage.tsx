@@ -17,20 +17,48 @@ import {
   Stack,
   Text,
 } from "@chakra-ui/react";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { Link as RouterLink, useSearchParams } from "react-router-dom";
 
-import { type BulkAction, api, apiUrl, downloadArchive, hasRoute, query, runHref } from "src/api";
+import { type BulkAction, type Facet, type ImageSummary, type ImagesQuery, type RunRef, api, apiUrl, downloadArchive, runHref } from "src/api";
 import { BulkActions } from "src/components/BulkActions";
 import { NativeCheckbox } from "src/components/NativeCheckbox";
 import { useAppPath } from "src/components/root";
-import type { Facet, Facets, ImageItem, RunRef } from "src/types";
-import { formatDate } from "src/types";
+import { keys, useFacets, useImagePages } from "src/queries";
+import { formatDate, runName } from "src/types";
 
 const PAGE = 60;
 const FILTERS = ["keyword", "label", "tag", "source", "since", "until", "format", "status", "has_faces", "duplicates", "sort"] as const;
+const STATUSES = ["raw", "processed", "quarantined"] as const;
+const SORTS = ["newest", "oldest"] as const;
 
 type Filter = (typeof FILTERS)[number];
+type Filters = Record<Filter, string>;
+
+/** The filters as a query string ("?label=sea&status=processed"): the grid's data-filters. */
+const filtersText = (filters: Filters): string => {
+  const search = new URLSearchParams(FILTERS.flatMap((f) => (filters[f] === "" ? [] : [[f, filters[f]]])));
+
+  return search.size === 0 ? "" : `?${search.toString()}`;
+};
+
+/** The listing the API is asked for: the URL's filters, each only when set (an unknown value is none). */
+const listing = (filters: Filters, trash: boolean): Omit<ImagesQuery, "cursor"> => ({
+  duplicates: filters.duplicates === "true" ? true : undefined,
+  format: filters.format || undefined,
+  has_faces: filters.has_faces === "true" ? true : undefined,
+  keyword: filters.keyword || undefined,
+  label: filters.label || undefined,
+  limit: PAGE,
+  since: filters.since || undefined,
+  sort: SORTS.find((s) => s === filters.sort) ?? "newest",
+  source: filters.source || undefined,
+  status: STATUSES.find((s) => s === filters.status),
+  tag: filters.tag === "" ? undefined : [filters.tag],
+  trashed: trash ? true : undefined,
+  until: filters.until || undefined,
+});
 
 const FacetSelect = ({
   facets,
@@ -38,7 +66,7 @@ const FacetSelect = ({
   onChange,
   value,
 }: {
-  facets: Facet[];
+  facets: (Pick<Facet, "name"> & Partial<Pick<Facet, "count">>)[];
   label: string;
   onChange: (value: string) => void;
   value: string;
@@ -116,7 +144,7 @@ const Thumb = ({
   onToggle,
   selected,
 }: {
-  item: ImageItem;
+  item: ImageSummary;
   onRestore?: (sha: string) => void;
   onToggle: (sha: string) => void;
   selected: boolean;
@@ -132,7 +160,7 @@ const Thumb = ({
       borderWidth={selected ? "2px" : "1px"}
       colorPalette="blue"
       data-sha256={item.sha256}
-      data-status={item.status}
+      data-status={item.status ?? undefined}
       data-tags={item.tags.join(",")}
       data-testid="gallery-item"
       overflow="hidden"
@@ -140,12 +168,12 @@ const Thumb = ({
     >
       <RouterLink aria-label={`Open image ${title} (${short})`} to={appPath("images", item.sha256)}>
         <Box aspectRatio={1} bg="bg.muted">
-          {item.thumbUrl === undefined ? (
+          {item.thumb_url === null ? (
             <Flex align="center" color="fg.muted" h="full" justify="center">
               {item.status ?? "no thumbnail"}
             </Flex>
           ) : (
-            <Image alt={title} h="full" loading="lazy" objectFit="cover" src={apiUrl(item.thumbUrl)} w="full" />
+            <Image alt={title} h="full" loading="lazy" objectFit="cover" src={apiUrl(item.thumb_url)} w="full" />
           )}
         </Box>
       </RouterLink>
@@ -159,13 +187,13 @@ const Thumb = ({
           {title}
         </Text>
         <HStack color="fg.muted" gap={1} justify="space-between">
-          <Text>{item.width !== undefined && item.height !== undefined ? `${item.width}×${item.height}` : item.format}</Text>
-          {item.status !== undefined && item.status !== "processed" ? (
+          <Text>{item.width !== null && item.height !== null ? `${item.width}×${item.height}` : item.format}</Text>
+          {item.status !== null && item.status !== "processed" ? (
             <Badge colorPalette={item.status === "quarantined" ? "red" : "gray"} size="xs">
               {item.status}
             </Badge>
           ) : (
-            <Text title={item.retrievedAt}>{item.retrievedAt === undefined ? "" : formatDate(item.retrievedAt).split(",")[0]}</Text>
+            <Text title={item.retrieved_at ?? undefined}>{item.retrieved_at === null ? "" : formatDate(item.retrieved_at).split(",")[0]}</Text>
           )}
         </HStack>
         {item.tags.length === 0 ? null : (
@@ -189,27 +217,23 @@ const Thumb = ({
 
 export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
   const [params, setParams] = useSearchParams();
-  const [facets, setFacets] = useState<Facets>();
-  const [items, setItems] = useState<ImageItem[]>([]);
-  const [count, setCount] = useState<number>();
-  const [cursor, setCursor] = useState<string>();
-  const [loading, setLoading] = useState(false);
-  const [error, setError] = useState<string>();
+  const queryClient = useQueryClient();
+  const { data: facets } = useFacets();
   const [selected, setSelected] = useState<Set<string>>(new Set());
-  const [canZip, setCanZip] = useState<boolean>();
   const [zipMessage, setZipMessage] = useState<string>();
   const [runs, setRuns] = useState<RunRef[]>();
   const [keywordText, setKeywordText] = useState(params.get("keyword") ?? "");
-  // The filters the shown items were listed with (the grid's data-filters: a test waits for it).
-  const [shownFilters, setShownFilters] = useState<string>();
   const sentinel = useRef<HTMLDivElement>(null);
-  const generation = useRef(0);
 
-  const filters = useMemo(
-    () => Object.fromEntries(FILTERS.map((f) => [f, params.get(f) ?? ""])) as Record<Filter, string>,
-    [params],
-  );
+  const filters = useMemo(() => Object.fromEntries(FILTERS.map((f) => [f, params.get(f) ?? ""])) as Filters, [params]);
   const filtered = FILTERS.some((f) => f !== "sort" && filters[f] !== "");
+  const pages = useImagePages(listing(filters, trash), filtersText(filters));
+  const { fetchNextPage, hasNextPage, isFetching: loading } = pages;
+  const items = pages.data?.pages.flatMap((page) => page.items) ?? [];
+  const count = pages.data?.pages[0]?.count;
+  // The filters the shown items were listed with (the grid's data-filters: a test waits for it).
+  const shownFilters = pages.data?.pages[0]?.listedWith;
+  const error = pages.error?.message;
 
   const setFilter = (name: Filter, value: string) => {
     const next = new URLSearchParams(params);
@@ -222,96 +246,35 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
     setParams(next, { replace: true });
   };
 
-  const load = useCallback(
-    async (after: string | undefined) => {
-      const mine = generation.current;
-
-      setLoading(true);
-      setError(undefined);
-      try {
-        const page = await api.images({
-          ...filters,
-          cursor: after,
-          duplicates: filters.duplicates === "true" ? true : undefined,
-          has_faces: filters.has_faces === "true" ? true : undefined,
-          limit: PAGE,
-          sort: filters.sort || "newest",
-          trashed: trash ? true : undefined,
-        });
-
-        if (mine !== generation.current) {
-          return;
-        }
-        setItems((previous) => (after === undefined ? page.items : [...previous, ...page.items]));
-        setShownFilters(query(filters));
-        setCursor(page.nextCursor);
-        if (page.count !== undefined || after === undefined) {
-          setCount(page.count);
-        }
-      } catch (error_) {
-        if (mine === generation.current) {
-          setError(error_ instanceof Error ? error_.message : String(error_));
-        }
-      } finally {
-        if (mine === generation.current) {
-          setLoading(false);
-        }
-      }
-    },
-    [filters, trash],
-  );
-
-  const reload = useCallback(() => {
-    generation.current += 1;
-    setItems([]);
-    setCursor(undefined);
-    void load(undefined);
-  }, [load]);
-
-  useEffect(reload, [reload]);
-
-  useEffect(() => {
-    api.facets().then(setFacets, () => setFacets(undefined));
-    hasRoute("/api/archives", "post").then(setCanZip, () => setCanZip(false));
-  }, []);
-
-  useEffect(() => setSelected(new Set()), [trash]);
-
   // After a bulk change: the grid (and its facets) again; trashed or restored images leave this view.
   const changed = (action: BulkAction | "retry") => {
     if (action === "trash" || action === "restore") {
       setSelected(new Set());
     }
-    reload();
-    api.facets().then(setFacets, () => undefined);
+    void queryClient.invalidateQueries({ queryKey: keys.images });
+    void queryClient.invalidateQueries({ queryKey: keys.facets });
   };
 
-  const [restoreError, setRestoreError] = useState<string>();
-  const restoreOne = (sha: string) => {
-    setRestoreError(undefined);
-    api.restore(sha).then(
-      () => changed("restore"),
-      (error_: unknown) => setRestoreError(`Not restored: ${error_ instanceof Error ? error_.message : String(error_)}`),
-    );
-  };
+  const restore = useMutation({ mutationFn: api.restore, onSuccess: () => changed("restore") });
+  const restoreError = restore.error === null ? undefined : `Not restored: ${restore.error.message}`;
 
   // Infinite scroll: the sentinel below the grid loads the next page when it comes into view.
   useEffect(() => {
     const node = sentinel.current;
 
-    if (node === null || cursor === undefined || loading || typeof IntersectionObserver === "undefined") {
+    if (node === null || !hasNextPage || loading || typeof IntersectionObserver === "undefined") {
       return undefined;
     }
     const observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) {
-        void load(cursor);
+        void fetchNextPage();
       }
     });
 
     observer.observe(node);
 
     return () => observer.disconnect();
-  }, [cursor, loading, load]);
+  }, [fetchNextPage, hasNextPage, loading]);
 
   const toggle = (sha: string) =>
     setSelected((previous) => {
@@ -337,13 +300,18 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
     }
   };
 
+  // The selected images' records (from the cache when their page was open) and the runs they name.
   const openRuns = async () => {
-    const details = await Promise.all([...selected].slice(0, 60).map((sha) => api.image(sha).catch(() => undefined)));
+    const details = await Promise.all(
+      [...selected].slice(0, 60).map((sha) =>
+        queryClient.fetchQuery({ queryFn: ({ signal }) => api.image(sha, signal), queryKey: keys.image(sha) }).catch(() => undefined),
+      ),
+    );
     const seen = new Map<string, RunRef>();
 
     for (const detail of details) {
-      for (const run of detail?.runs ?? []) {
-        seen.set(`${run.dagId ?? ""}/${run.runId}`, run);
+      for (const run of detail?.run_ids ?? []) {
+        seen.set(runName(run), run);
       }
     }
     setRuns([...seen.values()]);
@@ -424,11 +392,9 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
             <Text color="fg.muted" data-testid="gallery-selected">
               {selected.size} selected
             </Text>
-            {canZip === true ? (
-              <Button colorPalette="blue" onClick={() => void zip()} size="sm">
-                Download ZIP
-              </Button>
-            ) : null}
+            <Button colorPalette="blue" onClick={() => void zip()} size="sm">
+              Download ZIP
+            </Button>
             <Button onClick={() => void openRuns()} size="sm" variant="outline">
               Open in Airflow
             </Button>
@@ -443,11 +409,6 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
               : "Tick images to tag, reprocess, retry, download (ZIP), trash them or open their runs in Airflow."}
           </Text>
         )}
-        {canZip === false && selected.size > 0 ? (
-          <Text color="fg.muted" fontSize="sm">
-            (ZIP download needs the API's POST /gallery/api/archives, which this server does not offer.)
-          </Text>
-        ) : null}
         {zipMessage === undefined ? null : (
           <Text data-testid="gallery-zip-status" fontSize="sm">
             {zipMessage}
@@ -472,9 +433,9 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
           ) : (
             <List.Root ps={5}>
               {runs.map((run) => (
-                <List.Item key={`${run.dagId ?? ""}/${run.runId}`}>
+                <List.Item key={runName(run)}>
                   <Link color="fg.info" href={runHref(run)} target="_blank">
-                    {run.dagId === undefined ? run.runId : `${run.dagId} / ${run.runId}`}
+                    {runName(run)}
                   </Link>
                 </List.Item>
               ))}
@@ -494,15 +455,15 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
 
       <SimpleGrid aria-busy={loading} data-filters={shownFilters} data-testid="gallery-grid" gap={3} templateColumns="repeat(auto-fill, minmax(160px, 1fr))">
         {items.map((item) => (
-          <Thumb item={item} key={item.sha256} onRestore={trash ? restoreOne : undefined} onToggle={toggle} selected={selected.has(item.sha256)} />
+          <Thumb item={item} key={item.sha256} onRestore={trash ? (sha) => restore.mutate(sha) : undefined} onToggle={toggle} selected={selected.has(item.sha256)} />
         ))}
       </SimpleGrid>
 
       <Box ref={sentinel} />
       <Flex justify="center">
         {loading ? <Spinner aria-label="Loading images" /> : null}
-        {!loading && cursor !== undefined ? (
-          <Button onClick={() => void load(cursor)} size="sm" variant="outline">
+        {!loading && hasNextPage ? (
+          <Button onClick={() => void fetchNextPage()} size="sm" variant="outline">
             Load more
           </Button>
         ) : null}

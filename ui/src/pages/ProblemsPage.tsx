@@ -1,12 +1,12 @@
 import { Alert, Badge, Box, Button, Flex, HStack, Heading, Image, Link, SimpleGrid, Spinner, Stack, Text } from "@chakra-ui/react";
-import { useCallback, useEffect, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
 import { Link as RouterLink } from "react-router-dom";
 
-import { api, apiUrl, runHref } from "src/api";
+import { type ProblemGroup, apiUrl, runHref } from "src/api";
 import { RetryButton } from "src/components/RetryButton";
 import { useAppPath } from "src/components/root";
-import type { ProblemGroup, Problems } from "src/types";
-import { problemKind, problemsSummary } from "src/types";
+import { keys, useProblems } from "src/queries";
+import { problemKind, problemsSummary, runName, sortGroups } from "src/types";
 
 const SAMPLES = 8;
 const PALETTE: Record<string, string> = { image: "red", recipe: "purple", retrying: "yellow", unclassified: "gray", unexpected: "orange" };
@@ -23,7 +23,7 @@ const Group = ({ group, onRetried }: { group: ProblemGroup; onRetried: () => voi
       data-count={group.count}
       data-kind={group.kind}
       data-reason={group.reason}
-      data-recipe={group.recipe}
+      data-recipe={group.recipe ?? undefined}
       data-testid="problems-group"
       p={3}
       role="group"
@@ -45,12 +45,12 @@ const Group = ({ group, onRetried }: { group: ProblemGroup; onRetried: () => voi
             return (
               <RouterLink aria-label={`Open image ${name} (${s.sha256.slice(0, 12)})`} data-sha256={s.sha256} data-testid="problems-sample" key={s.sha256} to={appPath("images", s.sha256)}>
                 <Box aspectRatio={1} bg="bg.muted" borderRadius="sm" overflow="hidden">
-                  {s.thumbUrl === undefined ? (
+                  {s.thumb_url === null ? (
                     <Flex align="center" fontFamily="mono" fontSize="xs" h="full" justify="center" p={1} wordBreak="break-all">
                       {s.sha256.slice(0, 12)}
                     </Flex>
                   ) : (
-                    <Image alt={name} h="full" loading="lazy" objectFit="cover" src={apiUrl(s.thumbUrl)} w="full" />
+                    <Image alt={name} h="full" loading="lazy" objectFit="cover" src={apiUrl(s.thumb_url)} w="full" />
                   )}
                 </Box>
                 <Text fontSize="xs" lineClamp={1}>
@@ -73,14 +73,14 @@ const Group = ({ group, onRetried }: { group: ProblemGroup; onRetried: () => voi
             {group.runs.length === 0 ? <Text fontSize="sm">–</Text> : null}
             {group.runs.map((run) => {
               const href = runHref(run);
-              const name = run.dagId === undefined ? run.runId : `${run.dagId} / ${run.runId}`;
+              const name = runName(run);
 
               return href === undefined ? (
-                <Text data-testid="problems-run" fontSize="sm" key={`${run.dagId ?? ""}/${run.runId}`} title="not in Airflow's metadata any more">
+                <Text data-testid="problems-run" fontSize="sm" key={name} title="not in Airflow's metadata any more">
                   {name}
                 </Text>
               ) : (
-                <Link color="fg.info" data-testid="problems-run" fontSize="sm" href={href} key={`${run.dagId ?? ""}/${run.runId}`} target="_blank">
+                <Link color="fg.info" data-testid="problems-run" fontSize="sm" href={href} key={name} target="_blank">
                   {name}
                 </Link>
               );
@@ -124,20 +124,12 @@ const Section = ({
 
 /** What processing could not do, one row per cause, each with Retry (what photo apps show as failed jobs). */
 export const ProblemsPage = () => {
-  const [problems, setProblems] = useState<Problems>();
-  const [error, setError] = useState<string>();
-  const [loading, setLoading] = useState(false);
-
-  const load = useCallback(() => {
-    setLoading(true);
-    setError(undefined);
-    api
-      .problems(SAMPLES)
-      .then(setProblems, (error_: unknown) => setError(error_ instanceof Error ? error_.message : String(error_)))
-      .finally(() => setLoading(false));
-  }, []);
-
-  useEffect(load, [load]);
+  const queryClient = useQueryClient();
+  const { data: problems, error: failure, isFetching: loading, refetch } = useProblems(SAMPLES);
+  const error = failure?.message;
+  const load = () => void refetch();
+  // After a Retry's run: the problems again (those it solved are gone).
+  const retried = () => void queryClient.invalidateQueries({ queryKey: keys.problems });
 
   return (
     <Stack aria-busy={loading} data-testid="problems-page" gap={5}>
@@ -176,23 +168,23 @@ export const ProblemsPage = () => {
         <>
           <Section
             explanation="A recipe failed on these images (a picture it names is missing, a parameter found wrong when it ran). Each image keeps its other outputs. Correct the recipe and apply it again, or Retry once the cause is gone."
-            groups={problems.failedOutputs}
+            groups={sortGroups(problems.failed_outputs)}
             id="failed-outputs"
-            onRetried={load}
+            onRetried={retried}
             title="Failed outputs"
           />
           <Section
             explanation="Processing leaves these images alone: the image itself cannot be used, or it failed unexpectedly run after run. Retry tries them again."
-            groups={problems.quarantined}
+            groups={sortGroups(problems.quarantined)}
             id="quarantined"
-            onRetried={load}
+            onRetried={retried}
             title="Quarantined images"
           />
           <Section
             explanation="These failed unexpectedly; the next runs try them again by themselves, and quarantine them if they keep failing."
-            groups={problems.retrying}
+            groups={sortGroups(problems.retrying)}
             id="retrying"
-            onRetried={load}
+            onRetried={retried}
             title="Being retried"
           />
         </>

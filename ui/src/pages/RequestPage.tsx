@@ -14,15 +14,14 @@ import {
   Text,
   Textarea,
 } from "@chakra-ui/react";
-import { type FormEvent, useEffect, useState } from "react";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { type FormEvent, useState } from "react";
 
-import { type DagRun, type TaskInstance, ApiError, airflow, api, apiUrl, request, runPage, url } from "src/api";
-import type { Recipe } from "src/types";
+import { type TaskInstance, ApiError, airflow, api, apiUrl, runPage, url } from "src/api";
+import { type RunHandle, runEnded, useRecipes, useRunProgress } from "src/queries";
 import { formatBytes } from "src/types";
 
 const DAG = "image_request";
-const POLL_MS = 3000;
-const FINISHED = new Set(["success", "failed"]);
 const ENGINES: [string, string][] = [
   ["bing", "Bing image search"],
   ["google", "Google image search"],
@@ -58,96 +57,88 @@ const rank = (taskId: string) => (STEPS.includes(taskId) ? STEPS.indexOf(taskId)
 const ordered = (instances: TaskInstance[]) =>
   [...instances].sort((a, b) => rank(a.task_id) - rank(b.task_id) || a.task_id.localeCompare(b.task_id) || a.map_index - b.map_index);
 
+/**
+ * What deliver_archive returns (its XCom, which Airflow's API types as any JSON): read field by field,
+ * each only when it has the type the page shows.
+ */
 type Delivery = {
-  archive_bytes?: number;
-  archive_key?: string;
-  attached?: boolean;
-  attachment_name?: string;
+  archiveBytes?: number;
+  archiveKey?: string;
+  attached: boolean;
+  attachmentName?: string;
   channel?: string;
   images?: number;
-  link?: string | null;
+  link?: string;
   location?: string;
   recipient?: string;
   status?: string;
 };
 
+const readDelivery = (value: unknown): Delivery | undefined => {
+  if (typeof value !== "object" || value === null) {
+    return undefined;
+  }
+  const v = value as Record<string, unknown>;
+  const text = (key: string) => (typeof v[key] === "string" ? v[key] : undefined);
+  const count = (key: string) => (typeof v[key] === "number" ? v[key] : undefined);
+
+  return {
+    archiveBytes: count("archive_bytes"),
+    archiveKey: text("archive_key"),
+    attached: v.attached === true,
+    attachmentName: text("attachment_name"),
+    channel: text("channel"),
+    images: count("images"),
+    link: text("link"),
+    location: text("location"),
+    recipient: text("recipient"),
+    status: text("status"),
+  };
+};
+
 export const RequestPage = () => {
-  const [recipes, setRecipes] = useState<Recipe[]>([]);
+  const { data: recipes = [] } = useRecipes();
   const [keywords, setKeywords] = useState("");
   const [count, setCount] = useState("20");
-  const [recipe, setRecipe] = useState("");
+  const [chosenRecipe, setRecipe] = useState<string>();
   const [email, setEmail] = useState("");
   const [engine, setEngine] = useState("bing");
   const [urls, setUrls] = useState("");
   const [siteUrl, setSiteUrl] = useState("");
-  const [error, setError] = useState<string>();
-  const [submitting, setSubmitting] = useState(false);
-  const [run, setRun] = useState<DagRun>();
-  const [tasks, setTasks] = useState<TaskInstance[]>([]);
-  const [delivery, setDelivery] = useState<Delivery>();
+  // half_gray (the form's default) until the user picks one.
+  const recipe = chosenRecipe ?? (recipes.find((r) => r.name === "half_gray") ?? recipes[0])?.name ?? "";
 
-  useEffect(() => {
-    api.recipes().then(
-      (list) => {
-        setRecipes(list);
-        setRecipe((current) => current || (list.find((r) => r.name === "half_gray") ?? list[0])?.name || "");
-      },
-      () => setRecipes([]),
-    );
-  }, []);
+  // The gallery's endpoint starts the run for the logged-in user, rate-limited (429 says until when).
+  const send = useMutation({
+    mutationFn: async (conf: Record<string, unknown>): Promise<RunHandle & { state: string }> => {
+      const run = await api.requestImages({ conf });
 
-  const runId = run?.dag_run_id;
-  const finished = run !== undefined && FINISHED.has(run.state);
+      return { dagId: run.dag_id, runId: run.dag_run_id, state: run.state };
+    },
+  });
+  const handle = send.data;
+  // The run's steps, live, until it ends (src/queries.ts polls with back-off).
+  const { data: progress } = useRunProgress(handle);
+  const state = progress?.run.state ?? handle?.state;
+  const tasks = ordered(progress?.tasks ?? []);
+  const finished = runEnded(state);
+  // Only a delivered run has deliver_archive's XCom (asking otherwise is a 404).
+  const delivered = finished && tasks.some((ti) => ti.task_id === "deliver_archive" && ti.state === "success");
+  const { data: delivery } = useQuery({
+    enabled: delivered && handle !== undefined,
+    queryFn: async ({ signal }) => readDelivery(await airflow.xcom(DAG, handle?.runId ?? "", "deliver_archive", signal)) ?? null,
+    queryKey: ["airflow", "xcom", DAG, handle?.runId, "deliver_archive"],
+    staleTime: Infinity,
+  });
+  const error =
+    send.error === null
+      ? undefined
+      : send.error instanceof ApiError && send.error.status === 403
+        ? `You may not trigger ${DAG} (${send.error.message}).`
+        : send.error.message;
 
-  // The run's steps, live, until it finishes; then its delivery (deliver_archive's XCom).
-  useEffect(() => {
-    if (runId === undefined) {
-      return undefined;
-    }
-    let stopped = false;
-    const poll = async () => {
-      try {
-        const [current, instances] = await Promise.all([airflow.dagRun(DAG, runId), airflow.taskInstances(DAG, runId)]);
-
-        if (stopped) {
-          return;
-        }
-        setRun(current);
-        setTasks(ordered(instances));
-        if (FINISHED.has(current.state)) {
-          stopped = true;
-          // Only a delivered run has deliver_archive's XCom (asking otherwise is a 404).
-          const delivered = instances.some((ti) => ti.task_id === "deliver_archive" && ti.state === "success");
-          const value = delivered ? await airflow.xcom(DAG, runId, "deliver_archive").catch(() => undefined) : undefined;
-
-          if (typeof value === "object" && value !== null) {
-            setDelivery(value as Delivery);
-          }
-        }
-      } catch {
-        // keep polling: a transient error should not stop the live view
-      }
-    };
-
-    void poll();
-    const timer = globalThis.setInterval(() => {
-      if (!stopped) {
-        void poll();
-      }
-    }, POLL_MS);
-
-    return () => {
-      stopped = true;
-      globalThis.clearInterval(timer);
-    };
-  }, [runId]);
-
-  const submit = async (event: FormEvent) => {
+  const submit = (event: FormEvent) => {
     event.preventDefault();
-    setError(undefined);
-    setSubmitting(true);
-    setDelivery(undefined);
-    setTasks([]);
     const conf: Record<string, unknown> = {
       count: Number(count),
       email: email.trim(),
@@ -164,34 +155,21 @@ export const RequestPage = () => {
     if (engine === "greedy") {
       conf.site_url = siteUrl.trim();
     }
-    try {
-      // The gallery's endpoint starts the run for the logged-in user, rate-limited (429 says until when).
-      setRun((await request("gallery/api/requests", { body: JSON.stringify({ conf }), method: "POST" })) as DagRun);
-    } catch (error_) {
-      setError(
-        error_ instanceof ApiError && error_.status === 403
-          ? `You may not trigger ${DAG} (${error_.message}).`
-          : error_ instanceof Error
-            ? error_.message
-            : String(error_),
-      );
-    } finally {
-      setSubmitting(false);
-    }
+    send.mutate(conf);
   };
 
   // The archive through the gallery's API (any store); else the delivery's own http(s) link.
-  const archiveName = delivery?.archive_key?.split("/").pop();
+  const archiveName = delivery?.archiveKey?.split("/").pop();
   const downloadHref =
     archiveName !== undefined && /^[0-9a-f]{64}\.zip$/u.test(archiveName)
       ? url(`gallery/api/archives/${archiveName}`)
-      : delivery?.link !== undefined && delivery.link !== null && /^https?:|^\//u.test(delivery.link)
+      : delivery?.link !== undefined && /^https?:|^\//u.test(delivery.link)
         ? apiUrl(delivery.link)
         : undefined;
 
   return (
     <Stack gap={6} maxW="3xl">
-      <Box as="form" onSubmit={(e: FormEvent) => void submit(e)}>
+      <Box as="form" onSubmit={submit}>
         <Stack gap={4}>
           <Text color="fg.muted">
             Ask for images: they are searched, processed with the recipe and emailed to you as a ZIP, in one run of{" "}
@@ -217,7 +195,7 @@ export const RequestPage = () => {
                 {recipes.map((r) => (
                   <option key={r.name} value={r.name}>
                     {r.name}
-                    {r.description === undefined ? "" : ` — ${r.description}`}
+                    {r.description === "" ? "" : ` — ${r.description}`}
                   </option>
                 ))}
               </NativeSelect.Field>
@@ -268,7 +246,7 @@ export const RequestPage = () => {
           </Collapsible.Root>
 
           <Box>
-            <Button colorPalette="blue" loading={submitting} type="submit">
+            <Button colorPalette="blue" loading={send.isPending} type="submit">
               Send request
             </Button>
           </Box>
@@ -282,15 +260,15 @@ export const RequestPage = () => {
         </Alert.Root>
       )}
 
-      {run === undefined ? null : (
+      {handle === undefined || state === undefined ? null : (
         <Box as="section" aria-label="Request run" borderRadius="md" borderWidth="1px" data-testid="request-run" p={4}>
           <Heading as="h2" mb={2} size="md">
             Run{" "}
-            <Link color="fg.info" href={runPage(DAG, run.dag_run_id)} target="_blank">
-              {run.dag_run_id}
+            <Link color="fg.info" href={runPage(DAG, handle.runId)} target="_blank">
+              {handle.runId}
             </Link>{" "}
-            <Badge colorPalette={STATE_PALETTE[run.state] ?? "gray"} data-testid="request-run-state">
-              {run.state}
+            <Badge colorPalette={STATE_PALETTE[state] ?? "gray"} data-testid="request-run-state">
+              {state}
             </Badge>
           </Heading>
           <Table.Root size="sm">
@@ -311,7 +289,7 @@ export const RequestPage = () => {
               {tasks.map((ti) => (
                 <Table.Row data-state={ti.state ?? "none"} data-task-id={ti.task_id} data-testid="request-task" key={`${ti.task_id}/${ti.map_index}`}>
                   <Table.Cell>
-                    {ti.task_display_name ?? ti.task_id}
+                    {ti.task_display_name}
                     {ti.map_index >= 0 ? ` [${ti.map_index}]` : ""}
                   </Table.Cell>
                   <Table.Cell>
@@ -321,21 +299,21 @@ export const RequestPage = () => {
               ))}
             </Table.Body>
           </Table.Root>
-          {finished && delivery !== undefined ? (
+          {finished && delivery !== undefined && delivery !== null ? (
             <Box data-testid="request-delivery" mt={4}>
               <Heading as="h3" mb={1} size="sm">
                 Delivered
               </Heading>
               <Text>
-                {delivery.images ?? "?"} images, {formatBytes(delivery.archive_bytes)}, {delivery.status ?? ""} by{" "}
+                {delivery.images ?? "?"} images, {formatBytes(delivery.archiveBytes)}, {delivery.status ?? ""} by{" "}
                 {delivery.channel ?? "email"} to <strong>{delivery.recipient ?? email}</strong>
                 {delivery.location === undefined ? "" : ` (${delivery.location})`}.
               </Text>
               {downloadHref === undefined ? (
                 <Text color="fg.muted">
-                  {delivery.attached === true
-                    ? `The archive is attached to the email as ${delivery.attachment_name ?? "a ZIP"}.`
-                    : `Archive: ${delivery.archive_key ?? "–"}`}
+                  {delivery.attached
+                    ? `The archive is attached to the email as ${delivery.attachmentName ?? "a ZIP"}.`
+                    : `Archive: ${delivery.archiveKey ?? "–"}`}
                 </Text>
               ) : (
                 <Button asChild colorPalette="blue" mt={2} size="sm">
@@ -346,7 +324,7 @@ export const RequestPage = () => {
               )}
             </Box>
           ) : null}
-          {finished && run.state === "failed" ? (
+          {finished && state === "failed" ? (
             <Text color="fg.error" mt={3}>
               The run failed: open it in Airflow for the failed step's log.
             </Text>

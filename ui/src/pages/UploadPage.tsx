@@ -1,26 +1,29 @@
 import { Alert, Badge, Box, Button, Flex, Image, Progress, Stack, Text } from "@chakra-ui/react";
-import { type DragEvent, useEffect, useRef, useState } from "react";
+import { useQueries, useQuery } from "@tanstack/react-query";
+import { type DragEvent, useRef, useState } from "react";
 import { Link as RouterLink } from "react-router-dom";
 
-import { ApiError, api, apiUrl, uploadFile } from "src/api";
+import { type ImageDetail, ApiError, api, apiUrl, uploadFile } from "src/api";
 import { useAppPath } from "src/components/root";
+import { keys, pollDelay } from "src/queries";
 
-type Phase = "uploading" | "refused" | "waiting" | "processed" | "quarantined" | "failed";
+type Phase = "uploading" | "refused" | "waiting" | "processed" | "quarantined";
 
-type Row = {
+/** A file as sent: its upload's progress and the API's answer (processing is followed apart). */
+type Upload = {
   file: File;
   id: number;
   message?: string;
-  phase: Phase;
+  phase: "uploading" | "refused" | "waiting";
   progress: number;
   sha256?: string;
-  thumbUrl?: string;
 };
 
-const POLL_MS = 3000;
+/** What the row shows: the upload, or once processing has decided, the image's record. */
+type Row = Upload & { detail?: ImageDetail; shown: Phase };
 
 const statusText = (row: Row): string => {
-  switch (row.phase) {
+  switch (row.shown) {
     case "uploading":
       return `uploading ${Math.round(row.progress * 100)}%`;
     case "waiting":
@@ -28,16 +31,13 @@ const statusText = (row: Row): string => {
     case "processed":
       return "processed";
     case "quarantined":
-      return `quarantined: ${row.message ?? "no reason given"}`;
+      return `quarantined: ${row.detail?.quarantine?.reason ?? "no reason given"}`;
     case "refused":
       return `refused: ${row.message ?? ""}`;
-    default:
-      return `failed: ${row.message ?? ""}`;
   }
 };
 
 const PALETTE: Record<Phase, string> = {
-  failed: "red",
   processed: "green",
   quarantined: "orange",
   refused: "red",
@@ -45,25 +45,28 @@ const PALETTE: Record<Phase, string> = {
   waiting: "gray",
 };
 
+const DONE = new Set(["processed", "quarantined"]);
+const REFUSALS = new Set([400, 403, 413, 422]);
+
 export const UploadPage = () => {
   const appPath = useAppPath();
-  const [rows, setRows] = useState<Row[]>([]);
+  const [uploads, setUploads] = useState<Upload[]>([]);
   const [dragging, setDragging] = useState(false);
   const [refusal, setRefusal] = useState<string>();
   const nextId = useRef(1);
   const picker = useRef<HTMLInputElement>(null);
 
-  const update = (id: number, change: Partial<Row>) =>
-    setRows((previous) => previous.map((r) => (r.id === id ? { ...r, ...change } : r)));
+  const update = (id: number, change: Partial<Upload>) =>
+    setUploads((previous) => previous.map((r) => (r.id === id ? { ...r, ...change } : r)));
 
   const start = (files: File[]) => {
-    const added = files.map((file) => ({ file, id: nextId.current++, phase: "uploading" as Phase, progress: 0 }));
+    const added = files.map((file): Upload => ({ file, id: nextId.current++, phase: "uploading", progress: 0 }));
 
-    setRows((previous) => [...added, ...previous]);
+    setUploads((previous) => [...added, ...previous]);
     for (const row of added) {
       uploadFile(row.file, (fraction) => update(row.id, { progress: fraction }))
         .then((result) => {
-          if (result.status === "accepted") {
+          if (result.status === "accepted" && result.sha256 !== null) {
             update(row.id, { phase: "waiting", progress: 1, sha256: result.sha256 });
           } else {
             update(row.id, { message: result.reason ?? result.status, phase: "refused", progress: 1 });
@@ -72,7 +75,7 @@ export const UploadPage = () => {
         .catch((error: unknown) => {
           const message = error instanceof Error ? error.message : String(error);
 
-          if (error instanceof ApiError && (error.status === 403 || error.status === 413 || error.status === 400 || error.status === 422)) {
+          if (error instanceof ApiError && REFUSALS.has(error.status)) {
             setRefusal(message);
           }
           update(row.id, { message, phase: "refused" });
@@ -80,40 +83,36 @@ export const UploadPage = () => {
     }
   };
 
-  // Follow each uploaded image until it is processed or quarantined (no page reload).
-  const waiting = rows.filter((r) => r.phase === "waiting" && r.sha256 !== undefined);
-  const waitingKey = waiting.map((r) => r.id).join(",");
+  // Each uploaded image is followed until processing decides (processed or quarantined), without a
+  // page reload: the newest page of the gallery is polled (always 200, so no console error while an
+  // image is not in the catalog yet), and an image's record is asked for only once it is listed as done.
+  const sent = [...new Set(uploads.flatMap((u) => (u.phase === "waiting" && u.sha256 !== undefined ? [u.sha256] : [])))];
+  const records = useQueries({
+    queries: sent.map((sha256) => ({ enabled: false, queryFn: () => api.image(sha256), queryKey: keys.image(sha256) })),
+  });
+  const decided = new Map(records.flatMap((r, index) => (r.data !== undefined && DONE.has(r.data.status ?? "") ? [[sent[index], r.data] as const] : [])));
+  const pending = sent.filter((sha256) => !decided.has(sha256));
+  const listed = useQuery({
+    enabled: pending.length > 0,
+    queryFn: ({ signal }) => api.images({ limit: 60, sort: "newest" }, signal),
+    // A new set of images to follow starts again at the shortest wait.
+    queryKey: [...keys.images, "uploads", pending],
+    refetchInterval: (query) => pollDelay(query.state.dataUpdateCount),
+    staleTime: 0,
+  });
+  const done = new Set(listed.data?.items.filter((item) => DONE.has(item.status ?? "")).map((item) => item.sha256));
+  const ready = pending.filter((sha256) => done.has(sha256));
 
-  useEffect(() => {
-    if (waitingKey === "") {
-      return undefined;
-    }
-    const timer = globalThis.setInterval(() => {
-      // The newest page of the gallery (always 200, so no console error while an image is not in the
-      // catalog yet); an image's detail is asked for only once it is listed as done.
-      api.images({ limit: 60, sort: "newest" }).then(
-        (page) => {
-          for (const row of waiting) {
-            const item = page.items.find((i) => i.sha256 === row.sha256);
+  useQueries({
+    queries: ready.map((sha256) => ({ queryFn: ({ signal }: { signal: AbortSignal }) => api.image(sha256, signal), queryKey: keys.image(sha256) })),
+  });
 
-            if (item?.status === "processed") {
-              update(row.id, { phase: "processed", thumbUrl: item.thumbUrl });
-            } else if (item?.status === "quarantined") {
-              update(row.id, { message: "…", phase: "quarantined" });
-              api.image(item.sha256).then(
-                (detail) => update(row.id, { message: detail.quarantine?.reason ?? "no reason given" }),
-                () => undefined,
-              );
-            }
-          }
-        },
-        () => undefined,
-      );
-    }, POLL_MS);
+  const rows: Row[] = uploads.map((upload) => {
+    const detail = upload.sha256 === undefined ? undefined : decided.get(upload.sha256);
+    const shown: Phase = detail === undefined ? upload.phase : detail.status === "quarantined" ? "quarantined" : "processed";
 
-    return () => globalThis.clearInterval(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [waitingKey]);
+    return { ...upload, detail, shown };
+  });
 
   const onDrop = (event: DragEvent) => {
     event.preventDefault();
@@ -181,7 +180,7 @@ export const UploadPage = () => {
             as="li"
             borderRadius="md"
             borderWidth="1px"
-            data-phase={row.phase}
+            data-phase={row.shown}
             data-sha256={row.sha256}
             data-testid="upload-row"
             gap={3}
@@ -189,11 +188,13 @@ export const UploadPage = () => {
             p={2}
           >
             <Box bg="bg.muted" borderRadius="sm" flexShrink={0} h={12} overflow="hidden" w={12}>
-              {row.thumbUrl === undefined ? null : <Image alt={`${row.file.name} thumbnail`} h="full" objectFit="cover" src={apiUrl(row.thumbUrl)} w="full" />}
+              {row.shown !== "processed" || row.detail?.thumb_url === undefined || row.detail.thumb_url === null ? null : (
+                <Image alt={`${row.file.name} thumbnail`} h="full" objectFit="cover" src={apiUrl(row.detail.thumb_url)} w="full" />
+              )}
             </Box>
             <Box flex="1" minW={0}>
               <Text lineClamp={1}>
-                {row.sha256 !== undefined && row.phase === "processed" ? (
+                {row.sha256 !== undefined && row.shown === "processed" ? (
                   <RouterLink to={appPath("images", row.sha256)}>{row.file.name}</RouterLink>
                 ) : (
                   row.file.name
@@ -207,7 +208,7 @@ export const UploadPage = () => {
                 </Progress.Root>
               ) : null}
             </Box>
-            <Badge colorPalette={PALETTE[row.phase]} data-testid="upload-status" role="status">
+            <Badge colorPalette={PALETTE[row.shown]} data-testid="upload-status" role="status">
               {statusText(row)}
             </Badge>
           </Flex>
