@@ -134,7 +134,7 @@ PREVIEW_HEADERS = {
                               "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
                                           "image/png": {"schema": {"type": "string", "format": "binary"}}},
                               "headers": PREVIEW_HEADERS},
-                        **errors(404, 422, *BACKEND)},
+                        **errors(400, 404, 422, *BACKEND)},
              summary="The image with a chain of operations applied by the pipeline's engine, reduced")
 def preview(sha256: Sha256, body: PreviewRequest, request: Request) -> Response:
     from image_pipeline.process.batches import gallery_image
@@ -189,7 +189,7 @@ def recipes(b: BackendsDep) -> list[dict[str, Any]]:
 
 
 @router.post("/recipes/check", summary="Check a recipe as a file recipe is checked; its YAML and the errors",
-             response_model=RecipeCheck, responses=errors(422, *BACKEND))
+             response_model=RecipeCheck, responses=errors(400, 422, *BACKEND))
 def check_recipe(body: RecipeBody, b: BackendsDep) -> dict[str, Any]:
     from image_pipeline.process.recipes import recipe_yaml
 
@@ -203,7 +203,7 @@ def check_recipe(body: RecipeBody, b: BackendsDep) -> dict[str, Any]:
 
 
 @router.post("/recipes", status_code=201, dependencies=[Depends(can_write)], response_model=SavedRecipe,
-             responses=errors(409, 422, *BACKEND),
+             responses=errors(400, 409, 422, *BACKEND),
              summary="Save a recipe in the catalog (every worker reads it); saving a saved name bumps its version")
 def save_recipe(body: SavedRecipeBody, request: Request, user: GetUserDep) -> dict[str, Any]:
     from image_pipeline.process.recipes import recipe_yaml, save_recipe as save

@@ -151,7 +151,7 @@ class ArchiveRequest(BaseModel):
 
 
 @archive_router.post("", summary="A ZIP of chosen images' outputs, built by the delivery code", response_model=Archive,
-                     responses=errors(404, 422, *BACKEND))
+                     responses=errors(400, 404, 422, *BACKEND))
 def build_archive(body: ArchiveRequest, request: Request) -> dict[str, Any]:
     """The same archive a delivery makes (manifest, README; content-addressed, so asking twice builds
     it once), for the images chosen in the gallery; answers where to download it."""

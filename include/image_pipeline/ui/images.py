@@ -86,12 +86,31 @@ def airflow_base() -> str:
     return urlparse(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
+_FULL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
 def _day(value: Any) -> Any:
-    """``YYYY-MM-DD`` as a day (a bound of whole days), anything else left to pydantic's date-time parser."""
-    return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else value
+    """RFC 3339's full-date (what ``format: date`` says), nothing looser (no Unix time, no week date)."""
+    if isinstance(value, str) and not _FULL_DATE.fullmatch(value):
+        raise ValueError("a date is YYYY-MM-DD")  # pydantic's protocol: a validator raises ValueError
+    return value
 
 
-When = Annotated[datetime | date, BeforeValidator(_day)]
+def _when(value: Any) -> Any:
+    """RFC 3339's full-date or date-time with its offset (``format: date`` or ``date-time``): a day as a
+    date (a bound of whole days), a time as a datetime."""
+    if isinstance(value, str):
+        if _FULL_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+        if _DATE_TIME.fullmatch(value):
+            return datetime.fromisoformat(value.upper())
+        raise ValueError("a date YYYY-MM-DD, or a time YYYY-MM-DDTHH:MM:SS with its offset (Z, +01:00)")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+When = Annotated[datetime | date, BeforeValidator(_when)]
 _EARLIEST, _LATEST = datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc)
 
 
@@ -125,13 +144,15 @@ def checked_sha256(sha256: str) -> str:
             responses=errors(400, 422, *BACKEND))
 def list_images(
     request: Request, b: BackendsDep,
+    tag: Annotated[list[str], Query(default_factory=list, description="images carrying this tag (repeat: all of "
+                                                                      "them)")],
     keyword: str | None = None, label: str | None = None, source: str | None = None,
-    since: Annotated[When | None, Query(description="YYYY-MM-DD (from that day) or an ISO time (retrieved at or "
-                                                    "after)")] = None,
-    until: Annotated[When | None, Query(description="YYYY-MM-DD (that day included) or an ISO time (before)")] = None,
+    since: Annotated[When | None, Query(description="YYYY-MM-DD (from that day) or an RFC 3339 time "
+                                                    "(retrieved at or after)")] = None,
+    until: Annotated[When | None, Query(description="YYYY-MM-DD (that day included) or an RFC 3339 time "
+                                                    "(before)")] = None,
     format: str | None = None, status: Literal["raw", "processed", "quarantined"] | None = None,
     has_faces: bool | None = None, duplicates: bool = False,
-    tag: Annotated[list[str] | None, Query(description="images carrying this tag (repeat: all of them)")] = None,
     trashed: bool = Query(False, description="true: only the trash (the default listing hides it)"),
     sort: Literal["newest", "oldest"] = "newest", limit: int = Query(60, ge=1, le=500),
     cursor: str | None = Query(None, description="next_cursor of the previous page (400 for one this API did not "
@@ -173,8 +194,8 @@ def image_detail(sha256: Sha256, request: Request, b: BackendsDep) -> dict[str, 
 
 @router.get("/metrics", summary="The analytics' daily metrics documents, by day", response_model=list[DailyMetrics],
             responses=errors(422, *BACKEND))
-def metrics(b: BackendsDep, since: Annotated[date | None, Query(description="first day, YYYY-MM-DD")] = None,
-            until: Annotated[date | None, Query(description="last day, YYYY-MM-DD (included)")] = None,
+def metrics(b: BackendsDep, since: Annotated[Day | None, Query(description="first day, YYYY-MM-DD")] = None,
+            until: Annotated[Day | None, Query(description="last day, YYYY-MM-DD (included)")] = None,
             ) -> list[dict[str, Any]]:
     first, last = since and since.isoformat(), until and until.isoformat()
     return [m for m in b.catalog.metrics()
@@ -301,6 +322,9 @@ async def similar_to_file(request: Request, b: BackendsDep, k: int = Query(12, g
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise HTTPException(400, "send the picture as multipart/form-data, in the field 'file'")
     async with request.form(max_files=1, max_fields=4, max_part_size=UPLOAD_OVERHEAD) as form:
+        unknown = sorted(set(form) - {"file"})
+        if unknown:
+            raise HTTPException(400, f"unknown field(s) {', '.join(unknown)}: send the picture alone, in 'file'")
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(400, "send the picture as multipart/form-data, in the field 'file'")

@@ -65,7 +65,7 @@ BulkRequest = Annotated[BulkTags | BulkMove, Field(discriminator="action")]
 
 
 @router.patch(IMAGE, summary="Change an image's title, description or tags (recorded in its history)",
-              response_model=ImageDetail, responses=errors(404, 422, *BACKEND))
+              response_model=ImageDetail, responses=errors(400, 404, 422, *BACKEND))
 def edit(sha256: Sha256, body: ImageChanges, request: Request, user: GetUserDep) -> dict[str, Any]:
     b = backends(request)
     doc = b.catalog.edit_image(checked_sha256(sha256), body.model_dump(exclude_unset=True), user.get_name())
@@ -98,7 +98,7 @@ def restore(sha256: Sha256, request: Request, user: GetUserDep) -> dict[str, Any
 
 
 @router.post("/images/bulk", summary="Tag, untag, trash or restore several images; how many changed",
-             response_model=BulkResult, responses=errors(409, 422, *BACKEND))
+             response_model=BulkResult, responses=errors(400, 409, 422, *BACKEND))
 def bulk(body: Annotated[BulkRequest, Body()], request: Request, user: GetUserDep) -> dict[str, int]:
     b = backends(request)
     catalog, by = b.catalog, user.get_name()

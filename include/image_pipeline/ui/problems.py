@@ -170,7 +170,7 @@ def problems(request: Request, b: BackendsDep,
         truncated=truncated)
 
 
-@router.post("/problems/conf", response_model=RetryConf, responses=errors(422, *BACKEND),
+@router.post("/problems/conf", response_model=RetryConf, responses=errors(400, 422, *BACKEND),
              summary="The gallery_process conf that tries these images again (changes nothing; the page triggers it)")
 def retry_conf(body: RetryRequest, request: Request) -> RetryConf:
     b = backends(request)

@@ -36,7 +36,8 @@ class ErrorBody(Model):
 
 
 ERRORS: dict[int, str] = {
-    400: "The request is refused (its filters, its files, its form): `detail` says why; nothing was changed",
+    400: "The request is refused (a body that is not JSON, a cursor this API did not give, a multipart body "
+         "without its files, a form Airflow refuses): `detail` says why; nothing was changed",
     401: "Not logged in: no token, or one that is invalid or expired",
     403: "Logged in without the right this needs: `detail` says which",
     404: "No such image, file, output, recipe or archive",

@@ -77,6 +77,9 @@ async def upload(request: Request, user: GetUserDep) -> dict[str, Any]:
         raise HTTPException(400, "send the files as multipart/form-data, in the field 'files'")
     # Starlette spools each part to a temporary file (in memory up to 1 MiB) and refuses more parts than allowed.
     async with request.form(max_files=max_files, max_fields=16, max_part_size=64 * 1024) as form:
+        unknown = sorted(set(form) - {"files"})
+        if unknown:
+            raise HTTPException(400, f"unknown field(s) {', '.join(unknown)}: send the files alone, in 'files'")
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
         if not files:
             raise HTTPException(400, "no files: send them in the multipart field 'files'")
