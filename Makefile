@@ -102,7 +102,7 @@ node:
 
 # The UI's packages, exactly as package-lock.json pins them (again only when it changes).
 ui/node_modules/.stamp-ci: ui/package.json ui/package-lock.json | node
-	cd ui && npm ci --no-audit --no-fund
+	cd ui && npm ci --no-audit --no-fund --prefer-offline
 	touch $@
 
 # The UI's checks in make test: the TypeScript compiler, ESLint (typescript-eslint with types, React's
