@@ -3,7 +3,7 @@
  * image's record is fetched once for its page, its editor and the upload that made it), retried when
  * the failure may pass, and polled while a DAG run is going (with back-off, stopped when it ends).
  */
-import { QueryClient, keepPreviousData, skipToken, useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { QueryClient, keepPreviousData, skipToken, useInfiniteQuery, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 
 import { ApiError, type DagRun, type ImagesQuery, airflow, api } from "src/api";
@@ -39,6 +39,20 @@ export const keys = {
   runProgress: (dagId: string, runId: string) => ["airflow", "runProgress", dagId, runId] as const,
   // Under the image's key: refreshing an image refreshes its similar images too.
   similar: (sha256: string) => ["image", sha256, "similar"] as const,
+};
+
+/**
+ * After a change to the gallery (a run of gallery_process ended, images tagged, trashed or restored):
+ * every listing, record, facet and problem read before may be out of date. Those on screen are
+ * fetched again at once, the others when next shown.
+ */
+export const useGalleryChanged = () => {
+  const queryClient = useQueryClient();
+
+  return () =>
+    Promise.all(
+      [keys.images, ["image"], keys.facets, keys.problems].map((queryKey) => queryClient.invalidateQueries({ queryKey })),
+    );
 };
 
 // -- following a DAG run ------------------------------------------------------------------------------

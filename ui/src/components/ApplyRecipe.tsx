@@ -3,7 +3,7 @@ import { useMutation } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 
 import { type Recipe, ApiError, airflow, runPage } from "src/api";
-import { type RunHandle, runEnded, useDagRun } from "src/queries";
+import { type RunHandle, runEnded, useDagRun, useGalleryChanged } from "src/queries";
 
 export const PROCESS_DAG = "gallery_process";
 const PALETTE: Record<string, string> = { failed: "red", queued: "gray", running: "cyan", success: "green" };
@@ -17,20 +17,23 @@ export const triggerError = (error: unknown): string =>
       : String(error);
 
 /**
- * Follows one DAG run until it ends (polled with back-off: src/queries.ts): its state as a badge and
- * a link to Airflow's run page. Calls onFinished once with the final state.
+ * Follows one run of gallery_process until it ends (polled with back-off: src/queries.ts): its state
+ * as a badge and a link to Airflow's run page. When it ends, what the gallery showed is read again
+ * (records, listings, problems), and onFinished is called once with the final state.
  */
 export const RunStatus = ({ onFinished, run }: { onFinished?: (state: string) => void; run: RunHandle & { state: string } }) => {
   const { data } = useDagRun(run);
   const state = data?.state ?? run.state;
+  const galleryChanged = useGalleryChanged();
   const told = useRef(false);
 
   useEffect(() => {
     if (runEnded(state) && !told.current) {
       told.current = true;
+      void galleryChanged();
       onFinished?.(state);
     }
-  }, [onFinished, state]);
+  }, [galleryChanged, onFinished, state]);
 
   return (
     <HStack data-run-id={run.runId} data-state={state} data-testid="apply-run" gap={2} wrap="wrap">

@@ -27,7 +27,7 @@ export const BulkActions = ({
   selected,
 }: {
   inTrash: boolean;
-  onChanged: (action: BulkAction | "retry") => void;
+  onChanged: (action: BulkAction) => void;
   selected: string[];
 }) => {
   const [tags, setTags] = useState("");
@@ -73,7 +73,7 @@ export const BulkActions = ({
             <ApplyRecipe label="Reprocess selected" recipes={recipes} sha256s={selected} />
           </Box>
           <Box>
-            <RetryButton label="Retry selected" onFinished={() => onChanged("retry")} sha256s={selected} testId="gallery-retry" />
+            <RetryButton label="Retry selected" sha256s={selected} testId="gallery-retry" />
           </Box>
           <Button colorPalette="red" loading={busy === "trash"} onClick={() => run("trash")} size="sm" variant="outline">
             Move to trash

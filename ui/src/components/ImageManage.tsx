@@ -20,10 +20,7 @@ const useImageChange = (change: () => Promise<ImageDetail>) => {
     mutationFn: change,
     onSuccess: async (detail) => {
       queryClient.setQueryData(keys.image(detail.sha256), detail);
-      await Promise.all([
-        queryClient.invalidateQueries({ queryKey: keys.images }),
-        queryClient.invalidateQueries({ queryKey: keys.facets }),
-      ]);
+      await Promise.all([keys.images, keys.facets].map((queryKey) => queryClient.invalidateQueries({ queryKey })));
     },
   });
 };

@@ -16,7 +16,6 @@ import {
   Tabs,
   Text,
 } from "@chakra-ui/react";
-import { useQueryClient } from "@tanstack/react-query";
 import type { ReactNode } from "react";
 import { Link as RouterLink, useParams } from "react-router-dom";
 
@@ -25,7 +24,7 @@ import { ApplyRecipe } from "src/components/ApplyRecipe";
 import { ImageHistory, ImageInfo, TrashButton } from "src/components/ImageManage";
 import { RetryButton } from "src/components/RetryButton";
 import { useAppPath } from "src/components/root";
-import { keys, useImage, useRecipes, useSimilar } from "src/queries";
+import { useImage, useRecipes, useSimilar } from "src/queries";
 import { formatBytes, formatDate, formatExposure, formatSeconds, hasProblem, outputList, outputRows, runName } from "src/types";
 
 const Section = ({ children, id, title }: { children: ReactNode; id: string; title: string }) => (
@@ -172,12 +171,9 @@ const SimilarSection = ({ sha256 }: { sha256: string }) => {
 export const DetailPage = () => {
   const { sha256 = "" } = useParams();
   const appPath = useAppPath();
-  const queryClient = useQueryClient();
+  // After a run of Apply or Retry, RunStatus has the record (and its similar images) fetched again.
   const { data: detail, error } = useImage(sha256);
   const { data: recipes = [] } = useRecipes();
-
-  // After a run of gallery_process: the record again (with its new outputs) and its similar images.
-  const reload = () => void queryClient.invalidateQueries({ queryKey: keys.image(sha256) });
 
   if (error !== null) {
     return (
@@ -268,7 +264,7 @@ export const DetailPage = () => {
             {failures > 0 ? `${failures === 1 ? "An output" : `${failures} outputs`} failed (see Outputs). ` : ""}
             Once the cause is gone:
           </Text>
-          <RetryButton onFinished={reload} sha256s={[detail.sha256]} testId="detail-retry" />
+          <RetryButton sha256s={[detail.sha256]} testId="detail-retry" />
         </HStack>
       ) : null}
 
@@ -391,7 +387,7 @@ export const DetailPage = () => {
 
       <Section id="outputs" title="Outputs">
         <Box mb={3}>
-          <ApplyRecipe label="Apply recipe" onFinished={reload} recipes={recipes} sha256s={[detail.sha256]} />
+          <ApplyRecipe label="Apply recipe" recipes={recipes} sha256s={[detail.sha256]} />
         </Box>
         {outputs.length === 0 && failures === 0 ? (
           <Text color="fg.muted">No outputs yet.</Text>

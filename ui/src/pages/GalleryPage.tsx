@@ -25,7 +25,7 @@ import { type BulkAction, type Facet, type ImageSummary, type ImagesQuery, type 
 import { BulkActions } from "src/components/BulkActions";
 import { NativeCheckbox } from "src/components/NativeCheckbox";
 import { useAppPath } from "src/components/root";
-import { keys, useFacets, useImagePages } from "src/queries";
+import { keys, useFacets, useGalleryChanged, useImagePages } from "src/queries";
 import { formatDate, runName } from "src/types";
 
 const PAGE = 60;
@@ -218,6 +218,7 @@ const Thumb = ({
 export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
   const [params, setParams] = useSearchParams();
   const queryClient = useQueryClient();
+  const galleryChanged = useGalleryChanged();
   const { data: facets } = useFacets();
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [zipMessage, setZipMessage] = useState<string>();
@@ -246,13 +247,12 @@ export const GalleryPage = ({ trash = false }: { trash?: boolean }) => {
     setParams(next, { replace: true });
   };
 
-  // After a bulk change: the grid (and its facets) again; trashed or restored images leave this view.
-  const changed = (action: BulkAction | "retry") => {
+  // After a bulk change: the grid, its facets and the records again; trashed or restored images leave this view.
+  const changed = (action: BulkAction) => {
     if (action === "trash" || action === "restore") {
       setSelected(new Set());
     }
-    void queryClient.invalidateQueries({ queryKey: keys.images });
-    void queryClient.invalidateQueries({ queryKey: keys.facets });
+    void galleryChanged();
   };
 
   const restore = useMutation({ mutationFn: api.restore, onSuccess: () => changed("restore") });

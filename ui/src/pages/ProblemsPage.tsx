@@ -1,17 +1,16 @@
 import { Alert, Badge, Box, Button, Flex, HStack, Heading, Image, Link, SimpleGrid, Spinner, Stack, Text } from "@chakra-ui/react";
-import { useQueryClient } from "@tanstack/react-query";
 import { Link as RouterLink } from "react-router-dom";
 
 import { type ProblemGroup, apiUrl, runHref } from "src/api";
 import { RetryButton } from "src/components/RetryButton";
 import { useAppPath } from "src/components/root";
-import { keys, useProblems } from "src/queries";
+import { useProblems } from "src/queries";
 import { problemKind, problemsSummary, runName, sortGroups } from "src/types";
 
 const SAMPLES = 8;
 const PALETTE: Record<string, string> = { image: "red", recipe: "purple", retrying: "yellow", unclassified: "gray", unexpected: "orange" };
 
-const Group = ({ group, onRetried }: { group: ProblemGroup; onRetried: () => void }) => {
+const Group = ({ group }: { group: ProblemGroup }) => {
   const appPath = useAppPath();
   const more = group.count - group.samples.length;
 
@@ -86,7 +85,8 @@ const Group = ({ group, onRetried }: { group: ProblemGroup; onRetried: () => voi
               );
             })}
           </Stack>
-          <RetryButton onFinished={onRetried} sha256s={group.sha256s} testId="problems-retry" />
+          {/* When its run ends, RunStatus has the problems fetched again (those it solved are gone). */}
+          <RetryButton sha256s={group.sha256s} testId="problems-retry" />
         </HStack>
       </Stack>
     </Box>
@@ -97,13 +97,11 @@ const Section = ({
   explanation,
   groups,
   id,
-  onRetried,
   title,
 }: {
   explanation: string;
   groups: ProblemGroup[];
   id: string;
-  onRetried: () => void;
   title: string;
 }) =>
   groups.length === 0 ? null : (
@@ -116,7 +114,7 @@ const Section = ({
       </Text>
       <Stack gap={3}>
         {groups.map((g) => (
-          <Group group={g} key={`${g.kind}/${g.recipe ?? ""}/${g.reason}`} onRetried={onRetried} />
+          <Group group={g} key={`${g.kind}/${g.recipe ?? ""}/${g.reason}`} />
         ))}
       </Stack>
     </Box>
@@ -124,12 +122,9 @@ const Section = ({
 
 /** What processing could not do, one row per cause, each with Retry (what photo apps show as failed jobs). */
 export const ProblemsPage = () => {
-  const queryClient = useQueryClient();
   const { data: problems, error: failure, isFetching: loading, refetch } = useProblems(SAMPLES);
   const error = failure?.message;
   const load = () => void refetch();
-  // After a Retry's run: the problems again (those it solved are gone).
-  const retried = () => void queryClient.invalidateQueries({ queryKey: keys.problems });
 
   return (
     <Stack aria-busy={loading} data-testid="problems-page" gap={5}>
@@ -170,21 +165,18 @@ export const ProblemsPage = () => {
             explanation="A recipe failed on these images (a picture it names is missing, a parameter found wrong when it ran). Each image keeps its other outputs. Correct the recipe and apply it again, or Retry once the cause is gone."
             groups={sortGroups(problems.failed_outputs)}
             id="failed-outputs"
-            onRetried={retried}
             title="Failed outputs"
           />
           <Section
             explanation="Processing leaves these images alone: the image itself cannot be used, or it failed unexpectedly run after run. Retry tries them again."
             groups={sortGroups(problems.quarantined)}
             id="quarantined"
-            onRetried={retried}
             title="Quarantined images"
           />
           <Section
             explanation="These failed unexpectedly; the next runs try them again by themselves, and quarantine them if they keep failing."
             groups={sortGroups(problems.retrying)}
             id="retrying"
-            onRetried={retried}
             title="Being retried"
           />
         </>
