@@ -311,8 +311,6 @@ async def similar_to_file(request: Request, b: BackendsDep, k: int = Query(12, g
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
 
-    if not _similar_here():  # answered before the upload is read: nothing here could use it
-        return {"items": [], "available": False, "embedding": False, "reason": NEEDS_ML}
     limit = b.cfg.upload_max_bytes
     length = request.headers.get("content-length")
     if length is None or not length.isdigit():
@@ -328,6 +326,8 @@ async def similar_to_file(request: Request, b: BackendsDep, k: int = Query(12, g
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(400, "send the picture as multipart/form-data, in the field 'file'")
+        if not _similar_here():  # a well-formed request, whose picture nothing here could use: not read
+            return {"items": [], "available": False, "embedding": False, "reason": NEEDS_ML}
         data = await upload.read(limit + 1)
     if len(data) > limit:
         raise HTTPException(413, f"too large: at most {limit} bytes")
