@@ -8,7 +8,8 @@ app factory, the protected OpenAPI schema and docs), :mod:`.auth` (who may read,
 (catalog documents as the API's JSON), :mod:`.images` (listing, facets, detail, metrics),
 :mod:`.editor` (the operations registry, the preview, recipes checked, listed and saved),
 :mod:`.manage` (title, description, tags, trash), :mod:`.files` (image bytes and the static
-bundle), :mod:`.uploads`.
+bundle), :mod:`.uploads`, :mod:`.requests`, :mod:`.problems`; :mod:`.schemas` (every answer's model and
+the one error shape) and :mod:`.openapi` (the document written to ``ui/openapi.json``).
 """
 
 from image_pipeline.ui.api import create_app

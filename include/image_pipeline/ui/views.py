@@ -1,4 +1,6 @@
-"""Catalog documents as the gallery API's JSON: a grid item and an image's detail.
+"""Catalog documents as the gallery API's JSON: a grid item and an image's detail. Each shape is a model
+of :mod:`.schemas` (``ImageSummary``, ``ImageDetail`` and theirs), the routes' ``response_model``: every
+answer is checked against it, and a key added here without its field there fails the tests.
 
 File URLs carry a version (``?v=``) that changes when the bytes behind them can: a recipe's output is
 named by its input's hash but remade when the recipe changes, so its URL names the recipe's
