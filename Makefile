@@ -46,8 +46,7 @@ install: $(VENV)/.stamp-install
 install-test: $(VENV)/.stamp-test browser
 
 run: install
-	scripts/init-airflow
-	scripts/airflow standalone
+	scripts/run
 
 test: install-test lint ui-check
 	$(VENV)/bin/python -m pytest
