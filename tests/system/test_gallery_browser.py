@@ -218,6 +218,14 @@ def test_the_detail_page_shows_exif_labels_outputs_and_provenance(admin, airflow
     assert "Canon" in exif and "EOS 5D" in exif and "EF 24-105mm" in exif
     gps = page.get_by_test_id("detail-exif").get_by_role("link")
     assert "openstreetmap" in gps.first.get_attribute("href")
+    assert "1/250 s" in exif and "f/8" in exif  # the exposure and aperture the camera wrote
+    # The dominant colours the API answers, as swatches in its order, each named by its hex (the page
+    # once read a field the API never sent and showed none).
+    colours = record["features"]["dominant_colors"]
+    assert colours and all(c.startswith("#") for c in colours)
+    swatches = page.get_by_test_id("detail-colors").get_by_test_id("detail-color")
+    assert swatches.evaluate_all("es => es.map(e => e.getAttribute('aria-label'))") == colours
+    assert page.get_by_test_id("detail-colors").get_by_role("img", name=colours[0], exact=True).get_attribute("title") == colours[0]
     labels = page.get_by_test_id("detail-label")
     assert labels.count() == len(record["features"]["labels"]) > 0
     assert {o["recipe"] if isinstance(o, dict) else o for o in record["outputs"]} <= set(
