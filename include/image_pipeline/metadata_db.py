@@ -101,7 +101,7 @@ def _port(folder: Path) -> int:
         return int(asked)
     try:
         previous = int((folder / "port").read_text())
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, ValueError):  # no previous start, or a port file int() cannot read: pick anew
         previous = 0
     return previous if previous and _port_is_free(previous) else free_port()
 
