@@ -1,0 +1,167 @@
+"""An image's page in real Chromium on both installs, each an `airflow standalone` stack whose DAGs
+processed a few real photographs (resized to 800 px, served on loopback):
+
+- the base install (``make run``'s, no extra ``ml``): without a second virtual environment, every
+  Airflow process of the stack (API server, scheduler, DAG processor, tasks) starts with a
+  ``sitecustomize.py`` first on its PYTHONPATH that hides the extra's packages as
+  support/without_ml.py does (None in ``sys.modules``). The records say it applied in the task
+  processes (no embedding, no labels) and the similar-images answer says it did in the API server.
+  The page: no HTTP 5xx on any request it makes, no console error, its dominant colours as swatches,
+  and the similar-images section saying plainly it needs the extra ``ml``;
+- the full install (``make test``'s): the same page shows similar images (links) and labels.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from airflow_stack import airflow_standalone, real_images, wait_for
+from support.without_ml import ML_PACKAGES
+from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, finished, open_gallery, trigger
+from system.test_report_browser import FLAGS, chromium
+
+PHOTOS = 3  # the fewest for "similar images" to have more than one candidate to rank
+
+# Runs in every Python process started with this folder first on PYTHONPATH, after site-packages are on
+# sys.path: the extra's packages refused exactly as support/without_ml.py refuses them in-process.
+SITECUSTOMIZE = f'''"""The base install: the extra ml's packages hidden (tests/system/{Path(__file__).name})."""
+import sys
+
+sys.modules.update(dict.fromkeys({ML_PACKAGES!r}))
+'''
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # the DAG's downloads: not the test's output
+        pass
+
+
+@pytest.fixture(scope="module")
+def site():
+    """A few real photographs of the corpus at 800 px wide on loopback; returns their URLs."""
+    root = Path(tempfile.mkdtemp(prefix="image-pipeline-variants-www-"))
+    names = []
+    for i, original in enumerate(real_images(PHOTOS)):
+        with Image.open(original) as im:
+            im.draft("RGB", (1600, 1600))  # JPEGs decoded at a fraction of their size: some are 40 Mpx
+            im = im.convert("RGB")
+            im.thumbnail((800, 800))
+            im.save(root / f"photo-{i}.jpg", "JPEG", quality=90)
+            names.append(f"photo-{i}.jpg")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield [f"{base}/{name}" for name in names]
+    server.shutdown()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["base", "full"])
+def stack(request, site):
+    """One stack per install, its gallery processed by the real DAGs: (install, airflow, processed items)."""
+    install = request.param
+    home = Path(tempfile.mkdtemp(prefix=f"image-pipeline-{install}-install-"))
+    env = {"GALLERY_ALLOWED_HOSTS": "127.0.0.1", "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin"}
+    if install == "base":
+        hider = home / "without-ml"
+        hider.mkdir()
+        (hider / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        env["PYTHONPATH"] = ":".join(p for p in (str(hider), env.get("PYTHONPATH", "")) if p)
+    try:
+        with airflow_standalone(home, env, "gallery_process") as server:
+            server["passwords"] = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
+            server["rest"] = server["rest_api"]()
+            started = time.monotonic()
+            run_id = trigger(server["rest"], "gallery_retrieve", {"engine": "urls", "keywords": ["coast"], "urls": site})
+            assert finished(server["rest"], "gallery_retrieve", run_id) == "success"
+            wait_for(lambda: api(server, "/gallery/api/images?status=processed")["count"] == len(site), PROCESS_TIMEOUT,
+                     "gallery_process to process every photograph")
+            runs = server["rest"].get("/api/v2/dags/gallery_process/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
+            finished(server["rest"], "gallery_process", runs[0]["dag_run_id"])
+            items = api(server, "/gallery/api/images?status=processed&limit=100")["items"]
+            print(f"\n{install} install: stack ready in {server['started_in']:.0f} s, "
+                  f"{len(items)} photographs retrieved and processed in {time.monotonic() - started:.0f} s")
+            yield install, server, items
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        engine = pw.chromium.launch(executable_path=chromium(), headless=True, args=FLAGS)
+        yield engine
+        engine.close()
+
+
+def test_the_image_page_on_each_install(stack, browser, tmp_path):
+    install, airflow, items = stack
+    sha = items[0]["sha256"]
+    record = api(airflow, f"/gallery/api/images/{sha}")
+    features = record["features"]
+    similar = api(airflow, f"/gallery/api/images/{sha}/similar")
+    if install == "base":
+        # The extra hidden where it matters: the tasks computed no labels and no embedding (the similar
+        # answer's `embedding` says whether the record has one), and the API server answers as an
+        # install without it.
+        assert features["labels"] == [] and features["label_source"] == "none", features
+        assert similar["embedding"] is False and similar["available"] is False and similar["items"] == [], similar
+        assert "'ml'" in similar["reason"], similar
+    else:
+        assert features["labels"] and features["label_source"] != "none", features
+        assert similar["embedding"] is True and similar["available"] is True, similar
+        assert len(similar["items"]) == len(items) - 1, similar
+    colours = features["dominant_colors"]
+    assert colours and all(c.startswith("#") and len(c) == 7 for c in colours)
+
+    watched = Watched(browser, airflow, "admin")
+    failed: list[str] = []
+    watched.page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 500 else None)
+    try:
+        page = watched.page
+        started = time.monotonic()
+        open_gallery(page, airflow["url"])
+        page.locator(f"[data-testid=gallery-item][data-sha256='{sha}']").get_by_role("link").click()
+        page.get_by_test_id("detail-page").wait_for()
+        swatches = page.get_by_test_id("detail-colors").get_by_test_id("detail-color")
+        swatches.first.wait_for()
+        assert swatches.evaluate_all("es => es.map(e => e.getAttribute('aria-label'))") == colours
+        similar_section = page.get_by_role("region", name="Similar images")
+        if install == "base":
+            empty = similar_section.get_by_test_id("detail-similar-empty")
+            page.wait_for_selector("[data-testid=detail-similar-empty][data-available=false]")
+            said = empty.inner_text()
+            assert "need the extra 'ml'" in said and "pip install 'image-pipeline[ml]'" in said, said
+            assert page.get_by_test_id("detail-label").count() == 0
+            assert "No labels." in page.get_by_role("region", name="Labels").inner_text()
+        else:
+            links = similar_section.get_by_test_id("detail-similar-image")
+            links.first.wait_for()
+            assert links.count() == len(similar["items"]) >= 1
+            assert {link.get_attribute("href").rsplit("/", 1)[1] for link in links.all()} == {
+                i["sha256"] for i in similar["items"]}
+            labels = page.get_by_test_id("detail-label")
+            assert labels.count() == len(features["labels"]) > 0
+            assert features["labels"][0]["name"] in page.get_by_role("region", name="Labels").inner_text()
+        page.wait_for_timeout(1500)  # the requests the page makes after its sections show (thumbnails)
+        print(f"{install} install: image page checked in {time.monotonic() - started:.1f} s; colours {colours}; "
+              f"similar: {page.get_by_role('region', name='Similar images').inner_text()!r}; "
+              f"labels: {[label['name'] for label in features['labels']]}")
+        page.screenshot(path=str(tmp_path / f"detail-{install}.png"), full_page=True)
+    finally:
+        watched.close()
+    assert failed == [], failed
+    assert watched.problems == [], watched.problems
