@@ -7,7 +7,13 @@ processed a few real photographs (resized to 800 px, served on loopback):
   support/without_ml.py does (None in ``sys.modules``). The records say it applied in the task
   processes (no embedding, no labels) and the similar-images answer says it did in the API server.
   The page: no HTTP 5xx on any request it makes, no console error, its dominant colours as swatches,
-  and the similar-images section saying plainly it needs the extra ``ml``;
+  and the similar-images section saying plainly it needs the extra ``ml``. Then, on the same stack and
+  page, as a person goes: Browse (every photograph listed with its thumbnail, a filter applied); the
+  editor (Edit on the image's page) previewing the learned operations through their fallbacks,
+  remove_background by GrabCut (a PNG with a transparent background and an opaque subject) and
+  style_transfer by OpenCV's stylization (the photograph's pixels changed); and "find images like this
+  file" (``POST /gallery/api/similar`` with the photograph, sent from the logged-in page since no page
+  of the UI offers it yet) answering that it needs the extra ``ml``;
 - the full install (``make test``'s): the same page shows similar images (links) and labels.
 """
 
@@ -27,10 +33,56 @@ from PIL import Image
 
 from airflow_stack import airflow_standalone, real_images, wait_for
 from support.without_ml import ML_PACKAGES
-from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, finished, open_gallery, trigger
+from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, finished, listed_with, open_gallery, trigger
 from system.test_report_browser import FLAGS, chromium
 
 PHOTOS = 3  # the fewest for "similar images" to have more than one candidate to rank
+
+# An editor preview's pixels (it must have loaded, same-origin): size, the fraction of transparent and of
+# opaque pixels, and the mean absolute RGB difference from the pixels kept by KEEP (0 when none were).
+PIXELS = """img => {
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const kept = window.__keptPixels;
+    const n = canvas.width * canvas.height;
+    let clear = 0, opaque = 0, diff = 0;
+    for (let i = 0; i < d.length; i += 4) {
+        if (d[i + 3] === 0) clear += 1;
+        if (d[i + 3] === 255) opaque += 1;
+        if (kept && kept.length === d.length) {
+            diff += Math.abs(d[i] - kept[i]) + Math.abs(d[i + 1] - kept[i + 1]) + Math.abs(d[i + 2] - kept[i + 2]);
+        }
+    }
+    return {width: canvas.width, height: canvas.height, clear: clear / n, opaque: opaque / n,
+            difference: kept && kept.length === d.length ? diff / (3 * n) : 0};
+}"""
+KEEP = """img => {
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    window.__keptPixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+}"""
+# The preview shown is the one of the chain whose operation names are `names` (and it has loaded).
+PREVIEW_OF = """names => {
+    const img = document.querySelector('[data-testid=editor-preview]');
+    if (!img || img.dataset.state !== 'ready' || !img.complete || img.naturalWidth === 0) return false;
+    return JSON.stringify(JSON.parse(img.dataset.operations).map(o => Object.keys(o)[0])) === JSON.stringify(names);
+}"""
+# "Find images like this file" from the logged-in page: the photograph's original posted as the form's file.
+LIKE_THIS_FILE = """async ([raw, endpoint]) => {
+    const picture = await (await fetch(raw, {credentials: 'same-origin'})).blob();
+    const form = new FormData();
+    form.append('file', picture, 'photo.jpg');
+    const answer = await fetch(endpoint, {method: 'POST', body: form, credentials: 'same-origin',
+                                          headers: {Accept: 'application/json'}});
+    return {status: answer.status, body: await answer.json()};
+}"""
 
 # Runs in every Python process started with this folder first on PYTHONPATH, after site-packages are on
 # sys.path: the extra's packages refused exactly as support/without_ml.py refuses them in-process.
@@ -161,7 +213,73 @@ def test_the_image_page_on_each_install(stack, browser, tmp_path):
               f"similar: {page.get_by_role('region', name='Similar images').inner_text()!r}; "
               f"labels: {[label['name'] for label in features['labels']]}")
         page.screenshot(path=str(tmp_path / f"detail-{install}.png"), full_page=True)
+        if install == "base":
+            walk_the_base_install(page, airflow, items, sha, tmp_path)
     finally:
         watched.close()
     assert failed == [], failed
     assert watched.problems == [], watched.problems
+
+
+def preview_of(page, *names: str) -> dict:
+    page.wait_for_function(PREVIEW_OF, arg=list(names), timeout=60_000)
+    return page.get_by_test_id("editor-preview").evaluate(PIXELS)
+
+
+def walk_the_base_install(page, airflow, items: list[dict], sha: str, tmp_path: Path) -> None:
+    """Browse, the editor's learned operations and "find images like this file" without the extra ml; the
+    caller's listeners collect every 5xx and console error on the way."""
+    started = time.monotonic()
+    page.get_by_role("link", name="Browse").click()
+    page.get_by_test_id("gallery-grid").wait_for()
+    page.get_by_label("Status").select_option("processed")
+    listed_with(page, "status=processed")
+    page.wait_for_function("n => document.querySelectorAll('[data-testid=gallery-item]').length === n", arg=len(items))
+    assert sorted(page.get_by_test_id("gallery-item").evaluate_all("es => es.map(e => e.dataset.sha256)")) == sorted(
+        i["sha256"] for i in items)
+    assert str(len(items)) in page.get_by_test_id("gallery-count").inner_text()
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=gallery-item] img'))"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(tmp_path / "browse-base.png"), full_page=True)
+    browsed = time.monotonic()
+
+    # The editor, reached from the image's page as a person does.
+    page.locator(f"[data-testid=gallery-item][data-sha256='{sha}']").get_by_role("link").click()
+    page.get_by_test_id("detail-page").wait_for()
+    page.get_by_role("link", name="Edit", exact=True).click()
+    page.get_by_test_id("editor-page").wait_for()
+    original = preview_of(page)
+    page.get_by_test_id("editor-preview").evaluate(KEEP)
+
+    # remove_background without U²-Net: GrabCut's mask, the background transparent (the preview a PNG).
+    page.get_by_role("button", name="Add Remove background").click()
+    cut = preview_of(page, "remove_background")
+    assert (cut["width"], cut["height"]) == (original["width"], original["height"]), (cut, original)
+    assert cut["clear"] > 0.05 and cut["opaque"] > 0.05, cut  # a background removed, a subject kept
+    page.screenshot(path=str(tmp_path / "editor-remove-background-base.png"), full_page=True)
+    page.get_by_role("button", name="Remove Remove background").click()
+    page.get_by_test_id("editor-chain-empty").wait_for()
+
+    # style_transfer without its network: OpenCV's stylization of the photograph. A built-in style is
+    # required by the operation (the network's, unused by the fallback), set before adding.
+    entry = page.locator("[data-testid=editor-palette-op][data-name=style_transfer]")
+    entry.locator("button[aria-expanded]").click()  # the operation's name ("▸ Style transfer"): its controls
+    entry.get_by_label("Style", exact=True).fill("style-03")
+    entry.get_by_role("button", name="Add Style transfer with these settings").click()
+    styled = preview_of(page, "style_transfer")
+    assert (styled["width"], styled["height"]) == (original["width"], original["height"]), (styled, original)
+    assert styled["clear"] == 0 and styled["difference"] > 3, styled  # opaque, and not the photograph as it was
+    page.screenshot(path=str(tmp_path / "editor-style-transfer-base.png"), full_page=True)
+    edited = time.monotonic()
+
+    # "Find images like this file": no items, and why, in plain words.
+    answer = page.evaluate(LIKE_THIS_FILE, [f"{airflow['url']}/gallery/api/images/{sha}/raw",
+                                            f"{airflow['url']}/gallery/api/similar"])
+    assert answer["status"] == 200, answer
+    assert answer["body"]["available"] is False and answer["body"]["items"] == [], answer
+    assert "need the extra 'ml'" in answer["body"]["reason"], answer
+    assert "pip install 'image-pipeline[ml]'" in answer["body"]["reason"], answer
+    page.wait_for_timeout(1000)  # any request the editor still makes after its last preview
+    print(f"base install: Browse {browsed - started:.1f} s; editor (GrabCut {cut['clear']:.0%} transparent, "
+          f"stylization mean difference {styled['difference']:.1f}) {edited - browsed:.1f} s; "
+          f"like this file: {answer['body']['reason']!r}")
