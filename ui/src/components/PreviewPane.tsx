@@ -20,7 +20,9 @@ export const usePreview = (sha: string, operations: OperationsList, paused = fal
   const key = JSON.stringify(operations);
   const settled = useDebounced(key, DEBOUNCE_MS);
   const query = useQuery({
-    enabled: !paused,
+    // Not while a box is drawn, nor for a chain the debounce has not caught up with: the chain settled
+    // before the box was drawn is incomplete (a crop without its box), and asking for it is a 422.
+    enabled: !paused && key === settled,
     gcTime: 60_000,
     placeholderData: keepPreviousData,
     queryFn: async ({ signal }) => ({ ...(await preview(sha, JSON.parse(settled) as OperationsList, signal)), key: settled }),
