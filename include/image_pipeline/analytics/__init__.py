@@ -2,19 +2,22 @@
 (:mod:`.metrics`), charts (:mod:`.charts`) and self-contained report page (:mod:`.html`), all written
 by :func:`write_daily_report` (:mod:`.daily`) beside its Parquet partitions (:mod:`.parquet`, read
 back with DuckDB); the overview of all days, rebuilt from the partitions (:func:`rollup`, :mod:`.overview`).
-Names below are loaded on first use, so importing the package (DAG files do) stays light."""
+
+The names below are imported from their modules (plain imports, which editors and type checkers
+follow); no module here imports a heavy library at its top, so importing the package (DAG files do)
+stays light (tests/dags/test_dag_integrity.py)."""
 
 from __future__ import annotations
 
-from image_pipeline.core.exports import lazy_exports
+from image_pipeline.analytics.extract import day_window, read_day
+from image_pipeline.analytics.metrics import compute_metrics, headline
+from image_pipeline.analytics.charts import daily_charts
+from image_pipeline.analytics.html import daily_html
+from image_pipeline.analytics.parquet import TOP_LABELS_SQL, partitions, query_partitions
+from image_pipeline.analytics.daily import write_daily_report
+from image_pipeline.analytics.overview import rollup
 
-_EXPORTS = {
-    "image_pipeline.analytics.extract": ("day_window", "read_day"),
-    "image_pipeline.analytics.metrics": ("compute_metrics", "headline"),
-    "image_pipeline.analytics.charts": ("daily_charts",),
-    "image_pipeline.analytics.html": ("daily_html",),
-    "image_pipeline.analytics.parquet": ("partitions", "query_partitions"),
-    "image_pipeline.analytics.daily": ("write_daily_report",),
-    "image_pipeline.analytics.overview": ("rollup",),
-}
-__all__, __getattr__ = lazy_exports(__name__, _EXPORTS, search_modules=True)
+__all__ = [
+    "TOP_LABELS_SQL", "compute_metrics", "daily_charts", "daily_html", "day_window", "headline", "partitions",
+    "query_partitions", "read_day", "rollup", "write_daily_report",
+]

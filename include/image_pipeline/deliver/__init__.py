@@ -1,18 +1,24 @@
 """Delivery: what is asked (:mod:`.request`), the archive (:mod:`.archive`), the exactly-once ledger
 (:mod:`.ledger`), the message (:mod:`.message`), the channels (:mod:`.mail`) and the recurring
-deliveries (:mod:`.subscriptions`). Names below are loaded on first use (DAG files import the package)."""
+deliveries (:mod:`.subscriptions`).
+
+The names below are imported from their modules (plain imports, which editors and type checkers
+follow); no module here imports a heavy library at its top, so importing the package (DAG files do)
+stays light (tests/dags/test_dag_integrity.py)."""
 
 from __future__ import annotations
 
-from image_pipeline.core.exports import lazy_exports
+from image_pipeline.deliver.request import DeliveryRequest, check_deliverable, describe
+from image_pipeline.deliver.archive import (
+    Archive, content_id, ensure_archive, manifest_rows, safe_stem, select_images, write_archive,
+)
+from image_pipeline.deliver.ledger import DeliveryUncertain, deliver, delivery_id, resolve_uncertain
+from image_pipeline.deliver.message import TEMPLATES_DIR, render_message
+from image_pipeline.deliver.subscriptions import Subscription, load_subscriptions
+from image_pipeline.core.selection import Selection
 
-_EXPORTS = {
-    "image_pipeline.deliver.request": ("DeliveryRequest", "check_deliverable", "describe"),
-    "image_pipeline.deliver.archive": ("Archive", "content_id", "ensure_archive", "manifest_rows", "safe_stem",
-                                       "select_images", "write_archive"),
-    "image_pipeline.deliver.ledger": ("DeliveryUncertain", "deliver", "delivery_id", "resolve_uncertain"),
-    "image_pipeline.deliver.message": ("TEMPLATES_DIR", "render_message"),
-    "image_pipeline.deliver.subscriptions": ("Subscription", "load_subscriptions"),
-    "image_pipeline.core.selection": ("Selection",),
-}
-__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [
+    "Archive", "DeliveryRequest", "DeliveryUncertain", "Selection", "Subscription", "TEMPLATES_DIR",
+    "check_deliverable", "content_id", "deliver", "delivery_id", "describe", "ensure_archive", "load_subscriptions",
+    "manifest_rows", "render_message", "resolve_uncertain", "safe_stem", "select_images", "write_archive",
+]

@@ -2,14 +2,16 @@
 its retention, orphan objects removed, every record's objects checked (:mod:`.store`).
 
 ``check(store, catalog)`` is the read-only report (missing objects, orphans); nothing here imports
-another stage. Names below are loaded on first use (DAG files import the package)."""
+another stage.
+
+The names below are imported from their modules (plain imports, which editors and type checkers
+follow); no module here imports a heavy library at its top, so importing the package (DAG files do)
+stays light (tests/dags/test_dag_integrity.py)."""
 
 from __future__ import annotations
 
-from image_pipeline.core.exports import lazy_exports
+from image_pipeline.maintain.store import IMAGE_ZONES, Report, check, image_keys, purge_trash, remove_orphans
 
-_EXPORTS = {
-    "image_pipeline.maintain.store": ("IMAGE_ZONES", "Report", "check", "image_keys", "purge_trash",
-                                      "remove_orphans"),
-}
-__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [
+    "IMAGE_ZONES", "Report", "check", "image_keys", "purge_trash", "remove_orphans",
+]
