@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test lint test-distributed demo bench bench-airflow install install-test lock lock-check browser clean ui node ui-check ui-client
+.PHONY: run test lint test-distributed demo bench bench-airflow install install-test lock lock-check browser clean ui node ui-check ui-client docs docs-serve docs-generate
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,22 @@ lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PIP) check --disable-pip-version-check
+	$(MKDOCS) build --strict --quiet
+
+# The documentation site (mkdocs.yml, docs/; Material theme): built with --strict, where a warning such as a
+# link to a missing page or anchor fails, into .cache/site/ (git-ignored); docs-serve on http://127.0.0.1:8000.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
+docs: install-test
+	$(MKDOCS) build --strict
+	@echo "open .cache/site/index.html"
+
+docs-serve: install-test
+	$(MKDOCS) serve --strict
+
+# The generated pages, docs/reference/*.md, written again from their sources (the settings' fields,
+# ui/openapi.json, the parsed DAGs): tests/unit/test_docs.py fails while a committed one is stale.
+docs-generate: install
+	$(VENV)/bin/python scripts/generate-docs
 
 # Only the distributed run (also part of `make test`): Celery components on the local Postgres and Redis.
 test-distributed: install-test

@@ -95,72 +95,112 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
+    # The object store: file:///abs/path or s3://bucket[/prefix] (any S3-compatible endpoint).
     store_url: str = field(default_factory=lambda: (project_root() / "data").as_uri())
+    # Airflow connection for S3 (credentials; endpoint_url in its extra for MinIO and others).
     aws_conn_id: str = "aws_default"
-    inbox_sqs_queue: str = ""  # SQS queue URL receiving the bucket's inbox/ event notifications; empty: listing
-    s3_retry_mode: str = "standard"  # botocore's retry mode for the store: standard | adaptive
-    s3_max_attempts: int = 10  # attempts per S3 request (503 SlowDown, resets, timeouts are retried)
-    s3_connect_timeout: int = 10  # seconds
-    s3_read_timeout: int = 60  # seconds without a byte before a stalled S3 connection is retried
-    catalog: str = "sqlite"
+    # With the store on S3: the SQS queue URL the bucket's inbox event notifications go to; gallery_inbox then
+    # starts from them instead of listing the inbox. Empty: the inbox is listed every few seconds.
+    inbox_sqs_queue: str = ""
+    # botocore's retry mode for the store: standard, or adaptive (also slows down on 503 SlowDown).
+    s3_retry_mode: str = "standard"
+    s3_max_attempts: int = 10  # attempts per S3 request (503, 500, throttling, connection resets, timeouts)
+    s3_connect_timeout: int = 10  # seconds to connect to S3; a stalled connection is dropped and the request retried
+    s3_read_timeout: int = 60  # seconds without a byte before a stalled S3 connection is dropped and retried
+    catalog: str = "sqlite"  # where image metadata lives: sqlite or mongo
+    # The SQLite catalog's file.
     sqlite_path: str = field(default_factory=lambda: str(project_root() / "data" / "catalog.sqlite3"))
-    sqlite_timeout: int = 60  # seconds a catalog write waits for another writer's lock before the task fails
-    mongo_conn_id: str = "mongo_default"
-    mongo_db: str = "image_pipeline"
+    # Seconds a SQLite catalog write waits for another writer's lock before the task fails (and is retried).
+    sqlite_timeout: int = 60
+    mongo_conn_id: str = "mongo_default"  # Airflow connection for MongoDB
+    mongo_db: str = "image_pipeline"  # the MongoDB database
+    # auto: SMTP when the SMTP connection exists, else the email API when its connection exists, else the
+    # outbox (.eml files in the store's outbox/ zone); or one of smtp, api, outbox.
     email: str = "auto"
+    # Airflow connection for SMTP (the SMTP provider's extras: disable_ssl, disable_tls, timeout; ca_bundle).
     smtp_conn_id: str = "smtp_default"
-    smtp_ca_bundle: str = ""  # PEM file SMTP servers' certificates are verified against; empty: system trust
-    email_from: str = "Image Pipeline <pipeline@localhost>"
-    email_to: str = "gallery@localhost"
-    attach_max_bytes: int = 10 * 1024 * 1024
-    link_expiry_seconds: int = 7 * 24 * 3600
-    batch_size: int = 25
+    # PEM file SMTP servers' certificates are verified against (the connection's extra ca_bundle wins);
+    # empty: the system's trust store.
+    smtp_ca_bundle: str = ""
+    email_from: str = "Image Pipeline <pipeline@localhost>"  # the sender of every email
+    email_to: str = "gallery@localhost"  # the default recipient of deliveries
+    attach_max_bytes: int = 10 * 1024 * 1024  # archives up to this size are attached, larger ones linked
+    link_expiry_seconds: int = 7 * 24 * 3600  # lifetime of presigned S3 links to archives
+    batch_size: int = 25  # images per batch for the CLI (gallery_process takes it as a form field)
     # gallery_process's mapped batches at once, and how many batches its automatic sizing makes per
-    # round: one per core of the workers (0: this machine's cores).
+    # round: one per core of the workers, up to 500 images a batch (0: this machine's cores; on a
+    # distributed deployment, set it to the workers' cores in all).
     process_slots: int = 0
-    allowed_hosts: str = ""  # comma-separated hosts exempt from the private-address guard
-    download_max_bytes: int = 50 * 1024 * 1024
+    # Comma-separated hosts exempt from the private-address guard (tests use 127.0.0.1).
+    allowed_hosts: str = ""
+    download_max_bytes: int = 50 * 1024 * 1024  # the largest download; streamed and cut off past it
+    # The most pixels an image may declare in its header (decompression bombs), at download and processing.
     download_max_pixels: int = 100_000_000
-    download_timeout: int = 60  # seconds for one whole download
-    downloads_per_host: int = 4
-    download_pool_slots: int = 4  # the Airflow pool gallery_downloads: retrieval tasks at once
-    max_count: int = 1000  # the most images one retrieval request may ask for
+    # Seconds for one whole download (connect 5 s and read 15 s timeouts apply too).
+    download_timeout: int = 60
+    downloads_per_host: int = 4  # concurrent downloads from one host, per task
+    # Slots of the Airflow pool gallery_downloads: retrieval tasks at once, across runs.
+    download_pool_slots: int = 4
+    max_count: int = 1000  # the most images one request may ask for per keyword
     crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
-    # Where a source's searches go, (source, url) pairs from GALLERY_<SOURCE>_URL; a source not named
-    # here searches its own endpoint (its module in image_pipeline.retrieve, see retrieve.sources).
+    # Where a search source's searches go (a proxy, or a local page in tests): (source, url) pairs from
+    # GALLERY_<SOURCE>_URL; a source not named here searches its own endpoint (the ENDPOINT of its module in
+    # image_pipeline.retrieve, see retrieve.sources).
     source_urls: tuple[tuple[str, str], ...] = ()
-    flickr_conn_id: str = "flickr_default"  # its password is the Flickr API key
+    flickr_conn_id: str = "flickr_default"  # Airflow connection whose password is the Flickr API key
+    # Saved searches (YAML) for scheduled and backfilled runs of gallery_retrieve.
     searches_file: str = field(default_factory=lambda: str(config_dir() / "searches.yaml"))
-    retrieve_schedule: str = "0 6 * * *"  # cron for the saved searches
-    email_api_conn_id: str = "email_api_default"  # HTTP connection: host = API base URL, password = key
-    email_templates: str = field(default_factory=lambda: str(config_dir() / "email"))  # subject/body.txt.j2
-    operator_email: str = ""  # failures of any DAG are emailed here; empty: logged only
+    # Cron of gallery_retrieve's saved searches (data intervals, so backfills cover past days).
+    retrieve_schedule: str = "0 6 * * *"
+    # Airflow HTTP connection of a Resend-compatible email API (for platforms that block SMTP): host
+    # api.resend.com (or a URL), password = API key, extra endpoint (default /emails).
+    email_api_conn_id: str = "email_api_default"
+    # Jinja templates subject.txt.j2 and body.txt.j2 of delivery emails.
+    email_templates: str = field(default_factory=lambda: str(config_dir() / "email"))
+    # Failures of any task that has no retry left are emailed here (same channel as deliveries); empty: logged only.
+    operator_email: str = ""
+    # Recurring deliveries (YAML), one DAG each.
     subscriptions_file: str = field(default_factory=lambda: str(config_dir() / "subscriptions.yaml"))
     recipes_dir: str = ""  # a folder of the user's own recipes (YAML), besides config/recipes
-    recipes: str = "half_gray,web,thumb"  # what gallery_process produces unless its form says otherwise
-    process_schedule: str = "30 * * * *"  # gallery_process also runs on this cron (besides the raw Asset)
-    features: bool = True  # record image features (EXIF, hash, colours, blur, faces, labels) when processing
+    recipes: str = "half_gray,web,thumb"  # the recipes gallery_process produces unless its form says otherwise
+    process_schedule: str = "30 * * * *"  # cron of gallery_process, besides the gallery_raw_images Asset
+    # Record image features when processing (EXIF, perceptual hash, colours, brightness, blur, faces, labels).
+    features: bool = True
     max_frames: int = 1000  # images with more frames are quarantined
     image_time_limit: int = 120  # seconds of processing for one image before it is quarantined
     # Runs an image may fail in by an unexpected error (not the image's, the recipe's or the
     # environment's fault: core.errors) before it is quarantined as "failed N times".
     max_attempts: int = 3
-    analytics_catchup: bool = False  # run every missed day of gallery_analytics since its start date
-    analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once
-    labels: str = "local"  # none | local | rekognition: who names what an image shows
-    gallery_thumb: str = "thumb"  # the recipe every processing adds (the gallery's thumbnails); empty: none
-    upload_max_bytes: int = 50 * 1024 * 1024  # the gallery's uploads: bytes per file
-    upload_max_files: int = 100  # ... and files per request
-    request_rate_limit: int = 10  # image_request runs one user may start from the gallery per window
-    request_rate_window: int = 3600  # seconds
-    trash_retention_days: int = 30  # gallery_maintenance purges images trashed longer ago than this
-    orphan_grace_hours: int = 24  # objects no record names are removed once older than this
+    analytics_catchup: bool = False  # true: the scheduler runs gallery_analytics for every missed day since its start
+    analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once (1-16)
+    # Who labels images: local (EfficientNet-Lite0 on the CPU, weights inside the optional ml extra; none
+    # when it is not installed), rekognition (AWS Rekognition through GALLERY_AWS_CONN_ID), none.
+    labels: str = "local"
+    # The recipe every processing run also produces, in the same decode (the gallery's thumbnails); empty: none.
+    gallery_thumb: str = "thumb"
+    upload_max_bytes: int = 50 * 1024 * 1024  # the gallery's uploads: the largest file
+    upload_max_files: int = 100  # the gallery's uploads: files per request
+    # Runs of image_request one user may start per window, however triggered: the gallery (POST
+    # /gallery/api/requests) answers 429 with Retry-After past it; a run triggered another way (REST API,
+    # trigger form, CLI) fails in check_request with the same message.
+    request_rate_limit: int = 10
+    request_rate_window: int = 3600  # that window, in seconds
+    # gallery_maintenance purges images trashed longer ago (raw object, outputs, record).
+    trash_retention_days: int = 30
+    # Image objects no record names are removed only once older than this (a running task's are not).
+    orphan_grace_hours: int = 24
     maintenance_schedule: str = "15 3 * * *"  # cron of gallery_maintenance
-    model_threads: int = 1  # threads of each learned model per worker process
-    background_method: str = "auto"  # remove_background's default: auto (u2netp when installed) | u2netp | grabcut
-    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (as without the extra)
-    embeddings: bool = True  # record the similar-images embedding with the features (extra ml)
-    similar_exact_max: int = 20_000  # up to this many embeddings: exact neighbours; above: the HNSW index
+    # Threads of each learned model per worker process (a worker process runs one image at a time: match the
+    # executor's concurrency to the cores).
+    model_threads: int = 1
+    # remove_background's method when a recipe names none: auto (U²-Net-p when the ml extra is installed, else
+    # GrabCut), u2netp, grabcut.
+    background_method: str = "auto"
+    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (as without the ml extra)
+    embeddings: bool = True  # record the similar-images embedding with the features (needs the ml extra)
+    # Up to this many embeddings similar images are exact cosine neighbours; above, an HNSW index (faiss).
+    similar_exact_max: int = 20_000
+    # Where the HNSW index is saved with its keys, per catalog (a new process loads it and adds only new images).
     similar_cache_dir: str = field(default_factory=lambda: str(project_root() / "data" / "cache" / "similar"))
 
     def __post_init__(self) -> None:

@@ -1,11 +1,11 @@
 """Every DAG's trigger form, used as a person uses it: `airflow standalone` with the project's DAGs,
 Debian's Chromium driven by playwright (tests/support/trigger_form.py), log in, open the DAG, press Trigger,
-fill only what the README's walkthrough says, press Trigger, and the run exists with the conf the
+fill only what the documentation's walkthrough says, press Trigger, and the run exists with the conf the
 form promised and gets past its first task. Malformed values are refused by the form, by the API
 server (the params' schema) or by the run's first task, before anything is fetched.
 
-The walkthrough table in README.md is the test's input, so the README is checked against the real
-form. Searches go to a Bing-format results page on loopback (``GALLERY_BING_URL``); no test reaches
+The walkthrough table in docs/index.md (the Quick start) is the test's input, so the documentation is checked
+against the real form. Searches go to a Bing-format results page on loopback (``GALLERY_BING_URL``); no test reaches
 the internet.
 """
 
@@ -31,15 +31,15 @@ FORM_DAGS = {"image_request", "gallery_retrieve", "gallery_inbox", "gallery_proc
 
 
 def walkthrough() -> list[tuple[str, dict[str, str]]]:
-    """The README's trigger walkthrough: (dag_id, {field title: value}) for each row of its table."""
-    text = (ROOT / "README.md").read_text()
+    """The Quick start's trigger walkthrough: (dag_id, {field title: value}) for each row of its table."""
+    text = (ROOT / "docs" / "index.md").read_text()
     table = text.split("<!-- trigger-walkthrough")[1].split("<!-- /trigger-walkthrough -->")[0]
     rows = []
     for line in table.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[0].startswith("`"):
             fills = dict(re.findall(r"\*\*(.+?)\*\*: `(.+?)`", cells[1]))
-            assert fills or cells[1] == "nothing", f"README walkthrough: cannot read {cells[1]!r}"
+            assert fills or cells[1] == "nothing", f"docs/index.md walkthrough: cannot read {cells[1]!r}"
             rows.append((cells[0].strip("`"), fills))
     return rows
 
