@@ -13,9 +13,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Everything is pinned and hashed: requirements/SET.txt, written by `make lock` (the versions of
-# constraints.txt, each with its sha256), then the project itself without dependencies (pip refuses hashes
-# beside an editable project). base: make install; test: the extras test and ml; bench: bench and ml.
-INSTALL_LOCKED = $(PIP) install $(PIP_FLAGS) --require-hashes -r requirements/$(1).txt \
+# constraints.txt, each with its sha256; complete, so --no-deps: pip's hash mode trips over a dependency
+# with extras such as celery[redis]; make lint's pip check proves nothing is missing), then the project
+# itself without dependencies (pip refuses hashes beside an editable project). base: make install;
+# test: the extras test and ml; bench: bench and ml.
+INSTALL_LOCKED = $(PIP) install $(PIP_FLAGS) --no-deps --require-hashes -r requirements/$(1).txt \
 	&& $(PIP) install $(PIP_FLAGS) --no-deps -e .
 
 $(VENV)/.stamp-install: pyproject.toml requirements/base.txt | $(VENV)/bin/python

@@ -7,30 +7,59 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import stat
+import subprocess
+import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 
 from airflow_stack import HARNESS_OVERRIDES, STACK_ENV_FILE, read_env_file
+from image_pipeline import RELEASE
 from image_pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
+FAB_FILE = ROOT / "docker-compose.fab.yaml"  # the override for a real deployment's auth manager
+COMPOSE_ENV = ROOT / "scripts" / "compose-env"
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                     "airflow-worker")
-BACKING_SERVICES = ("postgres", "redis", "mongo", "minio", "mailpit")
-ONE_SHOT_SERVICES = ("airflow-init", "minio-init")  # run to completion: no healthcheck, others wait for them
+BACKING_SERVICES = ("postgres", "redis", "mongo", "s3", "mailpit")
+ONE_SHOT_SERVICES = ("airflow-init",)  # runs to completion: no healthcheck, others wait for it
 # Where the project's folders go in the image, and the setting (if any) that points into each.
 MOUNTS = {"dags": "/opt/airflow/dags", "plugins": "/opt/airflow/plugins", "include": "/opt/image-pipeline/include",
           "config": "/opt/image-pipeline/config"}
 DEFAULTS = re.compile(r"\$\{(\w+):-([^}]*)\}")
+REQUIRED = re.compile(r"\$\{(\w+):\?([^}]*)\}")  # compose refuses to start while VAR is unset or empty
+# The only variables with a default: none is a secret.
+DEFAULTED = {"AIRFLOW_UID", "GALLERY_BUCKET", "GALLERY_EMAIL_TO"}
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|TOKEN", re.IGNORECASE)
+
+
+def run_compose_env(output: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(COMPOSE_ENV), "--output", str(output)], capture_output=True,
+                          text=True, check=True)
+
+
+@cache
+def generated_env() -> dict[str, str]:
+    """A .env as scripts/compose-env writes it (in a temporary folder): what a person's stack reads."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_compose_env(Path(tmp) / ".env")
+        return read_env_file(Path(tmp) / ".env")
 
 
 def interpolate(value: str) -> str:
-    """Compose's ``${VAR:-default}`` with nothing set: the default."""
-    return DEFAULTS.sub(lambda m: m.group(2), str(value))
+    """Compose's interpolation with the .env scripts/compose-env writes: ``${VAR:?...}`` its value,
+    ``${VAR:-default}`` the default (those variables are not in it)."""
+    required = REQUIRED.sub(lambda m: generated_env()[m.group(1)], str(value))
+    return DEFAULTS.sub(lambda m: m.group(2), required)
 
 
 def env_of(compose: dict, service: str) -> dict[str, str]:
@@ -38,7 +67,7 @@ def env_of(compose: dict, service: str) -> dict[str, str]:
     then its ``environment`` (which wins)."""
     spec = compose["services"][service]
     env: dict[str, str] = {}
-    for entry in spec.get("env_file", []):
+    for entry in spec.get("env_file") or []:
         path = ROOT / (entry["path"] if isinstance(entry, dict) else entry)
         if path.is_file() and path.name != ".env":
             env.update(read_env_file(path))
@@ -76,13 +105,13 @@ def compose_problems(compose: dict) -> list[str]:
                 problems.append(f"{name} does not wait for {backing} to be healthy")
     if not waits_for("airflow-worker", "airflow-apiserver", "service_healthy"):
         problems.append("airflow-worker does not wait for the API server to be healthy")
-    if not waits_for("airflow-init", "minio-init", "service_completed_successfully"):
-        problems.append("airflow-init does not wait for the bucket to be created")
+    if not waits_for("airflow-init", "s3", "service_healthy"):
+        problems.append("airflow-init does not wait for the object store to be healthy")
 
     # One place for the settings: every Airflow service reads the shared file and overrides none of it.
     shared = read_env_file(STACK_ENV_FILE)
     for name in (*AIRFLOW_SERVICES, "airflow-init"):
-        files = [e["path"] if isinstance(e, dict) else e for e in services[name].get("env_file", [])]
+        files = [e["path"] if isinstance(e, dict) else e for e in services[name].get("env_file") or []]
         if str(STACK_ENV_FILE.relative_to(ROOT)) not in files:
             problems.append(f"{name} does not read {STACK_ENV_FILE.relative_to(ROOT)}")
         redefined = set(services[name].get("environment") or {}) & set(shared)
@@ -106,12 +135,10 @@ def compose_problems(compose: dict) -> list[str]:
             problems.append(f"connection {conn_id} is {conn.get('conn_type')}, not {conn_type}")
         elif hosts[conn_type](conn) not in services:
             problems.append(f"connection {conn_id} points at {hosts[conn_type](conn)!r}, not a service")
-    if cfg.store_is_s3:
-        bucket = cfg.store_url.removeprefix("s3://").split("/")[0]
-        if bucket not in interpolate(" ".join(services["minio-init"].get("entrypoint", ""))) \
-                and bucket != interpolate(services["minio-init"].get("environment", {}).get("GALLERY_BUCKET", "")):
-            problems.append(f"minio-init does not create the bucket {bucket}")
     init = "\n".join(services["airflow-init"].get("command", []))
+    # The bucket is GALLERY_STORE_URL's, created by airflow-init (idempotent) before any task runs.
+    if cfg.store_is_s3 and not ('os.environ["GALLERY_STORE_URL"]' in init and "s3.create_bucket(Bucket=bucket)" in init):
+        problems.append("airflow-init does not create GALLERY_STORE_URL's bucket")
     from image_pipeline.airflow_adapter import DOWNLOAD_POOL
 
     for step in ("airflow db migrate", f"airflow pools set {DOWNLOAD_POOL}", "passwords.json", "connections add"):
@@ -202,7 +229,9 @@ def _delete_lines(pattern: str):
 MUTATIONS = {
     "a service": (_drop("services", "mongo"), "service mongo is missing"),
     "the workers": (_drop("services", "airflow-worker"), "service airflow-worker is missing"),
-    "the bucket's creation": (_drop("services", "minio-init"), "service minio-init is missing"),
+    "the bucket's creation": (_delete_lines(r"^ *s3\.create_bucket\(Bucket=bucket\)\n"),
+                              "airflow-init does not create GALLERY_STORE_URL's bucket"),
+    "the object store": (_drop("services", "s3"), "service s3 is missing"),
     "a healthcheck": (_drop("services", "airflow-scheduler", "healthcheck"), "airflow-scheduler has no healthcheck"),
     "waiting for the API server": (_drop("services", "airflow-worker", "depends_on", "airflow-apiserver"),
                                    "airflow-worker does not wait for the API server"),
@@ -237,10 +266,153 @@ def test_a_redefined_shared_setting_fails_the_check(compose):
     assert any("airflow-scheduler redefines shared settings" in p for p in compose_problems(broken))
 
 
-def test_the_image_is_the_official_one_with_the_pinned_dependencies():
+def test_the_image_is_the_official_one_with_the_locked_dependencies():
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     pinned = re.search(r"^apache-airflow==(\S+)$", (ROOT / "constraints.txt").read_text(), re.MULTILINE).group(1)
     assert re.search(rf"^FROM apache/airflow:{re.escape(pinned)}-python3\.11$", dockerfile, re.MULTILINE)
-    assert "-c /opt/image-pipeline/constraints.txt" in dockerfile and "COPY --chown=airflow:root include" in dockerfile
+    assert "COPY --chown=airflow:root requirements /opt/image-pipeline/requirements" in dockerfile
+    assert '--no-deps --require-hashes -r "/opt/image-pipeline/requirements/${lock}.txt"' in dockerfile
+    assert "pip install --no-cache-dir --no-deps /opt/image-pipeline " in dockerfile
+    assert "COPY --chown=airflow:root include" in dockerfile
     assert "PYTHONPATH=/opt/image-pipeline/include" in dockerfile  # config/ found beside the library
-    assert ".venv/" in (ROOT / ".dockerignore").read_text().split()  # the build context stays small
+    dockerignore = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv/" in dockerignore and ".cache/" in dockerignore  # the build context stays small
+
+
+def _lock_for(extras: str) -> Path:
+    """The Dockerfile's choice of lock for a value of its EXTRAS argument (its shell line, run)."""
+    line = re.search(r'lock="\$\(.*?\)"', (ROOT / "docker" / "Dockerfile").read_text()).group(0)
+    out = subprocess.run(["sh", "-c", f'{line}; printf %s "$lock"'], env={"EXTRAS": extras, "PATH": os.environ["PATH"]},
+                         capture_output=True, text=True, check=True).stdout
+    return ROOT / "requirements" / f"{out}.txt"
+
+
+def test_each_image_variant_installs_a_committed_lock():
+    fab = yaml.safe_load(FAB_FILE.read_text())
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    default = re.search(r"^ARG EXTRAS=(.*)$", dockerfile, re.MULTILINE).group(1)
+    variants = {default, "", *(s["build"]["args"]["EXTRAS"] for s in fab["services"].values())}
+    assert variants == {"ml", "", "ml,fab"}
+    for extras in variants:
+        assert _lock_for(extras).is_file(), extras
+    assert _lock_for("ml,fab").name == "ml-fab.txt" and _lock_for("").name == "base.txt"
+    # The weights are fetched with the models' extra, never without it.
+    assert 'case ",${EXTRAS}," in *,ml,*) python /opt/image-pipeline/scripts/fetch-weights' in dockerfile
+
+
+# --- a stack a person can run in production: pinned images, generated secrets, a real auth manager --------
+
+def deployment_problems(text: str) -> list[str]:
+    """What makes a compose file's text unfit to run as it is: an image without a pinned version, a
+    secret with a default or written in the file, a variable it requires that scripts/compose-env
+    does not write."""
+    problems = []
+    doc = yaml.safe_load(text)
+    blocks = [*doc.get("services", {}).values(), *(v for k, v in doc.items() if k.startswith("x-"))]
+    for image in re.findall(r"^\s*image:\s*(\S+)", text, re.MULTILINE):
+        name, _, tag = image.rpartition(":")
+        if not name or "/" in tag or tag == "latest" or not re.search(r"\d+\.\d+", tag):
+            problems.append(f"image {image} is not pinned to a version")
+        elif name == "image-pipeline-airflow" and tag.removesuffix("-fab") != RELEASE:
+            problems.append(f"image {image} is not the project's release {RELEASE}")
+    for var, default in DEFAULTS.findall(text):
+        if var not in DEFAULTED or SECRET_NAME.search(var):
+            problems.append(f"${{{var}}} has a default ({default!r}): only {sorted(DEFAULTED)} may")
+    for block in blocks:
+        env = (block.get("environment") or {}) if isinstance(block, dict) else {}
+        for key, value in env.items():
+            if SECRET_NAME.search(key) and not key.endswith("_FILE") and not REQUIRED.fullmatch(str(value)):
+                problems.append(f"{key} is not a required variable (${{VAR:?...}}): {value!r}")
+            password = re.search(r'"password": "([^"]*)"', str(value)) if key.startswith("INIT_CONN_") else None
+            if password and not REQUIRED.fullmatch(password.group(1)):
+                problems.append(f"{key}'s password is written in the file")
+    written = set(generated_env())
+    for var, message in REQUIRED.findall(text):
+        if var not in written:
+            problems.append(f"${{{var}}} is required but scripts/compose-env does not write it")
+        elif "scripts/compose-env" not in message:
+            problems.append(f"${{{var}}}'s message does not say to run scripts/compose-env")
+    return problems
+
+
+@pytest.mark.parametrize("path", [COMPOSE_FILE, FAB_FILE], ids=lambda p: p.name)
+def test_the_stack_is_pinned_and_has_no_default_secret(path):
+    assert deployment_problems(path.read_text()) == []
+
+
+def test_every_secret_of_the_stack_is_required():
+    required = {var for var, _ in REQUIRED.findall(COMPOSE_FILE.read_text())}
+    assert {"AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD",
+            "POSTGRES_PASSWORD", "REDIS_PASSWORD", "MONGO_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"} <= required
+    assert not (ROOT / ".env.example").exists()  # no template of default passwords beside the script
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+UNFIT = {
+    "a floating tag": (r"image: mongo:7\.0\.\d+", "image: mongo:latest", "image mongo:latest is not pinned"),
+    "a major-only tag": (r"image: postgres:[\d.]+", "image: postgres:16", "image postgres:16 is not pinned"),
+    "the project's image untagged": (r"image: image-pipeline-airflow:\S+", "image: image-pipeline-airflow:latest",
+                                     "image image-pipeline-airflow:latest is not pinned"),
+    "another release": (r"image: image-pipeline-airflow:\S+", "image: image-pipeline-airflow:0.0.1",
+                        "is not the project's release"),
+    "a default password": (r"\$\{POSTGRES_PASSWORD:\?[^}]*\}", "${POSTGRES_PASSWORD:-airflow}",
+                           "${POSTGRES_PASSWORD} has a default"),
+    "a password in the file": (r"MONGO_INITDB_ROOT_PASSWORD: .*", "MONGO_INITDB_ROOT_PASSWORD: hunter2",
+                               "MONGO_INITDB_ROOT_PASSWORD is not a required variable"),
+    "a connection's password in the file": (r'"password": "\$\{MONGO_PASSWORD:\?[^}]*\}"', '"password": "hunter2"',
+                                            "INIT_CONN_MONGO_DEFAULT's password is written in the file"),
+    "a variable nobody writes": (r"\$\{REDIS_PASSWORD:\?", "${REDIS_PASSWORD_TYPO:?",
+                                 "${REDIS_PASSWORD_TYPO} is required but scripts/compose-env does not write it"),
+}
+
+
+@pytest.mark.parametrize("what", UNFIT)
+def test_an_unfit_copy_fails_the_check(what):
+    pattern, replacement, expected = UNFIT[what]
+    text = COMPOSE_FILE.read_text()
+    changed = re.sub(pattern, lambda m: replacement, text, count=1)
+    assert changed != text
+    assert any(expected in p for p in deployment_problems(changed)), deployment_problems(changed)
+
+
+def test_compose_env_writes_every_secret_once_and_never_overwrites(tmp_path):
+    from cryptography.fernet import Fernet
+
+    env_file = tmp_path / ".env"
+    run_compose_env(env_file)
+    env = read_env_file(env_file)
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600  # the secrets readable by their owner only
+    Fernet(env["AIRFLOW_FERNET_KEY"].encode())  # a key Airflow accepts
+    secret_values = {k: v for k, v in env.items() if SECRET_NAME.search(k)}
+    assert len(secret_values) >= 9, secret_values
+    assert all(re.fullmatch(r"[A-Za-z0-9_=-]{16,}", v) for v in secret_values.values()), secret_values
+    assert len(set(secret_values.values())) == len(secret_values)  # each its own
+    assert env != generated_env()  # random: another run, other values
+
+    before = env_file.read_text()
+    assert "left as it is" in run_compose_env(env_file).stdout
+    assert env_file.read_text() == before
+
+    # A .env from an older stack: its values kept, only what it lacks added.
+    env_file.write_text("POSTGRES_PASSWORD=chosen-by-hand")
+    run_compose_env(env_file)
+    again = read_env_file(env_file)
+    assert again["POSTGRES_PASSWORD"] == "chosen-by-hand" and set(again) == set(env)
+
+
+def test_simple_auth_manager_is_for_development_and_fab_is_the_real_deployment_s():
+    shared = read_env_file(STACK_ENV_FILE)
+    assert shared["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".SimpleAuthManager")
+    assert "SimpleAuthManager: for development only" in COMPOSE_FILE.read_text()
+    assert "SimpleAuthManager, which is for development only" in FAB_FILE.read_text()
+    fab = yaml.safe_load(FAB_FILE.read_text())
+    for name in (*AIRFLOW_SERVICES, "airflow-init", "flower"):
+        service = fab["services"][name]
+        assert service["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == \
+            "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager", name
+        assert service["build"]["args"]["EXTRAS"] == "ml,fab"
+    # The provider is the extra fab, locked like everything else, and init makes the admin a FAB user.
+    assert re.search(r"^apache-airflow-providers-fab==\S+", (ROOT / "constraints.txt").read_text(), re.MULTILINE)
+    assert "apache-airflow-providers-fab==" in (ROOT / "requirements" / "ml-fab.txt").read_text()
+    init = "\n".join(yaml.safe_load(COMPOSE_FILE.read_text())["services"]["airflow-init"]["command"])
+    assert "*FabAuthManager ]]" in init and "airflow users create --username admin" in init

@@ -98,7 +98,8 @@ def sets() -> dict[str, tuple[str, ...]]:
     """scripts/lock's install sets: name -> extras."""
     source = (ROOT / "scripts" / "lock").read_text()
     block = re.search(r"^SETS: .*?^}", source, re.MULTILINE | re.DOTALL).group(0)
-    return {name: tuple(re.findall(r'"([\w-]+)"', extras))
+    have = set(project()["optional-dependencies"])  # as scripts/lock: an extra gone leaves its sets without it
+    return {name: tuple(e for e in re.findall(r'"([\w-]+)"', extras) if e in have)
             for name, extras in re.findall(r'^\s+"([\w-]+)": \(([^)]*)\)', block, re.MULTILINE)}
 
 
