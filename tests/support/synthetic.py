@@ -145,14 +145,19 @@ def gallery_docs(days: Iterable[date], per_day: int, seed: int = 5) -> Iterator[
 
 
 def insert_docs(catalog: Catalog, docs: Iterable[dict[str, Any]], batch: int = 10_000) -> int:
-    """Bulk-load whole documents (the catalog's write methods add one event at a time)."""
+    """Bulk-load whole documents (the catalog's write methods add one event at a time). On SQLite, as
+    another writer of the file would (plain SQL), then the analytics facts derived, as the catalog's
+    write methods would have filed them."""
     count, chunk = 0, []
     for doc in docs:
         chunk.append(doc)
         if len(chunk) >= batch:
             count += _insert(catalog, chunk)
             chunk = []
-    return count + (_insert(catalog, chunk) if chunk else 0)
+    count += _insert(catalog, chunk) if chunk else 0
+    if isinstance(catalog, SqliteCatalog):
+        catalog.refresh_facts()
+    return count
 
 
 def _insert(catalog: Catalog, docs: list[dict[str, Any]]) -> int:

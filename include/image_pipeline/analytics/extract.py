@@ -72,7 +72,11 @@ DOC_STRUCTURE = json.dumps({
                "seconds DOUBLE, processed_at VARCHAR, timings MAP(VARCHAR, DOUBLE)))",
 })
 PARSE_SQL = f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT json_transform(doc, '{DOC_STRUCTURE}') AS d FROM chunk"
-_HOST = r"^https?://(?:[^@/?#]*@)?([^/:?#]+)"
+_HOST = facts.HOST
+# A source's creator when it names none: the owner its page URL names (a Flickr photo page, as the
+# Flickr engine records it: https://www.flickr.com/photos/<owner>/<id>). An RE2 pattern (DuckDB's and
+# Arrow's regular expressions), searched anywhere in the URL; its first group is the creator.
+FLICKR_OWNER = r"flickr[.]com/photos/(?P<owner>[^/?#]+)"
 _CLEAN = "list_sort(list_distinct(list_filter({}, lambda x: x IS NOT NULL AND x <> '')))"
 
 IMAGES_SQL = f"""
@@ -96,7 +100,7 @@ SELECT sha256, format, status, coalesce(width, 0) AS width, coalesce(height, 0) 
        {_CLEAN.format("list_transform(sources, lambda s: s.source)")} AS engines,
        {_CLEAN.format(f"list_transform(sources, lambda s: regexp_replace(lower(coalesce(nullif(regexp_extract(s.uri, '{_HOST}', 1), ''), regexp_extract(s.page_url, '{_HOST}', 1))), '^www[.]', ''))")} AS domains,
        {_CLEAN.format("list_transform(sources, lambda s: s.licence)")} AS licences,
-       {_CLEAN.format("list_transform(sources, lambda s: coalesce(nullif(s.creator, ''), nullif(s.owner_name, ''), nullif(s.author, ''), regexp_extract(s.page_url, 'flickr[.]com/photos/([^/?#]+)', 1)))")} AS creators,
+       {_CLEAN.format(f"list_transform(sources, lambda s: coalesce(nullif(s.creator, ''), nullif(s.owner_name, ''), nullif(s.author, ''), regexp_extract(s.page_url, '{FLICKR_OWNER}', 1)))")} AS creators,
        quarantine.reason AS quarantine_reason, quarantine.stage AS quarantine_stage,
        CASE WHEN quarantine.at >= $since AND quarantine.at < $until AND quarantine.key <> ''
             THEN coalesce(bytes, 0) ELSE 0 END AS quarantine_bytes,
@@ -256,8 +260,32 @@ def _read_lines(blobs: list[bytes], fields: dict[str, str]):
     for name, kind in fields.items():
         if kind == "list":  # each item follows a separator: drop what comes before the first
             items = pc.list_slice(pc.split_pattern(table.column(name), facts.ITEM), 1)
+            if name == "creators":
+                items = _creators(items)
             table = table.set_column(table.schema.get_field_index(name), name, items)
     return table
+
+
+def _creators(lists):
+    """The facts' creators lists as the JSON reader makes them: an item that is a page URL (after
+    ``facts.PAGE_URL``) is the creator it names (``FLICKR_OWNER``) or none; then, as every list, no
+    empty item, distinct, sorted (by UTF-8 bytes, as DuckDB sorts)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    items = pc.list_flatten(lists)
+    pages = pc.fill_null(pc.starts_with(items, facts.PAGE_URL), False)
+    if not pc.any(pages).as_py():
+        return lists  # the catalog cleaned them already
+    named = pc.struct_field(pc.extract_regex(items, FLICKR_OWNER), [0])
+    pairs = pa.table({"row": pc.list_parent_indices(lists), "creator": pc.if_else(pages, named, items)})
+    pairs = pairs.filter(pc.fill_null(pc.not_equal(pairs.column("creator"), ""), False))
+    pairs = pairs.group_by(["row", "creator"]).aggregate([]).sort_by([("row", "ascending"), ("creator", "ascending")])
+    counts = np.bincount(pairs.column("row").to_numpy(), minlength=len(lists))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32())
+    return pa.ListArray.from_arrays(offsets, pairs.column("creator").combine_chunks(), mask=lists.is_null())
 
 
 def _in_window(column, since: str, until: str):

@@ -1,6 +1,7 @@
 """The SQLite catalog's analytics facts: a day read from them gives the very tables the documents give
-(DuckDB's JSON reader, which the MongoDB catalog uses), whatever the documents hold; they follow
-every write; a file of schema 3 gains them."""
+(DuckDB's JSON reader, which the MongoDB catalog uses), whatever the documents hold; the catalog's
+write methods file them with every write; a file of schema 3 gains them. (Writers other than the
+catalog, and schema 5's upgrade: tests/unit/core/test_catalog_upgrade.py.)"""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 
 from image_pipeline import analytics
 from image_pipeline.analytics import extract
-from image_pipeline.core.catalog import SqliteCatalog
-from image_pipeline.core.catalog.facts import ANY_DAY, facts_of
+from image_pipeline.core.catalog import SqliteCatalog, facts
+from image_pipeline.core.catalog.facts import ANY_DAY, PAGE_URL, READ_AS_JSON, facts_of
 from image_pipeline.core.catalog.sqlite import SCHEMA_VERSION
 from support.synthetic import gallery_docs, insert_docs
 
@@ -145,7 +146,7 @@ def test_a_file_of_schema_3_gains_the_facts(tmp_path):
         cat.conn.execute("DROP TABLE image_facts")
         cat.conn.execute("PRAGMA user_version = 3")
     with SqliteCatalog(path) as cat:
-        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert cat.conn.execute("SELECT * FROM image_facts ORDER BY day, sha256").fetchall() == expected
         assert len(expected) > 60
 
@@ -162,7 +163,24 @@ def test_a_file_of_schema_3_gains_the_facts(tmp_path):
 def test_which_days_file_a_document(doc, days):
     rows = json.loads(facts_of(json.dumps(doc)))
     assert [row[0] for row in rows] == days
-    assert all((row[1] is None) == (row[0] == ANY_DAY) for row in rows)
+    assert all((row[1] == READ_AS_JSON) == (row[0] == ANY_DAY) for row in rows)
+
+
+def test_a_creator_named_by_a_page_is_the_readers_to_find():
+    """The catalog (core) knows no site's page URLs: it keeps the page of a source naming no creator,
+    and the reader finds the creator it names (a Flickr photo page) or none."""
+    sources = [{"source": "flickr", "uri": "https://live.staticflickr.com/1.jpg", "page_url": "https://www.flickr.com/photos/ann/1"},
+               {"source": "bing", "uri": "https://a.example/x.jpg", "page_url": "https://a.example/photos/bob/2"},
+               {"source": "openverse", "uri": "https://b.example/y.jpg", "creator": "Cy", "page_url": "https://flickr.com/photos/dee"},
+               {"source": "flickr", "uri": "https://c.example/z.jpg", "page_url": "http://flickr.com/photos/ann?x=1"}]
+    doc = {**odd_docs()[0], "width": 10, "sha256": "f" * 64, "sources": sources}
+    (row,) = json.loads(facts_of(json.dumps(doc)))
+    creators = row[1].split("\t")[list(facts.IMAGE_FIELDS).index("creators")]
+    assert creators.count(PAGE_URL) == 3 and "Cy" in creators
+    window = extract.day_window(date(2026, 10, 3))
+    images, _ = extract.read_facts(iter([([row[1].encode()], [])]), iter([]), *window, RECIPES)
+    doc_images, _ = extract.flatten([json.dumps(doc)], *window, RECIPES)
+    assert images.column("creators").to_pylist() == doc_images.column("creators").to_pylist() == [["Cy", "ann"]]
 
 
 def test_a_line_longer_than_the_csv_readers_block(tmp_path):

@@ -618,7 +618,7 @@ def test_an_sqlite_file_of_schema_4_gains_failed_outputs_and_problems(tmp_path):
             cat.conn.execute("INSERT INTO images VALUES (?, ?)", (sha, json.dumps(doc)))
             cat.conn.execute("INSERT INTO image_work (sha256, status, outputs_sig) VALUES (?, ?, '')", (sha, status))
     with SqliteCatalog(path) as cat:
-        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert [d["sha256"] for d in cat.problems()] == [sha_q]
         cat.record_processing(sha_p, {}, failures={"mark": failure()})
         assert [d["sha256"] for d in cat.problems()] == [sha_q, sha_p] and cat.due([("mark", 1, "f1")], None) == []

@@ -2,17 +2,23 @@
 
 Parsing a million JSON documents costs about a minute of CPU whatever parses them; the day's metrics
 need only some thirty fields. So the SQLite catalog keeps, for every image, its fields as one
-tab-separated *image line* and one *output line* per recipe output (:func:`facts_of`, called by a
-trigger on every write), filed under each UTC day the image has a timestamp in. A day's analytics then
-read one range of a narrow table and hand the text to Arrow's CSV reader
-(:mod:`image_pipeline.analytics.extract`).
+tab-separated *image line* and one *output line* per recipe output (:func:`facts_of`), filed under
+each UTC day the image has a timestamp in. The catalog's own write methods file them in the write's
+transaction; a document written otherwise (the sqlite3 CLI, a worker of an older release during an
+upgrade) is marked by a plain-SQL trigger as *not derived* and read as JSON until the catalog derives
+its lines. A day's analytics then read one range of a narrow table and hand the text to Arrow's CSV
+reader (:mod:`image_pipeline.analytics.extract`).
 
 The lines say what the JSON reader (DuckDB's ``json_transform`` over the document) says, for the
 documents whose fields have the types the catalog writes: the cleaned, sorted lists (source domains
-and creators derived from the URLs) are computed here once instead of at every reading. A document
-with anything else (a field of another type, a timestamp not in the catalog's UTC form, a control
-character in a string) gets no lines and is filed under ``ANY_DAY``: every day's reading parses
-it as JSON, so both readers give the same tables for every document.
+derived from the URLs) are computed here once instead of at every reading. A document with anything
+else (a field of another type, a timestamp not in the catalog's UTC form, a control character in a
+string) gets no lines and is filed under ``ANY_DAY`` with the image line ``READ_AS_JSON``: every
+day's reading parses it as JSON, so both readers give the same tables for every document.
+
+What only analytics knows stays there: a source that names no creator may have a page URL that names
+one (which sites' pages do, and how, is :mod:`image_pipeline.analytics.extract`'s), so the creators
+list keeps such a source's page URL, marked ``PAGE_URL``, for the reader to look into.
 
 Encoding: fields separated by TAB; ``NULL`` for SQL NULL; booleans as 1/0; a list as its items each
 preceded by ``ITEM`` (the empty text is the empty list); an output's timings as a list of
@@ -27,7 +33,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 ANY_DAY = "*"  # the day key of documents every day reads as JSON
-NULL, ITEM, KEY_VALUE = "\x15", "\x1f", "\x1e"
+READ_AS_JSON = ""  # their image line once derived; NULL: not derived yet (written by another writer)
+NULL, ITEM, KEY_VALUE, PAGE_URL = "\x15", "\x1f", "\x1e", "\x1d"
 
 # Column names and types (Arrow's, by name) of the two kinds of lines, in their order.
 IMAGE_FIELDS = {
@@ -45,10 +52,10 @@ OUTPUT_FIELDS = {
     "processed_at_us": "int64", "timings": "list",
 }
 
-_UNSAFE = re.compile(f"[\t\n\r{NULL}{ITEM}{KEY_VALUE}]")
+_UNSAFE = re.compile(f"[\t\n\r{NULL}{ITEM}{KEY_VALUE}{PAGE_URL}]")
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")  # what to_iso writes
-_HOST = re.compile(r"^https?://(?:[^@/?#]*@)?([^/:?#]+)")  # as the JSON reader's regexp_extract
-_FLICKR_CREATOR = re.compile(r"flickr[.]com/photos/([^/?#]+)")
+HOST = r"^https?://(?:[^@/?#]*@)?([^/:?#]+)"  # a URL's host: the JSON reader's regexp_extract uses it too
+_HOST = re.compile(HOST)
 _INT64 = 2**63
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -114,12 +121,12 @@ def _time(value: Any) -> tuple[str | None, int | None]:
     return value, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _cleaned(values: list[Any] | None) -> list[str] | None:
+def _cleaned(values: list[Any] | None, checked: bool = False) -> list[str] | None:
     """The JSON reader's list cleaning: no NULL or empty item, distinct, sorted (by code point, as
-    DuckDB sorts UTF-8 bytes)."""
+    DuckDB sorts UTF-8 bytes). ``checked``: the items are texts already (:func:`_text`)."""
     if values is None:
         return None
-    return sorted({v for v in map(_text, values) if v})
+    return sorted({v for v in (values if checked else map(_text, values)) if v})
 
 
 def _domain(source: dict[str, Any]) -> str | None:
@@ -145,10 +152,7 @@ def _creator(source: dict[str, Any]) -> str | None:
         if value := _text(source.get(field)):
             return value
     page = _text(source.get("page_url"))
-    if page is None:
-        return None
-    match = _FLICKR_CREATOR.search(page)
-    return match.group(1) if match else ""
+    return None if page is None else PAGE_URL + page  # the reader finds the creator it names, if any
 
 
 def _field(value: Any) -> str:
@@ -194,7 +198,7 @@ def _lines(doc: dict[str, Any]) -> tuple[set[str], str, str]:
         _cleaned(None if sources is None else [s.get("source") for s in sources]),
         _cleaned(None if sources is None else [_domain(s) for s in sources]),
         _cleaned(None if sources is None else [s.get("licence") for s in sources]),
-        _cleaned(None if sources is None else [_creator(s) for s in sources]),
+        _cleaned(None if sources is None else [_creator(s) for s in sources], checked=True),
         _text(quarantine.get("reason")), _text(quarantine.get("stage")),
         _cleaned(None if labels is None else [label.get("name") for label in labels]),
         _text(features.get("label_source")), _float(features.get("brightness")),
@@ -221,8 +225,9 @@ def _lines(doc: dict[str, Any]) -> tuple[set[str], str, str]:
 
 
 def facts_of(doc_text: str) -> str:
-    """The facts of a catalog document (its JSON text), as the JSON array of rows its trigger files:
-    ``[[day, image line, output lines], ...]``; for a document read as JSON, ``[["*", null, null]]``."""
+    """The facts of a catalog document (its JSON text), as the JSON array of the rows the catalog
+    files: ``[[day, image line, output lines], ...]``; for a document read as JSON,
+    ``[["*", "", null]]``."""
     try:
         doc = json.loads(doc_text)
         if not isinstance(doc, dict):
@@ -231,4 +236,4 @@ def facts_of(doc_text: str) -> str:
         (image + outputs).encode()  # a lone surrogate (from a JSON escape) is not UTF-8
         return json.dumps([[day, image, outputs] for day in sorted(days)])
     except Exception:  # noqa: BLE001 - whatever it is, the JSON reader reads it: a write never fails here
-        return json.dumps([[ANY_DAY, None, None]])
+        return json.dumps([[ANY_DAY, READ_AS_JSON, None]])

@@ -6,13 +6,18 @@ retrieved_at, status, format, faces, dup_of) and ``image_terms`` (one row per ke
 source of an image), both kept by triggers on every insert, update and delete of ``images``, whoever
 writes the row. (Indexes on generated columns were tried first: SQLite does not read them as
 covering, so counting a filter parsed every document.) Processing's and analytics' side tables,
-``image_work`` and ``image_times``, are kept the same way, and so is ``image_facts``: the fields a
-day's analytics read, as text lines filed under each day the image has a timestamp in
-(:mod:`.facts`; its trigger calls a Python function this class registers on its connection, so the
-catalog is written through this class). A file of an older schema (1; 2: the trash and tags; 3:
-processing's tables; 4: the facts) is migrated when opened (``PRAGMA user_version``, now 5: failed
-outputs in planning's signature, and the problems' index): tables, columns, indexes and triggers
-created or replaced; every row indexed again from before 3, the facts filled from 3.
+``image_work`` and ``image_times``, are kept the same way. ``image_facts`` holds the fields a day's
+analytics read, as text lines filed under each day the image has a timestamp in (:mod:`.facts`):
+deriving them takes Python, which no trigger calls (a trigger calling a function registered on one
+connection fails every other writer of the file with "no such function"). This class's write methods
+file them in the write's transaction; a plain-SQL trigger files any write under ``ANY_DAY`` as *not
+derived* first, so a row written by anyone else (the sqlite3 CLI, a worker of an older release during
+an upgrade) is read as JSON, as it is now, until :meth:`SqliteCatalog.refresh_facts` derives its lines
+(a day's reading does, first). A file of an older schema (1; 2: the trash and tags; 3: processing's
+tables; 4: the facts; 5: failed outputs in planning's signature, and the problems' index) is migrated
+when opened (``PRAGMA user_version``, now 6: no trigger calls a Python function), in plain SQL:
+tables, columns, indexes and triggers created or replaced; every row indexed again from before 3; the
+facts marked not derived from before 4, then derived.
 
 Why one module: the side tables, their triggers and the queries that read them are one schema; split,
 a trigger's columns and the query relying on them would drift apart.
@@ -27,11 +32,12 @@ from typing import Any, Iterable
 
 from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt, quarantine_entry
-from image_pipeline.core.catalog.facts import ANY_DAY, facts_of
+from image_pipeline.core.catalog.facts import ANY_DAY, PAGE_URL, facts_of
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 
-SCHEMA_VERSION = 5  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes);
-# 4: analytics' facts (_create_facts); 5: failed outputs in the signature, image_work.problem
+SCHEMA_VERSION = 6  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes);
+# 4: analytics' facts (_create_facts); 5: failed outputs in the signature, image_work.problem; 6: the facts'
+# triggers plain SQL (their lines filed by the write methods)
 # The fields the gallery filters and sorts on, one narrow row per image (counting a filter scans
 # these, never the documents), and one row per (kind, value) of the multi-valued ones with the
 # image's retrieval time (a keyword's page is a range of that key, already in order).
@@ -127,24 +133,25 @@ WORK_TRIGGERS = {
     "tr_work_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_work WHERE sha256 = old.sha256; "
                       "DELETE FROM image_times WHERE sha256 = old.sha256; END",
 }
-# Analytics' facts (schema version 4): a document's lines (:func:`.facts.facts_of`, registered as
-# FACTS_FUNCTION) under each UTC day it has a timestamp in, in sha256 order within a day, with the trash
-# time as image_work has it. The function's rows come through json_each: it runs once per write.
-FACTS_FUNCTION = "image_pipeline_facts"
+# Analytics' facts (schema version 4): a document's lines (:func:`.facts.facts_of`) under each UTC day it
+# has a timestamp in, in sha256 order within a day, with the trash time as image_work has it. The
+# triggers (plain SQL since 6) file every write as not derived: read as JSON (ANY_DAY, image NULL);
+# the write methods then replace that row by the lines (_FACTS_OF, the rows of facts_of bound as JSON).
 FACTS_TABLE = ("CREATE TABLE IF NOT EXISTS image_facts (day TEXT NOT NULL, sha256 TEXT NOT NULL, trashed_at TEXT, "
                "image TEXT, outputs TEXT, PRIMARY KEY (day, sha256)) WITHOUT ROWID")
 FACTS_INDEXES = {"ix_facts_image": "image_facts (sha256)"}
-_FACTS_INSERT = ("INSERT INTO image_facts (day, sha256, trashed_at, image, outputs) "
-                 f"SELECT json_extract(f.value, '$[0]'), {{sha256}}, {_TRASHED_AT}, json_extract(f.value, '$[1]'), "
-                 "json_extract(f.value, '$[2]') "
-                 f"FROM {{tables}}json_each({FACTS_FUNCTION}({{doc}})) AS f")
-_FACTS_OF = _FACTS_INSERT.format(sha256="new.sha256", doc="new.doc", tables="")
+_NOT_DERIVED = ("INSERT INTO image_facts (day, sha256, trashed_at, image, outputs) "
+                f"SELECT '{ANY_DAY}', {{sha256}}, {_TRASHED_AT}, NULL, NULL")
+_FACTS_DUE = (f"DELETE FROM image_facts WHERE sha256 = new.sha256; "
+              f"{_NOT_DERIVED.format(sha256='new.sha256', doc='new.doc')};")
 FACTS_TRIGGERS = {
-    "tr_facts_insert": f"AFTER INSERT ON images BEGIN {_FACTS_OF}; END",
-    "tr_facts_update": f"AFTER UPDATE OF doc ON images BEGIN DELETE FROM image_facts WHERE sha256 = new.sha256; "
-                       f"{_FACTS_OF}; END",
+    "tr_facts_insert": f"AFTER INSERT ON images BEGIN {_FACTS_DUE} END",
+    "tr_facts_update": f"AFTER UPDATE OF doc ON images BEGIN {_FACTS_DUE} END",
     "tr_facts_delete": "AFTER DELETE ON images BEGIN DELETE FROM image_facts WHERE sha256 = old.sha256; END",
 }
+_FACTS_OF = ("INSERT INTO image_facts (day, sha256, trashed_at, image, outputs) "
+             f"SELECT json_extract(f.value, '$[0]'), ?1, {_TRASHED_AT.format(doc='?2')}, "
+             "json_extract(f.value, '$[1]'), json_extract(f.value, '$[2]') FROM json_each(?3) AS f")
 # Images of a near-duplicate group: those naming a group's first image, and the ones named.
 _IN_GROUP = ("f.sha256 IN (SELECT sha256 FROM image_fields WHERE dup_of IS NOT NULL "
              "UNION SELECT dup_of FROM image_fields WHERE dup_of IS NOT NULL)")
@@ -179,7 +186,6 @@ class SqliteCatalog(Catalog):
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so that read-modify-write
         # sequences from parallel tasks serialise instead of losing updates.
         self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        self.conn.create_function(FACTS_FUNCTION, 1, facts_of, deterministic=True)  # image_facts' triggers
         self.conn.execute("PRAGMA journal_mode=WAL")
         # Sorts and IN lists (a day's documents for analytics) in memory, not in a temporary file.
         self.conn.execute("PRAGMA temp_store=MEMORY")
@@ -189,6 +195,7 @@ class SqliteCatalog(Catalog):
         self.conn.execute("CREATE TABLE IF NOT EXISTS recipes (name TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self._migrate()
+            self.refresh_facts()  # what the migration marked not derived
 
     def _migrate(self) -> None:
         """The listing's and processing's columns, indexes, side tables and triggers, idempotently, in one
@@ -196,14 +203,22 @@ class SqliteCatalog(Catalog):
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if version in (3, 4):  # the listing's and processing's tables are there
+            if 3 <= version < SCHEMA_VERSION:  # the listing's and processing's tables are there
+                self._create_facts()  # the table (from 3), the triggers' plain bodies (from 4)
                 if version == 3:
-                    self._create_facts()
-                    self.conn.execute(_FACTS_INSERT.format(sha256="images.sha256", doc="images.doc",
-                                                           tables="images, "))
-                self._create_work_indexes()  # the problem column, the triggers' new bodies
-                # Before 5 no document had failures or attempts: the quarantined are the problems.
-                self.conn.execute("UPDATE image_work SET problem = 1 WHERE status = 'quarantined'")
+                    self.conn.execute(_NOT_DERIVED.format(sha256="sha256", doc="doc") + " FROM images")
+                else:
+                    # A line of 4 or 5 says a creator as it is; one holding PAGE_URL (possible then) is derived again.
+                    self.conn.execute("CREATE TEMP TABLE facts_again AS SELECT DISTINCT sha256 FROM image_facts "
+                                      "WHERE instr(image, ?)", (PAGE_URL,))
+                    self.conn.execute("DELETE FROM image_facts WHERE sha256 IN (SELECT sha256 FROM facts_again)")
+                    self.conn.execute(_NOT_DERIVED.format(sha256="sha256", doc="doc")
+                                      + " FROM images WHERE sha256 IN (SELECT sha256 FROM facts_again)")
+                    self.conn.execute("DROP TABLE facts_again")
+                if version < 5:
+                    self._create_work_indexes()  # the problem column, the triggers' new bodies
+                    # Before 5 no document had failures or attempts: the quarantined are the problems.
+                    self.conn.execute("UPDATE image_work SET problem = 1 WHERE status = 'quarantined'")
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif version < SCHEMA_VERSION:
                 self.conn.execute(FIELDS_TABLE)
@@ -236,6 +251,33 @@ class SqliteCatalog(Catalog):
         self.conn.execute(FACTS_TABLE)
         self._create_indexes_and_triggers(FACTS_INDEXES, FACTS_TRIGGERS)
 
+    def _file_facts(self, sha256: str, doc: str) -> None:
+        """Replace an image's facts by its document's lines, in the caller's transaction."""
+        self.conn.execute("DELETE FROM image_facts WHERE sha256 = ?", (sha256,))
+        self.conn.execute(_FACTS_OF, (sha256, doc, facts_of(doc)))
+
+    def refresh_facts(self, batch_size: int = 2000) -> int:
+        """Derive the facts of the documents written by another writer than this class (the sqlite3 CLI,
+        an older release, a bulk load), ``batch_size`` per transaction; how many were derived. A day's
+        reading (:meth:`day_facts`) calls it first: until then, those documents are read as JSON."""
+        due = ("SELECT f.sha256, i.doc FROM image_facts AS f JOIN images AS i USING (sha256) "
+               "WHERE f.day = ? AND f.image IS NULL AND f.sha256 > ? ORDER BY f.sha256 LIMIT ?")
+        derived, after = 0, ""
+        while self.conn.execute(due, (ANY_DAY, after, 1)).fetchone():  # (no write lock when there is none)
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self.conn.execute(due, (ANY_DAY, after, batch_size)).fetchall()
+                for sha256, doc in rows:
+                    self._file_facts(sha256, doc)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            if not rows:  # another process derived them meanwhile
+                break
+            derived, after = derived + len(rows), rows[-1][0]
+        return derived
+
     def _create_indexes_and_triggers(self, indexes: dict[str, str], triggers: dict[str, str]) -> None:
         for name, on in indexes.items():
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
@@ -252,11 +294,13 @@ class SqliteCatalog(Catalog):
                 raise KeyError(f"no catalog record for {sha256}")
             doc = json.loads(row[0]) if row else dict(base)  # type: ignore[arg-type]
             change(doc)
+            text = json.dumps(doc, sort_keys=True)
             self.conn.execute(
                 "INSERT INTO images (sha256, doc) VALUES (?, ?) "
                 "ON CONFLICT(sha256) DO UPDATE SET doc = excluded.doc",
-                (sha256, json.dumps(doc, sort_keys=True)),
+                (sha256, text),
             )
+            self._file_facts(sha256, text)
             self.conn.execute("COMMIT")
             return row is None
         except BaseException:
@@ -455,7 +499,9 @@ class SqliteCatalog(Catalog):
                 yield doc
 
     def day_facts(self, day, since, batch_size=20_000):
-        # The day's range of image_facts, in sha256 order, as UTF-8 bytes; then the documents read as JSON.
+        # The day's range of image_facts, in sha256 order, as UTF-8 bytes; then the documents read as JSON
+        # (those written by another writer derived first).
+        self.refresh_facts()
         kept = "(trashed_at IS NULL OR trashed_at = '' OR trashed_at >= ?)"  # as touched(): not trashed before
 
         def lines():
