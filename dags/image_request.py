@@ -23,7 +23,7 @@ from image_pipeline import airflow_adapter as af
 from image_pipeline.airflow_adapter import DEFAULT_ARGS, START_DATE
 from image_pipeline.airflow_adapter import params as form
 from image_pipeline.airflow_adapter.tasks import (
-    deliver_this_run, plan_batches, plan_requests, process_batch, retrieve_images,
+    check_request, deliver_archive, plan_processing, process_batch, retrieve_images,
 )
 
 OTHER_SOURCES = "Other sources and tuning"
@@ -49,12 +49,12 @@ OTHER_SOURCES = "Other sources and tuning"
     },
 )
 def image_request():
-    # The gallery DAGs' own tasks, for this run's images only, and no Asset events.
-    # check_request also holds the per-user limit on requests, however the run was triggered.
-    retrieved = retrieve_images.expand(request=plan_requests.override(task_id="check_request")(per_user_limit=True))
-    batches = plan_batches.override(task_id="plan_processing")(this_run_only=True)
-    delivered = deliver_this_run.override(task_id="deliver_archive")()
-    chain(retrieved, batches, process_batch.expand(batch=batches), delivered)
+    # Its form read into an ImageRequest by each of its own tasks; retrieve_images and process_batch
+    # are the gallery DAGs' own, for this run's images only, and no Asset events. check_request also
+    # holds the per-user limit on requests, however the run was triggered.
+    retrieved = retrieve_images.expand(request=check_request())
+    batches = plan_processing()
+    chain(retrieved, batches, process_batch.expand(batch=batches), deliver_archive())
 
 
 image_request()

@@ -5,6 +5,7 @@ imports Airflow (with the gallery UI's API).
 - :mod:`.triggers`: the inbox's event trigger; :mod:`.assets`: the Assets chaining the DAGs, the pool;
 - :mod:`.notifications`: the failure notifier; :mod:`.defaults`: owner, start date, default args;
 - :mod:`.params`: the trigger forms' fields, defined once; :mod:`.context`: helpers over a task's context;
+- :mod:`.requests`: each DAG's form read into its own typed request;
 - :mod:`.tasks`: the task bodies, as reusable TaskFlow tasks the DAG files compose.
 
 The names DAG files and stored rows use are re-exported here (``image_pipeline.airflow_adapter.InboxTrigger``
@@ -23,13 +24,15 @@ from image_pipeline.airflow_adapter.hooks import (
     smtp_mailer,
 )
 from image_pipeline.airflow_adapter.notifications import FailureEmailNotifier
-from image_pipeline.airflow_adapter.tasks import plan_processing, run_delivery, run_processing_batch, run_retrieval
+from image_pipeline.airflow_adapter.tasks import (
+    batches_to_process, plan_retrieval, run_delivery, run_processing_batch, run_retrieval,
+)
 from image_pipeline.airflow_adapter.triggers import InboxTrigger
 
 __all__ = [
     "ARCHIVES", "DAILY_REPORTS", "DEFAULT_ARGS", "DOWNLOAD_POOL", "INBOX_FILES", "OWNER", "PROCESSED_IMAGES",
-    "RAW_IMAGES", "START_DATE", "FailureEmailNotifier", "InboxTrigger", "catalog", "delivery_occasion",
-    "email_api_mailer", "feature_extraction", "features_version", "flickr_api_key", "mailer", "object_store",
-    "plan_processing", "run_day", "run_delivery", "run_processing_batch", "run_provenance", "run_retrieval",
-    "set_outlet_extra", "settings", "smtp_mailer",
+    "RAW_IMAGES", "START_DATE", "FailureEmailNotifier", "InboxTrigger", "batches_to_process", "catalog",
+    "delivery_occasion", "email_api_mailer", "feature_extraction", "features_version", "flickr_api_key", "mailer",
+    "object_store", "plan_retrieval", "run_day", "run_delivery", "run_processing_batch", "run_provenance",
+    "run_retrieval", "set_outlet_extra", "settings", "smtp_mailer",
 ]

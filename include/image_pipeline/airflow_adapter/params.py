@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
@@ -120,10 +120,10 @@ SELECTION_FIELDS = ("keyword", "label", "run_id", "since", "until")
 EARLIEST_DAY = "1970-01-01"
 
 
-def chosen_selection(params: dict[str, Any]) -> dict[str, Any]:
+def chosen_selection(params: Mapping[str, Any]) -> dict[str, Any]:
     """The selection fields a person filled in, days checked; a range open at one end is closed
     (from the first day, or up to tomorrow UTC). Raises ValueError naming the field."""
-    chosen = given(params, *(f for f in SELECTION_FIELDS if f in params))
+    chosen = given(params, *SELECTION_FIELDS)
     for field in ("since", "until"):
         if field in chosen:
             chosen[field] = check_day(field, chosen[field])
@@ -194,7 +194,7 @@ def batch_size(section: str | None = TUNING) -> Param:
                  description="Images per processing task; empty: chosen from the number of images.", section=section)
 
 
-def given(params: dict[str, Any], *names: str) -> dict[str, Any]:
+def given(params: Mapping[str, Any], *names: str) -> dict[str, Any]:
     """The fields among ``names`` (all when none) that were given: ``None``, ``""``, ``[]`` and ``{}``
     mean "not given" (the form sends ``None``; REST callers often send empty values)."""
     picked = {k: params.get(k) for k in names} if names else dict(params)

@@ -1,6 +1,12 @@
-"""The task bodies the DAGs share, as reusable TaskFlow tasks: each DAG file composes these (with
-``.override(...)`` where a DAG differs: another task id, an outlet, a trigger rule), so the DAG files
-read as tables of contents and ``image_request`` runs exactly the tasks of the gallery DAGs.
+"""The DAGs' tasks, as reusable TaskFlow tasks: each DAG file composes these (with ``.override(...)``
+where a DAG differs: an outlet, a pool), so the DAG files read as tables of contents.
+
+A DAG's first task reads its form into the DAG's own request (:mod:`.requests`: ``plan_batches``
+makes a :class:`~.requests.ProcessRequest`, ``check_request`` an :class:`~.requests.ImageRequest`)
+and hands it to the bodies the DAGs share (:func:`plan_retrieval`, :func:`batches_to_process`,
+:func:`run_delivery`), which take typed requests and never look at which fields a form has. The
+tasks after the first take the library's requests through XCom, and ``image_request`` runs the
+gallery DAGs' own (``retrieve_images``, ``process_batch``) on the requests it makes.
 
 Every body opens its backends through :mod:`.hooks`; a request the library refuses fails the task
 for good through :func:`~.params.refusing_invalid`.
@@ -24,6 +30,9 @@ from image_pipeline.airflow_adapter.context import delivery_occasion, run_day, r
 from image_pipeline.airflow_adapter.hooks import (
     CREDENTIALS, catalog, feature_extraction, features_version, mailer, object_store, settings,
 )
+from image_pipeline.airflow_adapter.requests import (
+    AnalyticsRequest, DeliverRequest, ImageRequest, InboxRequest, ProcessRequest, RetrieveRequest,
+)
 
 SCHEDULED = ("scheduled", "backfill")
 
@@ -31,31 +40,10 @@ SCHEDULED = ("scheduled", "backfill")
 # --- retrieval -----------------------------------------------------------------------------------
 
 @task
-def plan_requests(params: dict, per_user_limit: bool = False, **context) -> list[dict]:
-    """Refuse a bad request before anything is downloaded or stored; one request per task. A manual
-    run takes the form (and its ``email``, when the form asks for one); scheduled and backfill runs
-    take the saved searches, narrowed to their data interval. ``per_user_limit`` (image_request):
-    first of all, the run counts against its user's limit (:func:`check_request_limit`)."""
-    from image_pipeline import retrieve as retrieval
-    from image_pipeline.deliver.mail import validate_address
-
-    cfg = settings()
-    if per_user_limit:
-        check_request_limit(context)
-    if "email" in params:
-        with form.refusing_invalid("email"):
-            validate_address(params["email"])
-    if "recipe" in params:  # image_request: refused before anything is downloaded
-        check_recipe(params["recipe"])
-    with form.refusing_invalid():
-        requests = retrieval.plan_requests(
-            form.given(params), scheduled=context["dag_run"].run_type in SCHEDULED,
-            searches_file=cfg.searches_file, max_count=cfg.max_count,
-            window=(context.get("data_interval_start"), context.get("data_interval_end")),
-        )
-    if not requests:
-        raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
-    return [retrieval.RetrievalRequest.from_dict(r).to_dict() for r in requests]  # one per task, through XCom
+def plan_requests(params: dict, **context) -> list[dict]:
+    """gallery_retrieve's first task: its form's search (:class:`~.requests.RetrieveRequest`), or the
+    saved searches, planned by :func:`plan_retrieval`."""
+    return plan_retrieval(RetrieveRequest.from_params(params), context)
 
 
 @task(pool=DOWNLOAD_POOL, map_index_template="{{ request_name }}")
@@ -68,25 +56,30 @@ def retrieve_images(request: dict, **context) -> dict:
 def ingest_inbox(params: dict, **context) -> dict:
     from image_pipeline.retrieve import validate_request
 
+    asked = InboxRequest.from_params(params)
     with form.refusing_invalid("keyword"):
-        (request,) = validate_request(engine="inbox", keywords=[params["keyword"]])
-    return run_retrieval(request, context)
+        (request,) = validate_request(engine="inbox", keywords=[asked.keyword])
+    result = run_retrieval(request, context)
+    if context["dag_run"].run_type == "asset_triggered" and not any(result[k] for k in INBOX_OUTCOMES):
+        # An event whose files an earlier run took (an upload's event and the watcher's for the same
+        # files): no event of gallery_raw_images, or a run of gallery_process would plan nothing while
+        # the next one, with work to do, waits for it (max_active_runs=1).
+        raise AirflowSkipException("the inbox was empty: its files were ingested by an earlier run")
+    return result
+
+
+INBOX_OUTCOMES = ("new", "duplicate", "quarantined", "failed")  # a file of the inbox had one of these
 
 
 # --- processing ----------------------------------------------------------------------------------
 
 @task
-def plan_batches(params: dict, this_run_only: bool = False, **context) -> list[dict]:
-    """The batches the form's recipes and selection leave to do, refused before anything is written
-    when invalid; ``this_run_only``: only the images this run retrieved (image_request). With the
-    form's ``retry``, the selection's failed images are tried again first (:mod:`~image_pipeline.process.recovery`)."""
+def plan_batches(params: dict, **context) -> list[dict]:
+    """gallery_process's first task: the batches its form's recipes and selection leave to do
+    (:class:`~.requests.ProcessRequest`, :func:`batches_to_process`), refused before anything is
+    written when invalid."""
     with form.refusing_invalid():
-        request = {**form.given(params), **form.chosen_selection(params)}
-        if "recipe" in params:  # a one-recipe form
-            request["recipes"] = [params["recipe"]]
-        if this_run_only:
-            request["run_id"] = context["run_id"]
-        return plan_processing(request, retried_by=triggered_by(context))
+        return batches_to_process(ProcessRequest.from_params(params), retried_by=triggered_by(context))
 
 
 @task(map_index_template="{{ batch_name }}")
@@ -129,7 +122,7 @@ def daily_report(params: dict, **context) -> dict:
     from image_pipeline.analytics import write_daily_report
 
     with form.refusing_invalid():
-        day = run_day(context, form.check_day("day", params["day"]))
+        day = run_day(context, AnalyticsRequest.from_params(params).day)
     with catalog() as opened:
         report = write_daily_report(object_store(), opened, day, wiring.recipe_book(settings(), opened).names())
     context["outlet_events"][DAILY_REPORTS].extra = report  # the headline numbers
@@ -153,19 +146,20 @@ def plan_deliveries(params: dict, **context) -> list[dict]:
     from image_pipeline.deliver.mail import validate_address
     from image_pipeline.deliver.request import DeliveryRequest
 
-    recipient = params["recipient"] or settings().email_to
+    asked = DeliverRequest.from_params(params)
+    recipient = asked.recipient or settings().email_to
     with form.refusing_invalid("recipient"):
         validate_address(recipient)
-    check_recipe(params["recipe"])
+    check_recipe(asked.recipe)
     with form.refusing_invalid():
-        chosen = form.chosen_selection(params)
+        chosen = asked.chosen()
         if chosen:
-            requests = [DeliveryRequest.for_selection({**chosen, "recipe": params["recipe"]}, recipient)]
-        else:
+            selections = [chosen]
+        else:  # one per retrieval run that fed the processing run
             events = context["triggering_asset_events"].get(PROCESSED_IMAGES, [])
             run_ids = sorted({r for e in events for r in (e.extra or {}).get("retrieve_run_ids", [])})
-            requests = [DeliveryRequest.for_selection({"recipe": params["recipe"], "run_id": r}, recipient)
-                        for r in run_ids]
+            selections = [{"run_id": r} for r in run_ids]
+        requests = [DeliveryRequest.for_selection({**s, "recipe": asked.recipe}, recipient) for s in selections]
     if not requests:
         if context["dag_run"].run_type == "asset_triggered":  # processing no retrieval run fed
             raise AirflowSkipException("the processing run was not fed by a retrieval run: nothing to deliver")
@@ -179,12 +173,36 @@ def deliver(request: dict, **context) -> dict:
     return run_delivery(request, context)
 
 
+# --- image_request: its form (an ImageRequest) read by each of its own tasks ---------------------
+
+@task
+def check_request(params: dict, **context) -> list[dict]:
+    """image_request's first task: the run counted against its user's limit
+    (:func:`check_request_limit`), then its form refused before anything is downloaded or stored
+    (the email, the recipe, the search); one retrieval request per task, as gallery_retrieve's."""
+    from image_pipeline.deliver.mail import validate_address
+
+    check_request_limit(context)
+    asked = ImageRequest.from_params(params)
+    with form.refusing_invalid("email"):
+        validate_address(asked.email)
+    check_recipe(asked.recipe)
+    return plan_retrieval(asked.search, context)
+
+
+@task
+def plan_processing(params: dict, **context) -> list[dict]:
+    """image_request's batches: its recipe over exactly the images this run retrieved."""
+    with form.refusing_invalid():
+        asked = ImageRequest.from_params(params).processing(context["run_id"])
+        return batches_to_process(asked, retried_by=triggered_by(context))
+
+
 @task(trigger_rule="none_failed")  # runs when every image was processed already (no batch)
-def deliver_this_run(params: dict, **context) -> dict:
+def deliver_archive(params: dict, **context) -> dict:
     """A request's archive: the images this run retrieved, to the form's email, once per run."""
-    request = {"selection": {"recipe": params["recipe"], "run_id": context["run_id"]}, "recipient": params["email"],
-               "occasion": delivery_occasion(context, per_run=True)}
-    entry = run_delivery(request, context)
+    asked = ImageRequest.from_params(params).delivery(context["run_id"], delivery_occasion(context, per_run=True))
+    entry = run_delivery(asked.to_dict(), context)
     if entry["status"] == "empty":
         raise AirflowFailException("no image of this request could be retrieved and processed: nothing to send")
     return entry
@@ -276,6 +294,25 @@ def check_recipe(name: str) -> None:
         wiring.recipe_book(cfg, opened).get(name)
 
 
+def plan_retrieval(asked: RetrieveRequest, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's retrieval requests, refused before anything is downloaded or stored, one per task (XCom
+    dicts of :class:`~image_pipeline.retrieve.request.RetrievalRequest`): a manual run's are the
+    form's search; scheduled and backfill runs take the saved searches, narrowed to their data
+    interval. Skips the task when there is nothing to retrieve."""
+    from image_pipeline import retrieve as retrieval
+
+    cfg = settings()
+    with form.refusing_invalid():
+        requests = retrieval.plan_requests(
+            asked.given(), scheduled=context["dag_run"].run_type in SCHEDULED,
+            searches_file=cfg.searches_file, max_count=cfg.max_count,
+            window=(context.get("data_interval_start"), context.get("data_interval_end")),
+        )
+    if not requests:
+        raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
+    return [retrieval.RetrievalRequest.from_dict(r).to_dict() for r in requests]  # one per task, through XCom
+
+
 def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     """One validated retrieval request in a task: the body gallery_retrieve and gallery_inbox share.
     Sets the Asset event's extra on ``RAW_IMAGES`` to the summary."""
@@ -301,8 +338,8 @@ def triggered_by(context: dict[str, Any]) -> str:
     return getattr(context.get("dag_run"), "triggering_user_name", None) or f"run {context.get('run_id')}"
 
 
-def plan_processing(params: dict[str, Any], retried_by: str = "gallery_process") -> list[dict[str, Any]]:
-    """The batches of images the run's recipes and selection (keyword, label, retrieval run, days)
+def batches_to_process(asked: ProcessRequest, retried_by: str = "gallery_process") -> list[dict[str, Any]]:
+    """The batches of images the request's recipes and selection (keyword, label, retrieval run, days)
     leave to do, planned by the library, after the images an older release quarantined as
     unexpected are lifted once (:func:`~image_pipeline.process.recovery.upgrade_retries`). With
     ``retry``, the selection's failed images (without a selection, every failed image, the first
@@ -310,19 +347,18 @@ def plan_processing(params: dict[str, Any], retried_by: str = "gallery_process")
     those whose outputs failed. Raises InvalidRequest (the request is refused) for an unknown
     recipe or a bad selection."""
     from image_pipeline import process
-    from image_pipeline.core.selection import FIELDS, MAX_IMAGES, Selection
+    from image_pipeline.core.selection import MAX_IMAGES, Selection
     from image_pipeline.process import recovery
 
     cfg = settings()
-    recipes = wiring.processing_recipes(cfg, params.get("recipes") or cfg.recipe_names())  # + the gallery's thumbnails
-    selection = Selection.from_dict({k: params[k] for k in FIELDS if params.get(k)})
-    force = bool(params.get("force"))
+    recipes = wiring.processing_recipes(cfg, list(asked.recipes) or cfg.recipe_names())  # + the gallery's thumbnails
+    selection, force = asked.selection, asked.force
     with catalog(cfg) as opened:
         book = wiring.recipe_book(cfg, opened)
         for name in recipes:
             book.get(name)  # an unknown recipe is refused before anything is lifted or retried
         recovery.upgrade_retries(opened)
-        if params.get("retry"):
+        if asked.retry:
             failed = {d["sha256"]: d for d in opened.problems()}
             chosen = sorted(set(failed) if selection.everything else set(failed) & selection.sha256s(opened))
             if chosen:
@@ -331,7 +367,7 @@ def plan_processing(params: dict[str, Any], retried_by: str = "gallery_process")
                             if r not in recipes]
                 recovery.retry_images(object_store(cfg), opened, chosen, retried_by)
                 selection = Selection(images=tuple(chosen))  # the run remakes exactly what it retried
-        batches = process.plan_batches(opened, recipes, int(params.get("batch_size") or 0), selection, force=force,
+        batches = process.plan_batches(opened, recipes, asked.batch_size or 0, selection, force=force,
                                        features_version=features_version(cfg), book=book,
                                        slots=cfg.processing_slots())
     return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
