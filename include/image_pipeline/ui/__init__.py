@@ -2,8 +2,10 @@
 store, mounted by the thin plugin ``plugins/gallery.py`` at ``/gallery``, behind Airflow's login.
 
 Besides :mod:`image_pipeline.airflow_adapter`, the only package that imports Airflow: its auth
-manager (``airflow.api_fastapi.core_api.security``) guards every route. Modules: :mod:`.api` (the
-app factory, the protected OpenAPI schema and docs), :mod:`.auth` (who may read, who may upload),
+manager (``airflow.api_fastapi.core_api.security``) guards every route (:mod:`.auth`), and the runs
+the gallery starts go through :mod:`.airflow_runs`, which holds every call into Airflow's internals
+that starting a run takes (tests/unit/ui/test_airflow_internals.py checks each). Modules: :mod:`.api`
+(the app factory, the protected OpenAPI schema and docs), :mod:`.auth` (who may read, who may upload),
 :mod:`.backends` (store and catalog through ``wiring`` and the adapter's hooks), :mod:`.views`
 (catalog documents as the API's JSON), :mod:`.images` (listing, facets, detail, metrics),
 :mod:`.editor` (the operations registry, the preview, recipes checked, listed and saved),

@@ -78,17 +78,17 @@ def test_requests_racing_at_the_limit_let_only_one_through(image_request_in_db, 
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from image_pipeline.ui import requests as endpoint
+    from image_pipeline.ui import airflow_runs
 
     for _ in range(2):
         assert client.post("/api/requests", json={"conf": CONF}, headers=as_user("editor")).status_code == 200
-    trigger = endpoint.trigger_dag_run
+    trigger = airflow_runs.trigger_dag_run
 
     def slow_trigger(**kwargs):
         time.sleep(0.5)
         return trigger(**kwargs)
 
-    monkeypatch.setattr(endpoint, "trigger_dag_run", slow_trigger)
+    monkeypatch.setattr(airflow_runs, "trigger_dag_run", slow_trigger)
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda _: client.post("/api/requests", json={"conf": CONF},
                                                      headers=as_user("editor")).status_code, range(2)))
