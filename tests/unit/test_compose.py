@@ -296,8 +296,11 @@ def test_each_image_variant_installs_a_committed_lock():
     for extras in variants:
         assert _lock_for(extras).is_file(), extras
     assert _lock_for("ml,fab").name == "ml-fab.txt" and _lock_for("").name == "base.txt"
-    # The weights are fetched with the models' extra, never without it.
-    assert 'case ",${EXTRAS}," in *,ml,*) python /opt/image-pipeline/scripts/fetch-weights' in dockerfile
+    # The models are base dependencies: every variant has them, the U2-Net-p weights fetched, no torch.
+    assert "\n && python /opt/image-pipeline/scripts/fetch-weights\n" in dockerfile
+    for extras in variants:
+        assert "\ntorch==" not in _lock_for(extras).read_text(), extras
+        assert "\nonnxruntime==" in _lock_for(extras).read_text(), extras
 
 
 # --- a stack a person can run in production: pinned images, generated secrets, a real auth manager --------

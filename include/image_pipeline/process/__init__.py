@@ -2,7 +2,7 @@
 engine (:mod:`.engine`: one decode (:mod:`.decode`, planned by :mod:`.plan`), every recipe's encode
 (:mod:`.encode`)); the gallery's batches (:mod:`.batches`); folder mode (:mod:`.folder`, the
 ``gallery`` command); image features and labellers (:mod:`.features`); the learned models
-(:mod:`.models`, the extra ``ml``) and similar images (:mod:`.similar`).
+(:mod:`.models`, through onnxruntime) and similar images (:mod:`.similar`).
 
 The names below are imported from their modules (plain imports, which editors and type checkers
 follow); no module here imports a heavy library at its top, so importing the package (DAG files do)

@@ -222,7 +222,7 @@ def index_for(catalog_id: str, exact_max: int = 20_000, cache_dir: str | Path | 
 def similar(catalog: Catalog, sha256: str, k: int = 12, index: SimilarIndex | None = None,
             max_age: float = REFRESH_SECONDS) -> list[dict[str, Any]] | None:
     """The ``k`` images most like the image ``sha256`` (itself left out), best first as ``{"sha256",
-    "score"}``; None when that image has no embedding (not processed yet, or no extra ``ml``)."""
+    "score"}``; None when that image has no embedding (not processed yet, or processed without the model)."""
     index = SimilarIndex() if index is None else index
     with index.lock:
         index.refresh(catalog, max_age)
@@ -235,7 +235,7 @@ def similar(catalog: Catalog, sha256: str, k: int = 12, index: SimilarIndex | No
 def similar_to_picture(catalog: Catalog, im: Any, k: int = 12, index: SimilarIndex | None = None,
                        max_age: float = REFRESH_SECONDS) -> list[dict[str, Any]]:
     """The ``k`` images most like a picture that need not be in the gallery (its embedding computed now:
-    the model loads in this process on first use). ImportError without the extra ``ml``."""
+    the model loads in this process on first use). ImportError without onnxruntime."""
     from image_pipeline.process.models.embedding import embed
 
     vector = embed(im)

@@ -230,13 +230,14 @@ def _similar_items(b: Backends, request: Request, hits: list[dict[str, Any]]) ->
     return items
 
 
-NEEDS_ML = ("similar images need the extra 'ml' (the embedding model and faiss), which this installation does "
-            "not have: pip install 'image-pipeline[ml]'")
+NEEDS_MODELS = ("similar images need onnxruntime (the embedding model's runtime) and faiss-cpu (the index), "
+                "dependencies of image-pipeline that this installation lacks (a platform without their wheels, or "
+                "a broken install): pip install image-pipeline")
 
 
 def _similar_here() -> bool:
     """Whether this installation searches similar images: the embedding model (a picture's embedding)
-    and faiss (the index, its saved copy) of the extra ``ml``, found without importing them."""
+    and faiss (the index, its saved copy), found without importing them (a platform may lack their wheels)."""
     from image_pipeline.process import models
 
     return models.available("embedding") and models.available("hnsw")
@@ -252,13 +253,14 @@ def similar_images(sha256: Sha256, request: Request, b: BackendsDep,
         raise HTTPException(404, "no such image")
     embedded = bool((doc.get("features") or {}).get("embedding"))
     if not _similar_here():
-        return {"items": [], "available": False, "embedding": embedded, "reason": NEEDS_ML}
+        return {"items": [], "available": False, "embedding": embedded, "reason": NEEDS_MODELS}
     from image_pipeline.process.similar import similar
 
     hits = similar(b.catalog, sha256, k, similar_index(b))
     if hits is None:
         return {"items": [], "available": True, "embedding": False,
-                "reason": "the image has no embedding yet: it is found once processed with the extra 'ml'"}
+                "reason": "the image has no embedding yet: it gets one when it is processed with the embedding model "
+                          "installed"}
     return {"items": _similar_items(b, request, hits), "available": True, "embedding": True, "reason": None}
 
 
@@ -327,7 +329,7 @@ async def similar_to_file(request: Request, b: BackendsDep, k: int = Query(12, g
         if not isinstance(upload, UploadFile):
             raise HTTPException(400, "send the picture as multipart/form-data, in the field 'file'")
         if not _similar_here():  # a well-formed request, whose picture nothing here could use: not read
-            return {"items": [], "available": False, "embedding": False, "reason": NEEDS_ML}
+            return {"items": [], "available": False, "embedding": False, "reason": NEEDS_MODELS}
         data = await upload.read(limit + 1)
     if len(data) > limit:
         raise HTTPException(413, f"too large: at most {limit} bytes")

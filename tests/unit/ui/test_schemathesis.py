@@ -1,8 +1,8 @@
 """Schemathesis against the gallery's API served as in production: Airflow's own API server app (its
 plugins mounted, the gallery at /gallery, the simple auth manager's JWTs), over HTTP on loopback, the
 schema loaded from the served /gallery/openapi.json as an admin, every check, a fixed seed and a bounded
-number of generated cases per operation: no failure. Twice: on the full install, and on the install
-``make run`` gives (the extra ml hidden in the server's process, fewer cases): no route answers a 500.
+number of generated cases per operation: no failure. Twice: on the full install, and on an install
+without the models' runtimes (hidden in the server's process, fewer cases): no route answers a 500.
 
 Everything the fuzzer changes is thrown away: the gallery's store and catalog are a copy in a temporary
 folder (uploads land in its inbox, the trash and tags in its catalog), and the runs POST /api/requests
@@ -82,7 +82,7 @@ def image_request_in_db(auth_manager):
 def airflow_api(request, auth_manager, image_request_in_db, gallery_files, tmp_path):
     """Airflow's API server app with the plugins (the gallery at /gallery), its gallery on a throw-away
     copy of the test gallery, served by uvicorn on a free loopback port; yields (base URL, sha256s).
-    ``base``: the install make run gives, the extra ml hidden while it serves (support/without_ml.py)."""
+    ``base``: without the models' runtimes, hidden while it serves (support/without_ml.py)."""
     import contextlib
     import shutil
 

@@ -55,14 +55,14 @@ def test_images_like_an_uploaded_file(backends, client, as_user, wallpapers):
     assert client.post("/api/similar", headers=as_user()).status_code in (400, 411)
 
 
-def test_without_the_extra_similar_images_say_so(client, as_user, monkeypatch, gallery_files):
-    """Without the extra ml both routes answer 200 with no items and why (available: false): the page
-    says it plainly, no error. The upload is not even read."""
-    monkeypatch.setitem(sys.modules, "torch", None)  # as find_spec and import see a package not installed
+def test_without_the_runtimes_similar_images_say_so(client, as_user, monkeypatch, gallery_files):
+    """Without onnxruntime (a platform without its wheel) both routes answer 200 with no items and why
+    (available: false): the page says it plainly, no error. The upload is not even read."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as find_spec and import see a package not installed
     response = client.post("/api/similar", files={"file": ("x.jpg", b"...", "image/jpeg")}, headers=as_user())
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [], "available": False, "embedding": False,
-                               "reason": response.json()["reason"]} and "'ml'" in response.json()["reason"]
+                               "reason": response.json()["reason"]} and "onnxruntime" in response.json()["reason"]
     sha = next(d["sha256"] for d in gallery_files[1] if d["status"] == "processed")
     body = client.get(f"/api/images/{sha}/similar", headers=as_user()).json()
     assert body["available"] is False and body["items"] == [] and body["embedding"] is True  # its features have one

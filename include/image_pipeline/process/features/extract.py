@@ -6,8 +6,8 @@ decode, e.g. a JPEG draft at 1/2..1/8 scale), in any Pillow mode, and the origin
 the pixel work is done on one small copy (longest side ``FEATURE_SIDE``), so features cost a few
 milliseconds next to a decode; give it an image at least that large for comparable blur scores.
 
-Labels come from a ``Labeler``: ``LocalLabeler`` (EfficientNet-Lite0, ImageNet-1k classes, weights
-shipped inside a pip package: the optional extra ``ml``, nothing is downloaded) or
+Labels come from a ``Labeler``: ``LocalLabeler`` (EfficientNet-Lite0, ImageNet-1k classes, through
+onnxruntime, its weights shipped in this package: nothing is downloaded) or
 ``RekognitionLabeler`` (AWS Rekognition ``detect_labels`` through a boto3 client).
 ``labeler_from_settings`` picks one from ``GALLERY_LABELS`` (``none``, ``local``, ``rekognition``).
 Models and the face cascade are loaded once per process (per thread for the cascade), not per image.

@@ -45,7 +45,7 @@ def labeler_from_settings(settings: Any, rekognition_client_factory: Callable[[]
         from image_pipeline.process.features.local import LocalLabeler, local_labels_available
 
         if not local_labels_available():
-            log.warning("GALLERY_LABELS=local but the 'ml' extra is not installed: no labels")
+            log.warning("GALLERY_LABELS=local but onnxruntime is not installed: no labels")
             return None
         return LocalLabeler()
     if choice == "rekognition":

