@@ -247,19 +247,19 @@ THREE = ("half_gray", "web", "thumb")
 
 def features_alone(labeler) -> Callable[[Path, Path], float]:
     """The features' own work on the decode the three recipes share (the decode itself not counted)."""
-    from image_pipeline.process.decode import _decode, _header_exif, _normalise, _reduce
+    from image_pipeline.process.decode import open_source
     from image_pipeline.process.engine import feature_input
     from image_pipeline.process.features import extract_features
 
     recipes = [get_recipe(n) for n in THREE]
 
     def run(src: Path, dest: Path) -> float:
-        with Image.open(src) as im:
-            size, exif, icc = im.size, _header_exif(im), im.info.get("icc_profile")
-            scale = max(r.needed_scale(size, 1) for r in recipes)
-            decoded = _reduce(_normalise(_decode(src, im, scale, False)), size, scale)
+        with open_source(src) as source:
+            exif = source.exif()
+            scale = max(r.needed_scale(source.size, 1) for r in recipes)
+            decoded = source.decode(scale, False)
             start = clock()
-            extract_features(feature_input(decoded, None if im.mode == "CMYK" else icc), exif, labeler=labeler)
+            extract_features(feature_input(decoded, source.icc), exif, labeler=labeler)
             return clock() - start
     return run
 

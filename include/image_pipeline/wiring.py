@@ -111,7 +111,7 @@ def get_recipe(name_or_path: str, cfg: Settings | None = None):
 
 def limits(cfg: Settings):
     """The engine's per-image limits."""
-    from image_pipeline.process.engine import Limits
+    from image_pipeline.process.limits import Limits
 
     return Limits.from_settings(cfg)
 

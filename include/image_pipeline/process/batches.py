@@ -34,7 +34,8 @@ from typing import Any, Callable
 from image_pipeline.core import keys
 from image_pipeline.core.catalog import Catalog, utcnow_iso
 from image_pipeline.core.selection import Selection
-from image_pipeline.process.engine import Limits, process_image
+from image_pipeline.process.engine import process_image
+from image_pipeline.process.limits import Limits
 from image_pipeline import RELEASE
 from image_pipeline.core.errors import BadImage, InvalidRequest, RecipeError, describe, is_environmental
 from image_pipeline.process.features import PhashIndex

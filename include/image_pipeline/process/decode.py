@@ -1,6 +1,9 @@
 """Decoding: the header checks (pixels, frames) before any pixel is read, the one decode at the
 smallest scale the recipes allow (JPEG DCT scaling, else an integer reduce), the normalisation of odd
-modes, and the conversion to sRGB."""
+modes, and the conversion to sRGB.
+
+Its face is :func:`open_source` (a file opened for its header, a :class:`SourceImage`) and
+:meth:`SourceImage.decode`; the rest of the module is how the decode is made fast."""
 
 from __future__ import annotations
 
@@ -9,18 +12,13 @@ import math
 import struct
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, ImageCms
 
-from image_pipeline.core.errors import BadImage
+from image_pipeline.core.errors import BadImage, is_environmental
 from image_pipeline.process import jpeg, webp
-
-if TYPE_CHECKING:
-    from image_pipeline.process.engine import Limits
-
-
-webp.register()  # WebP headers read from their chunks: the pixels are decoded once, by the fastest decoder
+from image_pipeline.process.limits import Limits
 
 # What Pillow's plugins raise on malformed files; IndexError, KeyError and struct.error were found by
 # fuzzing (a GIF whose frames cannot be counted raises IndexError: tests/unit/fuzz/crashers).
@@ -34,35 +32,122 @@ EXIF_ERRORS = (SyntaxError, struct.error)
 PROFILE_ERRORS = (ImageCms.PyCMSError, OSError)
 
 
-def _check_header(im: Image.Image, limits: Limits) -> dict[str, Any]:
-    width, height = im.size
-    if width < 1 or height < 1:
-        raise BadImage(f"empty image ({width}x{height})")
-    if width * height > limits.max_pixels:
-        raise BadImage(f"too many pixels: {width}x{height} is over the limit of {limits.max_pixels:,}")
-    frames = getattr(im, "n_frames", 1)
-    if frames > limits.max_frames:
-        raise BadImage(f"too many frames: {frames} is over the limit of {limits.max_frames}")
-    return {"format": im.format, "mode": im.mode, "width": width, "height": height, "frames": frames}
-
-
-def _header_exif(im: Image.Image) -> Image.Exif:
-    """The EXIF the header holds. For PNG only an eXIf chunk before the pixels counts: Pillow's
-    own ``getexif`` would decode the whole image to look for one after them. A block that is not
-    TIFF reads as no EXIF: it is the image's own metadata, and the pixels are still the image (Pillow's
-    JPEG plugin does the same when it opens a file)."""
+def open_source(path: str | Path) -> "SourceImage":
+    """``path`` opened for its header only. A file no decoder recognises is the image's fault
+    (:class:`BadImage`, "not a readable image"), unless the machine's (too many open files, an I/O
+    error: raised as it is, for the task to be retried)."""
     try:
-        if im.format != "PNG":
-            return im.getexif()
-        exif = Image.Exif()
-        if "exif" in im.info:
-            exif.load(im.info["exif"])
-        return exif
-    except EXIF_ERRORS:  # an EXIF block that is not TIFF: none kept, the image goes on
-        return Image.Exif()
+        header = _still_webp_header(path)
+        return SourceImage(Path(path), header, Image.open(path) if header is None else None)
+    except DECODE_ERRORS as exc:  # Pillow's words for a malformed file
+        if is_environmental(exc):
+            raise
+        raise BadImage(f"not a readable image: {exc}") from None
 
 
-def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
+def _still_webp_header(path: str | Path) -> webp.Header | None:
+    """A still WebP's header from its chunks, or None: Pillow's opener decides (another format, an
+    animation, a file :mod:`.webp` does not recognise, or more pixels than Pillow accepts without
+    a word: its decompression-bomb warning and error are its own)."""
+    with open(path, "rb") as fp:
+        header = webp.read_header(fp)
+    if header is None or Image.MAX_IMAGE_PIXELS and header.size[0] * header.size[1] > Image.MAX_IMAGE_PIXELS:
+        return None
+    return header
+
+
+class SourceImage:
+    """An image file opened for its header: what the limits and the decode's planning need (format,
+    size, mode, frames, EXIF, colour profile); the pixels are read once, by :meth:`decode`.
+
+    A still WebP's header is read from its RIFF chunks (:mod:`.webp`), not by Pillow: Pillow's opener
+    reads the whole file and creates libwebp's animation decoder, which allocates the canvas, only to
+    tell the size, the mode and the metadata chunks (about 4 ms an image on the corpus), and the pixels
+    are OpenCV's anyway. Pillow opens it only when OpenCV cannot decode it. Every other file is
+    Pillow's, opened here."""
+
+    def __init__(self, path: Path, webp_header: webp.Header | None, image: Image.Image | None):
+        self.path = path
+        self._webp = webp_header
+        self._image = image
+        # As the header tells them (a JPEG's draft decode changes Pillow's image's size and mode).
+        self.format: str | None = "WEBP" if webp_header is not None else self.image.format
+        self.size: tuple[int, int] = webp_header.size if webp_header is not None else self.image.size
+        self.mode: str = ("RGBA" if webp_header.alpha else "RGB") if webp_header is not None else self.image.mode
+
+    @property
+    def image(self) -> Image.Image:
+        """Pillow's image of the file (a still WebP's opened now, by Pillow's own opener)."""
+        if self._image is None:
+            self._image = Image.open(self.path)
+        return self._image
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The metadata Pillow's opener gives (for a still WebP: its ICC, EXIF and XMP chunks)."""
+        return self._webp.info if self._webp is not None else self.image.info
+
+    @property
+    def frames(self) -> int:
+        return 1 if self._webp is not None else getattr(self.image, "n_frames", 1)
+
+    @property
+    def icc(self) -> bytes | None:
+        """The colour profile to convert from; none for CMYK (its profile is used up converting to RGB)."""
+        return None if self.mode == "CMYK" else self.info.get("icc_profile")
+
+    def check(self, limits: Limits) -> dict[str, Any]:
+        """The source's facts (format, mode, width, height, frames); :class:`BadImage` when they break
+        ``limits`` (read from the header: nothing is decoded)."""
+        width, height = self.size
+        if width < 1 or height < 1:
+            raise BadImage(f"empty image ({width}x{height})")
+        if width * height > limits.max_pixels:
+            raise BadImage(f"too many pixels: {width}x{height} is over the limit of {limits.max_pixels:,}")
+        frames = self.frames
+        if frames > limits.max_frames:
+            raise BadImage(f"too many frames: {frames} is over the limit of {limits.max_frames}")
+        return {"format": self.format, "mode": self.mode, "width": width, "height": height, "frames": frames}
+
+    def exif(self) -> Image.Exif:
+        """The EXIF the header holds. For PNG only an eXIf chunk before the pixels counts: Pillow's
+        own ``getexif`` would decode the whole image to look for one after them. A block that is not
+        TIFF reads as no EXIF: it is the image's own metadata, and the pixels are still the image
+        (Pillow's JPEG plugin does the same when it opens a file)."""
+        try:
+            if self._webp is not None:  # Pillow's reading of the same chunks (an XMP orientation included)
+                holder = Image.new("1", (1, 1))
+                holder.info.update(self._webp.info)
+                return holder.getexif()
+            if self.format != "PNG":
+                return self.image.getexif()
+            exif = Image.Exif()
+            if "exif" in self.info:
+                exif.load(self.info["exif"])
+            return exif
+        except EXIF_ERRORS:  # an EXIF block that is not TIFF: none kept, the image goes on
+            return Image.Exif()
+
+    def decode(self, scale: float, gray: bool, background: tuple[int, int, int] | None = None) -> Image.Image:
+        """The first frame at ``scale`` of the source's resolution or a little more (the DCT scale, then
+        the largest integer box reduce that keeps ``scale``), as L, LA, RGB or RGBA; only luma when
+        ``gray``; transparency laid on ``background`` when given (see :func:`_decode`). Raises
+        :data:`DECODE_ERRORS` for a file whose pixels cannot be read."""
+        return _reduce(_normalise(_decode(self, scale, gray, background)), self.size, scale)  # the header's size
+
+    def close(self) -> None:
+        """Closing frees the pixels decoded into Pillow's image: after the last use of the decode."""
+        if self._image is not None:
+            self._image.close()
+
+    def __enter__(self) -> "SourceImage":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _decode(source: SourceImage, scale: float, gray: bool,
             background: tuple[int, int, int] | None = None) -> Image.Image:
     """The first frame, decoded by the fastest decoder for its format.
 
@@ -82,7 +167,9 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
       outputs are the same, and no step pays for the alpha channel (premultiplying, unpremultiplying).
     - anything else (palettes, 16-bit gray, CMYK, animations...): Pillow.
     """
-    if im.format in ("JPEG", "MPO"):
+    path = source.path
+    if source.format in ("JPEG", "MPO"):
+        im = source.image
         want = (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale))) if scale < 1.0 else im.size
         denominator = dct_denominator(im.size, want)
         if gray and im.format == "JPEG" and im.mode in ("RGB", "L"):
@@ -96,12 +183,13 @@ def _decode(path: Path, im: Image.Image, scale: float, gray: bool,
                      (max(1, im.width // denominator), max(1, im.height // denominator)))
         elif gray and im.mode == "RGB":
             im.draft("L", im.size)  # full size, but luma only
-    elif im.format in OPENCV_FORMATS and im.mode in OPENCV_MODES and "transparency" not in im.info \
-            and getattr(im, "n_frames", 1) == 1:
+    elif source.format in OPENCV_FORMATS and source.mode in OPENCV_MODES and "transparency" not in source.info \
+            and source.frames == 1:
         factor = math.floor(1.0 / scale) if scale > 0 else 1
-        decoded = _opencv_decode(path, im.mode, gray, background, factor, im.format)
+        decoded = _opencv_decode(path, source.mode, gray, background, factor, source.format)
         if decoded is not None:
             return decoded
+    im = source.image
     im.load()
     return im
 

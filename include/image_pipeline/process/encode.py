@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import io
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
-from image_pipeline.process.operations import ALPHA_MODES
-from image_pipeline.process.operations.base import _colour
+from image_pipeline.process.limits import Deadline
+from image_pipeline.process.operations import ALPHA_MODES, parse_colour
 from image_pipeline.process.recipes import OutputSpec
 
-if TYPE_CHECKING:
-    from image_pipeline.process.engine import _Deadline
 
-
-def _metadata(spec: OutputSpec, exif: Image.Exif, icc: bytes | None, oriented: bool) -> dict[str, Any]:
+def output_metadata(spec: OutputSpec, exif: Image.Exif, icc: bytes | None, oriented: bool) -> dict[str, Any]:
+    """What of the source's metadata the output keeps (``metadata: keep``): its EXIF, orientation reset
+    once the pixels are upright, and its colour profile when the output keeps it."""
     if spec.metadata != "keep":
         return {}
     meta: dict[str, Any] = {}
@@ -34,7 +33,7 @@ def encode(im: Image.Image, spec: OutputSpec, quality: int, meta: dict[str, Any]
     """``im`` encoded as the spec says, at ``quality``."""
     fmt = spec.pil_format
     if im.mode in ALPHA_MODES and not spec.has_alpha:
-        flat = Image.new("RGB" if im.mode in ("RGBA", "RGBa") else "L", im.size, _colour(spec.background, "RGB"
+        flat = Image.new("RGB" if im.mode in ("RGBA", "RGBa") else "L", im.size, parse_colour(spec.background, "RGB"
                          if im.mode in ("RGBA", "RGBa") else "L"))
         flat.paste(im, mask=im.getchannel("A"))
         im = flat
@@ -59,7 +58,7 @@ def encode(im: Image.Image, spec: OutputSpec, quality: int, meta: dict[str, Any]
     return buffer.getvalue()
 
 
-def encode_to_target(im: Image.Image, spec: OutputSpec, meta: dict[str, Any], deadline: _Deadline | None = None,
+def encode_to_target(im: Image.Image, spec: OutputSpec, meta: dict[str, Any], deadline: Deadline | None = None,
                      ) -> tuple[bytes, int, bool, int]:
     """(bytes, quality, target met, encodes): the recipe's quality, or with ``target_bytes`` the
     highest quality whose output fits, found by interpolating log-size between the qualities

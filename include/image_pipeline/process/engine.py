@@ -33,27 +33,12 @@ from typing import Any, Callable, Iterable
 from PIL import Image
 
 from image_pipeline.core.errors import BadImage, RecipeError, is_environmental
-from image_pipeline.process.decode import (DECODE_ERRORS, _check_header, _decode, _header_exif, _normalise, _reduce,
-                                           box_reduce, to_srgb)
-from image_pipeline.process.encode import _metadata, encode, encode_to_target  # noqa: F401 - encode: the engine's API too
+from image_pipeline.process.decode import DECODE_ERRORS, SourceImage, box_reduce, open_source, to_srgb
+from image_pipeline.process.encode import encode, encode_to_target, output_metadata
 from image_pipeline.process.features import FEATURE_SIDE  # features need no more than this a side
-from image_pipeline.process.operations import ALPHA_MODES, OPERATIONS, Context
-from image_pipeline.process.operations.base import _colour
+from image_pipeline.process.limits import Deadline, Limits
+from image_pipeline.process.operations import ALPHA_MODES, OPERATIONS, Context, parse_colour
 from image_pipeline.process.recipes import OutputSpec, Recipe
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_pixels: int = 100_000_000  # refused from the header, before decoding (decompression bombs)
-    max_frames: int = 1000  # animations and multi-page files with more frames are refused
-    time_limit: float = 120.0  # seconds for one image, all recipes included
-
-    @classmethod
-    def from_settings(cls, cfg: Any) -> "Limits":
-        """From :class:`~image_pipeline.settings.Settings` (``GALLERY_DOWNLOAD_MAX_PIXELS``, ``GALLERY_MAX_FRAMES``,
-        ``GALLERY_IMAGE_TIME_LIMIT``)."""
-        return cls(max_pixels=cfg.download_max_pixels, max_frames=cfg.max_frames,
-                   time_limit=float(cfg.image_time_limit))
 
 
 @dataclass
@@ -64,16 +49,6 @@ class ImageResult:
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
     features: dict[str, Any] | None = None
     seconds: float = 0.0
-
-
-class _Deadline:
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.at = time.perf_counter() + seconds
-
-    def check(self) -> None:
-        if time.perf_counter() > self.at:
-            raise BadImage(f"time limit exceeded ({self.seconds:g} s for one image)")
 
 
 def process_image(
@@ -92,18 +67,10 @@ def process_image(
     recipe whose steps raise :class:`RecipeError` lands in ``failures`` instead of ``outputs``.
     """
     started = time.perf_counter()
-    deadline = _Deadline(limits.time_limit)
+    deadline = Deadline(limits.time_limit)
     recipes = list(recipes)
-    try:
-        im = Image.open(src)
-    except DECODE_ERRORS as exc:  # Pillow's words for a malformed file: the image's fault, unless the machine's
-        if is_environmental(exc):  # too many open files, an I/O error: the task is retried, the image is not at fault
-            raise
-        raise BadImage(f"not a readable image: {exc}") from None
-    try:  # closed only at the end: closing a Pillow image frees the pixels decoded into it
-        return _process(Path(src), im, recipes, dest, limits, features, started, deadline, gallery_image)
-    finally:
-        im.close()
+    with open_source(src) as source:  # closed only at the end: closing it frees the pixels decoded into it
+        return _process(source, recipes, dest, limits, features, started, deadline, gallery_image)
 
 
 PREVIEW_SLACK = 0.75  # a preview may come out this much smaller than its max_side (a cheaper decode)
@@ -133,21 +100,21 @@ class _Decoded:
                        orientation=self.orientation, gallery_image=gallery_image)
 
 
-def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Limits, features: bool,
+def _decode_once(source: SourceImage, recipes: list[Recipe], limits: Limits, features: bool,
                  max_side: int | None = None) -> _Decoded:
     """Header checks, then the one decode at the smallest scale the recipes (and features) allow;
     ``max_side`` caps it further (the editor's preview: at most that many pixels a side)."""
     try:
-        source = _check_header(im, limits)
-        exif = _header_exif(im)
+        facts = source.check(limits)
+        exif = source.exif()
         orientation = exif.get(0x0112, 1)
         orientation = orientation if isinstance(orientation, int) else 1
-        # A CMYK profile is used up converting to RGB; any other is applied per recipe.
-        icc = None if im.mode == "CMYK" else im.info.get("icc_profile")
-        scale = max([r.needed_scale(im.size, orientation) for r in recipes]
-                    + ([min(1.0, FEATURE_SIDE / max(im.size))] if features else []), default=1.0)
+        icc = source.icc  # applied per recipe
+        size = source.size
+        scale = max([r.needed_scale(size, orientation) for r in recipes]
+                    + ([min(1.0, FEATURE_SIDE / max(size))] if features else []), default=1.0)
         if max_side is not None:  # a preview: the DCT scale just under max_side beats a larger decode shrunk
-            scale = min(scale, PREVIEW_SLACK * max_side / max(im.size))
+            scale = min(scale, PREVIEW_SLACK * max_side / max(size))
         gray_recipes = bool(recipes) and all(r.gray_first for r in recipes)
         # Luma-only decoding when nothing needs colour; features do (dominant colours, labels): then
         # one colour decode serves both, its luma taken once below (with libjpeg-turbo a luma-only
@@ -155,8 +122,7 @@ def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Lim
         gray = gray_recipes and not features
         t0 = time.perf_counter()
         background = _early_background(recipes, features)
-        base = _reduce(_normalise(_decode(path, im, scale, gray, background)), (source["width"], source["height"]),
-                       scale)
+        base = source.decode(scale, gray, background)
         if max_side is not None and max(base.size) > max_side:
             from image_pipeline.process.operations.geometry import shrink
 
@@ -166,7 +132,7 @@ def _decode_once(path: Path, im: Image.Image, recipes: list[Recipe], limits: Lim
         colour = base
         if gray_recipes and base.mode not in ("L", "LA"):  # after the reduce: fewer pixels to convert
             base = base.convert("LA" if base.mode in ALPHA_MODES else "L")
-        return _Decoded(source, exif, orientation, icc, base, time.perf_counter() - t0, colour)
+        return _Decoded(facts, exif, orientation, icc, base, time.perf_counter() - t0, colour)
     except BadImage:
         raise
     except DECODE_ERRORS as exc:  # Pillow's words for a malformed file: the image's fault, unless the machine's
@@ -183,7 +149,7 @@ class StepFailed(RecipeError):
         self.recipe, self.operation, self.reason = recipe, operation, reason
 
 
-def _run_steps(frame: Image.Image, recipe: Recipe, ctx: Context, deadline: _Deadline,
+def _run_steps(frame: Image.Image, recipe: Recipe, ctx: Context, deadline: Deadline,
                timings: dict[str, float]) -> Image.Image:
     """The recipe's operations on ``frame``, each timed, the time limit checked between them. An
     operation's :class:`RecipeError` names the recipe and the operation (:class:`StepFailed`); what
@@ -202,8 +168,8 @@ def _run_steps(frame: Image.Image, recipe: Recipe, ctx: Context, deadline: _Dead
     return frame
 
 
-def _process(path, im, recipes, dest, limits, features, started, deadline, gallery_image=None) -> ImageResult:
-    decoded = _decode_once(path, im, recipes, limits, features is not None)
+def _process(source, recipes, dest, limits, features, started, deadline, gallery_image=None) -> ImageResult:
+    decoded = _decode_once(source, recipes, limits, features is not None)
     decode_seconds = decoded.seconds
     deadline.check()
     result = ImageResult(decoded.source)
@@ -222,7 +188,7 @@ def _process(path, im, recipes, dest, limits, features, started, deadline, galle
             result.failures[recipe.name] = {"reason": str(exc), "operation": exc.operation}
             continue
         t0 = time.perf_counter()
-        meta = _metadata(recipe.output, decoded.exif, decoded.icc, ctx.oriented)
+        meta = output_metadata(recipe.output, decoded.exif, decoded.icc, ctx.oriented)
         data, quality, met, encodes = encode_to_target(frame, recipe.output, meta, deadline)
         path = dest(recipe)
         path.write_bytes(data)
@@ -239,22 +205,16 @@ def _process(path, im, recipes, dest, limits, features, started, deadline, galle
     return result
 
 
-# Operations whose result laid on a flat background is the same whether the background is laid
-# before or after them (geometry that does not look at the pixels, and the luma).
-ALPHA_NEUTRAL = ("auto_orient", "grayscale", "flip")
-
-
 def _early_background(recipes: list[Recipe], features: bool) -> tuple[int, int, int] | None:
     """The background every output is laid on, when transparency can be laid on it at decode time:
     no output keeps alpha, all share the background, and no step cares (features lay transparency
-    on white themselves)."""
+    on white themselves). Whether a step cares is its ``alpha_neutral`` fact (:mod:`.operations.base`)."""
     backgrounds = {r.output.background for r in recipes}
     if not recipes or len(backgrounds) != 1 or any(r.output.has_alpha for r in recipes):
         return None
-    if not all(name in ALPHA_NEUTRAL or name == "resize" and params["focus"] == "center"
-               for r in recipes for name, params in r.steps):
+    if not all(OPERATIONS[name].is_alpha_neutral(params) for r in recipes for name, params in r.steps):
         return None
-    colour = _colour(backgrounds.pop(), "RGB")
+    colour = parse_colour(backgrounds.pop(), "RGB")
     return None if features and colour != (255, 255, 255) else colour
 
 
@@ -289,15 +249,9 @@ def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limi
     :func:`process_image` (a picture named ``sha256:<hex>``)."""
     if max_side < 16:
         raise ValueError("max_side must be at least 16")
-    deadline = _Deadline(limits.time_limit)
-    try:
-        im = Image.open(src)
-    except DECODE_ERRORS as exc:  # Pillow's words for a malformed file: the image's fault, unless the machine's
-        if is_environmental(exc):  # too many open files, an I/O error: the task is retried, the image is not at fault
-            raise
-        raise BadImage(f"not a readable image: {exc}") from None
-    try:
-        decoded = _decode_once(Path(src), im, [recipe], limits, False, max_side)
+    deadline = Deadline(limits.time_limit)
+    with open_source(src) as source:
+        decoded = _decode_once(source, [recipe], limits, False, max_side)
         timings: dict[str, float] = {"decode": round(decoded.seconds, 6)}
         frame = _run_steps(decoded.for_spec(recipe.output), recipe, decoded.context(gallery_image), deadline,
                            timings)
@@ -306,6 +260,4 @@ def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limi
         data = encode(frame, spec, spec.quality)
         timings["encode"] = round(time.perf_counter() - t0, 6)
         return Preview(data, spec.content_type, frame.width, frame.height, timings)
-    finally:
-        im.close()
 

@@ -182,7 +182,7 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
     """Process the folder ``src`` into ``dest``; returns (exit status, report). ``recipes`` are
     :class:`~image_pipeline.process.recipes.Recipe` objects (or names and YAML paths, looked up in
     the environment's recipe book); ``limits`` default to the environment's."""
-    from image_pipeline.process.engine import Limits
+    from image_pipeline.process.limits import Limits
     from image_pipeline.core.errors import InvalidRequest, RecipeError
     from image_pipeline.process.recipes import get_recipe
     from image_pipeline.settings import Settings, SettingsError

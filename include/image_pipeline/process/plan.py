@@ -1,38 +1,36 @@
 """Decode planning: how small a decode every recipe's steps allow, and whether a grayscale
-decode serves (the engine decodes once, at the largest scale any selected recipe needs)."""
+decode serves (the engine decodes once, at the largest scale any selected recipe needs). Both read
+what each operation declares where it is registered (:mod:`.operations.base`: its ``geometry`` and
+``colour``); an operation that declares nothing gets a full-scale decode, in colour."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from image_pipeline.process.operations import OPERATIONS
-from image_pipeline.process.operations.geometry import resize_target
 
 
 def needed_scale(steps: list[tuple[str, dict[str, Any]]], size: tuple[int, int], orientation: int) -> float:
-    """The smallest fraction of the original resolution that ``steps`` need: the first ``resize``'s
-    own scale (operations before it are scale-aware), 1.0 when there is none."""
-    w, h = size
+    """The smallest fraction of the original resolution that ``steps`` need: the first resize's own
+    need, on the size the steps before it make (they are scale-aware); 1.0 when there is none, or
+    when a step before it cannot tell what size it makes."""
     for name, params in steps:
-        if name == "auto_orient" and orientation in (5, 6, 7, 8):
-            w, h = h, w
-        if name == "rotate" and params["angle"] % 180 == 90:
-            w, h = h, w
-        if name == "crop":
-            return 1.0  # conservative: a window of unknown size may be enlarged afterwards
-        if name == "resize":
-            if params["scale"] is not None:
-                return min(1.0, params["scale"] / 100)
-            (tw, th), _ = resize_target((w, h), params)
-            return min(1.0, max(tw / w, th / h))
+        geometry = OPERATIONS[name].geometry
+        if geometry.kind == "resizes":
+            return min(1.0, geometry.rule(size, params))
+        if geometry.kind == "reshapes":
+            size = geometry.rule(size, params, orientation)
+        elif geometry.kind != "keeps":
+            return 1.0
     return 1.0
 
 
 def gray_first(steps: list[tuple[str, dict[str, Any]]]) -> bool:
-    """True when the recipe drops colour before anything that needs it: a grayscale decode serves."""
+    """True when the recipe drops colour before anything that needs or makes it: a grayscale decode serves."""
     for name, _ in steps:
-        if name == "grayscale":
+        colour = OPERATIONS[name].colour
+        if colour == "drops":
             return True
-        if OPERATIONS[name].colour or name in ("sepia", "watermark"):
+        if colour != "any":
             return False
     return False

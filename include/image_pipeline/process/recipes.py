@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable
 
 from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.process.operations import OPERATIONS, RecipeError
-from image_pipeline.process.operations.base import _colour
+from image_pipeline.process.operations.base import parse_colour
 from image_pipeline.process.pictures import PictureRef, picture_ref
 from image_pipeline.process.plan import gray_first, needed_scale
 from image_pipeline.settings import Settings
@@ -180,7 +180,7 @@ def _parse_output(name: str, raw: dict[str, Any]) -> OutputSpec:
     if out["color_profile"] not in ("srgb", "keep"):
         raise RecipeError(f"{name}: color_profile is srgb or keep")
     try:  # what transparency is laid on: found now, not on the first image with an alpha channel
-        _colour(str(out["background"]), "RGB")
+        parse_colour(str(out["background"]), "RGB")
     except RecipeError as exc:
         raise RecipeError(f"{name}: background: {exc}") from None
     if out["format"] == "heif" and not heif_available():

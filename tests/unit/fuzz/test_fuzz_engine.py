@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from image_pipeline.core.errors import BadImage
-from image_pipeline.process.engine import Limits, process_image
+from image_pipeline.process.engine import process_image
+from image_pipeline.process.limits import Limits
 from image_pipeline.process.recipes import all_recipes, parse_recipe
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from pathlib import Path
@@ -9,9 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from image_pipeline.process import engine
-from image_pipeline.process.decode import dct_denominator
-from image_pipeline.process.engine import Limits, encode_to_target, process_image
+from image_pipeline.process.decode import SourceImage, dct_denominator
+from image_pipeline.process.encode import encode as encode_output, encode_to_target
+from image_pipeline.process.engine import process_image
+from image_pipeline.process.limits import Limits
 from image_pipeline.process.operations import OPERATIONS, RecipeError
 from image_pipeline.core.errors import BadImage, InvalidRequest
 from image_pipeline.core.probe import inspect_image
@@ -109,14 +111,14 @@ def test_half_gray_odd_jpeg_decodes_at_half_scale(tmp_path, monkeypatch, size):
     scale (the extra row cropped), not whole and then reduced, and looks like the naive way."""
     src = write(tmp_path, Image.radial_gradient("L").resize(size).convert("RGB"), "JPEG", quality=95)
     decodes = []
-    real = engine._decode
+    real = SourceImage.decode
 
-    def spy(path, im, scale, gray, *rest):
-        out = real(path, im, scale, gray, *rest)
+    def spy(source, scale, gray, *rest):
+        out = real(source, scale, gray, *rest)
         decodes.append(out.size)
         return out
 
-    monkeypatch.setattr(engine, "_decode", spy)
+    monkeypatch.setattr(SourceImage, "decode", spy)
     result = run(tmp_path, src, "half_gray")
     assert decodes == [(-(-size[0] // 2), -(-size[1] // 2))]
     with Image.open(src) as im:
@@ -151,14 +153,14 @@ def test_half_gray_png_fast_path_matches_pillow(tmp_path, size):
 def test_one_decode_at_the_smallest_scale_all_recipes_allow(tmp_path, monkeypatch):
     src = write(tmp_path, photo((4000, 3000)), "JPEG", quality=90)
     decodes = []
-    real = engine._decode
+    real = SourceImage.decode
 
-    def spy(path, im, scale, gray, *rest):
-        out = real(path, im, scale, gray, *rest)
+    def spy(source, scale, gray, *rest):
+        out = real(source, scale, gray, *rest)
         decodes.append((out.size, out.mode))
         return out
 
-    monkeypatch.setattr(engine, "_decode", spy)
+    monkeypatch.setattr(SourceImage, "decode", spy)
     run(tmp_path, src, "thumb")
     run(tmp_path, src, "half_gray")
     result = run(tmp_path, src, "half_gray", "web", "thumb")
@@ -360,7 +362,7 @@ def test_not_an_image(tmp_path, data):
 
 def test_pixel_limit_is_checked_before_decoding(tmp_path, monkeypatch):
     src = write(tmp_path, gradient((2000, 2000)), "PNG")
-    monkeypatch.setattr(engine, "_decode", lambda *a: pytest.fail("decoded a refused image"))
+    monkeypatch.setattr(SourceImage, "decode", lambda *a: pytest.fail("decoded a refused image"))
     with pytest.raises(BadImage, match="too many pixels"):
         run(tmp_path, src, "half_gray", limits=Limits(max_pixels=1_000_000))
 
@@ -376,8 +378,8 @@ def test_frame_limit(tmp_path):
 def test_time_limit(tmp_path, monkeypatch):
     src = write(tmp_path, gradient((64, 64)), "PNG")
     slow = OPERATIONS["grayscale"]
-    monkeypatch.setitem(OPERATIONS, "grayscale", type(slow)(
-        "grayscale", lambda im, ctx: (time.sleep(0.3), im.convert("L"))[1], slow.params, slow.colour))
+    monkeypatch.setitem(OPERATIONS, "grayscale", dataclasses.replace(
+        slow, apply=lambda im, ctx: (time.sleep(0.3), im.convert("L"))[1]))
     with pytest.raises(BadImage, match="time limit"):
         run(tmp_path, src, "half_gray", limits=Limits(time_limit=0.2))
 
@@ -407,7 +409,7 @@ def test_target_size_is_met_with_few_encodes(tmp_path):
     # The quality found is the highest that fits: one step up does not.
     im = Image.open(src).convert("RGB")
     spec = recipe("x", quality=out["quality"] + 1, format="jpeg").output
-    assert len(engine.encode(im, spec, out["quality"] + 1)) > target
+    assert len(encode_output(im, spec, out["quality"] + 1)) > target
 
 
 def test_unreachable_target_reports_the_nearest(tmp_path):

@@ -76,8 +76,8 @@ def test_the_engine_decodes_a_progressive_photo_without_its_chroma_scans(tmp_pat
     left_out = []
     real = jpeg.luma_scans
     monkeypatch.setattr(jpeg, "luma_scans", lambda data: left_out.append(len(data)) or real(data))
-    with Image.open(path) as im:
-        fast = decode._decode(path, im, 0.5, True)
+    with decode.open_source(path) as source:
+        fast = source.decode(0.5, True)
     assert left_out and fast.mode == "L" and fast.size == (602, 403)
     with Image.open(path) as im:
         im.draft("L", (601, 402))

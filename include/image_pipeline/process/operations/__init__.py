@@ -4,6 +4,9 @@ and its helpers (:mod:`.base`), :mod:`.geometry`, :mod:`.colour` (colour and fil
 :mod:`.watermark`. Importing this package registers every operation."""
 
 from image_pipeline.process.operations import artistic, colour, geometry, learned, watermark  # noqa: F401 - they register
-from image_pipeline.process.operations.base import ALPHA_MODES, OPERATIONS, Context, Operation, RecipeError, operation
+from image_pipeline.process.operations.base import (ALPHA_MODES, KEEPS_SIZE, OPERATIONS, UNKNOWN_SIZE, Context,
+                                                    Geometry, Operation, RecipeError, operation, parse_colour,
+                                                    reshapes, resizes)
 
-__all__ = ["ALPHA_MODES", "OPERATIONS", "Context", "Operation", "RecipeError", "operation"]
+__all__ = ["ALPHA_MODES", "KEEPS_SIZE", "OPERATIONS", "UNKNOWN_SIZE", "Context", "Geometry", "Operation",
+           "RecipeError", "operation", "parse_colour", "reshapes", "resizes"]

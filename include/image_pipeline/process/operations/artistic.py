@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from image_pipeline.process.operations.base import (NUM, Context, RecipeError, _keep_alpha, _rgb,
+from image_pipeline.process.operations.base import (KEEPS_SIZE, NUM, Context, RecipeError, as_rgb, keep_alpha,
                                                     operation, param)
 
 SIGMA_S = param(NUM, 60, min=0, max=200, step=1, title="Spatial sigma", description="How far smoothing reaches.")
@@ -29,10 +29,10 @@ def _cv_rgb(im: Image.Image, fn: Callable[[Any], Any]) -> Image.Image:
         if out.ndim == 2:
             return Image.fromarray(out)
         return Image.fromarray(cv2.cvtColor(out, cv2.COLOR_BGR2RGB))
-    return _keep_alpha(_rgb(im), run)
+    return keep_alpha(as_rgb(im), run)
 
 
-@operation("stylize", colour=True, sigma_s=SIGMA_S, sigma_r=_sigma_r(0.45))
+@operation("stylize", geometry=KEEPS_SIZE, colour="needs", sigma_s=SIGMA_S, sigma_r=_sigma_r(0.45))
 def stylize(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """OpenCV's watercolour-like stylization."""
     return cv_stylization(im, float(p["sigma_s"]), float(p["sigma_r"]))
@@ -44,7 +44,8 @@ def cv_stylization(im: Image.Image, sigma_s: float = 60, sigma_r: float = 0.45) 
     return _cv_rgb(im, lambda bgr: cv2.stylization(bgr, sigma_s=sigma_s, sigma_r=sigma_r))
 
 
-@operation("pencil_sketch", colour=True, color=param(bool, False, title="Colour", description="A coloured sketch."),
+@operation("pencil_sketch", geometry=KEEPS_SIZE, colour="needs",
+           color=param(bool, False, title="Colour", description="A coloured sketch."),
            sigma_s=SIGMA_S, sigma_r=_sigma_r(0.07),
            shade=param(NUM, 0.05, min=0, max=0.1, step=0.005, description="How dark the shading is."))
 def pencil_sketch(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
@@ -58,7 +59,7 @@ def pencil_sketch(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return _cv_rgb(im, sketch)
 
 
-@operation("edge_preserve", colour=True, title="Edge-preserving smoothing",
+@operation("edge_preserve", geometry=KEEPS_SIZE, colour="needs", title="Edge-preserving smoothing",
            mode=param(str, "recursive", choices=("recursive", "normalized", "detail"),
                       description="A smoothing filter, or detail enhancement."),
            sigma_s=SIGMA_S, sigma_r=_sigma_r(0.4))

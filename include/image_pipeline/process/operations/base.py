@@ -4,8 +4,14 @@ the parameters it accepts.
 
 Operations run on whatever scale the engine decoded at (``ctx.scale``: decoded pixels per original
 pixel). Parameters given in original pixels (a crop box, a blur radius) are scaled by it, so a
-recipe means the same thing whatever the decode scale. A ``resize`` tells the engine how small the
-decode may be (:func:`needed_scale`).
+recipe means the same thing whatever the decode scale.
+
+Each operation declares, where it is registered, what the decode's planning
+(:mod:`image_pipeline.process.plan`) and the engine need to know of it: how it changes the image's
+size (:class:`Geometry`: a ``resize`` tells how small the decode may be), what it does with colour
+(:data:`COLOURS`: a luma-only decode serves a recipe that drops colour before anything needs it), and
+whether transparency may be laid on the background before it (``alpha_neutral``). An operation that
+declares nothing gets the cautious answers: a full-scale decode, in colour, transparency kept.
 
 Each operation also describes itself for the gallery's editor (:func:`describe`): its family (the
 module that registers it), a title, a description (its docstring's first paragraph) and, per
@@ -39,6 +45,40 @@ class Context:
     # A gallery image's pixels by sha256 (``sha256:<hex>`` references); None outside the gallery.
     gallery_image: Callable[[str], Image.Image] | None = None
 
+
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How an operation changes the image's size, for the decode's planning. Sizes are in source
+    pixels (as at a full-scale decode): an operation is scale-aware (at decode scale ``s`` its output
+    is ``s`` times its output at full scale), so what the planner finds on them holds at any scale."""
+
+    kind: str  # "keeps", "reshapes", "resizes" or "unknown"
+    rule: Callable[..., Any] | None = None
+
+
+KEEPS_SIZE = Geometry("keeps")  # the output is the input's size (a filter, a colour change, a flip)
+UNKNOWN_SIZE = Geometry("unknown")  # the planner cannot tell: a full-scale decode (what declaring nothing gives)
+
+
+def reshapes(rule: Callable[[Size, dict[str, Any], int], Size]) -> Geometry:
+    """The output's size is ``rule(size, params, orientation)`` (the source's EXIF orientation): a turn,
+    a crop to a window its parameters give, an enlargement. The steps after it are planned on that size."""
+    return Geometry("reshapes", rule)
+
+
+def resizes(rule: Callable[[Size, dict[str, Any]], float]) -> Geometry:
+    """It resamples to a size its parameters give: ``rule(size, params)`` is the fraction of its input's
+    resolution it needs. The decode need not be larger, whatever the steps after it do."""
+    return Geometry("resizes", rule)
+
+
+# What an operation does with colour: "any" works on luma as on colour (a luma-only decode serves
+# it), "needs" needs colour in, "makes" makes colour even from luma (sepia, a coloured mark), "drops"
+# leaves luma only (grayscale).
+COLOURS = ("any", "needs", "makes", "drops")
 
 NUM = (int, float)
 KINDS = ("number", "integer", "boolean", "select", "color", "text", "box")
@@ -104,12 +144,20 @@ class Operation:
     name: str
     apply: Callable[..., Image.Image]  # (image, ctx, **params) -> image
     params: dict[str, Param] = field(default_factory=dict)
-    colour: bool = False  # needs colour input (a grayscale-only decode cannot serve it)
+    colour: str = "needs"  # one of COLOURS; a luma-only decode serves it only when "any" (or "drops")
     family: str = "other"
     title: str = ""
     description: str = ""
     files: tuple[str, ...] = ()  # parameters naming a picture (:mod:`image_pipeline.process.pictures`)
     validate: Callable[[dict[str, Any]], None] | None = None  # checks across parameters, when the recipe is parsed
+    geometry: Geometry = UNKNOWN_SIZE
+    # Its result laid on a flat background is the same whether the background is laid before or after
+    # it (geometry that does not look at the pixels, the luma): then the engine may lay transparency on
+    # the background as it decodes. A bool, or a test of the step's parameters.
+    alpha_neutral: bool | Callable[[dict[str, Any]], bool] = False
+
+    def is_alpha_neutral(self, params: dict[str, Any]) -> bool:
+        return self.alpha_neutral(params) if callable(self.alpha_neutral) else self.alpha_neutral
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - set(self.params)
@@ -126,7 +174,7 @@ class Operation:
                 raise RecipeError(f"{self.name}: {name} is one of {', '.join(map(str, spec.choices))}, got {value!r}")
             if value is not None and spec.resolved_kind() == "color":
                 try:  # found when the recipe is parsed, not on the first image it runs on
-                    _colour(value, "RGBA")
+                    parse_colour(value, "RGBA")
                 except RecipeError as exc:
                     raise RecipeError(f"{self.name}: {name}: {exc}") from None
             checked[name] = value
@@ -136,7 +184,8 @@ class Operation:
 
     def describe(self) -> dict[str, Any]:
         """What the editor shows of it (``GET /gallery/api/operations``)."""
-        return {"name": self.name, "title": self.title, "description": self.description, "colour": self.colour,
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "colour": self.colour == "needs",
                 "params": [spec.describe(n) for n, spec in self.params.items()]}
 
 
@@ -149,12 +198,19 @@ def _first_paragraph(doc: str | None) -> str:
     return " ".join((doc or "").strip().split("\n\n")[0].split())
 
 
-def operation(name: str, colour: bool = False, *, title: str | None = None, description: str | None = None,
-              files: tuple[str, ...] = (), validate: Callable[[dict[str, Any]], None] | None = None,
-              **params: Any):
+def operation(name: str, *, geometry: Geometry = UNKNOWN_SIZE, colour: str = "needs",
+              alpha_neutral: bool | Callable[[dict[str, Any]], bool] = False, title: str | None = None,
+              description: str | None = None, files: tuple[str, ...] = (),
+              validate: Callable[[dict[str, Any]], None] | None = None, **params: Any):
     """Register ``fn`` under ``name``; ``params`` are :func:`param` specs or ``(types, default)`` tuples.
-    Its family is its module's name (geometry, colour, artistic, watermark, learned). ``files`` names the
-    parameters that refer to a picture; ``validate`` checks across parameters when a recipe is parsed."""
+    Its family is its module's name (geometry, colour, artistic, watermark, learned). ``geometry``,
+    ``colour`` and ``alpha_neutral`` are its facts for the decode's planning (their defaults the
+    cautious ones: see the module's docstring). ``files`` names the parameters that refer to a picture;
+    ``validate`` checks across parameters when a recipe is parsed."""
+    if colour not in COLOURS:
+        raise ValueError(f"{name}: colour is one of {', '.join(COLOURS)}, not {colour!r}")
+    if not isinstance(geometry, Geometry):
+        raise TypeError(f"{name}: geometry is KEEPS_SIZE, UNKNOWN_SIZE, reshapes(rule) or resizes(rule)")
     specs = {k: v if isinstance(v, Param) else Param(*v) for k, v in params.items()}
 
     def register(fn: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
@@ -163,7 +219,7 @@ def operation(name: str, colour: bool = False, *, title: str | None = None, desc
             name, fn, specs, colour, family=family if family in FAMILIES else "other",
             title=title or name.replace("_", " ").capitalize(),
             description=description if description is not None else _first_paragraph(fn.__doc__),
-            files=files, validate=validate)
+            files=files, validate=validate, geometry=geometry, alpha_neutral=alpha_neutral)
         return fn
     return register
 
@@ -178,14 +234,14 @@ def describe() -> dict[str, Any]:
     return {"families": families}
 
 
-def _rgb(im: Image.Image) -> Image.Image:
+def as_rgb(im: Image.Image) -> Image.Image:
     """RGB or RGBA: what colour operations work on."""
     if im.mode in ("RGB", "RGBA"):
         return im
     return im.convert("RGBA" if im.mode in ALPHA_MODES else "RGB")
 
 
-def _keep_alpha(im: Image.Image, fn: Callable[[Image.Image], Image.Image]) -> Image.Image:
+def keep_alpha(im: Image.Image, fn: Callable[[Image.Image], Image.Image]) -> Image.Image:
     """Apply ``fn`` to the colour channels only; the alpha channel is carried over untouched."""
     if im.mode in ALPHA_MODES:
         alpha = im.getchannel("A")
@@ -195,7 +251,7 @@ def _keep_alpha(im: Image.Image, fn: Callable[[Image.Image], Image.Image]) -> Im
     return fn(im)
 
 
-def _colour(value: str, mode: str) -> Any:
+def parse_colour(value: str, mode: str) -> Any:
     """A colour's value in ``mode``; a text that is no colour is the recipe's fault (:class:`RecipeError`)."""
     from PIL import ImageColor
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
-from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, operation,
-                                                    param)
+from image_pipeline.process.operations.base import (ALPHA_MODES, KEEPS_SIZE, NUM, UNKNOWN_SIZE, Context, RecipeError,
+                                                    operation, param, parse_colour, reshapes, resizes)
 
 
 T = Image.Transpose
@@ -18,7 +18,11 @@ ORIENTATION_TRANSPOSE = {
 }
 
 
-@operation("auto_orient")
+def _oriented(size: tuple[int, int], params: dict[str, Any], orientation: int) -> tuple[int, int]:
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+
+
+@operation("auto_orient", geometry=reshapes(_oriented), colour="any", alpha_neutral=True)
 def auto_orient(im: Image.Image, ctx: Context) -> Image.Image:
     """Turn the pixels upright by the source's EXIF orientation (the output's tag is then 1)."""
     ctx.oriented = True
@@ -72,6 +76,14 @@ def shrink(im: Image.Image, target: tuple[int, int], resample=Image.Resampling.L
     return out.convert("RGBA" if out.mode == "RGBa" else "LA") if premultiplied else out
 
 
+def resize_need(size: tuple[int, int], p: dict[str, Any]) -> float:
+    """The fraction of its input's resolution a resize needs: its scale, or its target's."""
+    if p["scale"] is not None:
+        return p["scale"] / 100
+    (tw, th), _ = resize_target(size, p)
+    return max(tw / size[0], th / size[1])
+
+
 RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC,
             "bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST}
 
@@ -81,7 +93,8 @@ FOCUS = param(str, "center", choices=FOCUSES,
               description="Where the window goes: the centre, the most detail, the faces, or the salient subject.")
 
 
-@operation("resize",
+@operation("resize", geometry=resizes(resize_need), colour="any",
+           alpha_neutral=lambda p: p["focus"] == "center",  # the other focuses look at the pixels
            scale=param(NUM, None, min=1, max=200, step=1, title="Scale (%)",
                        description="A percentage of the original size (instead of a box)."),
            width=param(int, None, min=1, max=10000, description="Output width in pixels."),
@@ -185,7 +198,9 @@ def _face_origin(im: Image.Image, w: int, h: int) -> tuple[int, int]:
     return x, y
 
 
-@operation("crop",
+# A width x height window is in output pixels, not scaled with the decode, and a resize after a crop
+# may enlarge it: a crop is planned at full scale.
+@operation("crop", geometry=UNKNOWN_SIZE, colour="any",
            box=param(list, None, kind="box", title="Box",
                      description="[left, top, right, bottom] in original pixels (drawn on the image)."),
            width=param(int, None, min=1, max=10000, description="A window this wide (output pixels)."),
@@ -219,7 +234,14 @@ def crop(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     return crop_to(im, size, p["focus"], ctx)
 
 
-@operation("rotate", angle=param(NUM, 90, min=-360, max=360, step=1, description="Degrees, counter-clockwise."),
+def _turned(size: tuple[int, int], params: dict[str, Any], orientation: int) -> tuple[int, int]:
+    """A quarter turn swaps the sides; another angle is planned on the input's size (a turn that grows
+    the canvas only makes the decode larger than needed, never too small)."""
+    return (size[1], size[0]) if params["angle"] % 180 == 90 else size
+
+
+@operation("rotate", geometry=reshapes(_turned), colour="any",
+           angle=param(NUM, 90, min=-360, max=360, step=1, description="Degrees, counter-clockwise."),
            expand=param(bool, True, description="Grow the canvas to hold the whole turned image."),
            fill=param(str, "#ffffff", kind="color", description="The colour of the corners a turn uncovers."))
 def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
@@ -232,12 +254,13 @@ def rotate(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
         if angle != 180:
             ctx.scale, ctx.scale_y = ctx.scale_y, ctx.scale
         return im.transpose(quarter[angle])
-    fill = None if im.mode in ALPHA_MODES else _colour(p["fill"], im.mode)
+    fill = None if im.mode in ALPHA_MODES else parse_colour(p["fill"], im.mode)
     return im.rotate(angle, Image.Resampling.BICUBIC, expand=p["expand"], fillcolor=fill)
 
 
-@operation("flip", direction=param(str, "horizontal", choices=("horizontal", "vertical"),
-                                   description="Mirror left-right or top-bottom."))
+@operation("flip", geometry=KEEPS_SIZE, colour="any", alpha_neutral=True,
+           direction=param(str, "horizontal", choices=("horizontal", "vertical"),
+                           description="Mirror left-right or top-bottom."))
 def flip(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Mirror the image."""
     if p["direction"] not in ("horizontal", "vertical"):

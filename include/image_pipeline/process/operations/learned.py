@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from image_pipeline.process import models
-from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, _keep_alpha,
-                                                    _rgb, operation, param)
+from image_pipeline.process.operations.base import (ALPHA_MODES, KEEPS_SIZE, NUM, Context, RecipeError, as_rgb,
+                                                    keep_alpha, operation, param, parse_colour)
 from image_pipeline.process.pictures import open_picture
 
 BACKGROUND_METHODS = ("u2netp", "grabcut")
@@ -70,14 +70,14 @@ def _check_background(p: dict[str, Any]) -> None:
         raise RecipeError("remove_background: background image needs the parameter image")
     if p["background"] not in ("transparent", "blur", "image"):
         try:
-            _colour(p["background"], "RGB")
+            parse_colour(p["background"], "RGB")
         except RecipeError:
             raise RecipeError("remove_background: background is transparent, blur, image or a colour") from None
     if p["feather"] < 0 or p["blur"] < 0:
         raise RecipeError("remove_background: feather and blur are not negative")
 
 
-@operation("remove_background", colour=True, files=("image",), validate=_check_background,
+@operation("remove_background", geometry=KEEPS_SIZE, colour="needs", files=("image",), validate=_check_background,
            method=param(str, None, choices=("auto",) + BACKGROUND_METHODS,
                         description="u2netp (the subject network) or grabcut; none: the setting's default."),
            background=param(str, "transparent", kind="text",
@@ -114,7 +114,7 @@ def remove_background(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     elif kind == "image":
         back = ImageOps.fit(open_picture(p["image"], ctx), rgb.size, Image.Resampling.LANCZOS)
     else:
-        back = Image.new("RGB", rgb.size, _colour(kind, "RGB"))
+        back = Image.new("RGB", rgb.size, parse_colour(kind, "RGB"))
     return Image.composite(rgb, back, alpha)
 
 
@@ -157,7 +157,7 @@ def _check_style(p: dict[str, Any]) -> None:
             raise RecipeError(f"style_transfer: {exc}") from None
 
 
-@operation("style_transfer", colour=True, files=("style_image",), validate=_check_style,
+@operation("style_transfer", geometry=KEEPS_SIZE, colour="needs", files=("style_image",), validate=_check_style,
            style=param((str, int), None, kind="text",
                        description="A built-in style, style-00 to style-25 (gallery recipes --styles)."),
            style_image=param(str, None, kind="text", title="Style picture",
@@ -179,11 +179,11 @@ def style_transfer(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
 
         absent = "off" if not models.settings().style_transfer else net.MODEL
         ctx.facts["style_transfer"] = {"method": "opencv-stylization", "absent": absent}
-        stylized = cv_stylization(_rgb(im))
-        return stylized if p["strength"] >= 1 else _keep_alpha(
-            _rgb(im), lambda x: Image.blend(x, stylized.convert(x.mode), float(p["strength"])))
+        stylized = cv_stylization(as_rgb(im))
+        return stylized if p["strength"] >= 1 else keep_alpha(
+            as_rgb(im), lambda x: Image.blend(x, stylized.convert(x.mode), float(p["strength"])))
     ctx.facts["style_transfer"] = {"method": net.MODEL}
     if p["style"] is not None:
-        return _keep_alpha(_rgb(im), lambda x: net.stylize(x, p["style"], float(p["strength"])))
+        return keep_alpha(as_rgb(im), lambda x: net.stylize(x, p["style"], float(p["strength"])))
     style_picture = open_picture(p["style_image"], ctx)
-    return _keep_alpha(_rgb(im), lambda x: net.stylize_with(x, style_picture, float(p["strength"])))
+    return keep_alpha(as_rgb(im), lambda x: net.stylize_with(x, style_picture, float(p["strength"])))

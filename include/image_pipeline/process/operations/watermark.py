@@ -6,8 +6,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from image_pipeline.process.operations.base import (ALPHA_MODES, NUM, Context, RecipeError, _colour, operation,
-                                                    param)
+from image_pipeline.process.operations.base import (ALPHA_MODES, KEEPS_SIZE, NUM, Context, RecipeError, operation,
+                                                    param, parse_colour)
 from image_pipeline.process.pictures import open_picture
 
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
@@ -18,7 +18,7 @@ def _check_watermark(p: dict[str, Any]) -> None:
         raise RecipeError("watermark: give text or image")
 
 
-@operation("watermark", files=("image",), validate=_check_watermark,
+@operation("watermark", geometry=KEEPS_SIZE, colour="makes", files=("image",), validate=_check_watermark,
            text=param(str, None, description="The text to lay on (or an image)."),
            image=param(str, None, title="Image file",
                        description="The mark, instead of a text: a file in the recipes' folders, or "
@@ -44,7 +44,7 @@ def watermark(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
         font = ImageFont.load_default(size=height)
         left, top, right, bottom = font.getbbox(p["text"])
         mark = Image.new("RGBA", (right - left + 2, bottom - top + 2), (0, 0, 0, 0))
-        ImageDraw.Draw(mark).text((-left + 1, -top + 1), p["text"], font=font, fill=_colour(p["color"], "RGBA"))
+        ImageDraw.Draw(mark).text((-left + 1, -top + 1), p["text"], font=font, fill=parse_colour(p["color"], "RGBA"))
     else:
         mark = open_picture(p["image"], ctx, "RGBA")
         width = max(1, round(max(base.size) * p["size"]))
