@@ -94,7 +94,7 @@ def daily_charts(images, outputs, metrics: dict[str, Any]) -> dict[str, bytes]:
 
 
 
-def _stacked_chart(pivot) -> bytes:
+def stacked_chart(pivot) -> bytes:
     fig = _figure(10, 4)
     ax = fig.subplots()
     bottom = None
@@ -111,7 +111,7 @@ def _stacked_chart(pivot) -> bytes:
     return _png(fig, bottom=0.2)
 
 
-def _cumulative_chart(trends) -> bytes:
+def cumulative_chart(trends) -> bytes:
     fig = _figure(10, 4)
     ax = fig.subplots()
     for column, color in (("cumulative_retrieved", "#4c72b0"), ("cumulative_processed", "#55a868"),

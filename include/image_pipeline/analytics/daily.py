@@ -20,7 +20,7 @@ from image_pipeline.analytics.charts import daily_charts
 from image_pipeline.analytics.extract import read_day
 from image_pipeline.analytics.html import daily_html
 from image_pipeline.analytics.metrics import compute_metrics
-from image_pipeline.analytics.parquet import (IMAGES_DATASET, OUTPUTS_DATASET, _parquet, _replace_prefix,
+from image_pipeline.analytics.parquet import (IMAGES_DATASET, OUTPUTS_DATASET, parquet_bytes, replace_prefix,
                                               images_partition_key, outputs_partition_key)
 from image_pipeline.core import keys
 from image_pipeline.core.catalog import Catalog
@@ -36,14 +36,14 @@ def write_daily_report(store: ObjectStore, catalog: Catalog, day: date,
     metrics = compute_metrics(images, outputs, day)
     charts = daily_charts(images, outputs, metrics)
     prefix = keys.report_prefix(day)
-    _replace_prefix(store, f"{IMAGES_DATASET}/dt={day.isoformat()}/",
-                    {images_partition_key(day): (_parquet(images), "application/vnd.apache.parquet")})
-    _replace_prefix(store, f"{OUTPUTS_DATASET}/dt={day.isoformat()}/",
-                    {outputs_partition_key(day): (_parquet(outputs), "application/vnd.apache.parquet")})
+    replace_prefix(store, f"{IMAGES_DATASET}/dt={day.isoformat()}/",
+                    {images_partition_key(day): (parquet_bytes(images), "application/vnd.apache.parquet")})
+    replace_prefix(store, f"{OUTPUTS_DATASET}/dt={day.isoformat()}/",
+                    {outputs_partition_key(day): (parquet_bytes(outputs), "application/vnd.apache.parquet")})
     report = {prefix + name: (png, "image/png") for name, png in charts.items()}
     report[prefix + "metrics.json"] = (json.dumps(metrics, indent=1, sort_keys=True).encode(), "application/json")
     report[prefix + "report.html"] = (daily_html(metrics, charts), "text/html; charset=utf-8")
-    _replace_prefix(store, prefix, report)
+    replace_prefix(store, prefix, report)
     catalog.put_metrics(day.isoformat(), metrics)
     return {**metrics["headline"], "report_key": prefix + "report.html",
             "partition_key": images_partition_key(day)}

@@ -5,7 +5,7 @@ DuckDB into two Arrow tables.
   its sources, keywords, labels and features;
 - output rows: one per recipe output processed that day, with its per-operation ``timings``.
 
-``_schemas`` is also the schema of the Parquet partitions (:mod:`.parquet`).
+``arrow_schemas`` is also the schema of the Parquet partitions (:mod:`.parquet`).
 
 Heavy libraries (duckdb, pyarrow, numpy) are imported inside the
 functions: DAG files import this package.
@@ -32,7 +32,7 @@ def day_window(day: date) -> tuple[str, str]:
 
 # -- reading a day of the catalog ------------------------------------------------------------------
 
-def _schemas():
+def arrow_schemas():
     import pyarrow as pa
 
     strings = pa.list_(pa.string())
@@ -143,7 +143,7 @@ def flatten(docs: Iterable[str], since: str, until: str, recipes: Iterable[str])
     import duckdb
     import pyarrow as pa
 
-    image_schema, output_schema = _schemas()
+    image_schema, output_schema = arrow_schemas()
     params = {"since": since, "until": until, "recipes": sorted(recipes)}
     image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
     workers = _cores()
@@ -300,7 +300,7 @@ def _facts_tables(images_blobs: list[bytes], outputs_blobs: list[bytes], since: 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    image_schema, output_schema = _schemas()
+    image_schema, output_schema = arrow_schemas()
     out = _read_lines(outputs_blobs, facts.OUTPUT_FIELDS) if outputs_blobs else None
     if out is not None:
         out = out.filter(pc.and_(pc.is_in(out.column("recipe"), pa.array(recipes, pa.string())),
@@ -345,7 +345,7 @@ def read_facts(lines, documents, since: str, until: str, recipes: list[str]):
 
     import pyarrow as pa
 
-    image_schema, output_schema = _schemas()
+    image_schema, output_schema = arrow_schemas()
     image_parts, output_parts = [image_schema.empty_table()], [output_schema.empty_table()]
     workers = _cores()
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_pipeline.analytics.charts import _cumulative_chart, _stacked_chart
-from image_pipeline.analytics.html import _cards, _img, _page, _table
+from image_pipeline.analytics.charts import cumulative_chart, stacked_chart
+from image_pipeline.analytics.html import cards_html, image_html, page_html, table_html
 from image_pipeline.analytics.metrics import TOP
-from image_pipeline.analytics.parquet import TOP_LABELS_SQL, _replace_prefix, partitions
+from image_pipeline.analytics.parquet import TOP_LABELS_SQL, replace_prefix, partitions
 from image_pipeline.core import keys
 from image_pipeline.core.storage import ObjectStore
 
@@ -78,22 +78,23 @@ def rollup(store: ObjectStore) -> dict[str, Any]:
 
     pivot = by_source.pivot_table(index="day", columns="engine", values="images", fill_value=0, aggfunc="sum")
     pivot = pivot.reindex(trends["day"], fill_value=0) if len(trends) else pivot
-    charts = {"images_per_day.png": _stacked_chart(pivot), "cumulative.png": _cumulative_chart(trends)}
-    page = _page("Gallery overview", f"{totals['days']} days of partitions" + (
+    charts = {"images_per_day.png": stacked_chart(pivot), "cumulative.png": cumulative_chart(trends)}
+    page = page_html("Gallery overview", f"{totals['days']} days of partitions" + (
         f", {trends['day'].iloc[0]} to {trends['day'].iloc[-1]}" if len(trends) else ""), "".join([
-        _cards({k: totals[k] for k in ("days", "retrieved", "processed", "quarantined", "bytes")}),
+        cards_html({k: totals[k] for k in ("days", "retrieved", "processed", "quarantined", "bytes")}),
         "<section><h2>Images per day by source</h2>",
-        _img("images_per_day.png", charts["images_per_day.png"], "per day"),
-        "</section><section><h2>Cumulative totals</h2>", _img("cumulative.png", charts["cumulative.png"], "cumulative"),
+        image_html("images_per_day.png", charts["images_per_day.png"], "per day"),
+        "</section><section><h2>Cumulative totals</h2>",
+        image_html("cumulative.png", charts["cumulative.png"], "cumulative"),
         "</section><section><h2>Per day</h2>",
-        _table(list(trends.columns), trends.itertuples(index=False), metric="day"),
+        table_html(list(trends.columns), trends.itertuples(index=False), metric="day"),
         "</section><section><h2>Top labels</h2>",
-        _table(["label", "images"], top_labels.itertuples(index=False)), "</section>"]))
+        table_html(["label", "images"], top_labels.itertuples(index=False)), "</section>"]))
     objects = {OVERVIEW_PREFIX + name: (png, "image/png") for name, png in charts.items()}
     objects[OVERVIEW_PREFIX + "trends.csv"] = (trends.to_csv(index=False).encode(), "text/csv")
     objects[OVERVIEW_PREFIX + "by_source.csv"] = (by_source.to_csv(index=False).encode(), "text/csv")
     objects[OVERVIEW_PREFIX + "top_labels.csv"] = (top_labels.to_csv(index=False).encode(), "text/csv")
     objects[OVERVIEW_PREFIX + "index.html"] = (page, "text/html; charset=utf-8")
-    _replace_prefix(store, OVERVIEW_PREFIX, objects)
+    replace_prefix(store, OVERVIEW_PREFIX, objects)
     return {"totals": totals, "report_key": OVERVIEW_PREFIX + "index.html",
             "trends": pd.DataFrame(trends).to_dict("records")}

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any, Iterator
 
-from image_pipeline.analytics.extract import _schemas
+from image_pipeline.analytics.extract import arrow_schemas
 from image_pipeline.core import keys
 from image_pipeline.core.storage import LocalStore, ObjectStore
 
@@ -50,7 +50,7 @@ def outputs_partition_key(day: date) -> str:
 
 # -- writing a partition ---------------------------------------------------------------------------
 
-def _parquet(table) -> bytes:
+def parquet_bytes(table) -> bytes:
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
@@ -58,7 +58,7 @@ def _parquet(table) -> bytes:
     return buf.getvalue()
 
 
-def _replace_prefix(store: ObjectStore, prefix: str, objects: dict[str, tuple[bytes, str]]) -> None:
+def replace_prefix(store: ObjectStore, prefix: str, objects: dict[str, tuple[bytes, str]]) -> None:
     """Overwrite a partition: write its objects, then delete anything else left under its prefix."""
     for key, (data, content_type) in objects.items():
         store.put_bytes(key, data, content_type)
@@ -92,7 +92,7 @@ def partitions(store: ObjectStore):
     empty days included."""
     import duckdb
 
-    image_schema, output_schema = _schemas()
+    image_schema, output_schema = arrow_schemas()
     with _local_datasets(store) as root:
         con = duckdb.connect()
         try:

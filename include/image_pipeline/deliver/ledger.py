@@ -36,7 +36,7 @@ from image_pipeline.core.redact import redact_url
 from image_pipeline.core.selection import Selection
 from image_pipeline.deliver.archive import ensure_archive
 from image_pipeline.deliver.mail import Mailer, NotDelivered, compose, validate_address
-from image_pipeline.deliver.message import _message_context, render_message
+from image_pipeline.deliver.message import message_context, render_message
 from image_pipeline.core.storage import ObjectStore
 from image_pipeline.core.errors import InvalidRequest
 
@@ -94,7 +94,7 @@ def deliver(
         catalog.put_delivery(did, entry)
     if link is None and not entry["attached"]:  # a retry: a fresh link (the recorded one has no signature)
         link = store.link(archive.key, link_expiry_seconds)
-    subject, body = render_message(_message_context({**entry, "link": link}, archive, selection, recipe.name),
+    subject, body = render_message(message_context({**entry, "link": link}, archive, selection, recipe.name),
                                    templates_dir)
     msg = compose(
         sender=sender, recipient=recipient, subject=subject, body=body, delivery_id=did, date=entry["date"],

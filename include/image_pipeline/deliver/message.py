@@ -30,7 +30,7 @@ def render_message(context: dict[str, Any], templates_dir: str | Path | None = N
     return one_line(subject), body
 
 
-def _message_context(entry: dict[str, Any], archive: Any, selection: Selection, recipe: str) -> dict[str, Any]:
+def message_context(entry: dict[str, Any], archive: Any, selection: Selection, recipe: str) -> dict[str, Any]:
     return {
         "images": archive.images, "selection": describe(selection, recipe), "recipe": recipe,
         "keyword": selection.keyword, "label": selection.label, "since": selection.since, "until": selection.until,

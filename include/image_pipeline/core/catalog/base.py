@@ -111,11 +111,11 @@ def new_image_doc(
     }
 
 
-def _normalised_output(output: dict[str, Any]) -> dict[str, Any]:
+def normalised_output(output: dict[str, Any]) -> dict[str, Any]:
     return {**output, "processed_at": to_iso(output["processed_at"])}
 
 
-def _check_field(path: str) -> str:
+def check_field(path: str) -> str:
     if not _FIELD_PATH.match(path):
         raise ValueError(f"invalid field path: {path!r}")
     return path

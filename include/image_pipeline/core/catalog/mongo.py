@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.base import Catalog, check_field, normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt, quarantine_entry
 from image_pipeline.core.catalog.listing import TERMS, ImageFilters, check_page, decode_cursor, page_of
 
@@ -85,8 +85,8 @@ class MongoCatalog(Catalog):
         return False
 
     def record_processing(self, sha256, outputs, features=None, duplicate_of=None, failures=None) -> None:
-        change: dict[str, Any] = {f"outputs.{_check_field(r)}": _normalised_output(o) for r, o in outputs.items()}
-        change.update({f"failures.{_check_field(r)}": {**f, "at": to_iso(f["at"])}
+        change: dict[str, Any] = {f"outputs.{check_field(r)}": normalised_output(o) for r, o in outputs.items()}
+        change.update({f"failures.{check_field(r)}": {**f, "at": to_iso(f["at"])}
                        for r, f in (failures or {}).items()})
         if features is not None:
             change.update(features=features, duplicate_of=duplicate_of)
@@ -156,10 +156,10 @@ class MongoCatalog(Catalog):
         if status is not None:
             query["status"] = status
         if has_output is not None:
-            query[f"outputs.{_check_field(has_output)}"] = {"$exists": True}
+            query[f"outputs.{check_field(has_output)}"] = {"$exists": True}
         if between is not None:
             path, since, until = between
-            query[_check_field(path)] = {"$gte": since, "$lt": until}
+            query[check_field(path)] = {"$gte": since, "$lt": until}
         return [self._out(d) for d in self.images.find(query).sort("_id", 1)]
 
     def iter_images(self, batch_size=1000):
@@ -167,7 +167,7 @@ class MongoCatalog(Catalog):
             yield self._out(doc)
 
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
-        recipe, field = _check_field(recipe), _check_field(field)
+        recipe, field = check_field(recipe), check_field(field)
         # A failed output stands for its recipe (the newer attempt: a success drops it).
         query = {"status": {"$ne": "quarantined"}, "trashed": None, "$or": [
             {f"failures.{recipe}": {"$exists": False}, f"outputs.{recipe}.{field}": {"$ne": version}},
@@ -207,7 +207,7 @@ class MongoCatalog(Catalog):
 
     def touched(self, since, until, recipes=(), batch_size=1000):
         window = {"$gte": since, "$lt": until}
-        fields = ["retrieved_at", "quarantine.at"] + [f"outputs.{_check_field(r)}.processed_at" for r in recipes]
+        fields = ["retrieved_at", "quarantine.at"] + [f"outputs.{check_field(r)}.processed_at" for r in recipes]
         kept = {"$or": [{"trashed": None}, {"trashed.at": {"$gte": since}}]}  # not trashed before the day
         query = {"$and": [{"$or": [{f: window} for f in fields]}, kept]}
         cursor = self.images.find(query).sort("_id", 1).batch_size(batch_size)

@@ -30,7 +30,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from image_pipeline.core.catalog.base import Catalog, _check_field, _normalised_output, new_image_doc, to_iso
+from image_pipeline.core.catalog.base import Catalog, check_field, normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt, quarantine_entry
 from image_pipeline.core.catalog.facts import ANY_DAY, PAGE_URL, facts_of
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
@@ -325,8 +325,8 @@ class SqliteCatalog(Catalog):
         return self._update(sha256, seen_again, base)
 
     def record_processing(self, sha256, outputs, features=None, duplicate_of=None, failures=None) -> None:
-        outputs = {_check_field(r): _normalised_output(o) for r, o in outputs.items()}
-        failures = {_check_field(r): {**f, "at": to_iso(f["at"])} for r, f in (failures or {}).items()}
+        outputs = {check_field(r): normalised_output(o) for r, o in outputs.items()}
+        failures = {check_field(r): {**f, "at": to_iso(f["at"])} for r, f in (failures or {}).items()}
 
         def add_processing(doc: dict[str, Any]) -> None:
             doc["outputs"].update(outputs)
@@ -393,11 +393,11 @@ class SqliteCatalog(Catalog):
             args.append(status)
         if has_output is not None:
             where.append("json_extract(doc, ?) IS NOT NULL")
-            args.append(f"$.outputs.{_check_field(has_output)}")
+            args.append(f"$.outputs.{check_field(has_output)}")
         if between is not None:
             path, since, until = between
             where.append("json_extract(doc, ?) >= ? AND json_extract(doc, ?) < ?")
-            args += [f"$.{_check_field(path)}", since, f"$.{path}", until]
+            args += [f"$.{check_field(path)}", since, f"$.{path}", until]
         sql = "SELECT doc FROM images" + (" WHERE " + " AND ".join(where) if where else "")
         return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY sha256", args)]
 
@@ -410,7 +410,7 @@ class SqliteCatalog(Catalog):
 
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
         if field not in ("version", "fingerprint"):  # another field of the output: no index has it
-            return self._outdated(f"$.outputs.{_check_field(recipe)}.{_check_field(field)}", version)
+            return self._outdated(f"$.outputs.{check_field(recipe)}.{check_field(field)}", version)
         wanted = {"version": None, "fingerprint": None, field: version}
         return self.due([(recipe, wanted["version"], wanted["fingerprint"])], None)
 
@@ -487,7 +487,7 @@ class SqliteCatalog(Catalog):
     def touched_json(self, since, until, recipes=(), batch_size=1000):
         # A range of image_times (its key), then the documents by their key, as UTF-8 bytes (no
         # decoding into str: the reader parses them).
-        kinds = ["retrieved", "quarantined", *(f"output {_check_field(r)}" for r in recipes)]
+        kinds = ["retrieved", "quarantined", *(f"output {check_field(r)}" for r in recipes)]
         cursor = self.conn.execute(
             "SELECT CAST(doc AS BLOB) FROM images WHERE sha256 IN (SELECT sha256 FROM image_times "
             f"WHERE at >= ? AND at < ? AND kind IN ({', '.join('?' * len(kinds))})) AND sha256 NOT IN "

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 from PIL import ExifTags, Image
 
-from image_pipeline.process.features.labels import Labeler, _labeler
+from image_pipeline.process.features.labels import Labeler, labeler_for
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def exif_summary(exif: Image.Exif | Mapping[int, Any] | None) -> dict[str, Any]:
     Garbage is the image's own metadata and costs only itself: a sub-directory whose pointer is
     garbage is left out (:func:`_ifd`), a value that is not what its tag should hold is skipped, and the
     rest is kept. An EXIF block that is not TIFF at all never gets here: the decode reads it as empty
-    (:func:`image_pipeline.process.decode._header_exif`)."""
+    (:meth:`image_pipeline.process.decode.SourceImage.exif`)."""
     if not exif:
         return {}
     base = dict(exif)
@@ -368,7 +368,7 @@ def feature_extraction(settings: Any, rekognition_client_factory: Callable[[], A
         return {}
     from image_pipeline.process.models.embedding import embedding_features
 
-    labeler = _labeler(settings, rekognition_client_factory)
+    labeler = labeler_for(settings, rekognition_client_factory)
 
     def features(im: Image.Image, exif: Image.Exif) -> dict[str, Any]:
         # The embedding is a separate hook on the same decode (on a small RGB copy of any mode).

@@ -60,7 +60,7 @@ def labeler_from_settings(settings: Any, rekognition_client_factory: Callable[[]
 _LABELERS: dict[str, Any] = {}
 
 
-def _labeler(settings: Any, factory: Callable[[], Any] | None) -> Labeler | None:
+def labeler_for(settings: Any, factory: Callable[[], Any] | None) -> Labeler | None:
     """One labeler per process and choice: a model is loaded once, not once per batch."""
     if settings.labels not in _LABELERS:
         _LABELERS[settings.labels] = labeler_from_settings(settings, factory)
