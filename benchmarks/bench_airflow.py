@@ -188,7 +188,7 @@ def run_library(folder: Path, root: Path, workers: int) -> dict:
     ingest(folder, root / "data", root / "catalog.sqlite3")
     os.environ.update(env)
     cfg = Settings.from_env()
-    recipes = wiring.processing_recipes(cfg, cfg.recipe_names())
+    recipes = wiring.processing_recipes(cfg, cfg.processing.recipe_names())
     with SqliteCatalog(root / "catalog.sqlite3") as catalog:
         chunks = plan_batches(catalog, recipes, LIBRARY_CHUNK, features_version=wiring.features_version(cfg),
                               book=wiring.recipe_book(cfg, catalog))
@@ -213,7 +213,8 @@ def run_library(folder: Path, root: Path, workers: int) -> dict:
     seconds = time.perf_counter() - started
     images = sum(len(c) for c in chunks)
     return {"seconds": round(seconds, 2), "images": images, **totals, "workers": workers, "processes": len(pids),
-            "recipes": recipes, "features": cfg.features, "labels": cfg.labels, "embeddings": cfg.embeddings,
+            "recipes": recipes, "features": cfg.models.features, "labels": cfg.models.labels,
+            "embeddings": cfg.models.embeddings,
             "busy_seconds": round(busy, 2), "seconds_per_image": round(busy / max(images, 1), 4)}
 
 

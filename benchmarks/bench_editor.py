@@ -93,7 +93,7 @@ def main() -> int:
         ingest_bytes(store, catalog, source.read_bytes(), source="bench", uri=source.as_uri(), keyword="bench",
                      run_id="bench")
         (doc,) = catalog.find()
-    app = create_app(Backends(Settings(store_url=store.url, sqlite_path=str(db)), store=store,
+    app = create_app(Backends(Settings(store={"store_url": store.url}, catalog={"sqlite_path": str(db)}), store=store,
                               catalog=lambda: SqliteCatalog(db)))
     app.dependency_overrides[can_read] = lambda: None  # see the docstring: the preview's own cost
     results = {"image": {"megapixels": doc["width"] * doc["height"] / 1e6, "bytes": doc["bytes"], "from": made_from},

@@ -70,7 +70,7 @@ def main() -> int:
         Image.new("RGB", (320, 214), tuple(rng.randrange(256) for _ in range(3))).save(out, "JPEG", quality=85)
         store.put_bytes(doc["outputs"]["thumb"]["key"], out.getvalue())
 
-    app = create_app(Backends(Settings(store_url=store.url, sqlite_path=str(db)), store=store,
+    app = create_app(Backends(Settings(store={"store_url": store.url}, catalog={"sqlite_path": str(db)}), store=store,
                               catalog=lambda: SqliteCatalog(db)))
     app.dependency_overrides[can_read] = lambda: None  # see the docstring: the gallery's own cost
     names = lambda kind: [f["name"] for f in facets[kind][:8]]  # noqa: E731

@@ -37,8 +37,8 @@ from image_pipeline.airflow_adapter.tasks import daily_report, overview
         timetable=CronDataIntervalTimetable("@daily", timezone="UTC"), assets=[PROCESSED_IMAGES]
     ),
     start_date=START_DATE,
-    catchup=af.settings().analytics_catchup,
-    max_active_runs=af.settings().analytics_max_active_runs,
+    catchup=af.settings().analytics.analytics_catchup,
+    max_active_runs=af.settings().analytics.analytics_max_active_runs,
     default_args=DEFAULT_ARGS,
     tags=["image-pipeline", "analytics"],
     doc_md=__doc__,

@@ -24,7 +24,7 @@ from image_pipeline.airflow_adapter.tasks import check_objects, purge_trash, rem
 
 @dag(
     dag_id="gallery_maintenance",
-    schedule=CronTriggerTimetable(af.settings().maintenance_schedule, timezone="UTC"),
+    schedule=CronTriggerTimetable(af.settings().maintenance.maintenance_schedule, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

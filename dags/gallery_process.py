@@ -29,7 +29,7 @@ from __future__ import annotations
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 
 from image_pipeline import airflow_adapter as af
-from image_pipeline.airflow_adapter import DEFAULT_ARGS, RAW_IMAGES, START_DATE
+from image_pipeline.airflow_adapter import DEFAULT_ARGS, PROCESS_POOL, RAW_IMAGES, START_DATE
 from image_pipeline.airflow_adapter import params as form
 from image_pipeline.airflow_adapter.tasks import plan_batches, process_batch, summarize
 
@@ -39,7 +39,7 @@ CFG = af.settings()
 @dag(
     dag_id="gallery_process",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(CFG.process_schedule, timezone="UTC"), assets=[RAW_IMAGES]),
+        timetable=CronTriggerTimetable(CFG.processing.process_schedule, timezone="UTC"), assets=[RAW_IMAGES]),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # two runs would plan the same pending images
@@ -47,7 +47,7 @@ CFG = af.settings()
     tags=["image-pipeline", "process"],
     doc_md=__doc__,
     params={
-        "recipes": form.recipes(CFG.recipe_names()),
+        "recipes": form.recipes(CFG.processing.recipe_names()),
         **form.selection(),
         "images": form.images(),
         "force": Param(False, type="boolean", title="Redo", section=form.TUNING,
@@ -59,8 +59,9 @@ CFG = af.settings()
     },
 )
 def gallery_process():
-    # One task per slot at once: more would only share the same cores, each with its own models loaded.
-    batches = process_batch.override(max_active_tis_per_dag=CFG.processing_slots())
+    # One task per slot of the processing pool at once (the workers' cores, GALLERY_PROCESS_SLOTS): more
+    # would only share the same cores, each with its own models loaded.
+    batches = process_batch.override(pool=PROCESS_POOL)
     summarize(batches.expand(batch=plan_batches()))
 
 

@@ -35,14 +35,14 @@ from image_pipeline.airflow_adapter.tasks import plan_requests, retrieve_images
 
 @dag(
     dag_id="gallery_retrieve",
-    schedule=CronDataIntervalTimetable(af.settings().retrieve_schedule, timezone="UTC"),
+    schedule=CronDataIntervalTimetable(af.settings().downloads.retrieve_schedule, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
     tags=["image-pipeline", "retrieve"],
     doc_md=__doc__,
-    params=form.source(max_count=af.settings().max_count),
+    params=form.source(max_count=af.settings().downloads.max_count),
 )
 def gallery_retrieve():
     retrieve_images.override(outlets=[RAW_IMAGES]).expand(request=plan_requests())

@@ -42,5 +42,5 @@ def subscription_dag(subscription: Subscription):
     return deliver_subscription()
 
 
-for _subscription in load_subscriptions(af.settings().subscriptions_file, all_recipes()):
+for _subscription in load_subscriptions(af.settings().email.subscriptions_file, all_recipes()):
     subscription_dag(_subscription)

@@ -40,7 +40,7 @@ OTHER_SOURCES = "Other sources and tuning"
     doc_md=__doc__,
     params={
         "keywords": form.keywords(required=True),
-        "count": form.count(af.settings().max_count),
+        "count": form.count(af.settings().downloads.max_count),
         "recipe": form.recipe(),
         "email": form.email(required=True, title="Your email", description="Where the archive goes."),
         "engine": form.engine(section=OTHER_SOURCES),

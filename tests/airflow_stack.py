@@ -266,13 +266,17 @@ def postgres_url(server, database: str) -> str:
     return server.url(database, driver="postgresql+psycopg2")  # Airflow derives its asyncpg URL from it
 
 
+# The settings init-airflow reads: the pools' sizes.
+POOL_SIZES = ("GALLERY_DOWNLOAD_POOL_SLOTS", "GALLERY_PROCESS_SLOTS")
+
+
 def migrated_postgres(env: dict[str, str]) -> str:
-    """A database as ``scripts/init-airflow`` leaves it, migrated once per process and pool size (the
-    one setting init-airflow reads), to be copied by ``CREATE DATABASE ... TEMPLATE``: its name."""
-    slots = env.get("GALLERY_DOWNLOAD_POOL_SLOTS", "")
+    """A database as ``scripts/init-airflow`` leaves it, migrated once per process and pool sizes (the
+    settings init-airflow reads), to be copied by ``CREATE DATABASE ... TEMPLATE``: its name."""
+    slots = "x".join(env.get(name, "") for name in POOL_SIZES)  # "4x" and "x4" differ
     if slots not in _PG_TEMPLATES:
         server = metadata_server()
-        name = f"airflow_template_{slots or 'default'}"
+        name = f"airflow_template_{slots}"
         server.create_database(name)
         home = Path(tempfile.mkdtemp(prefix="image-pipeline-airflow-template-"))
         atexit.register(shutil.rmtree, home, ignore_errors=True)
@@ -301,8 +305,8 @@ def migrated_db(env: dict[str, str]) -> Path:
     """A metadata DB as ``scripts/init-airflow`` leaves it (migrated, the download pool created),
     made once per process in a home of its own and copied into each throw-away home: a migration
     on SQLite is two CLI starts (5-40 s on two busy cores) and its result depends on nothing of the
-    home. One template per pool size, the one setting init-airflow reads."""
-    slots = env.get("GALLERY_DOWNLOAD_POOL_SLOTS", "")
+    home. One template per pool sizes, the settings init-airflow reads."""
+    slots = "x".join(env.get(name, "") for name in POOL_SIZES)  # "4x" and "x4" differ
     if slots not in _TEMPLATE_DBS:
         home = Path(tempfile.mkdtemp(prefix="image-pipeline-airflow-template-"))
         atexit.register(shutil.rmtree, home, ignore_errors=True)

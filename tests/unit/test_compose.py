@@ -137,7 +137,7 @@ def compose_problems(compose: dict) -> list[str]:
             problems.append(f"connection {conn_id} points at {hosts[conn_type](conn)!r}, not a service")
     init = "\n".join(services["airflow-init"].get("command", []))
     # The bucket is GALLERY_STORE_URL's, created by airflow-init (idempotent) before any task runs.
-    if cfg.store_is_s3 and not ('os.environ["GALLERY_STORE_URL"]' in init and "s3.create_bucket(Bucket=bucket)" in init):
+    if cfg.store.is_s3 and not ('os.environ["GALLERY_STORE_URL"]' in init and "s3.create_bucket(Bucket=bucket)" in init):
         problems.append("airflow-init does not create GALLERY_STORE_URL's bucket")
     from image_pipeline.airflow_adapter import DOWNLOAD_POOL
 
@@ -151,8 +151,8 @@ def compose_problems(compose: dict) -> list[str]:
         for folder, target in MOUNTS.items():
             if not (ROOT / folder).is_dir() or not any(v.split(":")[:2] == [f"./{folder}", target] for v in volumes):
                 problems.append(f"{name}: ./{folder} is not mounted at {target}")
-    if not cfg.searches_file.startswith(MOUNTS["config"] + "/"):
-        problems.append(f"GALLERY_SEARCHES_FILE {cfg.searches_file} is not in the mounted ./config")
+    if not cfg.downloads.searches_file.startswith(MOUNTS["config"] + "/"):
+        problems.append(f"GALLERY_SEARCHES_FILE {cfg.downloads.searches_file} is not in the mounted ./config")
     # The library is imported from the mounted ./include and finds config/ (the shipped recipes)
     # beside it, as in a checkout (settings.PROJECT_ROOT).
     worker_volumes = services["airflow-worker"].get("volumes", [])
@@ -185,7 +185,7 @@ def test_the_compose_file_has_everything_the_code_needs(compose):
 
 def test_the_stack_runs_the_pipeline_on_its_real_backends(compose):
     cfg = _settings_from(env_of(compose, "airflow-worker"))
-    assert cfg.store_is_s3 and cfg.catalog == "mongo" and cfg.email == "smtp"
+    assert cfg.store.is_s3 and cfg.catalog.backend == "mongo" and cfg.email.channel == "smtp"
     assert set(cfg.required_connections()) == {"aws_default", "mongo_default", "smtp_default"}
     assert env_of(compose, "airflow-worker")["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
 

@@ -9,11 +9,9 @@ and check that the page then reads as stale, so the comparison cannot pass by co
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib.util
 import json
 import re
-import types
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
@@ -58,16 +56,16 @@ def test_dag_params_reference_is_current(dag_forms):
 
 def test_a_changed_setting_makes_its_page_stale(monkeypatch):
     """A field's default, then its description, changed in the settings model: the page no longer matches."""
-    from image_pipeline.settings import Settings
+    from image_pipeline.settings import ProcessingSettings
 
-    field = Settings.__dataclass_fields__["max_frames"]
+    field = ProcessingSettings.model_fields["max_frames"]
     monkeypatch.setattr(field, "default", 7)
     page = GENERATOR.settings_page()
     assert "| `GALLERY_MAX_FRAMES` | int | `7` |" in page
     assert "make docs-generate" in stale_pages({"settings.md": page})
     monkeypatch.undo()
 
-    monkeypatch.setattr(field, "metadata", types.MappingProxyType({"description": "a described limit"}))
+    monkeypatch.setattr(field, "description", "a described limit")
     page = GENERATOR.settings_page()
     assert "| `GALLERY_MAX_FRAMES` | int | `1000` | A described limit |" in page
     assert "make docs-generate" in stale_pages({"settings.md": page})
@@ -77,49 +75,41 @@ def test_every_field_is_a_documented_variable_the_settings_read(monkeypatch):
     """One row per field (the search endpoints one per source), each with a meaning, and each variable is
     really read by Settings.from_env."""
     from image_pipeline.retrieve.sources import SOURCES
-    from image_pipeline.settings import Settings
+    from image_pipeline.settings import Settings, variables
 
     rows = {row.variable: row for row in GENERATOR.setting_rows()}
-    fields = [f.name for f in dataclasses.fields(Settings) if f.name != "source_urls"]
-    assert {f"GALLERY_{name.upper()}" for name in fields} <= set(rows)
+    own = variables()
+    assert set(own.values()) <= set(rows)
     assert all(row.meaning for row in rows.values()), [name for name, row in rows.items() if not row.meaning]
-    endpoints = {name for name in rows if name.endswith("_URL") and name != "GALLERY_STORE_URL"}
+    endpoints = set(rows) - set(own.values())
     assert endpoints == {f"GALLERY_{name.upper()}_URL" for name in ("bing", "google", "baidu", "flickr",
                                                                      "openverse", "wikimedia")}
-    assert len(rows) == len(fields) + len(endpoints)
     for variable in endpoints:
         monkeypatch.setenv(variable, "http://127.0.0.1:9/search")
     monkeypatch.setenv("GALLERY_MAX_FRAMES", "5")
     settings = Settings.from_env()
-    assert set(settings.endpoints()) == {name[len("GALLERY_"):-len("_URL")].lower() for name in endpoints} <= set(SOURCES)
-    assert settings.max_frames == 5
+    assert set(settings.downloads.endpoints()) == {name[len("GALLERY_"):-len("_URL")].lower()
+                                                   for name in endpoints} <= set(SOURCES)
+    assert settings.processing.max_frames == 5
     # Defaults under the project's folder are shown as <project>, the same on every checkout.
     assert rows["GALLERY_SQLITE_PATH"].default == "`<project>/data/catalog.sqlite3`"
     assert rows["GALLERY_STORE_URL"].default == "`file://<project>/data`"
 
 
-def test_descriptions_come_from_the_comments_or_a_pydantic_model():
-    """Comments above and beside a dataclass field, or a pydantic Field's description: what the settings
-    reference shows as the meaning, so the settings can become a pydantic model without a new generator."""
+def test_descriptions_come_from_the_model_s_fields():
+    """Each group of the model is a section; a field's variable and description are what the row shows."""
     import pydantic
 
-    @dataclasses.dataclass(frozen=True)
-    class Commented:
-        # Said above,
-        # on two lines.
-        above: int = 1
-        beside: str = "x"  # said beside
-        bare: bool = False
+    from image_pipeline.settings import setting
 
-    declared = {s.name: s for s in GENERATOR.declared_settings(Commented)}
-    assert declared["above"].description == "Said above, on two lines."
-    assert declared["beside"].description == "said beside"
-    assert declared["bare"].description == ""
+    class Limits(pydantic.BaseModel):
+        limit: int = setting("GALLERY_LIMIT", 3, "a typed limit")
 
-    class Typed(pydantic.BaseModel):
-        limit: int = pydantic.Field(3, description="a typed limit")
+    class Model(pydantic.BaseModel):
+        limits: Limits = pydantic.Field(default_factory=Limits)
 
-    assert GENERATOR.declared_settings(Typed) == [GENERATOR.DeclaredSetting("limit", "int", 3, "a typed limit")]
+    assert GENERATOR.declared_settings(Model) == [
+        GENERATOR.DeclaredSetting("limits", "limit", "GALLERY_LIMIT", "int", 3, "a typed limit")]
 
 
 def test_a_changed_api_document_makes_its_page_stale():

@@ -15,7 +15,7 @@ is the trigger's stored class path).
 from __future__ import annotations
 
 from image_pipeline.airflow_adapter.assets import (
-    ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, INBOX_FILES, PROCESSED_IMAGES, RAW_IMAGES,
+    ARCHIVES, DAILY_REPORTS, DOWNLOAD_POOL, INBOX_FILES, PROCESS_POOL, PROCESSED_IMAGES, RAW_IMAGES,
 )
 from image_pipeline.airflow_adapter.context import delivery_occasion, run_day, run_provenance, set_outlet_extra
 from image_pipeline.airflow_adapter.defaults import DEFAULT_ARGS, OWNER, START_DATE
@@ -30,7 +30,8 @@ from image_pipeline.airflow_adapter.tasks import (
 from image_pipeline.airflow_adapter.triggers import InboxTrigger
 
 __all__ = [
-    "ARCHIVES", "DAILY_REPORTS", "DEFAULT_ARGS", "DOWNLOAD_POOL", "INBOX_FILES", "OWNER", "PROCESSED_IMAGES",
+    "ARCHIVES", "DAILY_REPORTS", "DEFAULT_ARGS", "DOWNLOAD_POOL", "INBOX_FILES", "OWNER", "PROCESS_POOL",
+    "PROCESSED_IMAGES",
     "RAW_IMAGES", "START_DATE", "FailureEmailNotifier", "InboxTrigger", "batches_to_process", "catalog",
     "delivery_occasion", "email_api_mailer", "feature_extraction", "features_version", "flickr_api_key", "mailer",
     "object_store", "plan_retrieval", "run_day", "run_delivery", "run_processing_batch", "run_provenance",

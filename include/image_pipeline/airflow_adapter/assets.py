@@ -19,3 +19,6 @@ INBOX_FILES = Asset(name="gallery_inbox_files",
 
 # Retrieval tasks take a slot of this pool: the politeness limit across all runs and workers.
 DOWNLOAD_POOL = "gallery_downloads"
+# gallery_process's batches take a slot of this pool: one per core of the workers, across all runs
+# (sized by GALLERY_PROCESS_SLOTS when the deployment is initialised, not by the machine parsing the DAG).
+PROCESS_POOL = "gallery_processing"

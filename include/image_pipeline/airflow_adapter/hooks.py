@@ -33,7 +33,7 @@ def _s3_client(cfg: Settings) -> Any:
     """S3 from the ``aws_default`` connection, with the pipeline's retries and timeouts (wiring.s3_retry)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=cfg.aws_conn_id, config=wiring.s3_retry(cfg).botocore_config()).get_conn()
+    return S3Hook(aws_conn_id=cfg.store.aws_conn_id, config=wiring.s3_retry(cfg).botocore_config()).get_conn()
 
 
 def object_store(cfg: Settings | None = None) -> ObjectStore:
@@ -52,15 +52,15 @@ def mongo_client(cfg: Settings) -> Any:
     """A pymongo client from the ``GALLERY_MONGO_CONN_ID`` connection."""
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
-    return MongoHook(mongo_conn_id=cfg.mongo_conn_id).get_conn()
+    return MongoHook(mongo_conn_id=cfg.catalog.mongo_conn_id).get_conn()
 
 
 def mailer(store: ObjectStore, cfg: Settings | None = None) -> Mailer:
     """The channel ``GALLERY_EMAIL`` selects: SMTP through its connection, the HTTPS email API
     through its HTTP connection, or the outbox; ``auto`` takes the first whose connection exists."""
     cfg = cfg or settings()
-    return wiring.mailer(cfg, store, smtp=lambda: smtp_mailer(BaseHook.get_connection(cfg.smtp_conn_id), cfg),
-                         api=lambda: email_api_mailer(BaseHook.get_connection(cfg.email_api_conn_id)),
+    return wiring.mailer(cfg, store, smtp=lambda: smtp_mailer(BaseHook.get_connection(cfg.email.smtp_conn_id), cfg),
+                         api=lambda: email_api_mailer(BaseHook.get_connection(cfg.email.email_api_conn_id)),
                          missing=(AirflowNotFoundException,))
 
 
@@ -78,7 +78,7 @@ def smtp_mailer(conn: Any, cfg: Settings | None = None) -> SmtpMailer:
         use_ssl=not extra.get("disable_ssl", False),
         starttls=not extra.get("disable_tls", False),
         timeout=float(extra.get("timeout", 30)),
-        ca_bundle=extra.get("ca_bundle") or cfg.smtp_ca_bundle or None,
+        ca_bundle=extra.get("ca_bundle") or cfg.email.smtp_ca_bundle or None,
     )
 
 
@@ -104,7 +104,7 @@ def feature_extraction(cfg: Settings) -> dict[str, Any]:
     def rekognition():
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        return AwsBaseHook(aws_conn_id=cfg.aws_conn_id, client_type="rekognition").get_conn()
+        return AwsBaseHook(aws_conn_id=cfg.store.aws_conn_id, client_type="rekognition").get_conn()
 
     return wiring.feature_extraction(cfg, rekognition)
 
@@ -129,7 +129,7 @@ def wikimedia_contact(cfg: Settings) -> str | None:
 def flickr_api_key(cfg: Settings) -> str:
     """The Flickr API key: the password of the Flickr connection."""
     try:
-        return BaseHook.get_connection(cfg.flickr_conn_id).password or ""
+        return BaseHook.get_connection(cfg.downloads.flickr_conn_id).password or ""
     except AirflowNotFoundException:
         return ""  # the retrieval refuses the request with a message that names the connection
 

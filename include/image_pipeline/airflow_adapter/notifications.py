@@ -24,7 +24,7 @@ class FailureEmailNotifier(BaseNotifier):
         cfg = settings()
         ti = context["ti"]
         what = f"{ti.dag_id}.{ti.task_id}" + (f"[{ti.map_index}]" if ti.map_index >= 0 else "")
-        if not cfg.operator_email:
+        if not cfg.email.operator_email:
             log.warning("%s failed for good in run %s (GALLERY_OPERATOR_EMAIL unset: no email)", what, ti.run_id)
             return
         exception = context.get("exception")
@@ -34,7 +34,8 @@ class FailureEmailNotifier(BaseNotifier):
             f"Log: {getattr(ti, 'log_url', '') or 'see the task log in the Airflow UI'}\n\n-- Image Pipeline\n"
         )
         key = hashlib.sha256(f"failure|{ti.dag_id}|{ti.run_id}|{ti.task_id}|{ti.map_index}|{ti.try_number}".encode())
-        msg = compose(sender=cfg.email_from, recipient=cfg.operator_email, subject=f"[image-pipeline] {what} failed",
+        msg = compose(sender=cfg.email.email_from, recipient=cfg.email.operator_email,
+                      subject=f"[image-pipeline] {what} failed",
                       body=body, delivery_id=key.hexdigest())
         store = object_store(cfg)
         mailer(store, cfg).send(msg)

@@ -147,7 +147,7 @@ def plan_deliveries(params: dict, **context) -> list[dict]:
     from image_pipeline.deliver.request import DeliveryRequest
 
     asked = DeliverRequest.from_params(params)
-    recipient = asked.recipient or settings().email_to
+    recipient = asked.recipient or settings().email.email_to
     with form.refusing_invalid("recipient"):
         validate_address(recipient)
     check_recipe(asked.recipe)
@@ -222,7 +222,7 @@ def purge_trash() -> dict:
 
     cfg = settings()
     with catalog(cfg) as opened:
-        purged = maintain.purge_trash(object_store(cfg), opened, timedelta(days=cfg.trash_retention_days))
+        purged = maintain.purge_trash(object_store(cfg), opened, timedelta(days=cfg.maintenance.trash_retention_days))
     return {"purged": len(purged), "sha256s": purged[:MISSING_IN_EXTRA]}
 
 
@@ -236,7 +236,7 @@ def remove_orphans() -> dict:
     cfg = settings()
     store = object_store(cfg)
     with catalog(cfg) as opened:
-        report = maintain.check(store, opened, grace=timedelta(hours=cfg.orphan_grace_hours))
+        report = maintain.check(store, opened, grace=timedelta(hours=cfg.maintenance.orphan_grace_hours))
         removed = maintain.remove_orphans(store, opened, report.orphans)
     return {"removed": len(removed), "keys": removed[:MISSING_IN_EXTRA],
             "young_unreferenced": report.young_unreferenced}
@@ -252,7 +252,7 @@ def check_objects(**context) -> dict:
 
     cfg = settings()
     with catalog(cfg) as opened:
-        report = maintain.check(object_store(cfg), opened, grace=timedelta(hours=cfg.orphan_grace_hours))
+        report = maintain.check(object_store(cfg), opened, grace=timedelta(hours=cfg.maintenance.orphan_grace_hours))
     for entry in report.missing:
         logging.getLogger(__name__).warning("missing: %s (%s of image %s)", entry["key"], entry["what"],
                                             entry["sha256"])
@@ -281,8 +281,8 @@ def check_request_limit(context: dict[str, Any]) -> None:
     started = dag_run.start_date or datetime.now(timezone.utc)
     with catalog(cfg) as opened:
         try:
-            admit(opened, dag_run.run_id, dag_run.triggering_user_name, started, cfg.request_rate_limit,
-                  cfg.request_rate_window)
+            admit(opened, dag_run.run_id, dag_run.triggering_user_name, started, cfg.gallery.request_rate_limit,
+                  cfg.gallery.request_rate_window)
         except TooManyRequests as exc:  # the request's fault, its words as they are: no retry
             raise AirflowFailException(str(exc)) from None
 
@@ -305,11 +305,11 @@ def plan_retrieval(asked: RetrieveRequest, context: dict[str, Any]) -> list[dict
     with form.refusing_invalid():
         requests = retrieval.plan_requests(
             asked.given(), scheduled=context["dag_run"].run_type in SCHEDULED,
-            searches_file=cfg.searches_file, max_count=cfg.max_count,
+            searches_file=cfg.downloads.searches_file, max_count=cfg.downloads.max_count,
             window=(context.get("data_interval_start"), context.get("data_interval_end")),
         )
     if not requests:
-        raise AirflowSkipException(f"no saved searches in {cfg.searches_file}")
+        raise AirflowSkipException(f"no saved searches in {cfg.downloads.searches_file}")
     return [retrieval.RetrievalRequest.from_dict(r).to_dict() for r in requests]  # one per task, through XCom
 
 
@@ -325,7 +325,8 @@ def run_retrieval(request: dict, context: dict[str, Any]) -> dict[str, Any]:
     with catalog(cfg) as opened:
         summary = retrieval.retrieve(
             object_store(cfg), opened, asked, run_id=run_id, policy=wiring.fetch_policy(cfg),
-            provenance=run_provenance(context), endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
+            provenance=run_provenance(context), endpoints=cfg.downloads.endpoints(),
+            idle_timeout=cfg.downloads.crawl_idle_timeout,
             api_keys=credentials,
         )
     result = {"run_id": run_id, "engine": asked.engine, "keyword": asked.keyword, **summary.as_dict()}
@@ -351,7 +352,8 @@ def batches_to_process(asked: ProcessRequest, retried_by: str = "gallery_process
     from image_pipeline.process import recovery
 
     cfg = settings()
-    recipes = wiring.processing_recipes(cfg, list(asked.recipes) or cfg.recipe_names())  # + the gallery's thumbnails
+    # + the gallery's thumbnails
+    recipes = wiring.processing_recipes(cfg, list(asked.recipes) or cfg.processing.recipe_names())
     selection, force = asked.selection, asked.force
     with catalog(cfg) as opened:
         book = wiring.recipe_book(cfg, opened)
@@ -369,7 +371,7 @@ def batches_to_process(asked: ProcessRequest, retried_by: str = "gallery_process
                 selection = Selection(images=tuple(chosen))  # the run remakes exactly what it retried
         batches = process.plan_batches(opened, recipes, asked.batch_size or 0, selection, force=force,
                                        features_version=features_version(cfg), book=book,
-                                       slots=cfg.processing_slots())
+                                       slots=cfg.processing.process_slots)
     return [process.ProcessingBatch(i, recipes, force, b).to_dict() for i, b in enumerate(batches)]
 
 
@@ -388,7 +390,7 @@ def run_processing_batch(batch: dict[str, Any], run_id: str | None = None, dag_i
     with catalog(cfg) as opened:
         counts = process.process_batch(object_store(cfg), opened, batch.recipes, batch.sha256s, force=batch.force,
                                        limits=wiring.limits(cfg), book=wiring.recipe_book(cfg, opened),
-                                       run_id=run_id, dag_id=dag_id, max_attempts=cfg.max_attempts,
+                                       run_id=run_id, dag_id=dag_id, max_attempts=cfg.processing.max_attempts,
                                        **feature_extraction(cfg))
     return {**counts, "seconds": round(time.perf_counter() - started, 3)}
 
@@ -407,9 +409,9 @@ def run_delivery(request: dict, context: dict[str, Any]) -> dict[str, Any]:
             recipe = wiring.recipe_book(cfg, opened).get(asked.recipe)
             entry = delivery.deliver(
                 store, opened, mailer(store, cfg), asked.selection, recipe, recipient=asked.recipient,
-                sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes,
-                link_expiry_seconds=cfg.link_expiry_seconds,
-                occasion=asked.occasion, templates_dir=cfg.email_templates,
+                sender=cfg.email.email_from, attach_max_bytes=cfg.email.attach_max_bytes,
+                link_expiry_seconds=cfg.email.link_expiry_seconds,
+                occasion=asked.occasion, templates_dir=cfg.email.email_templates,
             )
     except (delivery.DeliveryUncertain, InvalidRequest, RecipeError) as exc:  # retrying cannot help: an operator
         raise AirflowFailException(str(exc)) from None  # must look (uncertain), or the request is refused

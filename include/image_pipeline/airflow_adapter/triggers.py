@@ -63,13 +63,13 @@ def inbox_trigger(cfg: Settings | None = None) -> BaseEventTrigger:
     """The inbox watcher's trigger: S3 event notifications through SQS when the store is on S3 and
     ``GALLERY_INBOX_SQS_QUEUE`` names the queue, else the listing :class:`InboxTrigger`."""
     cfg = cfg or settings()
-    if not (cfg.inbox_sqs_queue and cfg.store_is_s3):
+    if not (cfg.store.inbox_sqs_queue and cfg.store.is_s3):
         return InboxTrigger()
     # Imported only when configured: the provider's import stays out of the default DAG parse.
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
     return MessageQueueTrigger(
-        scheme="sqs", sqs_queue=cfg.inbox_sqs_queue, aws_conn_id=cfg.aws_conn_id,
+        scheme="sqs", sqs_queue=cfg.store.inbox_sqs_queue, aws_conn_id=cfg.store.aws_conn_id,
         max_messages=10, num_batches=1, wait_time_seconds=20, waiter_delay=5,
         message_filtering="jsonpath", message_filtering_config=S3_EVENT_KEYS, delete_message_on_reception=True,
     )

@@ -190,10 +190,10 @@ def summary(result: dict[str, Any]) -> str:
 
 def process(args: argparse.Namespace) -> int:
     from image_pipeline.process.folder import UsageError, run
-    from image_pipeline.settings import Settings, SettingsError
+    from image_pipeline.settings import SettingsError
 
     try:
-        cfg = Settings.from_env()
+        cfg = wiring.settings()
         limits = wiring.limits(cfg)
     except SettingsError as exc:
         args.parser.error(str(exc))

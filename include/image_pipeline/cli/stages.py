@@ -35,7 +35,7 @@ def backends(cfg: Settings) -> Iterator[tuple[Any, Any]]:
     def mongo_client():
         import pymongo
 
-        uri = os.environ.get("GALLERY_MONGO_URI")
+        uri = cfg.catalog.mongo_uri
         if not uri:
             raise SystemExit("GALLERY_CATALOG=mongo needs GALLERY_MONGO_URI outside Airflow")
         return pymongo.MongoClient(uri)
@@ -52,7 +52,7 @@ def _display(url: str) -> str:
 
 def _settings(parser: argparse.ArgumentParser) -> Settings:
     try:
-        return Settings.from_env()
+        return wiring.settings()
     except SettingsError as exc:
         parser.error(str(exc))  # exits 2
         raise  # unreachable
@@ -80,13 +80,14 @@ def retrieve(args: argparse.Namespace) -> int:
     try:
         filters = json.loads(args.filters) if args.filters else {}
         requests = validate_request(engine=args.engine, keywords=args.keyword, count=args.count, filters=filters,
-                                    site_url=args.site_url, urls=args.url, max_count=cfg.max_count)
+                                    site_url=args.site_url, urls=args.url, max_count=cfg.downloads.max_count)
     except (json.JSONDecodeError, InvalidRequest) as exc:  # the filters' JSON, or the request refused
         args.parser.error(str(exc))
     run_id = f"cli__{uuid.uuid4().hex[:12]}"
     with backends(cfg) as (store, catalog):
         return _print(args, [retrieve_request(store, catalog, r, run_id=run_id, policy=wiring.fetch_policy(cfg),
-                                        endpoints=cfg.endpoints(), idle_timeout=cfg.crawl_idle_timeout,
+                                        endpoints=cfg.downloads.endpoints(),
+                                        idle_timeout=cfg.downloads.crawl_idle_timeout,
                                         api_keys={"flickr": os.environ.get("FLICKR_APIKEY", "")}).as_dict()
                        for r in requests])
 
@@ -95,8 +96,8 @@ def process_pending(args: argparse.Namespace) -> int:
     from image_pipeline.process.batches import plan_batches, process_batch
 
     cfg = _settings(args.parser)
-    recipes = wiring.processing_recipes(cfg, args.recipe or cfg.recipe_names())  # + the gallery's thumbnails
-    batch_size = args.batch_size or cfg.batch_size
+    recipes = wiring.processing_recipes(cfg, args.recipe or cfg.processing.recipe_names())  # + the gallery's thumbnails
+    batch_size = args.batch_size or cfg.processing.batch_size
 
     def rekognition():
         import boto3
@@ -119,7 +120,7 @@ def process_pending(args: argparse.Namespace) -> int:
         for batch in plan_batches(catalog, recipes, batch_size,
                                   features_version=extraction.get("features_version"), book=book):
             counts = process_batch(store, catalog, recipes, batch, limits=wiring.limits(cfg), book=book,
-                                   max_attempts=cfg.max_attempts, **extraction)
+                                   max_attempts=cfg.processing.max_attempts, **extraction)
             for key in COUNTS:
                 result[key] += counts[key]
             result["problems"] += counts["problems"]
@@ -166,8 +167,9 @@ def deliver(args: argparse.Namespace) -> int:
             args.parser.error(str(exc))
         return _print(args, deliver_selection(
             store, catalog, wiring.mailer(cfg, store), Selection(args.keyword, args.run_id), recipe,
-            recipient=args.to or cfg.email_to, sender=cfg.email_from, attach_max_bytes=cfg.attach_max_bytes,
-            link_expiry_seconds=cfg.link_expiry_seconds, templates_dir=cfg.email_templates,
+            recipient=args.to or cfg.email.email_to, sender=cfg.email.email_from,
+            attach_max_bytes=cfg.email.attach_max_bytes,
+            link_expiry_seconds=cfg.email.link_expiry_seconds, templates_dir=cfg.email.email_templates,
         ))
 
 

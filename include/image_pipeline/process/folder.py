@@ -181,11 +181,10 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
         progress_stream: TextIO = sys.stderr, limits: Any = None) -> tuple[int, dict[str, Any]]:
     """Process the folder ``src`` into ``dest``; returns (exit status, report). ``recipes`` are
     :class:`~image_pipeline.process.recipes.Recipe` objects (or names and YAML paths, looked up in
-    the environment's recipe book); ``limits`` default to the environment's."""
+    the shipped recipes); ``limits`` default to :class:`Limits`' (the CLI passes the settings')."""
     from image_pipeline.process.limits import Limits
     from image_pipeline.core.errors import InvalidRequest, RecipeError
     from image_pipeline.process.recipes import get_recipe
-    from image_pipeline.settings import Settings, SettingsError
 
     if not src.is_dir():
         raise UsageError(f"SRC is not a folder: {src}")
@@ -193,8 +192,8 @@ def run(src: Path, dest: Path, recipes: list[Any], workers: int = 1, report: Pat
         raise UsageError("--workers must be at least 1")
     try:
         recipes = [get_recipe(r) if isinstance(r, str) else r for r in recipes]
-        limits = limits or Limits.from_settings(Settings.from_env())
-    except (InvalidRequest, RecipeError, SettingsError) as exc:  # an unknown or broken recipe, bad settings
+        limits = limits or Limits()
+    except (InvalidRequest, RecipeError) as exc:  # an unknown or broken recipe
         raise UsageError(str(exc)) from None
     if len({r.name for r in recipes}) != len(recipes):
         raise UsageError("a recipe is named twice")

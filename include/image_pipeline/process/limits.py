@@ -21,8 +21,8 @@ class Limits:
     def from_settings(cls, cfg: Any) -> "Limits":
         """From :class:`~image_pipeline.settings.Settings` (``GALLERY_DOWNLOAD_MAX_PIXELS``, ``GALLERY_MAX_FRAMES``,
         ``GALLERY_IMAGE_TIME_LIMIT``)."""
-        return cls(max_pixels=cfg.download_max_pixels, max_frames=cfg.max_frames,
-                   time_limit=float(cfg.image_time_limit))
+        return cls(max_pixels=cfg.downloads.download_max_pixels, max_frames=cfg.processing.max_frames,
+                   time_limit=float(cfg.processing.image_time_limit))
 
 
 class Deadline:

@@ -41,7 +41,7 @@ from image_pipeline.process.operations import OPERATIONS, RecipeError
 from image_pipeline.process.operations.base import parse_colour
 from image_pipeline.process.pictures import PictureRef, picture_ref
 from image_pipeline.process.plan import gray_first, needed_scale
-from image_pipeline.settings import Settings
+from image_pipeline.settings import config_dir
 
 # format name -> (Pillow format, extension, content type, lossy, has alpha)
 FORMATS = {
@@ -310,12 +310,13 @@ def save_recipe(catalog: Any, spec: dict[str, Any], saved_by: str, saved_at: str
 
 
 def default_book() -> RecipeBook:
-    """The book the settings in the environment describe (what :mod:`image_pipeline.wiring` builds too)."""
-    return RecipeBook(Settings.from_env().recipe_folders())
+    """The shipped recipes (``config/recipes``): a caller with the user's folder too (``GALLERY_RECIPES_DIR``)
+    passes the book :func:`image_pipeline.wiring.recipe_book` builds from the settings."""
+    return RecipeBook([str(config_dir() / "recipes")])
 
 
 def all_recipes() -> dict[str, Recipe]:
-    """Every recipe by name: the shipped ones, then the user's (``GALLERY_RECIPES_DIR``)."""
+    """Every shipped recipe by name."""
     return default_book().all()
 
 

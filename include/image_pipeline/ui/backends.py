@@ -55,7 +55,7 @@ class Backends:
             if opened is None:
                 opened = self._local.catalog = self._catalog_factory()
             return opened
-        if self.cfg.catalog == "mongo":  # one client for the process
+        if self.cfg.catalog.backend == "mongo":  # one client for the process
             if self._shared is None:
                 from image_pipeline.airflow_adapter import hooks
 

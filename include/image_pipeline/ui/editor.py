@@ -115,7 +115,7 @@ def _checked_recipe(b: Backends, spec: dict[str, Any], origin: str) -> Any:
     from image_pipeline.process.pictures import gallery_sha256, named_pictures
     from image_pipeline.process.recipes import parse_recipe
 
-    recipe = parse_recipe(spec, origin, b.cfg.recipe_folders())
+    recipe = parse_recipe(spec, origin, b.cfg.processing.recipe_folders())
     for operation, picture in named_pictures(recipe.steps):
         sha256 = gallery_sha256(picture)
         if sha256 is not None and b.catalog.get(sha256) is None:
@@ -173,7 +173,7 @@ def _recipe_item(recipe: Any, origin: Literal["file", "saved"], b: Backends, sav
 
     spec = recipe_spec(recipe)
     return {"name": recipe.name, "description": recipe.description, "version": recipe.version,
-            "gallery_thumb": recipe.name == b.cfg.gallery_thumb, "origin": origin,
+            "gallery_thumb": recipe.name == b.cfg.processing.gallery_thumb, "origin": origin,
             "operations": spec["operations"], "output": spec["output"], "yaml": recipe_yaml(spec),
             "saved_by": (saved or {}).get("saved_by"), "saved_at": (saved or {}).get("saved_at")}
 
@@ -217,7 +217,7 @@ def save_recipe(body: SavedRecipeBody, request: Request, user: GetUserDep) -> di
     if spec["name"] in b.file_recipe_book().all():
         raise HTTPException(409, f"{spec['name']} is a recipe file's name: choose another name")
     try:  # checked again as it is saved: a picture removed meanwhile is refused all the same
-        stored = save(b.catalog, spec, user.get_name(), folders=b.cfg.recipe_folders())
+        stored = save(b.catalog, spec, user.get_name(), folders=b.cfg.processing.recipe_folders())
     except RecipeError as exc:
         raise HTTPException(422, str(exc)) from None
     return {"name": stored["name"], "version": stored["version"], "yaml": recipe_yaml(stored["spec"])}

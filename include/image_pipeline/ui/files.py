@@ -140,7 +140,7 @@ def output(sha256: Sha256, recipe: Recipe, request: Request) -> Response:
             summary="The gallery's thumbnail of the image (GALLERY_GALLERY_THUMB)",
             response_class=Response, responses=_bytes(DOWNLOADABLE, "The thumbnail's bytes"))
 def thumb(sha256: Sha256, request: Request) -> Response:
-    return _output(request, sha256, backends(request).cfg.gallery_thumb)
+    return _output(request, sha256, backends(request).cfg.processing.gallery_thumb)
 
 
 class ArchiveRequest(BaseModel):
@@ -159,7 +159,7 @@ def build_archive(body: ArchiveRequest, request: Request) -> dict[str, Any]:
 
     found = backends(request)
     selection = Selection(images=tuple(body.sha256s))  # well-formed: the body's pattern
-    name = body.recipe or found.cfg.recipe_names()[0]
+    name = body.recipe or found.cfg.processing.recipe_names()[0]
     book = found.recipe_book()
     if name not in book.names():
         raise HTTPException(404, f"no such recipe: {name}")

@@ -168,7 +168,7 @@ def list_images(
         count = _count(b, filters)
     except InvalidRequest as exc:  # a cursor this API did not give: the request's fault
         raise HTTPException(400, str(exc)) from None
-    base, thumb = root(request), b.cfg.gallery_thumb
+    base, thumb = root(request), b.cfg.processing.gallery_thumb
     return {"items": [summary(d, base, thumb) for d in items], "next_cursor": next_cursor, "count": count}
 
 
@@ -189,7 +189,7 @@ def image_detail(sha256: Sha256, request: Request, b: BackendsDep) -> dict[str, 
     head = doc.get("duplicate_of") or sha256
     group, _ = b.catalog.list_images({"group": head}, sort="oldest", limit=24)
     others = [d for d in group if d["sha256"] != sha256]
-    return detail(doc, root(request), airflow_base(), b.cfg.gallery_thumb, others)
+    return detail(doc, root(request), airflow_base(), b.cfg.processing.gallery_thumb, others)
 
 
 @router.get("/metrics", summary="The analytics' daily metrics documents, by day", response_model=list[DailyMetrics],
@@ -211,10 +211,11 @@ def similar_index(b: Backends):
     index = b.__dict__.get("similar")
     if index is None:
         cfg = b.cfg
-        catalog_id = f"sqlite:{cfg.sqlite_path}" if cfg.catalog == "sqlite" else f"mongo:{cfg.mongo_db}"
-        shared = index_for(catalog_id, cfg.similar_exact_max, cfg.similar_cache_dir)
+        where = cfg.catalog
+        catalog_id = f"sqlite:{where.sqlite_path}" if where.backend == "sqlite" else f"mongo:{where.mongo_db}"
+        shared = index_for(catalog_id, cfg.models.similar_exact_max, cfg.models.similar_cache_dir)
         # Tests hand in their own catalog: a private index then, never the settings' cache file.
-        index = shared if b._catalog_factory is None else SimilarIndex(cfg.similar_exact_max)
+        index = shared if b._catalog_factory is None else SimilarIndex(cfg.models.similar_exact_max)
         b.__dict__["similar"] = index
     return index
 
@@ -226,7 +227,7 @@ def _similar_items(b: Backends, request: Request, hits: list[dict[str, Any]]) ->
     for hit in hits:
         doc = b.catalog.get(hit["sha256"])
         if doc is not None:
-            items.append({**summary(doc, root(request), b.cfg.gallery_thumb), "score": hit["score"]})
+            items.append({**summary(doc, root(request), b.cfg.processing.gallery_thumb), "score": hit["score"]})
     return items
 
 
@@ -277,8 +278,8 @@ def _picture(b: Backends, data: bytes):
         info = inspect_image(data)
     except BadImage as exc:
         raise HTTPException(400, str(exc)) from None
-    if info.width * info.height > b.cfg.download_max_pixels:
-        raise HTTPException(400, f"more than {b.cfg.download_max_pixels} pixels")
+    if info.width * info.height > b.cfg.downloads.download_max_pixels:
+        raise HTTPException(400, f"more than {b.cfg.downloads.download_max_pixels} pixels")
     from image_pipeline.process.decode import DECODE_ERRORS
 
     im = Image.open(io.BytesIO(data))
@@ -313,7 +314,7 @@ async def similar_to_file(request: Request, b: BackendsDep, k: int = Query(12, g
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
 
-    limit = b.cfg.upload_max_bytes
+    limit = b.cfg.gallery.upload_max_bytes
     length = request.headers.get("content-length")
     if length is None or not length.isdigit():
         raise HTTPException(411, "a Content-Length is required")

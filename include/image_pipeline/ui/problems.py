@@ -150,7 +150,7 @@ def problems(request: Request, b: BackendsDep,
     truncated = len(docs) > MAX_SCANNED
     docs = docs[:MAX_SCANNED]
     grouped = group_problems(docs)
-    base, ui_root, thumb = airflow_base(), root(request), b.cfg.gallery_thumb
+    base, ui_root, thumb = airflow_base(), root(request), b.cfg.processing.gallery_thumb
 
     def shaped(g: _Group) -> ProblemGroup:
         return ProblemGroup(kind=g.kind, recipe=g.recipe, reason=g.reason, count=len(g.docs),
@@ -177,7 +177,7 @@ def retry_conf(body: RetryRequest, request: Request) -> RetryConf:
     from image_pipeline.process.recovery import failed_recipes
 
     images = list(dict.fromkeys(body.sha256s))  # well-formed: the body's pattern
-    defaults = b.cfg.recipe_names()
+    defaults = b.cfg.processing.recipe_names()
     # The same recipes the run's planning adds for a retry (a recipe deleted since is left out: naming
     # it would refuse the whole run); named here too so the run's form shows what it will make.
     failed = failed_recipes((b.catalog.get(s) or {} for s in images), b.recipe_book().names())

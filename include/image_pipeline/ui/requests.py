@@ -41,7 +41,7 @@ class ImageRequest(BaseModel):
              responses=errors(400, 404, 422, 429, *READ))
 def request_images(body: ImageRequest, request: Request, user: GetUserDep) -> Any:
     cfg = backends(request).cfg
-    limit, window = cfg.request_rate_limit, cfg.request_rate_window
+    limit, window = cfg.gallery.request_rate_limit, cfg.gallery.request_rate_window
     with one_at_a_time(REQUEST_DAG) as runs:
         now = datetime.now(timezone.utc)
         wait = retry_after(runs.times_by(user.get_name(), now - timedelta(seconds=window), limit), limit, window, now)

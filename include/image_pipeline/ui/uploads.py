@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from image_pipeline.settings import Settings
+from image_pipeline.settings import GallerySettings
 from image_pipeline.ui.auth import GetUserDep, can_upload
 from image_pipeline.ui.backends import Backends, backends
 from image_pipeline.ui.schemas import BACKEND, Uploads, errors
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api", tags=["uploads"])
 MULTIPART_OVERHEAD = 64 * 1024  # per file: boundaries and part headers
 # The multipart body the route reads itself (streamed into temporary files, bounded before it is read):
 # described here. The limits are the settings' defaults (the document is the same on every install).
-DEFAULT_MAX_FILES = Settings.__dataclass_fields__["upload_max_files"].default
+DEFAULT_MAX_FILES = GallerySettings.model_fields["upload_max_files"].default
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
     "schema": {"type": "object", "required": ["files"], "additionalProperties": False, "properties": {
         "files": {"type": "array", "minItems": 1, "maxItems": DEFAULT_MAX_FILES,
@@ -45,7 +45,7 @@ def _store_one(b: Backends, upload: UploadFile, uploaded_by: str) -> dict[str, A
 
     name = upload.filename or ""
     answer: dict[str, Any] = {"name": name, "status": "refused", "reason": None, "sha256": None}
-    limit = b.cfg.upload_max_bytes
+    limit = b.cfg.gallery.upload_max_bytes
     upload.file.seek(0)
     data = upload.file.read(limit + 1)
     if len(data) > limit:
@@ -67,7 +67,7 @@ def _store_one(b: Backends, upload: UploadFile, uploaded_by: str) -> dict[str, A
                      "needs the right to trigger gallery_inbox")
 async def upload(request: Request, user: GetUserDep) -> dict[str, Any]:
     b = backends(request)
-    max_files, max_bytes = b.cfg.upload_max_files, b.cfg.upload_max_bytes
+    max_files, max_bytes = b.cfg.gallery.upload_max_files, b.cfg.gallery.upload_max_bytes
     length = request.headers.get("content-length")
     if length is None or not length.isdigit():
         raise HTTPException(411, "a Content-Length is required")

@@ -28,7 +28,7 @@ def s3_events(moto_server, s3_client, s3_bucket, monkeypatch):
     s3_client.put_bucket_notification_configuration(Bucket=s3_bucket, NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
                                  "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "gallery/inbox/"}]}}}]})
-    yield Settings(store_url=f"s3://{s3_bucket}/gallery", inbox_sqs_queue=queue_url), sqs, queue_url
+    yield Settings(store={"store_url": f"s3://{s3_bucket}/gallery", "inbox_sqs_queue": queue_url}), sqs, queue_url
     sqs.delete_queue(QueueUrl=queue_url)
 
 
@@ -89,8 +89,8 @@ def test_the_inbox_asset_watches_the_queue_when_the_settings_name_one():
     assert out.stdout.split()[-1] == "MessageQueueTrigger"
 
 
-@pytest.mark.parametrize("cfg", [Settings(), Settings(inbox_sqs_queue="https://sqs.example/1/q"),
-                                 Settings(store_url="s3://bucket/gallery")], ids=["local", "local+queue", "s3"])
+@pytest.mark.parametrize("cfg", [Settings(), Settings(store={"inbox_sqs_queue": "https://sqs.example/1/q"}),
+                                 Settings(store={"store_url": "s3://bucket/gallery"})], ids=["local", "local+queue", "s3"])
 def test_without_a_queue_or_with_local_files_the_inbox_is_listed(cfg):
     from image_pipeline.airflow_adapter.triggers import InboxTrigger, inbox_trigger
 

@@ -121,9 +121,9 @@ def test_the_connection_extra_and_the_setting_name_the_ca_bundle(monkeypatch):
     def conn(**extra):
         return SimpleNamespace(host="mail.example.com", port=587, login="u", password="p", extra_dejson=extra)
 
-    cfg = Settings(smtp_ca_bundle="/etc/pipeline/ca.pem")
+    cfg = Settings(email={"smtp_ca_bundle": "/etc/pipeline/ca.pem"})
     assert smtp_mailer(conn(disable_ssl=True), cfg).ca_bundle == "/etc/pipeline/ca.pem"
     assert smtp_mailer(conn(disable_ssl=True, ca_bundle="/conn/ca.pem"), cfg).ca_bundle == "/conn/ca.pem"
     assert smtp_mailer(conn(disable_ssl=True), Settings()).ca_bundle is None  # the system's trust store
     monkeypatch.setenv("GALLERY_SMTP_CA_BUNDLE", "/env/ca.pem")
-    assert Settings.from_env().smtp_ca_bundle == "/env/ca.pem"
+    assert Settings.from_env().email.smtp_ca_bundle == "/env/ca.pem"

@@ -21,7 +21,7 @@ FAST = dict(s3_connect_timeout=2, s3_read_timeout=1)
 
 def store_through(monkeypatch, endpoint, bucket, **settings):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)  # boto3's own configuration: the store's endpoint
-    return wiring.object_store(Settings(store_url=f"s3://{bucket}/gallery", **settings))
+    return wiring.object_store(Settings(store={"store_url": f"s3://{bucket}/gallery", **settings}))
 
 
 @pytest.fixture(scope="module")
@@ -114,4 +114,4 @@ def test_the_settings_give_the_store_its_retry_configuration(monkeypatch):
     assert config.retries == {"mode": "adaptive", "max_attempts": 7}
     assert (config.read_timeout, config.connect_timeout) == (15.0, 10.0)
     with pytest.raises(SettingsError):  # a bad setting is no ValueError (no handler of bad input takes it)
-        Settings(s3_retry_mode="legacy")
+        Settings(store={"s3_retry_mode": "legacy"})

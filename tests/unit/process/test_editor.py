@@ -79,7 +79,7 @@ def test_a_select_outside_its_choices_is_refused_like_before():
 
 
 def test_every_shipped_recipe_round_trips_through_its_spec():
-    book = RecipeBook(Settings().recipe_folders())
+    book = RecipeBook(Settings().processing.recipe_folders())
     for recipe in book.all().values():
         again = parse_recipe(recipe_spec(recipe))
         assert again.fingerprint == recipe.fingerprint and again.version == recipe.version
@@ -103,7 +103,7 @@ def test_a_saved_recipe_gives_the_same_bytes_as_the_same_yaml_file(catalog, tmp_
 
 
 def test_saving_again_bumps_the_version_and_the_book_reads_it_at_each_use(catalog):
-    book = RecipeBook(Settings().recipe_folders(), catalog.saved_recipes)
+    book = RecipeBook(Settings().processing.recipe_folders(), catalog.saved_recipes)
     assert "soft_gray" not in book.all() and "thumb" in book.all()
     first = save_recipe(catalog, SPEC, "editor")
     assert first["version"] == 1 and book.get("soft_gray").version == 1
@@ -124,8 +124,8 @@ def test_an_invalid_recipe_is_refused_before_anything_is_saved(catalog):
 
 def test_a_recipe_file_wins_over_a_saved_recipe_of_the_same_name(catalog):
     save_recipe(catalog, {**SPEC, "name": "thumb"}, "editor")
-    book = RecipeBook(Settings().recipe_folders(), catalog.saved_recipes)
-    assert book.get("thumb").fingerprint == RecipeBook(Settings().recipe_folders()).get("thumb").fingerprint
+    book = RecipeBook(Settings().processing.recipe_folders(), catalog.saved_recipes)
+    assert book.get("thumb").fingerprint == RecipeBook(Settings().processing.recipe_folders()).get("thumb").fingerprint
 
 
 def test_the_preview_is_the_engines_output_reduced(tmp_path):

@@ -117,7 +117,7 @@ def test_processing_records_features_once_with_near_duplicate_groups(tmp_path, m
     scene().resize((320, 240)).save(folder / "a-small.jpg", quality=70)  # the same picture, smaller
     Image.effect_noise((300, 300), 80).convert("RGB").save(folder / "noise.png")
     store = LocalStore(tmp_path / "store")
-    extraction = feature_extraction(Settings(labels="none"))
+    extraction = feature_extraction(Settings(models={"labels": "none"}).models)
     with SqliteCatalog(tmp_path / "catalog.sqlite3") as catalog:
         ingest_folder(store, catalog, folder, keyword="k", run_id="r1")
         version = extraction["features_version"]
@@ -340,7 +340,7 @@ def test_rekognition_labels_through_moto():
 
     with mock_aws():
         client = boto3.client("rekognition", region_name="us-east-1")
-        labeler = F.labeler_from_settings(Settings(labels="rekognition"), lambda: client)
+        labeler = F.labeler_from_settings(Settings(models={"labels": "rekognition"}).models, lambda: client)
         features = F.extract_features(Image.new("RGB", (800, 600), (10, 20, 30)), None, labeler=labeler)
     assert features["label_source"] == "rekognition"
     assert features["labels"][0]["name"] == "Mobile Phone"
@@ -368,14 +368,14 @@ def test_rekognition_request_and_errors_with_a_stubber():
 
 
 def test_labeler_from_settings(monkeypatch):
-    assert F.labeler_from_settings(Settings(labels="none")) is None
-    assert isinstance(F.labeler_from_settings(Settings(labels="local")), F.LocalLabeler)
+    assert F.labeler_from_settings(Settings(models={"labels": "none"}).models) is None
+    assert isinstance(F.labeler_from_settings(Settings(models={"labels": "local"}).models), F.LocalLabeler)
     with pytest.raises(ValueError):
-        F.labeler_from_settings(Settings(labels="rekognition"))
+        F.labeler_from_settings(Settings(models={"labels": "rekognition"}).models)
     monkeypatch.setattr(F_local, "local_labels_available", lambda: False)
-    assert F.labeler_from_settings(Settings(labels="local")) is None
+    assert F.labeler_from_settings(Settings(models={"labels": "local"}).models) is None
     assert F.extract_features(Image.new("RGB", (10, 10)), None)["label_source"] == "none"
     with pytest.raises(SettingsError):
-        Settings(labels="clip")
+        Settings(models={"labels": "clip"})
     monkeypatch.setenv("GALLERY_LABELS", "rekognition")
-    assert Settings.from_env().labels == "rekognition"
+    assert Settings.from_env().models.labels == "rekognition"

@@ -318,7 +318,7 @@ def test_a_batch_whose_labeller_fails_fails_its_task_and_records_nothing(gallery
     store, catalog, book = gallery
     todo = _decodable(catalog, book, "half_gray")
     monkeypatch.setattr(embedding, "session", lambda: FailingSession(ort_state.RuntimeException("out of memory")))
-    features = feature_extraction(Settings(labels="local", features=True, embeddings=True))
+    features = feature_extraction(Settings(models={"labels": "local", "features": True, "embeddings": True}).models)
     with pytest.raises(Unavailable, match="efficientnet-lite0"):
         process_batch(store, catalog, ["half_gray"], todo, book=book, run_id="run1", **features)
     _untouched(catalog, todo)  # the first image's labels failed: it, and the images after it, as they were

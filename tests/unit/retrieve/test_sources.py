@@ -21,8 +21,8 @@ def test_every_search_source_endpoint_is_overridden_by_its_variable(monkeypatch)
     for engine in SEARCH_ENGINES:
         monkeypatch.setenv(f"GALLERY_{engine.upper()}_URL", f"http://127.0.0.1:1/{engine}")
     monkeypatch.setenv("GALLERY_STORE_URL", "file:///tmp/store")  # a setting of its own, not an endpoint
-    endpoints = Settings.from_env().endpoints()
+    endpoints = Settings.from_env().downloads.endpoints()
     assert {engine: endpoints.get(engine) for engine in SEARCH_ENGINES} == {
         engine: f"http://127.0.0.1:1/{engine}" for engine in SEARCH_ENGINES}
     assert "store" not in endpoints
-    assert Settings().endpoints() == {}
+    assert Settings().downloads.endpoints() == {}

@@ -81,7 +81,7 @@ def backends(request, gallery_files, tmp_path):
         shared = MongoCatalog(mongomock.MongoClient()["gallery"])
         insert_docs(shared, docs)
         factory = lambda: shared  # noqa: E731
-    return Backends(Settings(store_url=store.url, sqlite_path=str(tmp_path / "unused.sqlite3")), store=store,
+    return Backends(Settings(store={"store_url": store.url}, catalog={"sqlite_path": str(tmp_path / "unused.sqlite3")}), store=store,
                     catalog=factory)
 
 

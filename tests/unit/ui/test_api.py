@@ -315,7 +315,7 @@ def test_s3_files_redirect_to_a_presigned_url(s3_client, s3_bucket, gallery_file
     path = tmp_path / "catalog.sqlite3"
     with SqliteCatalog(path) as cat:
         insert_docs(cat, docs)
-    app = create_app(Backends(Settings(store_url=s3.url), store=s3, catalog=lambda: SqliteCatalog(path)))
+    app = create_app(Backends(Settings(store={"store_url": s3.url}), store=s3, catalog=lambda: SqliteCatalog(path)))
     with TestClient(app) as client:
         headers = {"Authorization": f"Bearer {tokens['viewer']}"}
         response = client.get(f"/api/images/{doc['sha256']}/thumb", headers=headers, follow_redirects=False)

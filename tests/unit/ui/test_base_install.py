@@ -49,7 +49,7 @@ def _client(gallery, tmp_path):
     path = shutil.copyfile(gallery / "catalog.sqlite3", tmp_path / "catalog.sqlite3")
     # The catalog from the settings, as in production: the similar-images index is then the process's
     # shared one, with its saved copy in the cache folder (what imported faiss and answered a 500).
-    backends = Backends(Settings(store_url=store.url, sqlite_path=str(path), similar_cache_dir=str(tmp_path / "idx")),
+    backends = Backends(Settings(store={"store_url": store.url}, catalog={"sqlite_path": str(path)}, models={"similar_cache_dir": str(tmp_path / "idx")}),
                         store=store)
     return TestClient(create_app(backends), raise_server_exceptions=False), backends
 

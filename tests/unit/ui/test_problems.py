@@ -6,7 +6,6 @@ the conf a Retry triggers."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 
@@ -36,7 +35,8 @@ def troubled(backends, gallery_files):
     cat.record_attempt(c, BOOM, AT, run_id=RUN_FAILED, release=RELEASE, dag_id="gallery_process")
     cat.record_quarantine(d, f"failed 3 times: {BOOM}", "process", "quarantine/d.jpg", AT, kind="unexpected",
                           release=RELEASE, run_id=RUN_GONE, attempts=3)
-    backends._cfg = dataclasses.replace(backends.cfg, recipes="half_gray,thumb")
+    cfg = backends.cfg
+    backends._cfg = cfg.model_copy(update={"processing": cfg.processing.model_copy(update={"recipes": "half_gray,thumb"})})
     return {"a": a, "b": b, "c": c, "d": d, "e": e,
             "before": [doc for doc in docs if doc.get("quarantine")]}  # the sample set's own quarantines
 

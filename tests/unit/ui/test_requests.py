@@ -28,14 +28,15 @@ def image_request_in_db(auth_manager):
 @pytest.fixture
 def limited(backends, monkeypatch):
     """A limit of 3 requests a window, and no run of image_request left from another test."""
-    import dataclasses
 
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
     with create_session() as session:
         session.query(DagRun).filter(DagRun.dag_id == "image_request").delete()
-    backends._cfg = dataclasses.replace(backends.cfg, request_rate_limit=3, request_rate_window=3600)
+    cfg = backends.cfg
+    backends._cfg = cfg.model_copy(update={"gallery": cfg.gallery.model_copy(
+        update={"request_rate_limit": 3, "request_rate_window": 3600})})
     return backends
 
 

@@ -105,8 +105,7 @@ def airflow_api(request, auth_manager, image_request_in_db, gallery_files, tmp_p
     gallery = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/gallery")
     # The catalog from the settings, as in production (the similar-images index the process's, saved in
     # its cache folder).
-    gallery.state.backends = Backends(Settings(store_url=store.url, sqlite_path=str(path),
-                                               similar_cache_dir=str(tmp_path / "similar")), store=store)
+    gallery.state.backends = Backends(Settings(store={"store_url": store.url}, catalog={"sqlite_path": str(path)}, models={"similar_cache_dir": str(tmp_path / "similar")}), store=store)
     from airflow_stack import free_port
 
     hidden = without_ml() if request.param == "base" else contextlib.nullcontext()

@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from contextlib import contextmanager
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from image_pipeline.core.errors import Unavailable, describe
-from image_pipeline.settings import PROJECT_ROOT, Settings
+from image_pipeline.settings import PROJECT_ROOT
 
 # model -> the packages it needs (import names)
 PACKAGES: dict[str, tuple[str, ...]] = {
@@ -50,16 +50,33 @@ def available(model: str) -> bool:
             and (model not in WEIGHTS or WEIGHTS[model].is_file()))
 
 
-@cache
-def settings() -> Settings:
-    """The settings the models read (threads, methods), from the environment once per process."""
-    return Settings.from_env()
+@dataclass(frozen=True)
+class ModelOptions:
+    """How the models run, for the whole process (their sessions are cached per process): set by the
+    composition root (:func:`image_pipeline.wiring.configure_models`) from the settings."""
+
+    threads: int = 1  # threads per model session (GALLERY_MODEL_THREADS)
+    background_method: str = "auto"  # remove_background's method when a recipe names none (GALLERY_BACKGROUND_METHOD)
+    style_transfer: bool = True  # false: style_transfer runs OpenCV's stylization (GALLERY_STYLE_TRANSFER)
+
+
+_options = ModelOptions()
+
+
+def configure(options: ModelOptions) -> None:
+    """Use ``options`` from now on in this process (sessions already loaded keep their threads)."""
+    global _options
+    _options = options
+
+
+def options() -> ModelOptions:
+    return _options
 
 
 def threads() -> int:
-    """Threads per model session: ``GALLERY_MODEL_THREADS`` (1: a worker runs one image at a time per
-    process, and more threads per process only contend with the executor's other processes)."""
-    return settings().model_threads
+    """Threads per model session (1: a worker runs one image at a time per process, and more threads per
+    process only contend with the executor's other processes)."""
+    return _options.threads
 
 
 def onnx_session(model: str, path: str):

@@ -22,7 +22,7 @@ MASK_SIDE = 512  # masks are computed on a copy at most this large a side, then 
 def background_method(requested: str | None) -> tuple[str, str | None]:
     """(the method that will run, the model found absent or None): ``requested`` (None: the setting
     ``GALLERY_BACKGROUND_METHOD``), U²-Net-p only when installed."""
-    method = requested or models.settings().background_method
+    method = requested or models.options().background_method
     if method not in ("auto",) + BACKGROUND_METHODS:
         raise RecipeError(f"remove_background: method is {', '.join(BACKGROUND_METHODS)} or auto")
     if method == "grabcut":
@@ -174,10 +174,10 @@ def style_transfer(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     if min(im.size) < 32:  # the network's smallest input: a tiny image stays as it is
         ctx.facts["style_transfer"] = {"method": "none", "reason": "smaller than 32 px"}
         return im
-    if not (models.settings().style_transfer and models.available("style")):
+    if not (models.options().style_transfer and models.available("style")):
         from image_pipeline.process.operations.artistic import cv_stylization
 
-        absent = "off" if not models.settings().style_transfer else net.MODEL
+        absent = "off" if not models.options().style_transfer else net.MODEL
         ctx.facts["style_transfer"] = {"method": "opencv-stylization", "absent": absent}
         stylized = cv_stylization(as_rgb(im))
         return stylized if p["strength"] >= 1 else keep_alpha(
