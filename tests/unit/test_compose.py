@@ -139,9 +139,10 @@ def compose_problems(compose: dict) -> list[str]:
     # The bucket is GALLERY_STORE_URL's, created by airflow-init (idempotent) before any task runs.
     if cfg.store.is_s3 and not ('os.environ["GALLERY_STORE_URL"]' in init and "s3.create_bucket(Bucket=bucket)" in init):
         problems.append("airflow-init does not create GALLERY_STORE_URL's bucket")
-    from image_pipeline.airflow_adapter import DOWNLOAD_POOL
+    from image_pipeline.airflow_adapter import DOWNLOAD_POOL, PROCESS_POOL
 
-    for step in ("airflow db migrate", f"airflow pools set {DOWNLOAD_POOL}", "passwords.json", "connections add"):
+    for step in ("airflow db migrate", f"airflow pools set {DOWNLOAD_POOL}", f"airflow pools set {PROCESS_POOL}",
+                 "passwords.json", "connections add"):
         if step not in init:
             problems.append(f"airflow-init does not run {step!r}")
 
@@ -199,10 +200,12 @@ def test_the_harness_uses_the_same_settings_with_only_timings_changed():
     assert not set(re.findall(r'"((?:AIRFLOW__|GALLERY_)\w+)":', harness)) & set(shared)
 
 
-def test_init_creates_the_pool_with_the_script_s_command(compose):
-    from image_pipeline.airflow_adapter import DOWNLOAD_POOL
+def test_init_creates_the_pools_with_the_script_s_commands(compose):
+    from image_pipeline.airflow_adapter import DOWNLOAD_POOL, PROCESS_POOL
 
-    assert f"pools set {DOWNLOAD_POOL}" in (ROOT / "scripts" / "init-airflow").read_text()
+    script = (ROOT / "scripts" / "init-airflow").read_text()
+    assert f"pools set {DOWNLOAD_POOL}" in script
+    assert f'pools set {PROCESS_POOL} "${{GALLERY_PROCESS_SLOTS:-4}}"' in script  # the settings' default
 
 
 def _drop(*path: str):
