@@ -4,9 +4,10 @@
 Finds the images whose recipe outputs are missing or were made by another version of the recipe
 (editing a recipe redoes exactly its outputs), and whose features (EXIF, perceptual hash,
 colours, brightness, blur, faces, labels) are not recorded yet. It splits them into batches (one
-mapped task per batch; `GALLERY_PROCESS_SLOTS` of them at once, by default one per core, and by
-default one batch per slot up to 500 images, so Airflow's cost per task, a process, the imports and
-the models' load, is paid once per core rather than every few dozen images) and runs each image
+mapped task per batch; as many at once as the `gallery_processing` pool has slots,
+`GALLERY_PROCESS_SLOTS`, default 4: set it to the workers' cores in all; and by default one batch
+per slot up to 500 images, so Airflow's cost per task, a process, the imports and the models'
+load, is paid once per core rather than every few dozen images) and runs each image
 through the engine: **one decode for every recipe**, at the smallest scale they all allow (JPEG
 DCT scaling), each output written to `processed/<recipe>/` under the image's hash.
 Each failure is classified where it is caught (`image_pipeline.core.errors`): an image that cannot
