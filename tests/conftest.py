@@ -5,6 +5,7 @@ any test module imports Airflow."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,11 +34,19 @@ for name in list(os.environ):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests under tests/system start real servers: marked ``system`` (``pytest -m "not system"`` skips them)."""
+    """Tests under tests/system start real servers: marked ``system`` (``pytest -m "not system"`` skips them).
+    Tests marked ``export`` need torch, which only `make export-check` installs: deselected unless ``-m``
+    names the marker (``-m export``; an addopts ``-m "not export"`` would be replaced by any other ``-m``,
+    such as make test-distributed's)."""
     system = Path(__file__).parent / "system"
     for item in items:
         if system in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.system)
+    if not re.search(r"\bexport\b", config.option.markexpr or ""):
+        export = [item for item in items if item.get_closest_marker("export")]
+        if export:
+            config.hook.pytest_deselected(items=export)
+            items[:] = [item for item in items if not item.get_closest_marker("export")]
 
 
 @pytest.fixture(scope="session")

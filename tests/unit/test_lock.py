@@ -113,7 +113,7 @@ def test_constraints_txt_locks_every_extra_and_nothing_else(union):
     assert problems(union, direct(extras), hashed=False) == []
 
 
-@pytest.mark.parametrize("name", ["base", "ml", "ml-fab", "test", "bench"])
+@pytest.mark.parametrize("name", ["base", "ml", "ml-fab", "test", "export", "bench"])
 def test_each_install_set_is_its_extras_with_the_versions_of_constraints_txt(name, union):
     assert name in sets()
     lock = parse((REQUIREMENTS / f"{name}.txt").read_text())
@@ -141,11 +141,22 @@ def test_the_weights_wheel_is_pinned_with_its_hash_and_never_installed(union):
     assert not set(lock) & set(union)  # its dependencies (pillow<13) never meet the project's
 
 
+def test_the_test_set_holds_no_torch():
+    """The test install's check of the ONNX file reads torch's recorded outputs: torch and its CUDA
+    packages (~3.9 GB from PyPI) come only with make export-check."""
+    lock = parse((REQUIREMENTS / "test.txt").read_text())
+    assert [name for name in lock if re.match(r"torch|triton|nvidia-|cuda-", name)] == []
+    assert "torch" in parse((REQUIREMENTS / "export.txt").read_text())
+
+
 def test_the_venv_holds_the_locked_versions_only():
-    """make install-test's venv: every package in it is in requirements/test.txt at that version (a
-    local label such as torch's +cpu aside), and every package pyproject.toml names is there."""
+    """make install-test's venv: every package in it is in requirements/test.txt at that version, or in
+    requirements/export.txt where make export-check added it (a local label such as torch's +cpu aside),
+    and every package pyproject.toml names is there."""
     lock = parse((REQUIREMENTS / "test.txt").read_text())
     installed = {normalize(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    if "torch" in installed:
+        lock = {**parse((REQUIREMENTS / "export.txt").read_text()), **lock}
     unlocked = {name: version for name, version in installed.items()
                 if name not in {PROJECT, "pip"} and (name not in lock or Version(version).public != lock[name].version)}
     assert unlocked == {}, "installed beside the lock (make install-test installs exactly requirements/test.txt)"
