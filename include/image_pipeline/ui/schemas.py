@@ -366,7 +366,43 @@ class UploadedFile(Model):
     sha256: str | None = Field(description="The sha256 of its bytes: the id its image will have in the gallery")
 
 
+class InboxEvent(Model):
+    """The inbox's Asset event an upload records, which schedules ``gallery_inbox`` at once."""
+
+    recorded: bool = Field(description="True: recorded, gallery_inbox is scheduled at once; false: the inbox's "
+                                       "watcher finds the files on its next poll (`reason` says why)")
+    id: int | None = Field(description="The event's id in Airflow (GET /api/uploads/progress?event= follows its runs)")
+    timestamp: str | None = Field(description="When it was recorded (ISO, UTC)")
+    reason: str | None = Field(description="Why it was not recorded")
+
+
 class Uploads(Model):
     files: list[UploadedFile]
     accepted: int
     refused: int
+    event: InboxEvent | None = Field(description="The inbox's Asset event for the accepted files (null when none "
+                                                 "was accepted)")
+
+
+class UploadedImage(Model):
+    sha256: str
+    status: Literal["inbox", "raw", "processed", "quarantined"] = Field(
+        description="inbox: not in the gallery yet (waiting for gallery_inbox); raw: in the gallery, waiting for "
+                    "gallery_process; processed or quarantined: done")
+    thumb_url: str | None = Field(description="The gallery's thumbnail (versioned URL), once processed")
+    reason: str | None = Field(description="Why it was quarantined")
+
+
+class RunState(Model):
+    dag_id: str
+    run_id: str
+    state: str = Field(description="Airflow's state of the run: queued, running, success, failed")
+    airflow_url: str = Field(description="Airflow's page of the run")
+
+
+class UploadProgress(Model):
+    images: list[UploadedImage] = Field(description="In the order asked")
+    runs: list[RunState] = Field(description="The runs the upload's event started: gallery_inbox's, then the "
+                                             "gallery_process runs that followed them (empty without an event)")
+    done: bool = Field(description="Every image processed or quarantined, and every run answered ended: nothing "
+                                   "more will change")
