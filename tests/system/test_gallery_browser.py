@@ -264,7 +264,8 @@ def test_three_files_dropped_on_the_upload_page_end_processed_without_a_reload(a
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('[data-testid=upload-row]')).every(r => r.dataset.phase === 'processed')",
         timeout=PROCESS_TIMEOUT * 1000, polling=500)
-    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=upload-row] img'))"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=upload-row] "
+                           "[data-testid=upload-picture][data-source=thumbnail]'))"
                            ".filter(i => i.complete && i.naturalWidth > 0).length === 3")  # each row's thumbnail
     assert navigations == []  # followed to the end without a reload
     shas = rows.evaluate_all("rs => rs.map(r => r.dataset.sha256)")

@@ -38,6 +38,9 @@ export type Problems = Schemas["Problems"];
 export type ProblemGroup = Schemas["ProblemGroup"];
 export type ProblemTotals = Schemas["ProblemTotals"];
 export type UploadedFile = Schemas["UploadedFile"];
+export type InboxEvent = Schemas["InboxEvent"];
+export type UploadProgress = Schemas["UploadProgress"];
+export type UploadedImage = Schemas["UploadedImage"];
 export type Operations = Schemas["Operations"];
 /** What POST /api/images/bulk takes: tags added or removed, or images moved to or from the trash. */
 export type BulkChange = NonNullable<GalleryPaths["/api/images/bulk"]["post"]["requestBody"]>["content"]["application/json"];
@@ -178,6 +181,9 @@ export const api = {
   similar: (sha256: string, signal?: AbortSignal) =>
     ok(client().gallery.GET("/api/images/{sha256}/similar", { params: { path: { sha256 }, query: { k: 12 } }, signal })),
   trash: (sha256: string) => ok(client().gallery.POST("/api/images/{sha256}/trash", image(sha256))),
+  /** Where uploaded images are (inbox, gallery, processed) and the runs their uploads' events started. */
+  uploadProgress: (sha256: string[], event: number[], signal?: AbortSignal) =>
+    ok(client().gallery.GET("/api/uploads/progress", { params: { query: { event, sha256 } }, signal })),
 };
 
 /** The preview of a chain on an image: the engine's JPEG/PNG, and its server time. */
@@ -226,8 +232,12 @@ export const downloadArchive = async (sha256s: string[]): Promise<string> => {
   return archive.name;
 };
 
-/** POST one file to /gallery/api/uploads with XMLHttpRequest, for its upload progress. */
-export const uploadFile = (file: File, onProgress: (fraction: number) => void): Promise<UploadedFile> =>
+/** POST one file to /gallery/api/uploads with XMLHttpRequest, for its upload progress: its answer, and the
+ * inbox's Asset event the upload recorded (null when the file was refused). */
+export const uploadFile = (
+  file: File,
+  onProgress: (fraction: number) => void,
+): Promise<{ event: InboxEvent | null; file: UploadedFile }> =>
   new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     const form = new FormData();
@@ -257,9 +267,12 @@ export const uploadFile = (file: File, onProgress: (fraction: number) => void): 
 
         return;
       }
-      const { files } = body as Schemas["Uploads"];
+      const { event, files } = body as Schemas["Uploads"];
 
-      resolve(files.find((f) => f.name === file.name) ?? files[0] ?? { name: file.name, reason: "no answer for the file", sha256: null, status: "refused" });
+      resolve({
+        event,
+        file: files.find((f) => f.name === file.name) ?? files[0] ?? { name: file.name, reason: "no answer for the file", sha256: null, status: "refused" },
+      });
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, "network error")));
     xhr.send(form);

@@ -37,6 +37,7 @@ export const keys = {
   problems: ["problems"] as const,
   recipes: ["recipes"] as const,
   runProgress: (dagId: string, runId: string) => ["airflow", "runProgress", dagId, runId] as const,
+  uploadProgress: (sha256s: string[], events: number[]) => ["uploads", "progress", sha256s, events] as const,
   // Under the image's key: refreshing an image refreshes its similar images too.
   similar: (sha256: string) => ["image", sha256, "similar"] as const,
 };
@@ -46,13 +47,15 @@ export const keys = {
  * every listing, record, facet and problem read before may be out of date. Those on screen are
  * fetched again at once, the others when next shown.
  */
+export const galleryChanged = (queryClient: QueryClient) =>
+  Promise.all(
+    [keys.images, ["image"], keys.facets, keys.problems].map((queryKey) => queryClient.invalidateQueries({ queryKey })),
+  );
+
 export const useGalleryChanged = () => {
   const queryClient = useQueryClient();
 
-  return () =>
-    Promise.all(
-      [keys.images, ["image"], keys.facets, keys.problems].map((queryKey) => queryClient.invalidateQueries({ queryKey })),
-    );
+  return () => galleryChanged(queryClient);
 };
 
 // -- following a DAG run ------------------------------------------------------------------------------
@@ -63,19 +66,45 @@ export type RunHandle = { dagId: string; runId: string };
 export const RUN_ENDED: ReadonlySet<string> = new Set(["success", "failed"]);
 export const runEnded = (state: string | undefined): boolean => state !== undefined && RUN_ENDED.has(state);
 
-const POLL_FIRST_MS = 1000;
+// A run of the pipeline moves every second or two (a task queued, started, ended): the first polls
+// come soon, then back off while nothing changes.
+const POLL_FIRST_MS = 500;
 const POLL_FACTOR = 1.5;
-const POLL_MAX_MS = 5000;
+const POLL_MAX_MS = 4000;
 
-/** The wait before the next poll of a run, after `polls` answers: 1 s, 1.5 s, 2.25 s, ... up to 5 s. */
+/** The wait before the next poll after `polls` unchanged answers: 0.5 s, 0.75 s, 1.1 s, ... up to 4 s. */
 export const pollDelay = (polls: number): number => Math.min(POLL_FIRST_MS * POLL_FACTOR ** polls, POLL_MAX_MS);
+
+/** What refetchInterval is given: a query's state (TanStack Query's Query, or a test's stand-in). */
+type Followed = { state: { data?: unknown; dataUpdateCount: number } };
+
+// Per query, the answer last seen and the answer count when it arrived. TanStack Query's structural
+// sharing keeps an answer equal to the one before as the same object, so a new object is a change.
+const lastChange = new WeakMap<Followed, { at: number; data: unknown }>();
+
+/**
+ * The wait before the next poll of something followed (a run, an upload): the back-off counts the
+ * answers since the last one that changed, so each change starts it again at its shortest wait.
+ */
+export const followDelay = (query: Followed): number => {
+  const { data, dataUpdateCount } = query.state;
+  const seen = lastChange.get(query);
+
+  if (seen === undefined || seen.data !== data) {
+    lastChange.set(query, { at: dataUpdateCount, data });
+
+    return pollDelay(0);
+  }
+
+  return pollDelay(dataUpdateCount - seen.at);
+};
 
 /** A run's state, polled with back-off until it ends. */
 export const useDagRun = (run: RunHandle | undefined) =>
   useQuery({
     queryFn: run === undefined ? skipToken : ({ signal }) => airflow.dagRun(run.dagId, run.runId, signal),
     queryKey: keys.dagRun(run?.dagId ?? "", run?.runId ?? ""),
-    refetchInterval: (query) => (runEnded(query.state.data?.state) ? false : pollDelay(query.state.dataUpdateCount)),
+    refetchInterval: (query) => (runEnded(query.state.data?.state) ? false : followDelay(query)),
     staleTime: 0,
   });
 
@@ -94,7 +123,22 @@ export const useRunProgress = (run: RunHandle | undefined) =>
             return { run: current, tasks };
           },
     queryKey: keys.runProgress(run?.dagId ?? "", run?.runId ?? ""),
-    refetchInterval: (query) => (runEnded(query.state.data?.run.state) ? false : pollDelay(query.state.dataUpdateCount)),
+    refetchInterval: (query) => (runEnded(query.state.data?.run.state) ? false : followDelay(query)),
+    staleTime: 0,
+  });
+
+/**
+ * Uploaded images followed from the inbox to processed, with the runs their uploads' events started:
+ * polled with back-off (again from the shortest wait whenever something moved), stopped when every
+ * image is processed or quarantined.
+ */
+export const useUploadProgress = (sha256s: string[], events: number[]) =>
+  useQuery({
+    enabled: sha256s.length > 0,
+    placeholderData: keepPreviousData,
+    queryFn: ({ signal }) => api.uploadProgress(sha256s, events, signal),
+    queryKey: keys.uploadProgress(sha256s, events),
+    refetchInterval: (query) => (query.state.data?.done === true ? false : followDelay(query)),
     staleTime: 0,
   });
 

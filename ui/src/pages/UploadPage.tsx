@@ -1,37 +1,45 @@
-import { Alert, Badge, Box, Button, Flex, Image, Progress, Stack, Text } from "@chakra-ui/react";
-import { useQueries, useQuery } from "@tanstack/react-query";
-import { type DragEvent, useRef, useState } from "react";
+import { Alert, Badge, Box, Button, Flex, Image, Link, Progress, Stack, Text } from "@chakra-ui/react";
+import { useQueryClient } from "@tanstack/react-query";
+import { type DragEvent, useEffect, useRef, useState } from "react";
 import { Link as RouterLink } from "react-router-dom";
 
-import { type ImageDetail, ApiError, api, apiUrl, uploadFile } from "src/api";
+import { type UploadedImage, ApiError, apiUrl, uploadFile } from "src/api";
 import { useAppPath } from "src/components/root";
-import { keys, pollDelay } from "src/queries";
+import { galleryChanged, useUploadProgress } from "src/queries";
 
-type Phase = "uploading" | "refused" | "waiting" | "processed" | "quarantined";
+type Phase = "uploading" | "refused" | "waiting" | "processing" | "processed" | "quarantined";
 
-/** A file as sent: its upload's progress and the API's answer (processing is followed apart). */
+/**
+ * A file as sent: its upload's progress and the API's answer (processing is followed apart), and the
+ * picture as the browser already has it (an object URL of the dropped file), shown until the
+ * pipeline's thumbnail exists; undefined when the browser cannot show the file.
+ */
 type Upload = {
+  event?: number;
   file: File;
   id: number;
+  local?: string;
   message?: string;
   phase: "uploading" | "refused" | "waiting";
   progress: number;
   sha256?: string;
 };
 
-/** What the row shows: the upload, or once processing has decided, the image's record. */
-type Row = Upload & { detail?: ImageDetail; shown: Phase };
+/** What the row shows: the upload, then where its image is (the inbox, processing, done). */
+type Row = Upload & { image?: UploadedImage; shown: Phase };
 
 const statusText = (row: Row): string => {
   switch (row.shown) {
     case "uploading":
       return `uploading ${Math.round(row.progress * 100)}%`;
     case "waiting":
-      return "uploaded, waiting for processing";
+      return "uploaded, waiting for the inbox";
+    case "processing":
+      return "in the gallery, processing";
     case "processed":
       return "processed";
     case "quarantined":
-      return `quarantined: ${row.detail?.quarantine?.reason ?? "no reason given"}`;
+      return `quarantined: ${row.image?.reason ?? "no reason given"}`;
     case "refused":
       return `refused: ${row.message ?? ""}`;
   }
@@ -39,13 +47,21 @@ const statusText = (row: Row): string => {
 
 const PALETTE: Record<Phase, string> = {
   processed: "green",
+  processing: "cyan",
   quarantined: "orange",
   refused: "red",
   uploading: "blue",
   waiting: "gray",
 };
 
-const DONE = new Set(["processed", "quarantined"]);
+const SHOWN: Record<UploadedImage["status"], Phase> = {
+  inbox: "waiting",
+  processed: "processed",
+  quarantined: "quarantined",
+  raw: "processing",
+};
+
+const RUN_PALETTE: Record<string, string> = { failed: "red", queued: "gray", running: "cyan", success: "green" };
 const REFUSALS = new Set([400, 403, 413, 422]);
 
 export const UploadPage = () => {
@@ -59,15 +75,33 @@ export const UploadPage = () => {
   const update = (id: number, change: Partial<Upload>) =>
     setUploads((previous) => previous.map((r) => (r.id === id ? { ...r, ...change } : r)));
 
+  // The dropped files' object URLs, released when the page goes.
+  const objectUrls = useRef<string[]>([]);
+
+  useEffect(
+    () => () => {
+      for (const local of objectUrls.current) {
+        URL.revokeObjectURL(local);
+      }
+    },
+    [],
+  );
+
   const start = (files: File[]) => {
-    const added = files.map((file): Upload => ({ file, id: nextId.current++, phase: "uploading", progress: 0 }));
+    const added = files.map((file): Upload => {
+      const local = URL.createObjectURL(file);
+
+      objectUrls.current.push(local);
+
+      return { file, id: nextId.current++, local, phase: "uploading", progress: 0 };
+    });
 
     setUploads((previous) => [...added, ...previous]);
     for (const row of added) {
       uploadFile(row.file, (fraction) => update(row.id, { progress: fraction }))
-        .then((result) => {
+        .then(({ event, file: result }) => {
           if (result.status === "accepted" && result.sha256 !== null) {
-            update(row.id, { phase: "waiting", progress: 1, sha256: result.sha256 });
+            update(row.id, { event: event?.id ?? undefined, phase: "waiting", progress: 1, sha256: result.sha256 });
           } else {
             update(row.id, { message: result.reason ?? result.status, phase: "refused", progress: 1 });
           }
@@ -83,35 +117,26 @@ export const UploadPage = () => {
     }
   };
 
-  // Each uploaded image is followed until processing decides (processed or quarantined), without a
-  // page reload: the newest page of the gallery is polled (always 200, so no console error while an
-  // image is not in the catalog yet), and an image's record is asked for only once it is listed as done.
+  // Each uploaded image is followed, without a page reload, until processing decides (processed or
+  // quarantined): where it is (still in the inbox, in the gallery waiting for processing, done) and
+  // the runs its upload's event started, polled with back-off and stopped when all are done.
   const sent = [...new Set(uploads.flatMap((u) => (u.phase === "waiting" && u.sha256 !== undefined ? [u.sha256] : [])))];
-  const records = useQueries({
-    queries: sent.map((sha256) => ({ enabled: false, queryFn: () => api.image(sha256), queryKey: keys.image(sha256) })),
-  });
-  const decided = new Map(records.flatMap((r, index) => (r.data !== undefined && DONE.has(r.data.status ?? "") ? [[sent[index], r.data] as const] : [])));
-  const pending = sent.filter((sha256) => !decided.has(sha256));
-  const listed = useQuery({
-    enabled: pending.length > 0,
-    queryFn: ({ signal }) => api.images({ limit: 60, sort: "newest" }, signal),
-    // A new set of images to follow starts again at the shortest wait.
-    queryKey: [...keys.images, "uploads", pending],
-    refetchInterval: (query) => pollDelay(query.state.dataUpdateCount),
-    staleTime: 0,
-  });
-  const done = new Set(listed.data?.items.filter((item) => DONE.has(item.status ?? "")).map((item) => item.sha256));
-  const ready = pending.filter((sha256) => done.has(sha256));
+  const events = [...new Set(uploads.flatMap((u) => (u.event === undefined ? [] : [u.event])))];
+  const { data: progress } = useUploadProgress(sent, events);
+  const where = new Map(progress?.images.map((image) => [image.sha256, image]));
+  const queryClient = useQueryClient();
+  const decided = progress?.images.filter((image) => image.status === "processed" || image.status === "quarantined").length ?? 0;
 
-  useQueries({
-    queries: ready.map((sha256) => ({ queryFn: ({ signal }: { signal: AbortSignal }) => api.image(sha256, signal), queryKey: keys.image(sha256) })),
-  });
+  useEffect(() => {
+    if (decided > 0) {
+      void galleryChanged(queryClient); // the grid, facets and records read before now miss these images
+    }
+  }, [decided, queryClient]);
 
   const rows: Row[] = uploads.map((upload) => {
-    const detail = upload.sha256 === undefined ? undefined : decided.get(upload.sha256);
-    const shown: Phase = detail === undefined ? upload.phase : detail.status === "quarantined" ? "quarantined" : "processed";
+    const image = upload.sha256 === undefined || upload.phase !== "waiting" ? undefined : where.get(upload.sha256);
 
-    return { ...upload, detail, shown };
+    return { ...upload, image, shown: image === undefined ? upload.phase : SHOWN[image.status] };
   });
 
   const onDrop = (event: DragEvent) => {
@@ -145,8 +170,8 @@ export const UploadPage = () => {
           Drop images here
         </Text>
         <Text color="fg.muted" mb={4}>
-          They go to the gallery's inbox; the inbox DAG picks them up and processes them. Each row below follows its
-          file until it is processed.
+          They go to the gallery's inbox and the inbox DAG starts at once; processing follows. Each row below shows
+          its file as dropped, then follows it until it is processed.
         </Text>
         <Button onClick={() => picker.current?.click()} variant="outline">
           Choose files
@@ -188,8 +213,27 @@ export const UploadPage = () => {
             p={2}
           >
             <Box bg="bg.muted" borderRadius="sm" flexShrink={0} h={12} overflow="hidden" w={12}>
-              {row.shown !== "processed" || row.detail?.thumb_url === undefined || row.detail.thumb_url === null ? null : (
-                <Image alt={`${row.file.name} thumbnail`} h="full" objectFit="cover" src={apiUrl(row.detail.thumb_url)} w="full" />
+              {row.image?.thumb_url !== undefined && row.image.thumb_url !== null ? (
+                <Image
+                  alt={`${row.file.name} thumbnail`}
+                  data-source="thumbnail"
+                  data-testid="upload-picture"
+                  h="full"
+                  objectFit="cover"
+                  src={apiUrl(row.image.thumb_url)}
+                  w="full"
+                />
+              ) : row.local === undefined ? null : (
+                <Image
+                  alt={`${row.file.name} as dropped`}
+                  data-source="local"
+                  data-testid="upload-picture"
+                  h="full"
+                  objectFit="cover"
+                  onError={() => update(row.id, { local: undefined })}
+                  src={row.local}
+                  w="full"
+                />
               )}
             </Box>
             <Box flex="1" minW={0}>
@@ -214,6 +258,21 @@ export const UploadPage = () => {
           </Flex>
         ))}
       </Stack>
+
+      {progress === undefined || progress.runs.length === 0 ? null : (
+        <Flex align="center" data-testid="upload-runs" gap={2} wrap="wrap">
+          <Text color="fg.muted" fontSize="sm">
+            Runs:
+          </Text>
+          {progress.runs.map((run) => (
+            <Link data-state={run.state} data-testid="upload-run" href={apiUrl(run.airflow_url)} key={`${run.dag_id}/${run.run_id}`}>
+              <Badge colorPalette={RUN_PALETTE[run.state] ?? "gray"}>
+                {run.dag_id}: {run.state}
+              </Badge>
+            </Link>
+          ))}
+        </Flex>
+      )}
     </Stack>
   );
 };
