@@ -207,11 +207,13 @@ def test_settings_choose_the_method(monkeypatch, tmp_path, photos):
     im, _ = composite(photos[0], (0.5, 0.95, 0.8))
     monkeypatch.setenv("GALLERY_BACKGROUND_METHOD", "grabcut")
     monkeypatch.setenv("GALLERY_STYLE_TRANSFER", "false")
-    models.settings.cache_clear()
+    from image_pipeline import wiring
+
+    wiring.configure_models(wiring.settings())  # what every processing path does before the engine runs
     try:
         _, facts = _run(tmp_path, im, _recipe([{"remove_background": {}}, {"style_transfer": {"style": 2}}]))
     finally:
-        models.settings.cache_clear()
+        models.configure(models.ModelOptions())
     assert facts["models"] == {"remove_background": {"method": "grabcut"},
                                "style_transfer": {"method": "opencv-stylization", "absent": "off"}}
     assert embedding.embedding_features(im, enabled=False) == {"embedding": None, "embedding_source": "off"}
