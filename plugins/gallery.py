@@ -1,5 +1,5 @@
 """The gallery inside Airflow's UI: the library's FastAPI app (``image_pipeline.ui``) mounted at
-``/gallery``, behind Airflow's login (see the README's "Gallery API")."""
+``/gallery``, behind Airflow's login (docs/api.md)."""
 
 from __future__ import annotations
 

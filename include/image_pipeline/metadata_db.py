@@ -204,7 +204,7 @@ def run(argv: list[str], own_group: bool = False) -> int:
             return _supervise(argv, env, own_group)
     except ServerUnavailable as exc:
         print(f"metadata DB: the project's PostgreSQL cannot start: {exc}\n"
-              f"(IMAGE_PIPELINE_METADATA=sqlite runs on SQLite instead, with its limits: see the README)",
+              f"(IMAGE_PIPELINE_METADATA=sqlite runs on SQLite instead, with its limits: see docs/configuration.md)",
               file=sys.stderr)
         return 1
 

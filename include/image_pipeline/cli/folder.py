@@ -34,7 +34,7 @@ Process every image under SRC (recursively; hidden files left out) into DEST, mi
 with one recipe DEST/<path>.<ext>, with several DEST/<recipe>/<path>.<ext> (each image decoded
 once for all of them). Outputs appear atomically; a progress bar goes to standard error, the
 totals as JSON to standard output, a summary line to standard error (with a size target: how many
-files met it), and --report FILE writes the per-file report (see the README's "The gallery command").
+files met it), and --report FILE writes the per-file report (docs/recipes-and-operations.md, "The gallery command").
 
 The recipe: --recipe NAME|FILE (repeatable; `gallery recipes` lists the names), or the ad-hoc
 flags, which build one recipe (auto-orient, sRGB, EXIF kept unless --strip); not both.

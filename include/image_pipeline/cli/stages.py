@@ -26,7 +26,7 @@ from image_pipeline import wiring
 from image_pipeline.core.errors import InvalidRequest, RecipeError
 from image_pipeline.settings import Settings, SettingsError
 
-SETTINGS_NOTE = "Store, catalog and recipes come from the GALLERY_* settings (see the README's Configuration)."
+SETTINGS_NOTE = "Store, catalog and recipes come from the GALLERY_* settings (docs/reference/settings.md)."
 
 
 @contextmanager

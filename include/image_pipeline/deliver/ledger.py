@@ -110,7 +110,7 @@ def deliver(
             _record(catalog, did, entry, "uncertain")
             raise DeliveryUncertain(
                 f"delivery {did}: a previous attempt died after handing the message to {mailer.channel}; "
-                "it may have arrived, so it is not sent again (see the README to resolve it)")
+                "it may have arrived, so it is not sent again (`gallery resolve-delivery`: docs/reliability.md)")
     sent = _send(catalog, mailer, msg, did, entry)
     return {**sent, "link": link} if link else sent  # the caller's copy carries the working link
 
