@@ -8,6 +8,13 @@ export AIRFLOW__CORE__DAGS_FOLDER="$PROJECT_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$PROJECT_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
+# Airflow's settings every deployment shares (config/airflow.env, which says why each); the environment's
+# own value wins.
+while IFS='=' read -r key value; do
+  if [[ -n "$key" && "$key" != \#* && -z "${!key:-}" ]]; then
+    export "$key=$value"
+  fi
+done < "$PROJECT_ROOT/config/airflow.env"
 # `airflow standalone` spawns `airflow` subcommands: the venv's bin must come first on PATH.
 export PATH="$PROJECT_ROOT/.venv/bin:$PATH"
 # Airflow's metadata DB: a PostgreSQL server the project starts itself (data in $AIRFLOW_HOME/postgres,

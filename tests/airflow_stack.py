@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # The distributed deployment's settings, read by docker-compose.yaml (env_file) and by the harness.
 STACK_ENV_FILE = ROOT / "config" / "celery-stack.env"
+# Airflow's settings every deployment shares (make run's standalone reads them through scripts/env.sh).
+AIRFLOW_ENV_FILE = ROOT / "config" / "airflow.env"
 # What the harness changes in them, and why: only how fast a lost worker is noticed. A task's
 # supervisor heartbeats every 5 s ([workers] min_heartbeat_interval); 30 s of silence is six missed
 # beats (no false alarm on two busy shared cores), checked every 3 s, so a SIGKILLed worker's task is
@@ -347,6 +349,7 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], dag_id: str, start
     port = free_port()
     env = {
         **os.environ,
+        **read_env_file(AIRFLOW_ENV_FILE),  # as scripts/env.sh gives make run's standalone
         "PATH": f"{BIN}:{os.environ['PATH']}",
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__API__PORT": str(port),

@@ -39,7 +39,7 @@ import pytest
 
 from image_pipeline.localservers import LocalPostgres, LocalRedis, redis_answers
 
-from airflow_stack import (BIN, HARNESS_OVERRIDES, ROOT, STACK_ENV_FILE, RestApi, free_port, kill_tree,
+from airflow_stack import (AIRFLOW_ENV_FILE, BIN, HARNESS_OVERRIDES, ROOT, STACK_ENV_FILE, RestApi, free_port, kill_tree,
                            processes_of, read_env_file, real_images, start, stop_all, stop_leftovers, url_answers,
                            wait_for)
 
@@ -170,7 +170,8 @@ def celery_stack(moto_server, photo_site, servers):
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GALLERY_"))}
     env = {
         **base_env,
-        **read_env_file(STACK_ENV_FILE),  # the same settings as docker-compose.yaml...
+        **read_env_file(AIRFLOW_ENV_FILE),  # the same settings as docker-compose.yaml...
+        **read_env_file(STACK_ENV_FILE),
         **HARNESS_OVERRIDES,  # ...but a lost worker is noticed in seconds
         # Where things run (Compose sets these for its containers).
         "PATH": f"{BIN}:{os.environ['PATH']}",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_stack import HARNESS_OVERRIDES, STACK_ENV_FILE, read_env_file
+from airflow_stack import AIRFLOW_ENV_FILE, HARNESS_OVERRIDES, STACK_ENV_FILE, read_env_file
 from image_pipeline import RELEASE
 from image_pipeline.settings import Settings
 
@@ -108,12 +108,13 @@ def compose_problems(compose: dict) -> list[str]:
     if not waits_for("airflow-init", "s3", "service_healthy"):
         problems.append("airflow-init does not wait for the object store to be healthy")
 
-    # One place for the settings: every Airflow service reads the shared file and overrides none of it.
-    shared = read_env_file(STACK_ENV_FILE)
+    # One place for the settings: every Airflow service reads the shared files and overrides none of them.
+    shared = {**read_env_file(AIRFLOW_ENV_FILE), **read_env_file(STACK_ENV_FILE)}
     for name in (*AIRFLOW_SERVICES, "airflow-init"):
         files = [e["path"] if isinstance(e, dict) else e for e in services[name].get("env_file") or []]
-        if str(STACK_ENV_FILE.relative_to(ROOT)) not in files:
-            problems.append(f"{name} does not read {STACK_ENV_FILE.relative_to(ROOT)}")
+        for settings_file in (AIRFLOW_ENV_FILE, STACK_ENV_FILE):
+            if str(settings_file.relative_to(ROOT)) not in files:
+                problems.append(f"{name} does not read {settings_file.relative_to(ROOT)}")
         redefined = set(services[name].get("environment") or {}) & set(shared)
         if redefined:
             problems.append(f"{name} redefines shared settings {sorted(redefined)}")
@@ -197,7 +198,8 @@ def test_the_harness_uses_the_same_settings_with_only_timings_changed():
     assert all(k.startswith("AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT") for k in HARNESS_OVERRIDES)
     harness = (ROOT / "tests" / "system" / "test_distributed.py").read_text()
     assert "**read_env_file(STACK_ENV_FILE)" in harness and "**HARNESS_OVERRIDES" in harness
-    assert not set(re.findall(r'"((?:AIRFLOW__|GALLERY_)\w+)":', harness)) & set(shared)
+    assert "**read_env_file(AIRFLOW_ENV_FILE)" in harness
+    assert not set(re.findall(r'"((?:AIRFLOW__|GALLERY_)\w+)":', harness)) & (set(shared) | set(read_env_file(AIRFLOW_ENV_FILE)))
 
 
 def test_init_creates_the_pools_with_the_script_s_commands(compose):
@@ -244,6 +246,8 @@ MUTATIONS = {
     "the library's path": (_delete_lines(r"^ *PYTHONPATH: .*\n"), "the mounted ./include is not on PYTHONPATH"),
     "the shared settings": (_delete_lines(r"^ *- path: config/celery-stack.env\n *required: true\n"),
                             "does not read config/celery-stack.env"),
+    "every deployment's settings": (_delete_lines(r"^ *- path: config/airflow.env\n *required: true\n"),
+                                    "does not read config/airflow.env"),
 }
 
 
