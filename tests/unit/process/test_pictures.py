@@ -43,7 +43,7 @@ def place(tmp_path, monkeypatch):
     (mine / "link.png").symlink_to(outside / "secret.png")
     (mine / "out").symlink_to(outside)
     (mine / "inner.png").symlink_to(mine / "mine.png")  # a link that stays inside is the file it names
-    folders = Settings(processing={"recipes_dir": str(mine)}).recipe_folders()
+    folders = Settings(processing={"recipes_dir": str(mine)}).processing.recipe_folders()
     assert folders == [str(shipped), str(mine)]
     return folders, shipped, mine, outside
 

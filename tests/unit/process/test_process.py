@@ -114,25 +114,31 @@ def write_recipe(folder, version, quality=85):
 
 def test_changing_a_recipe_reprocesses_exactly_its_outputs_once(gallery, tmp_path, monkeypatch):
     store, catalog = gallery
+    from image_pipeline import wiring
+
     monkeypatch.setenv("GALLERY_RECIPES_DIR", str(tmp_path / "recipes"))
+
+    def mine():  # the book the composition root builds from the settings, as a task's
+        return wiring.recipe_book(wiring.settings(), catalog)
+
     write_recipe(tmp_path / "recipes", 1)
-    (batch,) = plan_batches(catalog, ["half_gray", "mine"], batch_size=100)
-    process_batch(store, catalog, ["half_gray", "mine"], batch)
+    (batch,) = plan_batches(catalog, ["half_gray", "mine"], batch_size=100, book=mine())
+    process_batch(store, catalog, ["half_gray", "mine"], batch, book=mine())
     before = {d["sha256"]: d["outputs"] for d in catalog.find(status="processed")}
-    assert plan_batches(catalog, ["half_gray", "mine"], batch_size=100) == []
+    assert plan_batches(catalog, ["half_gray", "mine"], batch_size=100, book=mine()) == []
 
     for change in ({"version": 2}, {"version": 2, "quality": 60}):  # a version bump, then an edit
         write_recipe(tmp_path / "recipes", **change)
-        (batch,) = plan_batches(catalog, ["half_gray", "mine"], batch_size=100)
+        (batch,) = plan_batches(catalog, ["half_gray", "mine"], batch_size=100, book=mine())
         assert sorted(batch) == sorted(before)  # every processed image, no quarantined one
-        counts = process_batch(store, catalog, ["half_gray", "mine"], batch)
+        counts = process_batch(store, catalog, ["half_gray", "mine"], batch, book=mine())
         assert counted(counts) == {"processed": 6, "quarantined": 0, "skipped": 0}
         for sha, doc in ((d["sha256"], d) for d in catalog.find(status="processed")):
             assert doc["outputs"]["half_gray"] == before[sha]["half_gray"]  # untouched
             assert doc["outputs"]["mine"]["version"] == change["version"]
             assert doc["outputs"]["mine"]["processed_at"] > before[sha]["mine"]["processed_at"]
         before = {d["sha256"]: d["outputs"] for d in catalog.find(status="processed")}
-        assert plan_batches(catalog, ["half_gray", "mine"], batch_size=100) == []  # once
+        assert plan_batches(catalog, ["half_gray", "mine"], batch_size=100, book=mine()) == []  # once
 
 
 def test_selection_and_force(gallery, samples, tmp_path):

@@ -25,4 +25,5 @@ def test_every_search_source_endpoint_is_overridden_by_its_variable(monkeypatch)
     assert {engine: endpoints.get(engine) for engine in SEARCH_ENGINES} == {
         engine: f"http://127.0.0.1:1/{engine}" for engine in SEARCH_ENGINES}
     assert "store" not in endpoints
+    monkeypatch.undo()
     assert Settings().downloads.endpoints() == {}

@@ -276,9 +276,8 @@ def test_a_viewer_may_browse_but_not_upload(client, as_user, backends):
 
 
 def test_upload_limits_are_refused_cleanly(backends, app, client, as_user):
-    from dataclasses import replace
-
-    backends._cfg = replace(backends.cfg, upload_max_bytes=2000, upload_max_files=2)
+    backends._cfg = backends.cfg.model_copy(update={"gallery": backends.cfg.gallery.model_copy(
+        update={"upload_max_bytes": 2000, "upload_max_files": 2})})
     big = jpeg(size=(400, 300)) + b"\0" * 3000
     small = jpeg(size=(8, 8))
     response = client.post("/api/uploads", files=[("files", ("big.jpg", big, "image/jpeg")),

@@ -32,7 +32,7 @@ def _processed_gallery(root):
     with SqliteCatalog(root / "catalog.sqlite3") as catalog:
         ingest_folder(store, catalog, root / "samples", keyword="lighthouse", run_id="manual__1")
         pending = [d["sha256"] for d in catalog.find(status="raw")]
-        process_batch(store, catalog, ["thumb", "half_gray"], pending, **feature_extraction(Settings()))
+        process_batch(store, catalog, ["thumb", "half_gray"], pending, **feature_extraction(Settings().models))
     return root
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import io
 import os
-from dataclasses import replace
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
@@ -42,7 +41,8 @@ def client(backends, auth_manager, folders):
     from image_pipeline.ui.backends import Backends
 
     mine, _ = folders
-    configured = Backends(replace(backends.cfg, recipes_dir=str(mine)), store=backends.store,
+    configured = Backends(backends.cfg.model_copy(update={"processing": backends.cfg.processing.model_copy(
+        update={"recipes_dir": str(mine)})}), store=backends.store,
                           catalog=lambda: backends.catalog)
     with TestClient(create_app(configured)) as c:
         yield c
