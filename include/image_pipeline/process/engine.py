@@ -26,7 +26,7 @@ Nothing here holds more than one image's pixels: callers stream files through it
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -240,24 +240,58 @@ PREVIEW_JPEG = OutputSpec("jpeg", 85, False, False, None, 30, "strip", "srgb", "
 PREVIEW_PNG = OutputSpec("png", 85, False, False, None, 30, "strip", "srgb", "#ffffff")
 
 
-def preview_image(src: str | Path, recipe: Recipe, max_side: int = 1024, *, limits: Limits = Limits(),
-                  gallery_image: Callable[[str], Image.Image] | None = None) -> Preview:
+@dataclass(frozen=True)
+class PreviewDecode:
+    """An image decoded once for the editor's previews (:func:`decode_for_preview`): what
+    :func:`preview_image` takes as ``src`` to run a chain without reading the file again."""
+
+    decoded: _Decoded
+    max_side: int
+
+    @property
+    def nbytes(self) -> int:
+        """The pixels' bytes a cache of these holds (with the sRGB copy a chain makes of one with a profile)."""
+        im = self.decoded.base
+        return im.width * im.height * len(im.getbands()) * (2 if self.decoded.icc else 1)
+
+
+def decode_for_preview(src: str | Path, max_side: int = 1024, *, limits: Limits = Limits()) -> PreviewDecode:
+    """``src`` decoded for previews of any chain: the header checks, then one colour decode at most
+    ``max_side`` pixels a side (a JPEG at the DCT scale just under it), as :func:`preview_image`
+    decodes for a chain that needs the whole picture. A chain that could start from a smaller or
+    luma-only decode (a resize, a grayscale first) runs the same operations on this one."""
+    if max_side < 16:
+        raise ValueError("max_side must be at least 16")
+    with open_source(src) as source:
+        decoded = _decode_once(source, [], limits, False, max_side)
+        base = decoded.base.copy()  # closing the source may free the pixels decoded into it
+    return PreviewDecode(replace(decoded, base=base, colour=base), max_side)
+
+
+def preview_image(src: str | Path | PreviewDecode, recipe: Recipe, max_side: int = 1024, *,
+                  limits: Limits = Limits(), gallery_image: Callable[[str], Image.Image] | None = None) -> Preview:
     """The editor's preview: ``recipe``'s operations on ``src`` decoded at most ``max_side`` pixels a
     side (at least ``PREVIEW_SLACK`` of it, for a JPEG's cheapest DCT scale), by the same decode and
     operations as :func:`process_image` (operations are scale-aware, so the preview is the output,
     smaller). JPEG, or PNG when the result has transparency. ``gallery_image`` as in
-    :func:`process_image` (a picture named ``sha256:<hex>``)."""
+    :func:`process_image` (a picture named ``sha256:<hex>``). ``src`` may be the image already
+    decoded by :func:`decode_for_preview` (its own ``max_side`` then): the chain runs on a copy of it."""
     if max_side < 16:
         raise ValueError("max_side must be at least 16")
     deadline = Deadline(limits.time_limit)
+    if isinstance(src, PreviewDecode):
+        return _preview(src.decoded, recipe, deadline, gallery_image, shared=True)
     with open_source(src) as source:
-        decoded = _decode_once(source, [recipe], limits, False, max_side)
-        timings: dict[str, float] = {"decode": round(decoded.seconds, 6)}
-        frame = _run_steps(decoded.for_spec(recipe.output), recipe, decoded.context(gallery_image), deadline,
-                           timings)
-        spec = PREVIEW_PNG if frame.mode in ALPHA_MODES else PREVIEW_JPEG
-        t0 = time.perf_counter()
-        data = encode(frame, spec, spec.quality)
-        timings["encode"] = round(time.perf_counter() - t0, 6)
-        return Preview(data, spec.content_type, frame.width, frame.height, timings)
+        return _preview(_decode_once(source, [recipe], limits, False, max_side), recipe, deadline, gallery_image)
 
+
+def _preview(decoded: _Decoded, recipe: Recipe, deadline: Deadline,
+             gallery_image: Callable[[str], Image.Image] | None, shared: bool = False) -> Preview:
+    timings: dict[str, float] = {"decode": 0.0 if shared else round(decoded.seconds, 6)}
+    frame = decoded.for_spec(recipe.output)
+    frame = _run_steps(frame.copy() if shared else frame, recipe, decoded.context(gallery_image), deadline, timings)
+    spec = PREVIEW_PNG if frame.mode in ALPHA_MODES else PREVIEW_JPEG
+    t0 = time.perf_counter()
+    data = encode(frame, spec, spec.quality)
+    timings["encode"] = round(time.perf_counter() - t0, 6)
+    return Preview(data, spec.content_type, frame.width, frame.height, timings)

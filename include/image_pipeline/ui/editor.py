@@ -1,9 +1,10 @@
 """The editor's routes: the operations registry, the live preview, and recipes checked and saved.
 
 The preview runs the pipeline's own engine (:func:`image_pipeline.process.engine.preview_image`: the
-decode and operations ``gallery_process`` runs) on a reduced decode, in FastAPI's threadpool (plain
-``def`` routes), so a slow chain never blocks the API server's event loop. A viewer may preview and
-check; saving needs the right to trigger ``gallery_process`` (:data:`~.auth.can_write`).
+decode and operations ``gallery_process`` runs) on a reduced decode, kept while the image is being
+edited (:mod:`.previews`), in FastAPI's threadpool (plain ``def`` routes), so a slow chain never blocks
+the API server's event loop. A viewer may preview and check; saving needs the right to trigger
+``gallery_process`` (:data:`~.auth.can_write`).
 
 The preview, the check and the save parse a recipe as a recipe file is parsed, its pictures found
 by the one resolver (:mod:`image_pipeline.process.pictures`) under the recipes' folders, and each
@@ -31,6 +32,7 @@ from image_pipeline.core.storage import LocalStore, ObjectNotFound
 from image_pipeline.ui.auth import GetUserDep, can_write
 from image_pipeline.ui.backends import Backends, backends
 from image_pipeline.ui.images import IMAGE, BackendsDep, Sha256, checked_sha256
+from image_pipeline.ui.previews import PreviewDecodes
 from image_pipeline.ui.schemas import (BACKEND, READ, Operations, RecipeCheck, RecipeItem, SavedRecipe, errors)
 
 router = APIRouter(prefix="/api", tags=["editor"])
@@ -109,6 +111,15 @@ def _source(b: Backends, doc: dict[str, Any]) -> Path:
     return sources.get(b, key)
 
 
+def _decodes(b: Backends) -> PreviewDecodes:
+    """The app's decodes for previews (one per Backends, as its originals' downloads)."""
+    with _SOURCES_LOCK:
+        decodes = b.__dict__.get("preview_decodes")
+        if decodes is None:
+            decodes = b.__dict__["preview_decodes"] = PreviewDecodes()
+    return decodes
+
+
 def _checked_recipe(b: Backends, spec: dict[str, Any], origin: str) -> Any:
     """``spec`` parsed with the recipes' folders, every picture it names found now: a file under the
     folders, or an image of the gallery. :class:`RecipeError` says what is wrong."""
@@ -138,7 +149,7 @@ PREVIEW_HEADERS = {
              summary="The image with a chain of operations applied by the pipeline's engine, reduced")
 def preview(sha256: Sha256, body: PreviewRequest, request: Request) -> Response:
     from image_pipeline.process.batches import gallery_image
-    from image_pipeline.process.engine import preview_image
+    from image_pipeline.process.engine import decode_for_preview, preview_image
 
     started = time.perf_counter()
     b = backends(request)
@@ -154,9 +165,11 @@ def preview(sha256: Sha256, body: PreviewRequest, request: Request) -> Response:
     from image_pipeline import wiring
 
     limits = wiring.limits(b.cfg)  # a preview holds a threadpool worker: a shorter time limit than a run's
-    try:
-        result = preview_image(_source(b, doc), recipe, body.max_side,
-                               limits=replace(limits, time_limit=min(limits.time_limit, PREVIEW_SECONDS)),
+    limits = replace(limits, time_limit=min(limits.time_limit, PREVIEW_SECONDS))
+    try:  # the original decoded once while it is being edited (ui/previews.py)
+        decoded = _decodes(b).get((doc["sha256"], body.max_side),
+                                  lambda: decode_for_preview(_source(b, doc), body.max_side, limits=limits))
+        result = preview_image(decoded, recipe, body.max_side, limits=limits,
                                gallery_image=partial(gallery_image, b.store, b.catalog))
     except (RecipeError, InvalidRequest, BadImage) as exc:
         raise HTTPException(422, str(exc)) from None
