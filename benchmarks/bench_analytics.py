@@ -10,7 +10,12 @@ read by Arrow's CSV reader) and computes its metrics document. Reports each stag
 the process's peak RSS; the target is under 30 s and under 2 GiB. Writing the Parquet partition is
 timed too, apart. Then, in another fresh process, the same day read from the documents themselves
 (``Catalog.touched_json`` parsed by DuckDB in chunks: what the MongoDB catalog does), for the
-ratio; ``--readers facts`` skips it.
+ratio; ``--readers facts`` skips it. Both readers' metrics and Parquet partitions are digested
+(SHA-256): they must be the same.
+
+The catalog's write methods file a document's facts; the generation loads the documents in bulk
+through plain SQL (as any other writer of the file could) and then has the catalog derive their facts
+(``SqliteCatalog.refresh_facts``), timed apart.
 """
 
 from __future__ import annotations
@@ -63,7 +68,9 @@ def generate(db: Path, records: int) -> None:
         # Random sha256 keys land all over the B-trees: with SQLite's default 2 MB page cache each
         # insert rereads pages from disk, and generating a million took most of an hour.
         catalog.conn.execute("PRAGMA cache_size = -4000000")  # KiB: 4 GB
-        insert_docs(catalog, docs(), batch=20_000)
+        began = time.perf_counter()
+        insert_docs(catalog, docs(), batch=20_000)  # (the facts derived at its end)
+        print(f"  loaded and derived the facts in {time.perf_counter() - began:.1f} s", flush=True)
 
 
 def count(db: Path) -> int:
@@ -79,7 +86,8 @@ def count(db: Path) -> int:
 
 
 def measure(db: Path, reader: str) -> None:
-    """Runs in a fresh process: prints one JSON line of timings and peak RSS."""
+    """Runs in a fresh process: prints one JSON line of timings, peak RSS and the outputs' digests."""
+    import hashlib
     import io
 
     from image_pipeline import analytics
@@ -103,8 +111,15 @@ def measure(db: Path, reader: str) -> None:
     pq.write_table(images, buf, compression="zstd")
     pq.write_table(outputs, buf, compression="zstd")
     written = time.perf_counter()
+    # The partitions' bytes as written (they depend on the tables' chunks too), and the tables' content.
+    content = io.BytesIO()
+    pq.write_table(images.combine_chunks(), content)
+    pq.write_table(outputs.combine_chunks(), content)
+    digests = {"parquet_sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+               "tables_sha256": hashlib.sha256(content.getvalue()).hexdigest(),
+               "metrics_sha256": hashlib.sha256(json.dumps(metrics, sort_keys=True).encode()).hexdigest()}
     print(json.dumps({"read": read - start, "metrics": done - read, "parquet": written - done, "cpu": cpu,
-                      "read_rss": read_rss,
+                      "read_rss": read_rss, **digests,
                       "parquet_bytes": buf.tell(), "images": images.num_rows, "outputs": outputs.num_rows,
                       "retrieved": metrics["retrieved"], "processed": metrics["processed"],
                       "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
@@ -128,12 +143,13 @@ def main() -> None:
         generate(db, args.records)
         size = db.stat().st_size / 1024**2
         print(f"  generated in {time.perf_counter() - start:.1f} s ({size:,.0f} MiB)", flush=True)
-    totals = {}  # (the first process to open an older file migrates it, before its clock starts)
+    totals, digests = {}, {}  # (the first process to open an older file migrates it, before its clock starts)
     for reader in args.readers.split(","):
         out = subprocess.run([sys.executable, __file__, "--measure", str(db), "--reader", reader], check=True,
                              capture_output=True, text=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         totals[reader] = total = r["read"] + r["metrics"]
+        digests[reader] = r["tables_sha256"], r["metrics_sha256"]
         print(f"analytics over {args.records:,} records of one day, read from the {reader}: "
               f"{r['images']:,} image rows, {r['outputs']:,} outputs ({r['retrieved']:,} retrieved, "
               f"{r['processed']:,} processed)")
@@ -148,8 +164,11 @@ def main() -> None:
         print(f"  peak RSS                           {r['peak_rss'] / 1024**2:7.0f} MiB (target < {target_mib} MiB)  "
               f"{'ok' if r['peak_rss'] < TARGET_BYTES else 'OVER'}")
         print(f"  Parquet partitions (not counted)   {r['parquet']:7.2f} s, {r['parquet_bytes'] / 1024**2:.1f} MiB")
+        print(f"  SHA-256: Parquet, tables, metrics  {r['parquet_sha256'][:12]}, {r['tables_sha256'][:12]}, "
+              f"{r['metrics_sha256'][:12]}")
     if len(totals) == 2:
-        print(f"the facts reader over the documents reader: {totals['documents'] / totals['facts']:.2f}x")
+        print(f"the facts reader over the documents reader: {totals['documents'] / totals['facts']:.2f}x; "
+              f"the same tables and metrics: {'yes' if len(set(digests.values())) == 1 else 'NO'}")
 
 
 if __name__ == "__main__":
