@@ -132,15 +132,21 @@ def main() -> None:
     parser.add_argument("--readers", default="facts,documents", help="facts, documents or both (default)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--reader", default="facts", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(args.measure, args.reader)
+        return
+    if args.generate:
+        generate(args.generate, args.records)
         return
     db = args.db or Path(tempfile.gettempdir()) / f"image-pipeline-bench-analytics-{args.records}.sqlite3"
     if count(db) != args.records:
         print(f"generating {args.records:,} documents into {db} ...", flush=True)
         start = time.perf_counter()
-        generate(db, args.records)
+        # In a process of its own: a process started from this one would report this one's peak RSS
+        # as its own (Linux keeps the maximum across fork and exec), the 4 GB page cache of the load.
+        subprocess.run([sys.executable, __file__, "--generate", str(db), "--records", str(args.records)], check=True)
         size = db.stat().st_size / 1024**2
         print(f"  generated in {time.perf_counter() - start:.1f} s ({size:,.0f} MiB)", flush=True)
     totals, digests = {}, {}  # (the first process to open an older file migrates it, before its clock starts)
