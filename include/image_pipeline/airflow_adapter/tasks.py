@@ -73,13 +73,27 @@ INBOX_OUTCOMES = ("new", "duplicate", "quarantined", "failed")  # a file of the 
 
 # --- processing ----------------------------------------------------------------------------------
 
+# A plan of at most this many images (an upload's few photos) is processed by the planning task itself:
+# on two busy cores a task's start (the scheduler's loop, a process, the DAG file's imports) costs 1-2 s,
+# more than such a batch's work, and the photos show processed that much sooner. Larger plans fan out.
+INLINE_IMAGES = 3
+PROCESSED_HERE = "processed_here"  # plan_batches' XCom: its own batch's counts ({} when it mapped them all)
+
+
 @task
 def plan_batches(params: dict, **context) -> list[dict]:
     """gallery_process's first task: the batches its form's recipes and selection leave to do
     (:class:`~.requests.ProcessRequest`, :func:`batches_to_process`), refused before anything is
-    written when invalid."""
+    written when invalid. At most ``INLINE_IMAGES`` images are processed here, as one batch, and
+    nothing is left to map (a retry plans again what is left: both steps are idempotent); their
+    counts go to ``summarize`` through the XCom ``processed_here``."""
     with form.refusing_invalid():
-        return batches_to_process(ProcessRequest.from_params(params), retried_by=triggered_by(context))
+        batches = batches_to_process(ProcessRequest.from_params(params), retried_by=triggered_by(context))
+    images = [sha for batch in batches for sha in batch["sha256s"]]
+    here = {**batches[0], "sha256s": images} if batches and len(images) <= INLINE_IMAGES else None
+    done = run_processing_batch(here, run_id=context["run_id"], dag_id=context["dag_run"].dag_id) if here else {}
+    context["ti"].xcom_push(key=PROCESSED_HERE, value=done)  # {} rather than None: None is not stored
+    return [] if here else batches
 
 
 @task(map_index_template="{{ batch_name }}")
@@ -91,14 +105,17 @@ def process_batch(batch: dict, **context) -> dict:
 PROBLEMS_IN_SUMMARY = 100  # problems the run's summary names (the counts are exact)
 
 
-@task(outlets=[PROCESSED_IMAGES])
-def summarize(results: list[dict], **context) -> dict:
-    """The run's counts, and the images it had problems with (logged, and in the returned summary):
-    quarantined, failed outputs, unexpected failures still to be tried again."""
+# none_failed: also when plan_batches processed the images itself and mapped no batch (skipped).
+@task(outlets=[PROCESSED_IMAGES], trigger_rule="none_failed")
+def summarize(results: list[dict], processed_here: dict | None = None, **context) -> dict:
+    """The run's counts (its batches', and the planning task's own batch), and the images it had
+    problems with (logged, and in the returned summary): quarantined, failed outputs, unexpected
+    failures still to be tried again."""
     import logging
 
     from image_pipeline.process import COUNTS
 
+    results = [*(results or []), *([processed_here] if processed_here else [])]
     totals = {k: sum(r.get(k, 0) for r in results) for k in COUNTS}
     problems = [p for r in results for p in r.get("problems", [])][:PROBLEMS_IN_SUMMARY]
     for p in problems:
