@@ -107,7 +107,10 @@ demo: install
 # a run and gallery pages on that catalog; then the gallery's API over 100,000 generated images (a
 # filtered page, a thumbnail: p50/p95); then the editor's preview of 3-operation chains on a 12-megapixel
 # JPEG, on one core (p50/p95); then the learned models on one core (images/s, worker memory) and
-# similar-images search among 100,000 embeddings.
+# similar-images search among 100,000 embeddings; then, through the real API server and scheduler of
+# `airflow standalone` beside the same for the code before issue 28: seconds from an upload to its
+# processed thumbnail (one photo at a time p50/p95, twenty in one upload, per hop) and the editor's
+# preview over HTTP (p50/p95).
 RECORDS ?= 1000000
 bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 	$(VENV)/bin/python benchmarks/bench_process.py $(or $(IMAGES),$(CORPUS))
@@ -116,6 +119,8 @@ bench: $(VENV)/.stamp-bench $(CORPUS)/MANIFEST.tsv
 	$(VENV)/bin/python benchmarks/bench_gallery.py
 	$(VENV)/bin/python benchmarks/bench_editor.py $(or $(IMAGES),$(CORPUS))
 	$(VENV)/bin/python benchmarks/bench_models.py $(or $(IMAGES),$(CORPUS))
+	$(VENV)/bin/python benchmarks/bench_upload.py
+	$(VENV)/bin/python benchmarks/bench_editor_http.py $(or $(IMAGES),$(CORPUS))
 
 # Airflow's overhead: gallery_process on AIRFLOW_IMAGES distinct photos (derived from the corpus, made
 # once in .cache/bench-airflow/) in a throw-away `airflow standalone` (LocalExecutor, SQLite), against
