@@ -54,6 +54,7 @@ def test_a_dropped_photo_is_shown_at_once_then_followed_to_its_thumbnail(browser
         # The dropped file itself, whole, before the server has answered or the pipeline run.
         assert shown["source"] == "local" and (shown["width"], shown["height"]) == size, shown
         assert shown["ms"] < PICTURE_WITHIN_MS, f"the picture took {shown['ms']:.0f} ms to show"
+        print(f"the dropped photo's picture on its row {shown['ms']:.0f} ms after the drop")
         page.screenshot(path=str(tmp_path / "dropped.png"), full_page=True)
 
         row = page.get_by_test_id("upload-row").first
