@@ -145,3 +145,14 @@ def wallpapers() -> Path:
     from airflow_stack import corpus_dir
 
     return corpus_dir()
+
+
+@pytest.fixture
+def registry():
+    """The operations' registry as it was, whatever a test registers (one decorated function)."""
+    from image_pipeline.process.operations import OPERATIONS
+
+    saved = dict(OPERATIONS)
+    yield OPERATIONS
+    OPERATIONS.clear()
+    OPERATIONS.update(saved)

@@ -56,15 +56,6 @@ def load(code: str, module: str, tmp_path: Path, monkeypatch) -> ModuleType:
     return loaded
 
 
-@pytest.fixture
-def registry():
-    """The operations' registry as it was, whatever a test registers."""
-    saved = dict(OPERATIONS)
-    yield OPERATIONS
-    OPERATIONS.clear()
-    OPERATIONS.update(saved)
-
-
 def registered(code: str, module: str, tmp_path, monkeypatch) -> set[str]:
     """The operations ``code`` registers, imported as ``module``."""
     before = set(OPERATIONS)

@@ -15,15 +15,6 @@ from image_pipeline.process.recipes import parse_recipe
 
 
 @pytest.fixture
-def registry():
-    """The registry as it was, whatever a test registers."""
-    saved = dict(OPERATIONS)
-    yield OPERATIONS
-    OPERATIONS.clear()
-    OPERATIONS.update(saved)
-
-
-@pytest.fixture
 def decodes(monkeypatch):
     """The size of every decode the engine makes."""
     sizes = []
