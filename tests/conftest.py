@@ -37,16 +37,26 @@ def pytest_collection_modifyitems(config, items):
     """Tests under tests/system start real servers: marked ``system`` (``pytest -m "not system"`` skips them).
     Tests marked ``export`` need torch, which only `make export-check` installs: deselected unless ``-m``
     names the marker (``-m export``; an addopts ``-m "not export"`` would be replaced by any other ``-m``,
-    such as make test-distributed's)."""
+    such as make test-distributed's). Tests marked ``mongo_server`` (a real MongoDB server's parameters)
+    are deselected unless ``MONGO_URI`` names the server: deselected, not skipped, so that no skip
+    stands where a test passed."""
     system = Path(__file__).parent / "system"
     for item in items:
         if system in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.system)
     if not re.search(r"\bexport\b", config.option.markexpr or ""):
-        export = [item for item in items if item.get_closest_marker("export")]
-        if export:
-            config.hook.pytest_deselected(items=export)
-            items[:] = [item for item in items if not item.get_closest_marker("export")]
+        deselect_marked(config, items, "export")
+    if not os.environ.get("MONGO_URI"):
+        deselect_marked(config, items, "mongo_server")
+
+
+def deselect_marked(config, items, marker: str) -> None:
+    """The items carrying ``marker`` (on the test or on one of its parameters) taken out of the run, and
+    counted as deselected."""
+    marked = [item for item in items if item.get_closest_marker(marker)]
+    if marked:
+        config.hook.pytest_deselected(items=marked)
+        items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
 @pytest.fixture(scope="session")
