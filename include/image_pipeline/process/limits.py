@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from image_pipeline.core.errors import BadImage
 
@@ -16,13 +15,6 @@ class Limits:
     max_pixels: int = 100_000_000  # refused from the header, before decoding (decompression bombs)
     max_frames: int = 1000  # animations and multi-page files with more frames are refused
     time_limit: float = 120.0  # seconds for one image, all recipes included
-
-    @classmethod
-    def from_settings(cls, cfg: Any) -> "Limits":
-        """From :class:`~image_pipeline.settings.Settings` (``GALLERY_DOWNLOAD_MAX_PIXELS``, ``GALLERY_MAX_FRAMES``,
-        ``GALLERY_IMAGE_TIME_LIMIT``)."""
-        return cls(max_pixels=cfg.downloads.download_max_pixels, max_frames=cfg.processing.max_frames,
-                   time_limit=float(cfg.processing.image_time_limit))
 
 
 class Deadline:
