@@ -127,6 +127,29 @@ def test_the_reference_is_recorded_for_the_shipped_file(reference):
     assert reference["embeddings"].shape == (script.PHOTOS, embedding.DIM)
 
 
+def test_every_file_sha256sums_names_is_in_the_built_wheel_with_that_hash(tmp_path):
+    """`sha256sum -c SHA256SUMS` must hold where the package is installed, not only in the checkout: the
+    wheel is built from a copy of the sources (setuptools writes build/ beside them) and its weights/
+    folder checked against the recorded hashes."""
+    import zipfile
+
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "include", source / "include", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                    str(source), "-w", str(tmp_path / "dist")], check=True)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    folder = "image_pipeline/process/models/weights/"
+    with zipfile.ZipFile(wheel) as built:
+        shipped = {name.removeprefix(folder): built.read(name) for name in built.namelist() if name.startswith(folder)}
+    recorded = dict(reversed(line.split("  ", 1)) for line in shipped["SHA256SUMS"].decode().splitlines())
+    assert set(recorded) == {"efficientnet_lite0.onnx", REFERENCE.name}
+    for name, digest in recorded.items():
+        assert name in shipped, f"{name} is in SHA256SUMS but not in the wheel: add it to pyproject's package-data"
+        assert hashlib.sha256(shipped[name]).hexdigest() == digest, name
+
+
 def test_the_onnx_file_agrees_with_torch_s_recorded_outputs_on_real_photos(outputs, reference):
     assert disagreements(*outputs, reference) == []
 
