@@ -1,6 +1,7 @@
 """The gallery's API inside a real `airflow standalone` with the plugin loaded: anonymous 401, a JWT
-from /auth/token 200, and an upload through the API ending as a processed image (the inbox's
-AssetWatcher -> gallery_inbox -> gallery_process), polled at /gallery/api/images/{sha256}."""
+from /auth/token 200, and an upload through the API ending as a processed image (the upload's own
+inbox Asset event -> gallery_inbox -> gallery_process), polled at /gallery/api/images/{sha256}, its
+runs followed at /gallery/api/uploads/progress."""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ def test_gallery_api_in_airflow_and_an_upload_processed():
         data, ctype = multipart("../../etc/passwd.jpg", out.getvalue())
         status, body = call(f"{url}/gallery/api/uploads", rest.token, data, {"Content-Type": ctype})
         assert status == 200, body
-        (answer,) = json.loads(body)["files"]
+        uploaded = json.loads(body)
+        (answer,) = uploaded["files"]
         assert answer["status"] == "accepted"
-        sha = answer["sha256"]
+        sha, event = answer["sha256"], uploaded["event"]
+        assert event["recorded"] is True and isinstance(event["id"], int), event
 
         def processed():
             status, body = call(f"{url}/gallery/api/images/{sha}", rest.token)
@@ -65,3 +68,15 @@ def test_gallery_api_in_airflow_and_an_upload_processed():
         assert doc["run_ids"][0]["airflow_url"].startswith("/dags/gallery_inbox/runs/")
         status, thumb = call(f"{url}{doc['thumb_url']}", rest.token)
         assert status == 200 and Image.open(io.BytesIO(thumb)).format == "JPEG"
+
+        def progress_done():
+            status, body = call(f"{url}/gallery/api/uploads/progress?sha256={sha}&event={event['id']}", rest.token)
+            return json.loads(body) if status == 200 and json.loads(body)["done"] else None
+
+        # gallery_inbox's run was started by the upload's own event (not the watcher's), then gallery_process's.
+        progress = wait_for(progress_done, 120, "the upload's runs to end")
+        assert progress["images"][0]["status"] == "processed"
+        assert [r["dag_id"] for r in progress["runs"]][:2] == ["gallery_inbox", "gallery_process"], progress["runs"]
+        inbox_run = progress["runs"][0]["run_id"]
+        events = rest.get(f"/api/v2/dags/gallery_inbox/dagRuns/{inbox_run}/upstreamAssetEvents")["asset_events"]
+        assert [(e["id"], e["extra"].get("uploaded_by")) for e in events] == [(event["id"], "admin")]

@@ -1,14 +1,39 @@
-"""Every call the gallery makes into Airflow's internals to start runs, in one place: creating a run
-as the logged-in user, counting that user's runs, and holding those two together.
+"""Every call the gallery makes into Airflow's internals, in one place: starting ``image_request`` as
+the logged-in user (and counting that user's runs, the two held together), recording the inbox's
+Asset event for an upload, and reading back the runs that event started.
 
-The gallery's request endpoint (:mod:`.requests`) runs inside Airflow's API server, as a plugin's
-FastAPI app: it starts ``image_request`` with the code behind Airflow's own
+None of it is Airflow's public interface. What this module relies on, each name checked (its route,
+signature, fields or columns) by ``tests/unit/ui/test_airflow_internals.py``, which also fails when
+an ``airflow`` import here is missing from this list, so an Airflow upgrade that changes one fails
+there, by name, rather than in a user's request:
+
+- ``airflow.api_fastapi.core_api.routes.public.dag_run.trigger_dag_run``: the function behind
+  ``POST /api/v2/dags/{dag_id}/dagRuns``, called by keyword (``dag_id, body, dag_bag, user, session,
+  request``).
+- ``airflow.api_fastapi.core_api.datamodels.dag_run.TriggerDAGRunPostBody``: its body (``conf``,
+  ``logical_date``).
+- ``airflow.api_fastapi.core_api.datamodels.dag_run.DAGRunResponse``: the created run as the REST API
+  answers it, the request endpoint's answer (pinned by the committed ``ui/openapi.json``).
+- ``airflow.api_fastapi.common.dagbag.create_dag_bag``: the API server's DagBag, made with no argument.
+- ``airflow.api_fastapi.core_api.routes.public.assets.create_asset_event``: the function behind
+  ``POST /api/v2/assets/events``, called by keyword (``body, session, user``).
+- ``airflow.api_fastapi.core_api.datamodels.assets.CreateAssetEventsBody``: its body (``asset_id``,
+  ``extra``).
+- ``airflow.models.dagrun.DagRun``: the ``dag_run`` table's ``dag_id``, ``run_id``, ``state``,
+  ``triggering_user_name`` and ``run_after`` (a time with its zone).
+- ``airflow.models.asset.AssetModel``: the ``asset`` table's ``id``, ``name`` and ``uri``.
+- ``airflow.models.asset.AssetEvent``: the ``asset_event`` table's ``id``, ``asset_id``, ``extra``,
+  ``source_dag_id``, ``source_run_id`` and ``timestamp``, and its ``created_dagruns`` (the runs it fed).
+- ``airflow.utils.state.DagRunState``: a run's state, answered as its value.
+- ``airflow.utils.session.create_session``: a session of the metadata DB, committed at the block's end
+  (``scoped=False``: a session of its own, not the thread's).
+
+Starting runs. The gallery's request endpoint (:mod:`.requests`) runs inside Airflow's API server,
+as a plugin's FastAPI app: it starts ``image_request`` with the code behind Airflow's own
 ``POST /api/v2/dags/{dag_id}/dagRuns`` (the route's function, called with the gallery's user and a
 session of the metadata DB), so the run is created exactly as the REST API creates it (the DAG's
 Params validated, the user recorded as the run's triggering user) without an HTTP call from the API
-server to itself. None of what this module imports is Airflow's public interface:
-``tests/unit/ui/test_airflow_internals.py`` checks each name, signature and column it relies on,
-so an Airflow upgrade that changes one fails there, by name, rather than in a user's request.
+server to itself.
 
 Counting a user's runs and creating the next one must be one critical section, or two requests at
 the limit would both pass: :func:`one_at_a_time` holds a lock within the process (the endpoint runs
@@ -16,26 +41,57 @@ in a thread pool) and, across API server processes, a PostgreSQL advisory lock t
 transaction that creates the run and released when it commits, so the next request counts the new
 run. The lock is the project's own (a key of its own, no Airflow table is locked). SQLite, which has
 no locks to share, is only served by one process (``airflow standalone``).
+
+The inbox's event (issue 28). An upload through the gallery (:mod:`.uploads`) stores its files in
+the inbox zone, then records an event of the Asset ``gallery_inbox_files`` with the code behind
+Airflow's own ``POST /api/v2/assets/events`` (the route's function, called in the API server with the
+uploader as its user): the scheduler's next loop creates a run of ``gallery_inbox``, where the
+inbox's watcher would only notice the files on its next poll, once they had been still for its
+settle time (10 to 20 s). The watcher stays, for files that arrive any other way (the CLI, a copy
+into the folder, S3 with or without SQS).
+
+Who may: the upload's own right, to trigger ``gallery_inbox`` (:data:`~.auth.can_upload`). The REST
+API asks for the right to write Assets (the simple auth manager's Op role) because an Asset event may
+start any DAG scheduled on the Asset; this one starts only ``gallery_inbox``, which the uploader may
+start anyway.
+
+A second event for the same files does no harm: the scheduler folds the events queued while a run of
+``gallery_inbox`` is active into its next run (``max_active_runs=1``), a run that finds the inbox
+empty ends skipped without an event of ``gallery_raw_images`` (so no run of ``gallery_process``
+follows), and images are content-addressed: a file ingested twice is one image.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
 
 from airflow.api_fastapi.common.dagbag import create_dag_bag
+from airflow.api_fastapi.core_api.datamodels.assets import CreateAssetEventsBody
 from airflow.api_fastapi.core_api.datamodels.dag_run import DAGRunResponse, TriggerDAGRunPostBody
+from airflow.api_fastapi.core_api.routes.public.assets import create_asset_event
 from airflow.api_fastapi.core_api.routes.public.dag_run import trigger_dag_run
+from airflow.models.asset import AssetEvent, AssetModel
 from airflow.models.dagrun import DagRun
 from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState
 from fastapi import Request
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from image_pipeline.airflow_adapter.assets import INBOX_FILES, RAW_IMAGES
+
+log = logging.getLogger(__name__)
+
 RunResponse = DAGRunResponse  # a created run as Airflow's REST API answers it (the endpoint's response model)
+INBOX_DAG = "gallery_inbox"
+PROCESS_DAG = "gallery_process"
 
 _IN_THIS_PROCESS = threading.Lock()
 
@@ -96,3 +152,73 @@ def _dag_bag(request: Request) -> Any:
     if getattr(request.app.state, "dag_bag", None) is None:
         request.app.state.dag_bag = create_dag_bag()
     return request.app.state.dag_bag
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of an upload's event: recorded (its id and time), or not, and why."""
+
+    recorded: bool
+    id: int | None = None
+    timestamp: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"recorded": self.recorded, "id": self.id, "timestamp": self.timestamp, "reason": self.reason}
+
+
+def _asset_id(session: Session, asset: Any) -> int | None:
+    return session.scalar(select(AssetModel.id).where(AssetModel.name == asset.name, AssetModel.uri == asset.uri))
+
+
+def record_inbox_event(user: Any, extra: dict[str, Any]) -> Recorded:
+    """An event of the inbox's Asset, as ``user``, with ``extra``. Not recorded (the files then wait
+    for the watcher's poll), with the reason: before the DAG processor has registered the Asset, or
+    while the metadata DB cannot be reached (the upload itself is kept)."""
+    try:
+        with create_session() as session:
+            asset_id = _asset_id(session, INBOX_FILES)
+            if asset_id is None:
+                return Recorded(False, reason=f"Airflow does not know the Asset {INBOX_FILES.name} yet (its DAGs "
+                                              f"are not parsed): the inbox's watcher will find the files")
+            event = create_asset_event(body=CreateAssetEventsBody(asset_id=asset_id, extra=extra), session=session,
+                                       user=user)
+            recorded = Recorded(True, id=event.id, timestamp=event.timestamp.isoformat())
+    except OperationalError as exc:  # the metadata DB unreachable or locked: the environment's, the files are kept
+        log.warning("the inbox's Asset event was not recorded (the watcher will find the files): %s", exc)
+        return Recorded(False, reason="Airflow's metadata database did not answer: the inbox's watcher will find "
+                                      "the files")
+    return recorded
+
+
+def runs_started_by(event_ids: list[int]) -> list[dict[str, Any]]:
+    """The runs the upload events ``event_ids`` started, each once, as ``{dag_id, run_id, state}``:
+    for each event in turn, the runs of ``gallery_inbox`` it fed (none until the scheduler has
+    created one), then the runs of ``gallery_process`` that their events of ``gallery_raw_images``
+    fed. An unknown event has none."""
+    if not event_ids:
+        return []
+    runs, seen = [], set()
+    with create_session(scoped=False) as session:
+        for event_id in event_ids:
+            for run in _runs_started_by(session, event_id):
+                if (run.dag_id, run.run_id) not in seen:
+                    seen.add((run.dag_id, run.run_id))
+                    runs.append({"dag_id": run.dag_id, "run_id": run.run_id, "state": DagRunState(run.state).value})
+    return runs
+
+
+def _runs_started_by(session: Session, event_id: int) -> list[DagRun]:
+    event = session.scalar(select(AssetEvent).where(AssetEvent.id == event_id))
+    if event is None:
+        return []
+    inbox_runs = [r for r in event.created_dagruns if r.dag_id == INBOX_DAG]
+    raw_asset = _asset_id(session, RAW_IMAGES)
+    process_runs: list[DagRun] = []
+    if inbox_runs and raw_asset is not None:
+        followed = session.scalars(select(AssetEvent).where(
+            AssetEvent.asset_id == raw_asset, AssetEvent.source_dag_id == INBOX_DAG,
+            AssetEvent.source_run_id.in_([r.run_id for r in inbox_runs])))
+        for raw_event in followed:
+            process_runs.extend(run for run in raw_event.created_dagruns if run.dag_id == PROCESS_DAG)
+    return sorted(inbox_runs, key=lambda r: r.run_after) + sorted(process_runs, key=lambda r: r.run_after)

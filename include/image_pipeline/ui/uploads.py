@@ -6,20 +6,21 @@ files per request (``GALLERY_UPLOAD_MAX_FILES``) times the bytes per file
 limit, or whose bytes are not an image (recognised by its header, as retrieval does), is refused on
 its own with the reason while the others go on. Accepted files go under a new, sanitised key of the
 ``inbox/`` zone with a sidecar naming the Airflow user (the ingestion records it in the image's
-provenance); then one event of the inbox's Asset is recorded for them (:mod:`.inbox_events`), so
-``gallery_inbox`` is scheduled at once rather than at the watcher's next poll, and processing follows.
+provenance); then one event of the inbox's Asset is recorded for them
+(:func:`.airflow_runs.record_inbox_event`), so ``gallery_inbox`` is scheduled at once rather than at
+the watcher's next poll, and processing follows.
 Each file's answer carries the sha256 of its bytes, the id its image will have in the catalog.
 
 ``GET /api/uploads/progress`` is what the upload page follows: each image's place (still in the
 inbox, in the gallery waiting for processing, processed or quarantined, with its thumbnail) and the
-runs the upload's event started, with their states.
+runs the upload's event started, with their states (read from Airflow's metadata DB by
+:func:`.airflow_runs.runs_started_by`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from airflow.api_fastapi.common.db.common import SessionDep
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -98,7 +99,7 @@ async def upload(request: Request, user: GetUserDep) -> dict[str, Any]:
     answers, keys = [a for a, _ in stored], [k for _, k in stored if k]
     event = None
     if keys:  # one event for the request's files, once they are all in the inbox
-        from image_pipeline.ui.inbox_events import record_inbox_event
+        from image_pipeline.ui.airflow_runs import record_inbox_event
 
         extra = {"files": len(keys), "first": keys[0], "uploaded_by": user.get_name()}
         event = (await run_in_threadpool(record_inbox_event, user, extra)).as_dict()
@@ -115,13 +116,13 @@ RUN_ENDED = ("success", "failed")
 @router.get("/uploads/progress", response_model=UploadProgress, responses=errors(422, *BACKEND),
             summary="Where uploaded images are (inbox, gallery, processed) and the runs their uploads' events started")
 def upload_progress(
-    request: Request, b: BackendsDep, session: SessionDep,
+    request: Request, b: BackendsDep,
     sha256: Annotated[list[Sha256Item], Query(min_length=1, max_length=MAX_FOLLOWED,
                                               description="The uploaded files' sha256 (repeat)")],
     event: Annotated[list[EventId], Query(default_factory=list, max_length=MAX_FOLLOWED,
                                       description="The uploads' event ids (repeat): their runs are answered too")],
 ) -> dict[str, Any]:
-    from image_pipeline.ui.inbox_events import runs_started_by
+    from image_pipeline.ui.airflow_runs import runs_started_by
     from image_pipeline.ui.views import run_ref, thumb_url
 
     base, thumb = root(request), b.cfg.processing.gallery_thumb
@@ -134,11 +135,6 @@ def upload_progress(
         status = doc.get("status") or "raw"
         reason = (doc.get("quarantine") or {}).get("reason") if status == "quarantined" else None
         images.append({"sha256": sha, "status": status, "thumb_url": thumb_url(base, doc, thumb), "reason": reason})
-    runs, seen = [], set()
-    for event_id in event:
-        for run in runs_started_by(session, event_id):
-            if (run["dag_id"], run["run_id"]) not in seen:
-                seen.add((run["dag_id"], run["run_id"]))
-                runs.append({**run, **run_ref(run["run_id"], run["dag_id"], airflow_base())})
+    runs = [{**run, **run_ref(run["run_id"], run["dag_id"], airflow_base())} for run in runs_started_by(event)]
     done = all(i["status"] in DONE for i in images) and all(r["state"] in RUN_ENDED for r in runs)
     return {"images": images, "runs": runs, "done": done}

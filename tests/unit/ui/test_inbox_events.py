@@ -1,11 +1,10 @@
 """An upload records the inbox's Asset event through Airflow's own code, so the scheduler's next loop
 starts gallery_inbox (no wait for the watcher's poll); the upload page's progress route follows the
-images from the inbox to processed, and the runs the event started. What ui/inbox_events.py relies
-on in Airflow's internals is checked by name."""
+images from the inbox to processed, and the runs the event started. What ui/airflow_runs.py relies
+on in Airflow's internals to do so is checked by name in test_airflow_internals.py."""
 
 from __future__ import annotations
 
-import inspect
 import io
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,11 +85,11 @@ def test_nothing_accepted_records_no_event_and_an_unknown_asset_leaves_the_files
     from airflow.sdk import Asset
     from airflow.utils.session import create_session
 
-    from image_pipeline.ui import inbox_events
+    from image_pipeline.ui import airflow_runs
 
     refused = client.post("/api/uploads", files=[("files", ("c.txt", b"text", "text/plain"))], headers=as_user())
     assert refused.json()["event"] is None
-    monkeypatch.setattr(inbox_events, "INBOX_FILES", Asset(name="not_parsed_yet"))
+    monkeypatch.setattr(airflow_runs, "INBOX_FILES", Asset(name="not_parsed_yet"))
     answer = client.post("/api/uploads", files=[("files", ("a.jpg", jpeg(), "image/jpeg"))], headers=as_user())
     assert answer.status_code == 200
     event = answer.json()["event"]
@@ -150,6 +149,9 @@ def test_progress_follows_the_images_and_the_runs_the_event_started(no_events, b
         ("gallery_inbox", "asset_triggered__upload", "success"),
         ("gallery_process", "asset_triggered__after_upload", "running")]
     assert body["runs"][0]["airflow_url"] == "/dags/gallery_inbox/runs/asset_triggered__upload"
+    # The same event twice, and an event unknown to Airflow: each run once, nothing for the unknown one.
+    again = client.get(f"{progress}&event={event_id}&event={event_id + 1000}", headers=as_user()).json()
+    assert again["runs"] == body["runs"]
 
     process_batch(backends.store, backends.catalog, ["thumb"], [sha])
     body = client.get(progress, headers=as_user()).json()
@@ -172,20 +174,3 @@ def test_progress_refuses_what_is_not_a_sha256_and_too_many_at_once(backends, cl
     many = "&".join(f"sha256={i:064x}" for i in range(101))
     assert client.get(f"/api/uploads/progress?{many}", headers=as_user()).status_code == 422
 
-
-def test_the_event_is_recorded_by_the_route_function_behind_the_rest_apis_post_of_asset_events():
-    from airflow.api_fastapi.core_api.routes.public.assets import assets_router
-
-    from image_pipeline.ui import inbox_events
-
-    routes = [(r.path, r.methods) for r in assets_router.routes
-              if getattr(r, "endpoint", None) is inbox_events.create_asset_event]
-    assert routes == [("/assets/events", {"POST"})]
-    assert list(inspect.signature(inbox_events.create_asset_event).parameters) == ["body", "session", "user"]
-    body = inbox_events.CreateAssetEventsBody(asset_id=1, extra={"files": 1})
-    assert body.asset_id == 1 and body.extra["files"] == 1
-    # The runs an event fed, and where a task's event came from: the columns and relationship read.
-    columns = set(inbox_events.AssetEvent.__table__.columns.keys())
-    assert {"id", "asset_id", "extra", "source_dag_id", "source_run_id", "timestamp"} <= columns
-    assert inbox_events.AssetEvent.created_dagruns.property.mapper.class_ is inbox_events.DagRun
-    assert {"name", "uri", "id"} <= set(inbox_events.AssetModel.__table__.columns.keys())
