@@ -1,11 +1,10 @@
 """docker-compose.yaml cannot run here (no Docker engine): check it statically against the settings
 and connections the code reads, the settings file it shares with the CI harness, and the folders
 the code needs. ``compose_problems`` lists what is wrong; the mutation tests prove it notices each
-kind of missing piece in a copy of the file."""
+kind of missing or contradicting piece in a broken copy of the file."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -210,28 +209,46 @@ def test_init_creates_the_pools_with_the_script_s_commands(compose):
     assert f'pools set {PROCESS_POOL} "${{GALLERY_PROCESS_SLOTS:-4}}"' in script  # the settings' default
 
 
-def _drop(*path: str):
-    """Delete a block (a service, a healthcheck, a dependency) from the loaded file."""
+def _loaded_and_changed(path: tuple[str, ...], change):
+    """A change to one key of the loaded file (``change(parent, key)``), the file written back as YAML."""
     def mutate(text: str) -> str:
         doc = yaml.safe_load(text)
         parent = doc
         for key in path[:-1]:
             parent = parent[key]
-        del parent[path[-1]]
+        change(parent, path[-1])
         return yaml.safe_dump(doc)
     return mutate
 
 
+def _drop(*path: str):
+    """Delete a block (a service, a healthcheck, a dependency) from the loaded file."""
+    return _loaded_and_changed(path, lambda parent, key: parent.pop(key))
+
+
+def _set(*path: str, value: str):
+    """Set a key of the loaded file (a setting in a service's environment)."""
+    return _loaded_and_changed(path, lambda parent, key: parent.__setitem__(key, value))
+
+
+def edited(text: str, pattern: str, replacement: str, count: int = 0) -> str:
+    """The file's text with ``pattern`` replaced (``replacement`` taken as it is), which must be there."""
+    changed = re.sub(pattern, lambda m: replacement, text, count=count, flags=re.MULTILINE)
+    assert changed != text, pattern
+    return changed
+
+
+def _replace(pattern: str, replacement: str):
+    """Replace text in the file (a host in a connection)."""
+    return lambda text: edited(text, pattern, replacement)
+
+
 def _delete_lines(pattern: str):
     """Delete lines from the file's text (a mount, a connection, an env_file entry)."""
-    def mutate(text: str) -> str:
-        changed = re.sub(pattern, "", text, flags=re.MULTILINE)
-        assert changed != text, pattern
-        return changed
-    return mutate
+    return _replace(pattern, "")
 
 
-MUTATIONS = {
+BROKEN = {
     "a service": (_drop("services", "mongo"), "service mongo is missing"),
     "the workers": (_drop("services", "airflow-worker"), "service airflow-worker is missing"),
     "the bucket's creation": (_delete_lines(r"^ *s3\.create_bucket\(Bucket=bucket\)\n"),
@@ -248,29 +265,18 @@ MUTATIONS = {
                             "does not read config/celery-stack.env"),
     "every deployment's settings": (_delete_lines(r"^ *- path: config/airflow.env\n *required: true\n"),
                                     "does not read config/airflow.env"),
+    "a connection pointing at no service": (_replace(r'"host": "mongo"', '"host": "mongodb-typo"'),
+                                            "points at 'mongodb-typo'"),
+    "a redefined shared setting": (_set("services", "airflow-scheduler", "environment", "AIRFLOW__CORE__EXECUTOR",
+                                        value="LocalExecutor"), "airflow-scheduler redefines shared settings"),
 }
 
 
-@pytest.mark.parametrize("what", MUTATIONS)
-def test_a_copy_missing_a_piece_fails_the_check(what, tmp_path):
-    mutate, expected = MUTATIONS[what]
-    copy_file = tmp_path / "docker-compose.yaml"
-    copy_file.write_text(mutate(COMPOSE_FILE.read_text()))
-    problems = compose_problems(yaml.safe_load(copy_file.read_text()))
+@pytest.mark.parametrize("what", BROKEN)
+def test_a_broken_copy_fails_the_check(what):
+    mutate, expected = BROKEN[what]
+    problems = compose_problems(yaml.safe_load(mutate(COMPOSE_FILE.read_text())))
     assert any(expected in p for p in problems), problems
-
-
-def test_a_connection_pointing_at_no_service_fails_the_check(compose):
-    broken = copy.deepcopy(compose)
-    env = broken["services"]["airflow-init"]["environment"]
-    env["INIT_CONN_MONGO_DEFAULT"] = env["INIT_CONN_MONGO_DEFAULT"].replace('"host": "mongo"', '"host": "mongodb-typo"')
-    assert any("points at 'mongodb-typo'" in p for p in compose_problems(broken))
-
-
-def test_a_redefined_shared_setting_fails_the_check(compose):
-    broken = copy.deepcopy(compose)
-    broken["services"]["airflow-scheduler"]["environment"]["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
-    assert any("airflow-scheduler redefines shared settings" in p for p in compose_problems(broken))
 
 
 def test_the_image_is_the_official_one_with_the_locked_dependencies():
@@ -379,10 +385,8 @@ UNFIT = {
 @pytest.mark.parametrize("what", UNFIT)
 def test_an_unfit_copy_fails_the_check(what):
     pattern, replacement, expected = UNFIT[what]
-    text = COMPOSE_FILE.read_text()
-    changed = re.sub(pattern, lambda m: replacement, text, count=1)
-    assert changed != text
-    assert any(expected in p for p in deployment_problems(changed)), deployment_problems(changed)
+    problems = deployment_problems(edited(COMPOSE_FILE.read_text(), pattern, replacement, count=1))
+    assert any(expected in p for p in problems), problems
 
 
 def test_compose_env_writes_every_secret_once_and_never_overwrites(tmp_path):
