@@ -1,4 +1,5 @@
-"""The catalog: the contract (:mod:`.base`) and one module per backend (:mod:`.sqlite`, :mod:`.mongo`)."""
+"""The catalog: its roles (:mod:`.roles`, what each stage asks of it), :class:`Catalog` playing them all
+(:mod:`.base`) and one module per backend (:mod:`.sqlite`, :mod:`.mongo`)."""
 
 from image_pipeline.core.catalog.base import Catalog, new_image_doc, to_iso, utcnow_iso
 from image_pipeline.core.catalog.listing import ImageFilters

@@ -1,5 +1,5 @@
-"""The MongoDB catalog (pymongo): collections ``images``, ``deliveries``, ``metrics`` and ``recipes`` in one
-database."""
+"""The MongoDB catalog (pymongo): collection ``images`` here; ``deliveries``, ``metrics``, ``recipes`` and
+``request_ledger`` in the same database (:mod:`.mongo_keyed`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any
 from image_pipeline.core.catalog.base import Catalog, check_field, normalised_output, new_image_doc, to_iso
 from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt, quarantine_entry
 from image_pipeline.core.catalog.listing import TERMS, ImageFilters, check_page, decode_cursor, page_of
+from image_pipeline.core.catalog.mongo_keyed import (
+    MongoDailyMetrics, MongoDeliveryLedger, MongoRequestLedger, MongoSavedRecipes, without_id,
+)
 
 # The gallery's listing: each filter's field followed by the sort key, so a filtered page is a range
 # of one index, in order. create_index is idempotent (an existing identical index is kept).
@@ -26,15 +29,13 @@ LISTING_INDEXES = [
 ]
 
 
-class MongoCatalog(Catalog):
-    """MongoDB through pymongo: collections ``images`` and ``deliveries`` in one database."""
+class MongoCatalog(MongoDeliveryLedger, MongoDailyMetrics, MongoSavedRecipes, MongoRequestLedger, Catalog):
+    """MongoDB through pymongo: collection ``images`` in one database, beside the documents by key
+    (delivery ledger, metrics, saved recipes, request ledger) of :mod:`.mongo_keyed`."""
 
     def __init__(self, database: Any, owns_client: Any = None):
         self.db = database
         self.images = database["images"]
-        self.ledger = database["deliveries"]
-        self.daily_metrics = database["metrics"]
-        self.recipes = database["recipes"]
         self._client = owns_client
         self.images.create_index("keywords")
         self.images.create_index("run_ids")
@@ -55,12 +56,6 @@ class MongoCatalog(Catalog):
         # The Problems view: the few images with failed outputs or attempts (the quarantined: "status").
         self.images.create_index("failures", sparse=True)
         self.images.create_index("attempts.count", sparse=True)
-
-    @staticmethod
-    def _out(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-        if doc is not None:
-            doc.pop("_id", None)
-        return doc
 
     def record_image(self, sha256: str, **fields: Any) -> bool:
         from pymongo.errors import DuplicateKeyError
@@ -140,10 +135,10 @@ class MongoCatalog(Catalog):
         query = {"trashed": None, "$or": [{"status": "quarantined"}, {"attempts.count": {"$gte": 1}},
                                           {"failures": {"$type": "object", "$ne": {}}}]}
         docs = self.images.find(query).sort("_id", 1)
-        return [self._out(d) for d in (docs.limit(limit) if limit is not None else docs)]
+        return [without_id(d) for d in (docs.limit(limit) if limit is not None else docs)]
 
     def get(self, sha256: str) -> dict[str, Any] | None:
-        return self._out(self.images.find_one({"_id": sha256}))
+        return without_id(self.images.find_one({"_id": sha256}))
 
     def find(self, *, keyword=None, run_id=None, status=None, has_output=None, between=None, label=None):
         query: dict[str, Any] = {}
@@ -160,11 +155,11 @@ class MongoCatalog(Catalog):
         if between is not None:
             path, since, until = between
             query[check_field(path)] = {"$gte": since, "$lt": until}
-        return [self._out(d) for d in self.images.find(query).sort("_id", 1)]
+        return [without_id(d) for d in self.images.find(query).sort("_id", 1)]
 
     def iter_images(self, batch_size=1000):
         for doc in self.images.find({}).sort("_id", 1).batch_size(batch_size):
-            yield self._out(doc)
+            yield without_id(doc)
 
     def pending(self, recipe: str, version: int | str, field: str = "version") -> list[str]:
         recipe, field = check_field(recipe), check_field(field)
@@ -196,15 +191,6 @@ class MongoCatalog(Catalog):
         docs = self.images.find(query, {"features.embedding.f16": 1}).sort("_id", 1)
         return [(d["_id"], d["features"]["embedding"]["f16"]) for d in docs]
 
-    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
-        return self._out(self.ledger.find_one({"_id": delivery_id}))
-
-    def put_delivery(self, delivery_id: str, doc: dict[str, Any]) -> None:
-        self.ledger.replace_one({"_id": delivery_id}, {**doc, "id": delivery_id}, upsert=True)
-
-    def deliveries(self) -> list[dict[str, Any]]:
-        return [self._out(d) for d in self.ledger.find().sort("_id", 1)]
-
     def touched(self, since, until, recipes=(), batch_size=1000):
         window = {"$gte": since, "$lt": until}
         fields = ["retrieved_at", "quarantine.at"] + [f"outputs.{check_field(r)}.processed_at" for r in recipes]
@@ -212,40 +198,17 @@ class MongoCatalog(Catalog):
         query = {"$and": [{"$or": [{f: window} for f in fields]}, kept]}
         cursor = self.images.find(query).sort("_id", 1).batch_size(batch_size)
         for doc in cursor:
-            yield self._out(doc)
-
-    def get_metrics(self, day: str) -> dict[str, Any] | None:
-        return self._out(self.daily_metrics.find_one({"_id": day}))
-
-    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
-        self.daily_metrics.replace_one({"_id": day}, {**doc, "day": day}, upsert=True)
-
-    def metrics(self) -> list[dict[str, Any]]:
-        return [self._out(d) for d in self.daily_metrics.find().sort("_id", 1)]
+            yield without_id(doc)
 
     def _edit(self, sha256, fields, entry):
         from pymongo import ReturnDocument
 
         doc = self.images.find_one_and_update({"_id": sha256}, {"$set": fields, "$push": {"history": entry}},
                                               return_document=ReturnDocument.AFTER)
-        return self._out(doc)
+        return without_id(doc)
 
     def delete_image(self, sha256: str) -> bool:
         return self.images.delete_one({"_id": sha256}).deleted_count > 0
-
-    def save_recipe(self, name, spec, saved_by, saved_at):
-        from pymongo import ReturnDocument
-
-        # $inc on an upsert starts at 1: the version is bumped atomically, whoever saves at the same time.
-        doc = self.recipes.find_one_and_update(
-            {"_id": name},
-            {"$inc": {"version": 1}, "$set": {"name": name, "spec": {k: v for k, v in spec.items() if k != "version"},
-                                              "saved_by": saved_by, "saved_at": to_iso(saved_at)}},
-            upsert=True, return_document=ReturnDocument.AFTER)
-        return self._out(doc)
-
-    def saved_recipes(self):
-        return [self._out(d) for d in self.recipes.find().sort("_id", 1)]
 
     # --- the gallery's listing ----------------------------------------------------------------------
 
@@ -283,7 +246,7 @@ class MongoCatalog(Catalog):
             keyset = {"$or": [{"retrieved_at": {op: after[0]}}, {"retrieved_at": after[0], "_id": {op: after[1]}}]}
             query = {"$and": [query, keyset]} if query else keyset
         found = self.images.find(query).sort([("retrieved_at", direction), ("_id", direction)]).limit(limit + 1)
-        return page_of([self._out(d) for d in found], limit)
+        return page_of([without_id(d) for d in found], limit)
 
     def count_images(self, filters=None) -> int:
         return self.images.count_documents(self._query(ImageFilters.of(filters)))
@@ -309,50 +272,3 @@ class MongoCatalog(Catalog):
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-    # --- the request ledger (image_request's per-user limit: core.request_limit) ------------------
-    # Counting a user's entries and adding one must be one step, and MongoDB changes one document
-    # atomically (a transaction needs a replica set): each user's entries are one document of
-    # ``request_ledger``, {"_id": user, "runs": [{"run_id", "at", "admitted"}], "v"}, replaced by
-    # compare-and-set on ``v``: of two checks racing, the loser reads the winner's entry and counts
-    # again. Entries a window and REQUEST_LEDGER_DAYS older than the newest are dropped, which bounds
-    # the document: a retry or a clear within that long finds its decision.
-
-    REQUEST_LEDGER_DAYS = 7
-    REQUEST_LEDGER_ATTEMPTS = 50
-
-    def admit_request(self, run_id, user, at, limit, window):
-        from datetime import datetime, timedelta
-
-        from pymongo.errors import DuplicateKeyError
-
-        from image_pipeline.core.catalog.base import request_window
-        from image_pipeline.core.errors import Unavailable
-
-        ledger = self.db["request_ledger"]
-        at, since, until = request_window(at, window)
-        for _attempt in range(self.REQUEST_LEDGER_ATTEMPTS):
-            doc = ledger.find_one({"_id": user})
-            runs = doc["runs"] if doc else []
-            entry = next((r for r in runs if r["run_id"] == run_id), None)
-            if entry is not None:  # recorded before: its own time and decision
-                break
-            entry = {"run_id": run_id, "at": at, "admitted": sum(since < r["at"] < until for r in runs) < limit}
-            newest = datetime.fromisoformat(max([at, *(r["at"] for r in runs)]))
-            kept_since = to_iso(newest - timedelta(seconds=window, days=self.REQUEST_LEDGER_DAYS))
-            runs = [r for r in runs if r["at"] >= kept_since] + [entry]
-            if doc is None:
-                try:
-                    ledger.insert_one({"_id": user, "runs": runs, "v": 1})
-                    break
-                except DuplicateKeyError:  # another check recorded this user's first entry: count again
-                    continue
-            replaced = ledger.update_one({"_id": user, "v": doc["v"]}, {"$set": {"runs": runs, "v": doc["v"] + 1}})
-            if replaced.matched_count:
-                break
-        else:
-            raise Unavailable(f"the request ledger of {user!r} changed under {self.REQUEST_LEDGER_ATTEMPTS} checks "
-                              "in a row: try again")
-        _, since, until = request_window(entry["at"], window)
-        recent = sorted(r["at"] for r in runs if since < r["at"] < until)
-        return {"run_id": run_id, "user": user, "at": entry["at"], "admitted": entry["admitted"], "recent": recent}

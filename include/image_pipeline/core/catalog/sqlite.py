@@ -20,7 +20,9 @@ tables, columns, indexes and triggers created or replaced; every row indexed aga
 facts marked not derived from before 4, then derived.
 
 Why one module: the side tables, their triggers and the queries that read them are one schema; split,
-a trigger's columns and the query relying on them would drift apart.
+a trigger's columns and the query relying on them would drift apart. The documents by key beside the
+images (delivery ledger, metrics, saved recipes, request ledger), which no trigger touches, are
+:mod:`.sqlite_keyed`'s.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from image_pipeline.core.catalog.base import Catalog, check_field, normalised_ou
 from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt, quarantine_entry
 from image_pipeline.core.catalog.facts import ANY_DAY, PAGE_URL, facts_of
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
+from image_pipeline.core.catalog.sqlite_keyed import (
+    KEYED_TABLES, SqliteDailyMetrics, SqliteDeliveryLedger, SqliteRequestLedger, SqliteSavedRecipes,
+)
 
 SCHEMA_VERSION = 6  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes);
 # 4: analytics' facts (_create_facts); 5: failed outputs in the signature, image_work.problem; 6: the facts'
@@ -175,8 +180,9 @@ def _outdated_signature(signature: str, recipes: Iterable[tuple[str, int | None,
 _NOT_TRASHED_BEFORE = ("(instr(doc, '\"trashed\"') = 0 OR coalesce(json_extract(doc, '$.trashed.at') >= ?, 1))")
 
 
-class SqliteCatalog(Catalog):
-    """The embedded default: one SQLite file, a JSON document per image."""
+class SqliteCatalog(SqliteDeliveryLedger, SqliteDailyMetrics, SqliteSavedRecipes, SqliteRequestLedger, Catalog):
+    """The embedded default: one SQLite file, a JSON document per image. The documents by key beside
+    the images (delivery ledger, metrics, saved recipes, request ledger) are :mod:`.sqlite_keyed`'s."""
 
     def __init__(self, path: str | Path, timeout: float = 60.0):
         """``timeout``: seconds a statement waits for another writer's lock before it fails with
@@ -190,9 +196,8 @@ class SqliteCatalog(Catalog):
         # Sorts and IN lists (a day's documents for analytics) in memory, not in a temporary file.
         self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS recipes (name TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        for table in KEYED_TABLES:  # the delivery ledger, metrics and saved recipes (sqlite_keyed)
+            self.conn.execute(table)
         if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self._migrate()
             self.refresh_facts()  # what the migration marked not derived
@@ -467,19 +472,6 @@ class SqliteCatalog(Catalog):
             found += self.conn.execute(query + f" AND sha256 IN ({','.join('?' * len(chunk))})", chunk).fetchall()
         return sorted((r[0], r[1]) for r in found)
 
-    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT doc FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def put_delivery(self, delivery_id: str, doc: dict[str, Any]) -> None:
-        self.conn.execute(
-            "INSERT INTO deliveries (id, doc) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
-            (delivery_id, json.dumps({**doc, "id": delivery_id}, sort_keys=True)),
-        )
-
-    def deliveries(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM deliveries ORDER BY id")]
-
     def touched(self, since, until, recipes=(), batch_size=1000):
         for doc in self.touched_json(since, until, recipes, batch_size):
             yield json.loads(doc)
@@ -519,19 +511,6 @@ class SqliteCatalog(Catalog):
 
         return lines(), documents()
 
-    def get_metrics(self, day: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT doc FROM metrics WHERE day = ?", (day,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def put_metrics(self, day: str, doc: dict[str, Any]) -> None:
-        self.conn.execute(
-            "INSERT INTO metrics (day, doc) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET doc = excluded.doc",
-            (day, json.dumps({**doc, "day": day}, sort_keys=True)),
-        )
-
-    def metrics(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM metrics ORDER BY day")]
-
     def _edit(self, sha256, fields, entry):
         def edit(doc: dict[str, Any]) -> None:
             doc.update(fields)
@@ -545,24 +524,6 @@ class SqliteCatalog(Catalog):
 
     def delete_image(self, sha256: str) -> bool:
         return self.conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,)).rowcount > 0
-
-    def save_recipe(self, name, spec, saved_by, saved_at):
-        self.conn.execute("BEGIN IMMEDIATE")  # read the version and write the next one as one step
-        try:
-            row = self.conn.execute("SELECT doc FROM recipes WHERE name = ?", (name,)).fetchone()
-            version = json.loads(row[0])["version"] + 1 if row else 1
-            doc = {"name": name, "version": version, "spec": {k: v for k, v in spec.items() if k != "version"},
-                   "saved_by": saved_by, "saved_at": to_iso(saved_at)}
-            self.conn.execute("INSERT INTO recipes (name, doc) VALUES (?, ?) "
-                              "ON CONFLICT(name) DO UPDATE SET doc = excluded.doc", (name, json.dumps(doc)))
-            self.conn.execute("COMMIT")
-            return doc
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    def saved_recipes(self):
-        return [json.loads(r[0]) for r in self.conn.execute("SELECT doc FROM recipes ORDER BY name")]
 
     # --- the gallery's listing ----------------------------------------------------------------------
 
@@ -644,35 +605,3 @@ class SqliteCatalog(Catalog):
 
     def close(self) -> None:
         self.conn.close()
-
-    # --- the request ledger (image_request's per-user limit: core.request_limit) ------------------
-    # A table of its own, created with the first entry (no migration: nothing else reads it), one row
-    # per run, kept: a retry or a clear of any run finds its decision.
-
-    def admit_request(self, run_id, user, at, limit, window):
-        from image_pipeline.core.catalog.base import request_window
-
-        at, since, until = request_window(at, window)
-        self.conn.execute("BEGIN IMMEDIATE")  # count and record as one step: parallel checks queue here
-        try:
-            self.conn.execute("CREATE TABLE IF NOT EXISTS request_ledger (run_id TEXT PRIMARY KEY, "
-                              "user TEXT NOT NULL, at TEXT NOT NULL, admitted INTEGER NOT NULL)")
-            self.conn.execute("CREATE INDEX IF NOT EXISTS ix_request_ledger_user ON request_ledger (user, at)")
-            row = self.conn.execute("SELECT user, at, admitted FROM request_ledger WHERE run_id = ?",
-                                    (run_id,)).fetchone()
-            if row is None:
-                others = self.conn.execute("SELECT count(*) FROM request_ledger WHERE user = ? AND at > ? AND at < ?",
-                                           (user, since, until)).fetchone()[0]
-                row = (user, at, int(others < limit))
-                self.conn.execute("INSERT INTO request_ledger (run_id, user, at, admitted) VALUES (?, ?, ?, ?)",
-                                  (run_id, *row))
-            else:  # recorded before: its own user and time
-                since, until = request_window(row[1], window)[1:]
-            recent = [r[0] for r in self.conn.execute(
-                "SELECT at FROM request_ledger WHERE user = ? AND at > ? AND at < ? ORDER BY at, run_id",
-                (row[0], since, until))]
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        return {"run_id": run_id, "user": row[0], "at": row[1], "admitted": bool(row[2]), "recent": recent}
