@@ -244,8 +244,9 @@ def _similar_here() -> bool:
     return models.available("embedding") and models.available("hnsw")
 
 
-@router.get(IMAGE + "/similar", summary="The images most like this one (cosine of their embeddings); without the "
-                                        "extra ml, none and why (available: false)",
+@router.get(IMAGE + "/similar", summary="The images most like this one (cosine of their embeddings); where this "
+                                        "installation lacks onnxruntime or faiss-cpu, none and why "
+                                        "(available: false)",
             response_model=SimilarImages, responses=errors(404, 422, *BACKEND))
 def similar_images(sha256: Sha256, request: Request, b: BackendsDep,
                    k: int = Query(12, ge=1, le=100)) -> dict[str, Any]:
@@ -308,7 +309,8 @@ SIMILAR_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("/similar", summary="The gallery's images most like an uploaded picture (multipart field `file`); "
-                                 "without the extra ml, none and why (available: false)",
+                                 "where this installation lacks onnxruntime or faiss-cpu, none and why "
+                                 "(available: false)",
              response_model=SimilarImages, openapi_extra=SIMILAR_BODY, responses=errors(400, 411, 413, 422, *BACKEND))
 async def similar_to_file(request: Request, b: BackendsDep, k: int = Query(12, ge=1, le=100)) -> dict[str, Any]:
     from starlette.concurrency import run_in_threadpool

@@ -274,7 +274,9 @@ class SimilarImage(ImageSummary):
 
 class SimilarImages(Model):
     items: list[SimilarImage] = Field(description="Best first")
-    available: bool = Field(description="False where this install cannot search (no extra `ml`): `reason` says so")
+    available: bool = Field(description="False where this installation cannot search: the embedding model's runtime "
+                                        "(onnxruntime) or the index's (faiss-cpu), base dependencies, is missing "
+                                        "(a platform without their wheels, a broken install); `reason` says so")
     embedding: bool = Field(description="The image (or the uploaded picture) has an embedding to search with")
     reason: str | None = Field(description="Why there are no items, when it is not for lack of similar images")
 

@@ -139,7 +139,8 @@ const SimilarSection = ({ sha256 }: { sha256: string }) => {
   const appPath = useAppPath();
   const { data, error } = useSimilar(sha256);
   const items = data?.items ?? [];
-  // Why the row is empty, in the API's words where it gives them (an install without the extra ml).
+  // Why the row is empty, in the API's words where it gives them (an installation without onnxruntime
+  // or faiss-cpu, which similar images need).
   const why =
     error === null
       ? data === undefined
