@@ -5,7 +5,7 @@ re-running or backfilling a day replaces them instead of adding to them:
 
 - the day's Parquet partitions, ``reports/images/dt=YYYY-MM-DD/`` and ``reports/outputs/dt=…/``
   (:mod:`.parquet`);
-- the metrics document upserted into the catalog under the day (``Catalog.put_metrics``), also as
+- the metrics document upserted into the catalog under the day (``DailyMetrics.put_metrics``), also as
   ``reports/daily/dt=YYYY-MM-DD/metrics.json``;
 - ``reports/daily/dt=YYYY-MM-DD/*.png`` charts and ``report.html`` (charts embedded as data URIs).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from image_pipeline.analytics.charts import daily_charts
 from image_pipeline.analytics.extract import read_day
@@ -23,11 +23,15 @@ from image_pipeline.analytics.metrics import compute_metrics
 from image_pipeline.analytics.parquet import (IMAGES_DATASET, OUTPUTS_DATASET, parquet_bytes, replace_prefix,
                                               images_partition_key, outputs_partition_key)
 from image_pipeline.core import keys
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import DailyMetrics, DayReading
 from image_pipeline.core.storage import ObjectStore
 
 
-def write_daily_report(store: ObjectStore, catalog: Catalog, day: date,
+class ReportCatalog(DayReading, DailyMetrics, Protocol):
+    """What a day's report reads (the day's images) and writes (its metrics document)."""
+
+
+def write_daily_report(store: ObjectStore, catalog: ReportCatalog, day: date,
                        recipes: Iterable[str] | None = None) -> dict[str, Any]:
     """Compute and (over)write the day's partitions, metrics document, charts and report.
 

@@ -20,7 +20,8 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable
 
-from image_pipeline.core.catalog import Catalog, facts
+from image_pipeline.core.catalog import facts
+from image_pipeline.core.catalog.roles import DayReading
 
 CHUNK = 10_000  # documents parsed at a time: memory stays flat in the size of the day
 
@@ -337,7 +338,7 @@ def _facts_tables(images_blobs: list[bytes], outputs_blobs: list[bytes], since: 
 
 
 def read_facts(lines, documents, since: str, until: str, recipes: list[str]):
-    """The day's tables from a catalog's facts (``Catalog.day_facts``): the lines' batches parsed on a
+    """The day's tables from a catalog's facts (``DayReading.day_facts``): the lines' batches parsed on a
     thread each (Arrow releases the GIL) while this thread reads the next; the documents without
     lines through :func:`flatten`; in sha256 order, as :func:`flatten` gives them."""
     from collections import deque
@@ -374,7 +375,7 @@ def read_facts(lines, documents, since: str, until: str, recipes: list[str]):
     return images, outputs
 
 
-def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
+def read_day(catalog: DayReading, day: date, recipes: Iterable[str] | None = None):
     """The day's image and output tables, from the catalog's facts where it keeps them, otherwise
     from its documents, streamed."""
     since, until = day_window(day)
@@ -385,7 +386,7 @@ def read_day(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
     return read_documents(catalog, day, recipes)
 
 
-def read_documents(catalog: Catalog, day: date, recipes: Iterable[str] | None = None):
+def read_documents(catalog: DayReading, day: date, recipes: Iterable[str] | None = None):
     """The day's image and output tables from the catalog's documents, parsed by DuckDB in chunks
     (what :func:`read_day` does for a catalog that keeps no facts)."""
     since, until = day_window(day)

@@ -16,7 +16,7 @@ first task, ``check_request``: it records the run and counts, before anything is
 
 Tasks in Airflow 3 cannot read the metadata DB (they speak to the execution API), so the task
 cannot count as the gallery does: it counts in a *request ledger* in the project's catalog
-(:meth:`~image_pipeline.core.catalog.base.Catalog.admit_request`, both backends), one entry per
+(:meth:`~image_pipeline.core.catalog.roles.RequestLedger.admit_request`, both backends), one entry per
 run, keyed by its run id, holding the triggering user, the run's time and the decision, recorded
 and counted in one atomic step. The gallery keeps its own count in Airflow's DB because it answers
 before any run exists; a run it lets through is recorded by ``check_request`` like any other.
@@ -41,6 +41,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from image_pipeline.core.catalog.roles import RequestLedger
 from image_pipeline.core.errors import InvalidRequest
 
 # The user a run with no triggering user counts against (``airflow dags trigger`` where the OS user
@@ -78,7 +79,7 @@ def retry_after(times: Iterable[datetime], limit: int, window: int, now: datetim
     return max(1, int((recent[-1] + timedelta(seconds=window) - now).total_seconds()) + 1)
 
 
-def admit(catalog: Any, run_id: str, user: str | None, at: datetime, limit: int, window: int,
+def admit(catalog: RequestLedger, run_id: str, user: str | None, at: datetime, limit: int, window: int,
           now: datetime | None = None) -> dict[str, Any]:
     """Record the run ``run_id`` of ``user`` (None: :data:`ANONYMOUS`), started at ``at``, in the
     catalog's request ledger and return its entry; raise :class:`TooManyRequests` when it is past

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import Images
 from image_pipeline.core.errors import InvalidRequest
 
 _TEXT_FIELD = re.compile(r"^[^\x00-\x1f\x7f]{1,250}$")
@@ -80,7 +80,7 @@ class Selection:
         return not (self.keyword or self.run_id or self.label or self.since or self.until or self.images)
 
     def find_filters(self) -> dict[str, Any]:
-        """Keyword arguments of :meth:`Catalog.find` for this selection."""
+        """Keyword arguments of :meth:`Images.find` for this selection."""
         filters: dict[str, Any] = {"keyword": self.keyword, "run_id": self.run_id}
         if self.label:
             filters["label"] = self.label
@@ -88,7 +88,7 @@ class Selection:
             filters["between"] = ("retrieved_at", self.since or "", self.until or "\uffff")
         return filters
 
-    def sha256s(self, catalog: Catalog) -> set[str]:
+    def sha256s(self, catalog: Images) -> set[str]:
         if self.images is None:
             return {d["sha256"] for d in catalog.find(**self.find_filters())}
         chosen = {s for s in self.images if catalog.get(s) is not None}

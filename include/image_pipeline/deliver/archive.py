@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from image_pipeline.core import keys
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import Images
 from image_pipeline.core.selection import Selection
 from image_pipeline.deliver.request import check_deliverable, describe
 from image_pipeline.core.storage import ObjectStore
@@ -46,7 +46,7 @@ class Archive:
     rows: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
 
 
-def select_images(catalog: Catalog, selection: Selection, recipe: str) -> list[dict[str, Any]]:
+def select_images(catalog: Images, selection: Selection, recipe: str) -> list[dict[str, Any]]:
     """The selection's images that have the recipe's output, the trash left out."""
     if selection.images is None:
         return [d for d in catalog.find(**selection.find_filters(), has_output=recipe) if not d.get("trashed")]
@@ -143,7 +143,7 @@ def write_archive(store: ObjectStore, docs: list[dict[str, Any]], selection: Sel
     return rows
 
 
-def ensure_archive(store: ObjectStore, catalog: Catalog, selection: Selection, recipe: Any) -> Archive | None:
+def ensure_archive(store: ObjectStore, catalog: Images, selection: Selection, recipe: Any) -> Archive | None:
     """The selection's archive in the archives zone, built only if it is not there yet.
 
     On S3 the upload is a multipart upload for large archives (boto3's managed transfer); the

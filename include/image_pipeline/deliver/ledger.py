@@ -29,9 +29,10 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from image_pipeline.core.catalog import Catalog, utcnow_iso
+from image_pipeline.core.catalog import utcnow_iso
+from image_pipeline.core.catalog.roles import DeliveryLedger, Images
 from image_pipeline.core.redact import redact_url
 from image_pipeline.core.selection import Selection
 from image_pipeline.deliver.archive import ensure_archive
@@ -43,6 +44,10 @@ from image_pipeline.core.errors import InvalidRequest
 log = logging.getLogger(__name__)
 
 
+class DeliveryCatalog(Images, DeliveryLedger, Protocol):
+    """What a delivery reads (the selection's images) and records (its ledger entry)."""
+
+
 class DeliveryUncertain(RuntimeError):
     """A previous attempt may have delivered the message and the channel cannot tell: not resent."""
 
@@ -52,7 +57,7 @@ def delivery_id(selection: Selection, recipe: str, recipient: str, occasion: str
 
 
 def deliver(
-    store: ObjectStore, catalog: Catalog, mailer: Mailer, selection: Selection, recipe: Any, *, recipient: str,
+    store: ObjectStore, catalog: DeliveryCatalog, mailer: Mailer, selection: Selection, recipe: Any, *, recipient: str,
     sender: str, attach_max_bytes: int, link_expiry_seconds: int, occasion: str | None = None,
     templates_dir: str | Path | None = None,
 ) -> dict[str, Any]:
@@ -115,14 +120,14 @@ def deliver(
     return {**sent, "link": link} if link else sent  # the caller's copy carries the working link
 
 
-def _record(catalog: Catalog, did: str, entry: dict[str, Any], status: str, **changes: Any) -> dict[str, Any]:
+def _record(catalog: DeliveryLedger, did: str, entry: dict[str, Any], status: str, **changes: Any) -> dict[str, Any]:
     entry.update(status=status, **changes)
     entry.pop("id", None)
     catalog.put_delivery(did, entry)
     return {**entry, "id": did}
 
 
-def _send(catalog: Catalog, mailer: Mailer, msg: Any, did: str, entry: dict[str, Any]) -> dict[str, Any]:
+def _send(catalog: DeliveryLedger, mailer: Mailer, msg: Any, did: str, entry: dict[str, Any]) -> dict[str, Any]:
     committed: list[bool] = []
 
     def commit() -> None:
@@ -141,7 +146,7 @@ def _send(catalog: Catalog, mailer: Mailer, msg: Any, did: str, entry: dict[str,
     return _record(catalog, did, entry, "sent", sent_at=utcnow_iso(), location=location)
 
 
-def resolve_uncertain(catalog: Catalog, did: str, outcome: str) -> dict[str, Any]:
+def resolve_uncertain(catalog: DeliveryLedger, did: str, outcome: str) -> dict[str, Any]:
     """An operator's decision on an ``uncertain`` delivery, after checking the mail server's log or
     asking the recipient: ``sent`` (it arrived) or ``resend`` (the next run or retry sends it)."""
     entry = catalog.get_delivery(did)

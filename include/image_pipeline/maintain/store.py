@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from image_pipeline.core import keys
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import Curation, Images
 from image_pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
 
 
-def check(store: ObjectStore, catalog: Catalog, *, grace: timedelta = DEFAULT_GRACE,
+def check(store: ObjectStore, catalog: Images, *, grace: timedelta = DEFAULT_GRACE,
           now: datetime | None = None) -> Report:
     """Every record's objects exist, and no image object is unnamed: the report (nothing changed)."""
     now = _now(now)
@@ -98,7 +98,7 @@ def check(store: ObjectStore, catalog: Catalog, *, grace: timedelta = DEFAULT_GR
     return report
 
 
-def remove_orphans(store: ObjectStore, catalog: Catalog, orphans: list[dict[str, str]]) -> list[str]:
+def remove_orphans(store: ObjectStore, catalog: Images, orphans: list[dict[str, str]]) -> list[str]:
     """Remove the orphans a :func:`check` found, each after reading its image's record again (a
     record written since the check that names it keeps it); the keys removed."""
     removed = []
@@ -113,7 +113,7 @@ def remove_orphans(store: ObjectStore, catalog: Catalog, orphans: list[dict[str,
     return removed
 
 
-def purge_trash(store: ObjectStore, catalog: Catalog, retention: timedelta, *,
+def purge_trash(store: ObjectStore, catalog: Curation, retention: timedelta, *,
                 now: datetime | None = None) -> list[str]:
     """Remove every image trashed before ``now - retention``: its objects, then its record; the
     sha256s purged. Delivery ledger entries that name it stay."""

@@ -29,10 +29,11 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from image_pipeline.core import keys
-from image_pipeline.core.catalog import Catalog, utcnow_iso
+from image_pipeline.core.catalog import utcnow_iso
+from image_pipeline.core.catalog.roles import ImageRecorder, Images, Planning, Similarity
 from image_pipeline.core.selection import Selection
 from image_pipeline.process.engine import process_image
 from image_pipeline.process.limits import Limits
@@ -43,6 +44,15 @@ from image_pipeline.process.recipes import Recipe, RecipeBook, default_book
 from image_pipeline.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
+
+
+class PlanningCatalog(Images, Planning, Protocol):
+    """What planning reads: the images due, and a selection's images."""
+
+
+class ProcessingCatalog(Images, ImageRecorder, Similarity, Protocol):
+    """What processing a batch reads and records: an image's document, its outputs, failures and
+    quarantine, and the perceptual hashes its near-duplicate group is looked up in."""
 
 MAX_BATCHES = 1024  # Airflow's [core] max_map_length default
 # Automatic batch size: rounds of one batch per slot (a mapped task per core at once), as few rounds
@@ -73,7 +83,7 @@ class ProcessingBatch:
                    list(values["sha256s"]))
 
 
-def due(catalog: Catalog, recipes: list[Recipe], features_version: int | None) -> set[str]:
+def due(catalog: Planning, recipes: list[Recipe], features_version: int | None) -> set[str]:
     """Images (not quarantined) with an output missing or outdated, or features to compute."""
     return set(catalog.due([(r.name, r.version, r.fingerprint) for r in recipes], features_version))
 
@@ -87,7 +97,7 @@ def auto_batch_size(count: int, slots: int = 1) -> int:
 
 
 def plan_batches(
-    catalog: Catalog, recipes: list[str], batch_size: int = 0, selection: Selection = Selection(),
+    catalog: PlanningCatalog, recipes: list[str], batch_size: int = 0, selection: Selection = Selection(),
     *, force: bool = False, features_version: int | None = None, max_batches: int = MAX_BATCHES,
     book: RecipeBook | None = None, slots: int = 1,
 ) -> list[list[str]]:
@@ -121,7 +131,7 @@ FeatureExtractor = Callable[[Any, Any], dict[str, Any]]
 
 
 def process_batch(
-    store: ObjectStore, catalog: Catalog, recipes: list[str], sha256s: list[str], *, force: bool = False,
+    store: ObjectStore, catalog: ProcessingCatalog, recipes: list[str], sha256s: list[str], *, force: bool = False,
     limits: Limits = Limits(), features: FeatureExtractor | None = None, features_version: int | None = None,
     near_duplicate: Callable[[str, list[tuple[str, str]]], str | None] | None = None, book: RecipeBook | None = None,
     run_id: str | None = None, dag_id: str | None = None, max_attempts: int = 3,
@@ -218,7 +228,7 @@ def process_batch(
     return {**{k: counts.get(k, 0) for k in COUNTS}, "problems": problems}
 
 
-def gallery_image(store: ObjectStore, catalog: Catalog, sha256: str):
+def gallery_image(store: ObjectStore, catalog: Images, sha256: str):
     """A gallery image's pixels by sha256 (a recipe's picture, e.g. a style), from its raw file. A
     picture missing or unreadable is the recipe's fault (:class:`RecipeError`); the store failing is
     the environment's (its own exception propagates)."""

@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from image_pipeline.core.catalog.roles import SavedRecipes
 from image_pipeline.core.errors import InvalidRequest
 from image_pipeline.process.operations import OPERATIONS, RecipeError
 from image_pipeline.process.operations.base import parse_colour
@@ -219,7 +220,7 @@ def _load(files: tuple[tuple[Path, int], ...], folders: tuple[Path, ...]) -> dic
 
 class RecipeBook:
     """Every recipe of some folders (the shipped ones first, then the user's), by name, and the
-    saved ones ``saved`` lists (the catalog's :meth:`~image_pipeline.core.catalog.Catalog.saved_recipes`,
+    saved ones ``saved`` lists (the catalog's :meth:`~image_pipeline.core.catalog.roles.SavedRecipes.saved_recipes`,
     read on each call, so a recipe saved on one machine is used by every worker's next task). Files
     are parsed again only when one changed (the cache is keyed by modification times). Built by the
     composition root (:func:`image_pipeline.wiring.recipe_book`).
@@ -295,7 +296,7 @@ def recipe_yaml(spec: dict[str, Any]) -> str:
     return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True)
 
 
-def save_recipe(catalog: Any, spec: dict[str, Any], saved_by: str, saved_at: str | None = None,
+def save_recipe(catalog: SavedRecipes, spec: dict[str, Any], saved_by: str, saved_at: str | None = None,
                 folders: Iterable[str | Path] = ()) -> dict[str, Any]:
     """Check ``spec`` exactly as a recipe file is checked, each picture it names found now under
     ``folders`` (:class:`RecipeError` says what is wrong), then save it in the catalog, its version

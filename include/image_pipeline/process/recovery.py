@@ -16,11 +16,11 @@ the images due and processes them as any other.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from image_pipeline import RELEASE
 from image_pipeline.core import keys
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import Images, Problems
 from image_pipeline.core.errors import BadImage
 from image_pipeline.core.probe import inspect_image
 from image_pipeline.core.storage import ObjectNotFound, ObjectStore
@@ -28,7 +28,11 @@ from image_pipeline.core.storage import ObjectNotFound, ObjectStore
 log = logging.getLogger(__name__)
 
 
-def retry_images(store: ObjectStore, catalog: Catalog, sha256s: Iterable[str], by: str) -> dict[str, Any]:
+class RetryCatalog(Images, Problems, Protocol):
+    """What a retry reads (the image's problem, before it is lifted) and changes."""
+
+
+def retry_images(store: ObjectStore, catalog: RetryCatalog, sha256s: Iterable[str], by: str) -> dict[str, Any]:
     """Try these images again; ``{"retried": [...], "unchanged": [...]}`` (no problem to retry, not in
     the catalog, or a retrieval quarantine whose file still does not read)."""
     retried, unchanged = [], []
@@ -79,7 +83,7 @@ def retried_by_this_release(quarantine: dict[str, Any]) -> bool:
     return (kind is None or kind == "unexpected") and quarantine.get("release") != RELEASE
 
 
-def upgrade_retries(catalog: Catalog) -> list[str]:
+def upgrade_retries(catalog: Problems) -> list[str]:
     """Lift the quarantines :func:`retried_by_this_release` selects (the trash left out); their sha256."""
     chosen = [d["sha256"] for d in catalog.problems()
               if d.get("quarantine") and retried_by_this_release(d["quarantine"])]

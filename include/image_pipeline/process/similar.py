@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import Similarity
 from image_pipeline.core.errors import Unavailable, is_environmental
 from image_pipeline.process import models
 from image_pipeline.process.models.embedding import DIM, MODEL, decode
@@ -121,7 +121,7 @@ class SimilarIndex:
         hits = [{"sha256": self.keys[i], "score": round(score, 4)} for i, score in found if self.keys[i] != exclude]
         return hits[:k]
 
-    def refresh(self, catalog: Catalog, max_age: float = REFRESH_SECONDS) -> None:
+    def refresh(self, catalog: Similarity, max_age: float = REFRESH_SECONDS) -> None:
         """Bring the index up to the catalog: add what is new; start again if an image left it."""
         if time.monotonic() - self.refreshed_at < max_age:
             return
@@ -219,7 +219,7 @@ def index_for(catalog_id: str, exact_max: int = 20_000, cache_dir: str | Path | 
         return index
 
 
-def similar(catalog: Catalog, sha256: str, k: int = 12, index: SimilarIndex | None = None,
+def similar(catalog: Similarity, sha256: str, k: int = 12, index: SimilarIndex | None = None,
             max_age: float = REFRESH_SECONDS) -> list[dict[str, Any]] | None:
     """The ``k`` images most like the image ``sha256`` (itself left out), best first as ``{"sha256",
     "score"}``; None when that image has no embedding (not processed yet, or processed without the model)."""
@@ -232,7 +232,7 @@ def similar(catalog: Catalog, sha256: str, k: int = 12, index: SimilarIndex | No
         return index.search(vector, k, exclude=sha256)
 
 
-def similar_to_picture(catalog: Catalog, im: Any, k: int = 12, index: SimilarIndex | None = None,
+def similar_to_picture(catalog: Similarity, im: Any, k: int = 12, index: SimilarIndex | None = None,
                        max_age: float = REFRESH_SECONDS) -> list[dict[str, Any]]:
     """The ``k`` images most like a picture that need not be in the gallery (its embedding computed now:
     the model loads in this process on first use). ImportError without onnxruntime."""

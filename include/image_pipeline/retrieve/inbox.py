@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import ImageRecorder
 from image_pipeline.core.storage import ObjectNotFound, ObjectStore
 from image_pipeline.retrieve.ingest import RetrievalSummary, Run, ingest_bytes, list_folder
 
@@ -87,7 +87,7 @@ def upload_to_inbox(store: ObjectStore, folder: str | Path) -> list[str]:
     return uploaded
 
 
-def ingest_inbox(store: ObjectStore, catalog: Catalog, *, keyword: str, run_id: str,
+def ingest_inbox(store: ObjectStore, catalog: ImageRecorder, *, keyword: str, run_id: str,
                  provenance: dict[str, Any] | None = None) -> RetrievalSummary:
     """Move every file of the inbox zone (a local folder or an S3 prefix) into the gallery.
 

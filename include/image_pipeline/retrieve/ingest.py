@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from image_pipeline.core import keys
-from image_pipeline.core.catalog import Catalog, new_image_doc, utcnow_iso
+from image_pipeline.core.catalog import new_image_doc, utcnow_iso
+from image_pipeline.core.catalog.roles import ImageRecorder
 from image_pipeline import RELEASE
 from image_pipeline.core.errors import BadImage
 from image_pipeline.core.probe import inspect_image
@@ -48,7 +49,7 @@ class RetrievalSummary:
 
 
 def ingest_bytes(
-    store: ObjectStore, catalog: Catalog, data: bytes, *, source: str, uri: str, keyword: str,
+    store: ObjectStore, catalog: ImageRecorder, data: bytes, *, source: str, uri: str, keyword: str,
     run_id: str, name_hint: str = "", provenance: dict[str, Any] | None = None,
 ) -> str:
     """Store one retrieved file; returns its outcome: new, duplicate or quarantined."""
@@ -79,7 +80,7 @@ def ingest_bytes(
 
 
 def _ingest_files(
-    store: ObjectStore, catalog: Catalog, files: Iterable[tuple[Path, str, dict[str, Any]]], *, source: str,
+    store: ObjectStore, catalog: ImageRecorder, files: Iterable[tuple[Path, str, dict[str, Any]]], *, source: str,
     keyword: str, run_id: str,
 ) -> RetrievalSummary:
     summary = RetrievalSummary()
@@ -108,13 +109,13 @@ def list_folder(folder: str | Path) -> list[Path]:
     )
 
 
-def ingest_folder(store: ObjectStore, catalog: Catalog, folder: str | Path, *, keyword: str,
+def ingest_folder(store: ObjectStore, catalog: ImageRecorder, folder: str | Path, *, keyword: str,
                   run_id: str) -> RetrievalSummary:
     files = [(p, p.resolve().as_uri(), {}) for p in list_folder(folder)]
     return _ingest_files(store, catalog, files, source="folder", keyword=keyword, run_id=run_id)
 
 
-def _ingest_crawl(store: ObjectStore, catalog: Catalog, result: CrawlResult, *, source: str, keyword: str,
+def _ingest_crawl(store: ObjectStore, catalog: ImageRecorder, result: CrawlResult, *, source: str, keyword: str,
                   run_id: str, provenance: dict[str, Any]) -> RetrievalSummary:
     kept = [(d.path, d.url, {**provenance, "page_url": d.page_url, "licence": d.licence, "licence_url": d.licence_url,
                              "creator": d.creator})
@@ -134,7 +135,7 @@ class Run:
     own) and its credentials (``None`` when none were given)."""
 
     store: ObjectStore
-    catalog: Catalog
+    catalog: ImageRecorder
     run_id: str
     policy: FetchPolicy
     provenance: dict[str, Any]
@@ -171,7 +172,7 @@ class Run:
             base_url=self.endpoint, **options))
 
 
-def retrieve(store: ObjectStore, catalog: Catalog, request: dict, *, run_id: str,
+def retrieve(store: ObjectStore, catalog: ImageRecorder, request: dict, *, run_id: str,
              policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
              endpoints: dict[str, str] | None = None, api_keys: dict[str, Any] | None = None,
              idle_timeout: float = 60) -> RetrievalSummary:

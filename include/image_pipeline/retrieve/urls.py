@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from image_pipeline.core.catalog import Catalog
+from image_pipeline.core.catalog.roles import ImageRecorder
 from image_pipeline.core.storage import ObjectStore
 from image_pipeline.retrieve.fetch import FetchPolicy, SafeFetcher
 from image_pipeline.retrieve.request import is_http_url
@@ -69,7 +69,7 @@ def retrieve(request: dict, run: Run) -> RetrievalSummary:
     return summary
 
 
-def ingest_urls(store: ObjectStore, catalog: Catalog, urls: list[str], *, keyword: str, run_id: str,
+def ingest_urls(store: ObjectStore, catalog: ImageRecorder, urls: list[str], *, keyword: str, run_id: str,
                 policy: FetchPolicy | None = None, provenance: dict[str, Any] | None = None,
                 idle_timeout: float = 60) -> RetrievalSummary:
     """Fetch URLs through the safe fetcher and ingest what came back; refusals are counted by reason."""
