@@ -9,10 +9,7 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
 import uuid
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -136,16 +133,12 @@ def s3_bucket(s3_client):
 @pytest.fixture
 def http_server(tmp_path):
     """A static file server on loopback; returns (base URL, folder it serves)."""
+    from support.loopback import served
+
     root = tmp_path / "www"
     root.mkdir()
-    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
+    with served(root) as base:
+        yield base, root
 
 
 @pytest.fixture(scope="session")

@@ -135,16 +135,10 @@ def busy_gallery():
 
 @pytest.fixture(scope="class")
 def browser(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
+    from support.browser import with_profile
 
-    from system.test_report_browser import FLAGS, chromium
-
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=chromium(), headless=True, args=FLAGS, viewport={"width": 1300, "height": 1100})
+    with with_profile(tmp_path_factory.mktemp("chromium-profile"), {"width": 1300, "height": 1100}) as context:
         yield context
-        context.close()
 
 
 def fill_the_backfill_dialog(page, url: str, dag_id: str, first: date, last: date, max_active_runs: int,
@@ -332,24 +326,15 @@ def standalone(http_site):
 
 @pytest.fixture(scope="class")
 def http_site(tmp_path_factory):
-    from functools import partial
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-    import threading
-
+    from support.loopback import served
     from support.samples import make_samples
 
     root = tmp_path_factory.mktemp("site")
     make_samples(root / "img")
     (root / "index.html").write_text('<html><img src="img/sample-0.jpg"><img src="img/sample-1.png">'
                                      '<img src="img/sample-2.gif"></html>')
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with served(root) as base:
+        yield base
 
 
 def project_command(server, *args: str) -> subprocess.CompletedProcess:

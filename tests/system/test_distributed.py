@@ -28,11 +28,8 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.parse
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -42,6 +39,7 @@ from image_pipeline.localservers import LocalPostgres, LocalRedis, redis_answers
 from airflow_stack import (AIRFLOW_ENV_FILE, BIN, HARNESS_OVERRIDES, ROOT, STACK_ENV_FILE, RestApi, free_port, kill_tree,
                            processes_of, read_env_file, real_images, start, stop_all, stop_leftovers, url_answers,
                            wait_for)
+from support.loopback import served
 
 pytestmark = pytest.mark.distributed
 
@@ -130,11 +128,6 @@ def free_redis_db(address: tuple[str, int]):
     raise AssertionError("no empty Redis DB index")
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def photo_site():
     """The corpus served on loopback: the retrieval downloads it like any site, through the safe fetcher."""
@@ -142,12 +135,8 @@ def photo_site():
     images = real_images(FIRST_RUN_IMAGES + SECOND_RUN_NEW_IMAGES)
     for image in images:
         shutil.copyfile(image, root / image.name)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield [f"{base}/{urllib.parse.quote(image.name)}" for image in images]
-    server.shutdown()
-    server.server_close()
+    with served(root) as base:
+        yield [f"{base}/{urllib.parse.quote(image.name)}" for image in images]
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from airflow_stack import airflow_standalone, wait_for
-from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, camera_photo, finished, listed_with, trigger
+from support.gallery_stack import PROCESS_TIMEOUT, api, camera_photo, retrieved_and_processed, standalone_with_logins
+from support.gallery_ui import listed_with, preview_of, watching
+from support.loopback import served
 
 RECIPE = "editor_soft_gray"
 BLUR_RADIUS = 4
@@ -54,91 +52,35 @@ PIXELS = """img => {
     return {width: w, height: h, spread, meanSpread: spreadSum / (w * h), energy: energy / pairs};
 }"""
 
-# The preview shown is the one of the chain whose operation names are `names` (and it has loaded).
-PREVIEW_OF = """names => {
-    const img = document.querySelector('[data-testid=editor-preview]');
-    if (!img || img.dataset.state !== 'ready' || !img.complete || img.naturalWidth === 0) return false;
-    const ops = JSON.parse(img.dataset.operations);
-    return JSON.stringify(ops.map(o => Object.keys(o)[0])) === JSON.stringify(names);
-}"""
-
-
-class Browsing(Watched):
-    """A logged-in page; the non-2xx answers in ``expected`` (URL parts) are refusals asked for."""
-
-    def __init__(self, browser, airflow, user: str, expected: tuple[str, ...] = ()):
-        self.expected = expected
-        super().__init__(browser, airflow, user)
-
-    def _console(self, msg) -> None:
-        if msg.type == "error" and any(part in (msg.location or {}).get("url", "") for part in self.expected):
-            return
-        super()._console(msg)
-
 
 @pytest.fixture(scope="module")
 def site():
     """One real photograph (800x600, with EXIF) on loopback; returns its URL."""
     root = Path(tempfile.mkdtemp(prefix="image-pipeline-editor-www-"))
     camera_photo(root / "camera.jpg")
-    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/camera.jpg"
-    server.shutdown()
+    with served(root) as base:
+        yield f"{base}/camera.jpg"
     shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def airflow():
-    home = Path(tempfile.mkdtemp(prefix="image-pipeline-editor-ui-"))
     env = {"GALLERY_ALLOWED_HOSTS": "127.0.0.1", "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer"}
-    try:
-        with airflow_standalone(home, env, "gallery_process") as server:
-            server["passwords"] = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
-            server["rest"] = server["rest_api"]()
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with standalone_with_logins(Path(tempfile.mkdtemp(prefix="image-pipeline-editor-ui-")), env) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def image(airflow, site) -> str:
     """The photograph retrieved and processed by the real DAGs; its sha256."""
-    run_id = trigger(airflow["rest"], "gallery_retrieve", {"engine": "urls", "keywords": ["harbour"], "urls": [site]})
-    assert finished(airflow["rest"], "gallery_retrieve", run_id) == "success"
-    wait_for(lambda: api(airflow, "/gallery/api/images?status=processed")["count"] == 1, PROCESS_TIMEOUT,
-             "gallery_process to process the photograph")
-    runs = airflow["rest"].get("/api/v2/dags/gallery_process/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
-    finished(airflow["rest"], "gallery_process", runs[0]["dag_run_id"])
-    return api(airflow, "/gallery/api/images?status=processed")["items"][0]["sha256"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from system.test_report_browser import FLAGS, chromium
-
-    with sync_playwright() as pw:
-        engine = pw.chromium.launch(executable_path=chromium(), headless=True, args=FLAGS)
-        yield engine
-        engine.close()
+    return retrieved_and_processed(airflow, [site], "harbour")[0]["sha256"]
 
 
 @pytest.fixture
 def admin(browser, airflow, image):
-    watched = Browsing(browser, airflow, "admin")
-    yield watched
-    watched.close()
-    assert watched.problems == []
-
-
-def preview_of(page, *names: str) -> dict:
-    page.wait_for_function(PREVIEW_OF, arg=list(names), timeout=60_000)
-    return page.get_by_test_id("editor-preview").evaluate(PIXELS)
+    with watching(browser, airflow, "admin") as watched:
+        yield watched
 
 
 def open_editor(page, airflow, sha: str) -> None:
@@ -151,12 +93,12 @@ def open_editor(page, airflow, sha: str) -> None:
 def test_an_edit_previewed_saved_and_applied_makes_the_images_new_output(admin, airflow, image, tmp_path):
     page = admin.page
     open_editor(page, airflow, image)
-    original = preview_of(page)
+    original = preview_of(page, PIXELS)
     assert original["meanSpread"] > 5, original  # a colour photograph
     assert (original["width"], original["height"]) == (800, 600)
 
     page.get_by_role("button", name="Add Grayscale").click()
-    gray = preview_of(page, "grayscale")
+    gray = preview_of(page, PIXELS, "grayscale")
     assert gray["spread"] <= 3, gray  # R == G == B
     assert (gray["width"], gray["height"]) == (800, 600)
 
@@ -166,7 +108,7 @@ def test_an_edit_previewed_saved_and_applied_makes_the_images_new_output(admin, 
     steps.nth(1).get_by_label("Radius", exact=True).fill(str(BLUR_RADIUS))
     page.wait_for_function("r => JSON.parse(document.querySelector('[data-testid=editor-preview]').dataset.operations)"
                            ".some(o => o.blur && o.blur.radius === r)", arg=BLUR_RADIUS, timeout=60_000)
-    blurred = preview_of(page, "grayscale", "blur")
+    blurred = preview_of(page, PIXELS, "grayscale", "blur")
     assert blurred["spread"] <= 3, blurred
     assert blurred["energy"] < 0.6 * gray["energy"], (blurred, gray)
 
@@ -216,12 +158,11 @@ def test_an_edit_previewed_saved_and_applied_makes_the_images_new_output(admin, 
 
 
 def test_a_viewer_previews_but_is_refused_the_save(browser, airflow, image, tmp_path):
-    viewer = Browsing(browser, airflow, "viewer", expected=("/gallery/api/recipes",))
-    try:
+    with watching(browser, airflow, "viewer", expected=("/gallery/api/recipes",)) as viewer:
         page = viewer.page
         open_editor(page, airflow, image)
         page.get_by_role("button", name="Add Grayscale").click()
-        assert preview_of(page, "grayscale")["spread"] <= 3  # a viewer may preview
+        assert preview_of(page, PIXELS, "grayscale")["spread"] <= 3  # a viewer may preview
         page.get_by_label("Recipe name").fill("viewer_recipe")
         page.get_by_role("button", name="Save recipe").click()
         refused = page.get_by_test_id("editor-save-error")
@@ -241,7 +182,7 @@ def test_a_viewer_previews_but_is_refused_the_save(browser, airflow, image, tmp_
         page.mouse.move(area["x"] + 0.35 * area["width"], area["y"] + 0.35 * area["height"], steps=5)
         page.mouse.move(area["x"] + 0.6 * area["width"], area["y"] + 0.6 * area["height"], steps=5)
         page.mouse.up()
-        cropped = preview_of(page, "grayscale", "crop")
+        cropped = preview_of(page, PIXELS, "grayscale", "crop")
         assert abs(cropped["width"] - 400) <= 3 and abs(cropped["height"] - 300) <= 3, cropped
         box = json.loads(page.get_by_test_id("editor-preview").get_attribute("data-operations"))[1]["crop"]["box"]
         assert all(abs(a - b) <= 3 for a, b in zip(box, [80, 60, 480, 360], strict=True)), box
@@ -251,12 +192,9 @@ def test_a_viewer_previews_but_is_refused_the_save(browser, airflow, image, tmp_
         page.get_by_label("Start from a recipe").select_option("half_gray")
         steps = page.get_by_test_id("editor-step")
         assert steps.evaluate_all("ss => ss.map(s => s.dataset.name)") == ["auto_orient", "resize", "grayscale"]
-        half = preview_of(page, "auto_orient", "resize", "grayscale")
+        half = preview_of(page, PIXELS, "auto_orient", "resize", "grayscale")
         assert (half["width"], half["height"]) == (400, 300) and half["spread"] <= 3, half
         assert page.get_by_label("Recipe name").input_value() == ""  # a file's name is not saved over
-    finally:
-        viewer.close()
-    assert viewer.problems == []
 
 
 def test_tags_filter_the_grid_details_are_recorded_and_the_trash_restores(admin, airflow, image, tmp_path):

@@ -15,42 +15,20 @@ import io
 import json
 import shutil
 import tempfile
-import threading
-import urllib.request
 import zipfile
 from datetime import datetime, timezone
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from airflow_stack import airflow_standalone, corpus_dir, wait_for
-from support import trigger_form
+from support.gallery_stack import (PROCESS_TIMEOUT, api, camera_photo, finished, retrieved_and_processed,
+                                   standalone_with_logins, trigger)
+from support.gallery_ui import open_gallery, listed_with, watching
+from support.loopback import served
 from support.samples import make_samples
-from system.test_report_browser import FLAGS, chromium
 
 TODAY = datetime.now(timezone.utc).date().isoformat()
-PROCESS_TIMEOUT = 420
-# Non-2xx answers the pages ask for on purpose (Chromium logs each as a console error).
-EXPECTED_REFUSALS = ("/gallery/api/uploads", "/gallery/api/requests")  # a viewer's 403s, shown on the page
-
-
-def camera_photo(path: Path) -> Path:
-    """A real photograph of the corpus (so the labeller has something to name) at 800x600, with a
-    camera's EXIF: make, model, lens, exposure, taken-at and GPS."""
-    photos = sorted((p for p in corpus_dir().iterdir() if p.suffix.lower() in (".jpg", ".jpeg")),
-                    key=lambda p: p.stat().st_size)
-    with Image.open(photos[len(photos) // 2]) as original:
-        im = original.convert("RGB").resize((800, 600))
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = "Canon", "EOS 5D"
-    exif[0x0132] = "2026:08:01 12:34:56"
-    exif.get_ifd(0x8769).update({0x829A: 1 / 250, 0x829D: 8.0, 0x8827: 100, 0xA434: "EF 24-105mm"})
-    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 23.0, 24.0), 3: "W", 4: (4.0, 29.0, 9.0)})
-    im.save(path, "JPEG", quality=90, exif=exif.tobytes())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -59,121 +37,33 @@ def site():
     root = Path(tempfile.mkdtemp(prefix="image-pipeline-gallery-www-"))
     files = [p for p in make_samples(root) if p.name not in ("broken.jpg", "truncated.jpg")]
     files.append(camera_photo(root / "camera.jpg"))
-    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield base, [f"{base}/{p.name}" for p in files]
-    server.shutdown()
+    with served(root) as base:
+        yield base, [f"{base}/{p.name}" for p in files]
     shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def airflow(site):
-    home = Path(tempfile.mkdtemp(prefix="image-pipeline-gallery-ui-"))
     env = {"GALLERY_ALLOWED_HOSTS": "127.0.0.1", "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer"}
-    try:
-        with airflow_standalone(home, env, "gallery_process") as server:
-            passwords = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
-            server["passwords"] = passwords
-            server["rest"] = server["rest_api"]()
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def api(airflow, path: str):
-    request = urllib.request.Request(airflow["url"] + path, headers={"Authorization": f"Bearer {airflow['rest'].token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def trigger(rest, dag_id: str, conf: dict) -> str:
-    for _attempt in range(10):  # SQLite has one writer: the scheduler may hold it for a moment
-        try:
-            return rest.post(f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
-        except AssertionError as exc:
-            if "HTTP 500" not in str(exc):
-                raise
-            import time
-
-            time.sleep(3)
-    raise AssertionError(f"could not trigger {dag_id}")
-
-
-def finished(rest, dag_id: str, run_id: str, timeout: float = PROCESS_TIMEOUT) -> str:
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
-    return wait_for(lambda: (s := rest.get(path)["state"]) in ("success", "failed") and s, timeout, f"{dag_id} {run_id}")
+    with standalone_with_logins(Path(tempfile.mkdtemp(prefix="image-pipeline-gallery-ui-")), env) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def gallery(airflow, site):
     """The loopback images retrieved and processed by the real DAGs, and the day's analytics."""
     _, urls = site
-    run_id = trigger(airflow["rest"], "gallery_retrieve", {"engine": "urls", "keywords": ["harbour"], "urls": urls})
-    assert finished(airflow["rest"], "gallery_retrieve", run_id) == "success"
-    wait_for(lambda: api(airflow, "/gallery/api/images?status=processed")["count"] == len(urls), PROCESS_TIMEOUT,
-             "gallery_process to process every retrieved image")
-    runs = airflow["rest"].get("/api/v2/dags/gallery_process/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
-    finished(airflow["rest"], "gallery_process", runs[0]["dag_run_id"])
+    items = retrieved_and_processed(airflow, urls, "harbour")
     analytics = trigger(airflow["rest"], "gallery_analytics", {"day": TODAY})
     assert finished(airflow["rest"], "gallery_analytics", analytics) == "success"
-    return api(airflow, "/gallery/api/images?status=processed&limit=100")["items"]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        engine = pw.chromium.launch(executable_path=chromium(), headless=True, args=FLAGS)
-        yield engine
-        engine.close()
-
-
-class Watched:
-    """A logged-in page whose page errors and unexpected console errors are collected."""
-
-    def __init__(self, browser, airflow, user: str):
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        self.page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        self.page.on("console", self._console)
-        trigger_form.login(self.page, airflow["url"], user, airflow["passwords"][user])
-
-    def _console(self, msg) -> None:
-        if msg.type != "error":
-            return
-        where = (msg.location or {}).get("url", "")
-        if any(part in where for part in EXPECTED_REFUSALS):
-            return
-        self.problems.append(f"console error: {msg.text} ({where})")
-
-    def close(self) -> None:
-        self.context.close()
+    return items
 
 
 @pytest.fixture
 def admin(browser, airflow, gallery):
-    watched = Watched(browser, airflow, "admin")
-    yield watched
-    watched.close()
-    assert watched.problems == []
-
-
-def open_gallery(page, url: str) -> None:
-    page.goto(url)
-    page.get_by_role("link", name="Gallery").first.click()
-    page.get_by_test_id("gallery-grid").wait_for()
-
-
-def listed_with(page, fragment: str) -> None:
-    """Wait until the grid shows the items listed with a filter (its data-filters), not the ones before it."""
-    page.wait_for_function("f => (document.querySelector('[data-testid=gallery-grid]').dataset.filters || '')"
-                           ".includes(f)", arg=fragment)
+    with watching(browser, airflow, "admin") as watched:
+        yield watched
 
 
 def test_the_grid_shows_each_processed_image_and_a_filter_narrows_it(admin, airflow, gallery, tmp_path):
@@ -322,8 +212,7 @@ def test_the_analytics_page_shows_the_days_metrics(admin, airflow, tmp_path):
 
 def test_a_viewer_browses_but_is_refused_an_upload(browser, airflow, gallery, tmp_path):
     runs_before = airflow["rest"].get("/api/v2/dags/image_request/dagRuns?limit=100")["total_entries"]
-    viewer = Watched(browser, airflow, "viewer")
-    try:
+    with watching(browser, airflow, "viewer") as viewer:
         page = viewer.page
         open_gallery(page, airflow["url"])
         page.get_by_test_id("gallery-item").first.wait_for()
@@ -348,6 +237,3 @@ def test_a_viewer_browses_but_is_refused_an_upload(browser, airflow, gallery, tm
         error.wait_for()
         assert "may not trigger image_request" in error.inner_text(), error.inner_text()
         assert airflow["rest"].get("/api/v2/dags/image_request/dagRuns?limit=100")["total_entries"] == runs_before
-    finally:
-        viewer.close()
-    assert viewer.problems == []

@@ -21,22 +21,19 @@ a ``sitecustomize.py`` first on its PYTHONPATH that hides packages as support/wi
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
-import threading
 import time
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from airflow_stack import airflow_standalone, real_images, wait_for
+from airflow_stack import real_images
+from support.gallery_stack import api, retrieved_and_processed, standalone_with_logins
+from support.gallery_ui import Watched, listed_with, open_gallery, preview_of
+from support.loopback import served
 from support.without_ml import EXPORT_PACKAGES, ML_PACKAGES
-from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, finished, listed_with, open_gallery, trigger
-from system.test_report_browser import FLAGS, chromium
 
 PHOTOS = 3  # the fewest for "similar images" to have more than one candidate to rank
 
@@ -70,12 +67,6 @@ KEEP = """img => {
     ctx.drawImage(img, 0, 0);
     window.__keptPixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
 }"""
-# The preview shown is the one of the chain whose operation names are `names` (and it has loaded).
-PREVIEW_OF = """names => {
-    const img = document.querySelector('[data-testid=editor-preview]');
-    if (!img || img.dataset.state !== 'ready' || !img.complete || img.naturalWidth === 0) return false;
-    return JSON.stringify(JSON.parse(img.dataset.operations).map(o => Object.keys(o)[0])) === JSON.stringify(names);
-}"""
 # "Find images like this file" from the logged-in page: the photograph's original posted as the form's file.
 LIKE_THIS_FILE = """async ([raw, endpoint]) => {
     const picture = await (await fetch(raw, {credentials: 'same-origin'})).blob();
@@ -96,11 +87,6 @@ sys.modules.update(dict.fromkeys({packages!r}))
 HIDDEN = {"without-runtimes": ML_PACKAGES, "make-run": EXPORT_PACKAGES}
 
 
-class Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # the DAG's downloads: not the test's output
-        pass
-
-
 @pytest.fixture(scope="module")
 def site():
     """A few real photographs of the corpus at 800 px wide on loopback; returns their URLs."""
@@ -113,11 +99,8 @@ def site():
             im.thumbnail((800, 800))
             im.save(root / f"photo-{i}.jpg", "JPEG", quality=90)
             names.append(f"photo-{i}.jpg")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield [f"{base}/{name}" for name in names]
-    server.shutdown()
+    with served(root) as base:
+        yield [f"{base}/{name}" for name in names]
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -133,33 +116,12 @@ def stack(request, site):
     (hider / "sitecustomize.py").write_text(SITECUSTOMIZE.format(install=install, test=Path(__file__).name,
                                                                  packages=HIDDEN[install]))
     env["PYTHONPATH"] = ":".join(p for p in (str(hider), env.get("PYTHONPATH", "")) if p)
-    try:
-        with airflow_standalone(home, env, "gallery_process") as server:
-            server["passwords"] = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
-            server["rest"] = server["rest_api"]()
-            started = time.monotonic()
-            run_id = trigger(server["rest"], "gallery_retrieve", {"engine": "urls", "keywords": ["coast"], "urls": site})
-            assert finished(server["rest"], "gallery_retrieve", run_id) == "success"
-            wait_for(lambda: api(server, "/gallery/api/images?status=processed")["count"] == len(site), PROCESS_TIMEOUT,
-                     "gallery_process to process every photograph")
-            runs = server["rest"].get("/api/v2/dags/gallery_process/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
-            finished(server["rest"], "gallery_process", runs[0]["dag_run_id"])
-            items = api(server, "/gallery/api/images?status=processed&limit=100")["items"]
-            print(f"\n{install} install: stack ready in {server['started_in']:.0f} s, "
-                  f"{len(items)} photographs retrieved and processed in {time.monotonic() - started:.0f} s")
-            yield install, server, items
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        engine = pw.chromium.launch(executable_path=chromium(), headless=True, args=FLAGS)
-        yield engine
-        engine.close()
+    with standalone_with_logins(home, env) as server:
+        started = time.monotonic()
+        items = retrieved_and_processed(server, site, "coast")
+        print(f"\n{install} install: stack ready in {server['started_in']:.0f} s, "
+              f"{len(items)} photographs retrieved and processed in {time.monotonic() - started:.0f} s")
+        yield install, server, items
 
 
 def test_the_image_page_on_each_install(stack, browser, tmp_path):
@@ -224,11 +186,6 @@ def test_the_image_page_on_each_install(stack, browser, tmp_path):
     assert watched.problems == [], watched.problems
 
 
-def preview_of(page, *names: str) -> dict:
-    page.wait_for_function(PREVIEW_OF, arg=list(names), timeout=60_000)
-    return page.get_by_test_id("editor-preview").evaluate(PIXELS)
-
-
 def walk_without_runtimes(page, airflow, items: list[dict], sha: str, tmp_path: Path) -> None:
     """Browse, the editor's learned operations and "find images like this file" without the models' runtimes; the
     caller's listeners collect every 5xx and console error on the way."""
@@ -251,12 +208,12 @@ def walk_without_runtimes(page, airflow, items: list[dict], sha: str, tmp_path: 
     page.get_by_test_id("detail-page").wait_for()
     page.get_by_role("link", name="Edit", exact=True).click()
     page.get_by_test_id("editor-page").wait_for()
-    original = preview_of(page)
+    original = preview_of(page, PIXELS)
     page.get_by_test_id("editor-preview").evaluate(KEEP)
 
     # remove_background without U²-Net: GrabCut's mask, the background transparent (the preview a PNG).
     page.get_by_role("button", name="Add Remove background").click()
-    cut = preview_of(page, "remove_background")
+    cut = preview_of(page, PIXELS, "remove_background")
     assert (cut["width"], cut["height"]) == (original["width"], original["height"]), (cut, original)
     assert cut["clear"] > 0.05 and cut["opaque"] > 0.05, cut  # a background removed, a subject kept
     page.screenshot(path=str(tmp_path / "editor-remove-background-without-runtimes.png"), full_page=True)
@@ -269,7 +226,7 @@ def walk_without_runtimes(page, airflow, items: list[dict], sha: str, tmp_path: 
     entry.locator("button[aria-expanded]").click()  # the operation's name ("▸ Style transfer"): its controls
     entry.get_by_label("Style", exact=True).fill("style-03")
     entry.get_by_role("button", name="Add Style transfer with these settings").click()
-    styled = preview_of(page, "style_transfer")
+    styled = preview_of(page, PIXELS, "style_transfer")
     assert (styled["width"], styled["height"]) == (original["width"], original["height"]), (styled, original)
     assert styled["clear"] == 0 and styled["difference"] > 3, styled  # opaque, and not the photograph as it was
     page.screenshot(path=str(tmp_path / "editor-style-transfer-without-runtimes.png"), full_page=True)

@@ -14,22 +14,19 @@ Problems view.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from PIL import Image
 
-from airflow_stack import airflow_standalone, dag_parsed, wait_for
+from support.gallery_stack import PROCESS_TIMEOUT, api, finished, retrieved_and_processed, standalone_with_logins
+from support.gallery_ui import watching
+from support.loopback import served
 from support.samples import make_samples
-from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, api, finished, trigger
 
 RECIPE = "brand_mark"
 PICTURE = "marks/logo.png"
@@ -41,13 +38,8 @@ def site():
     """The sample images (the broken ones left out) on loopback; their URLs."""
     root = Path(tempfile.mkdtemp(prefix="image-pipeline-problems-www-"))
     files = [p for p in make_samples(root) if p.name not in ("broken.jpg", "truncated.jpg")]
-    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield [f"{base}/{p.name}" for p in files]
-    server.shutdown()
+    with served(root) as base:
+        yield [f"{base}/{p.name}" for p in files]
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -61,50 +53,22 @@ def recipes_dir():
 
 @pytest.fixture(scope="module")
 def airflow(recipes_dir):
-    home = Path(tempfile.mkdtemp(prefix="image-pipeline-problems-ui-"))
     env = {"GALLERY_ALLOWED_HOSTS": "127.0.0.1", "GALLERY_CRAWL_IDLE_TIMEOUT": "3",
            "GALLERY_RECIPES_DIR": str(recipes_dir), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin"}
-    try:
-        with airflow_standalone(home, env, "gallery_process") as server:
-            server["passwords"] = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
-            server["rest"] = server["rest_api"]()
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with standalone_with_logins(Path(tempfile.mkdtemp(prefix="image-pipeline-problems-ui-")), env) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def gallery(airflow, site) -> list[str]:
     """The sample images retrieved and processed by the real DAGs; their sha256, sorted."""
-    # The stack waits for gallery_process's parsing; the DAG processor may serialize gallery_retrieve after it.
-    wait_for(lambda: dag_parsed(airflow["rest"], "gallery_retrieve"), 120, "gallery_retrieve to be parsed", interval=0.5)
-    run_id = trigger(airflow["rest"], "gallery_retrieve", {"engine": "urls", "keywords": ["harbour"], "urls": site})
-    assert finished(airflow["rest"], "gallery_retrieve", run_id) == "success"
-    wait_for(lambda: api(airflow, "/gallery/api/images?status=processed")["count"] == len(site), PROCESS_TIMEOUT,
-             "gallery_process to process every retrieved image")
-    runs = airflow["rest"].get("/api/v2/dags/gallery_process/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
-    finished(airflow["rest"], "gallery_process", runs[0]["dag_run_id"])
-    return sorted(i["sha256"] for i in api(airflow, "/gallery/api/images?status=processed&limit=100")["items"])
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from system.test_report_browser import FLAGS, chromium
-
-    with sync_playwright() as pw:
-        engine = pw.chromium.launch(executable_path=chromium(), headless=True, args=FLAGS)
-        yield engine
-        engine.close()
+    return sorted(i["sha256"] for i in retrieved_and_processed(airflow, site, "harbour"))
 
 
 @pytest.fixture
 def admin(browser, airflow, gallery):
-    watched = Watched(browser, airflow, "admin")
-    yield watched
-    watched.close()
-    assert watched.problems == []
+    with watching(browser, airflow, "admin") as watched:
+        yield watched
 
 
 def save_recipe(airflow, watermark: dict) -> dict:

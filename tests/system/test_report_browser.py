@@ -4,8 +4,6 @@ driven by playwright without its own browser download; CHROMIUM=/path picks anot
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import date
 
 import pytest
@@ -14,17 +12,10 @@ from PIL import Image
 from image_pipeline import analytics
 from image_pipeline.core.catalog import SqliteCatalog
 from image_pipeline.core.storage import LocalStore
+from support.browser import with_profile
 from support.synthetic import gallery_docs, insert_docs
 
 DAY = date(2026, 10, 2)
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    assert path, "no Chromium: run `make browser` (Debian's package) or set CHROMIUM=/path/to/chrome"
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +32,9 @@ def reports(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
     profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh profile: nothing from a previous run
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=chromium(), headless=True, args=FLAGS, viewport={"width": 1200, "height": 900})
+    with with_profile(profile, {"width": 1200, "height": 900}) as context:
         yield context
-        context.close()
 
 
 @pytest.mark.parametrize("key, charts", [(f"reports/daily/dt={DAY}/report.html", 5), ("reports/overview/index.html", 2)])

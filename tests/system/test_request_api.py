@@ -8,16 +8,14 @@ import email
 import json
 import shutil
 import tempfile
-import threading
 from email import policy
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from airflow_stack import airflow_standalone, wait_for
 from dags.test_image_request import SmtpSink
+from support.loopback import served
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +24,8 @@ def image_urls(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("site")
     make_samples(root)
-    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield [f"http://127.0.0.1:{server.server_address[1]}/{p.name}" for p in sorted(root.iterdir())]
-    server.shutdown()
+    with served(root) as base:
+        yield [f"{base}/{p.name}" for p in sorted(root.iterdir())]
 
 
 def trigger(rest, body):

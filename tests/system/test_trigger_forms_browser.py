@@ -14,16 +14,16 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from airflow_stack import ROOT, airflow_standalone, wait_for
+from airflow_stack import ROOT, wait_for
 from support import trigger_form as form
-from system.test_report_browser import FLAGS, chromium
+from support.browser import with_profile
+from support.gallery_stack import standalone_with_logins
+from support.loopback import served
 from unit.retrieve.test_crawl import bing_results
 
 FORM_DAGS = {"image_request", "gallery_retrieve", "gallery_inbox", "gallery_process", "gallery_analytics",
@@ -58,57 +58,36 @@ def web():
 
     root = Path(tempfile.mkdtemp(prefix="image-pipeline-forms-www-"))
     make_samples(root / "img")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    images = [p for p in sorted((root / "img").iterdir()) if p.suffix == ".jpg"]
-    (root / "images").mkdir()
-    (root / "images" / "async").write_text(bing_results(base, [{"murl": f"{base}/img/{p.name}",
-                                                                "purl": f"{base}/page.html"} for p in images]))
-    yield base
-    server.shutdown()
+    with served(root, QuietHandler) as base:
+        images = [p for p in sorted((root / "img").iterdir()) if p.suffix == ".jpg"]
+        (root / "images").mkdir()
+        (root / "images" / "async").write_text(bing_results(base, [{"murl": f"{base}/img/{p.name}",
+                                                                    "purl": f"{base}/page.html"} for p in images]))
+        yield base
     shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def airflow(web):
-    home = Path(tempfile.mkdtemp(prefix="image-pipeline-forms-"))
     env = {"GALLERY_BING_URL": f"{web}/images/async", "GALLERY_ALLOWED_HOSTS": "127.0.0.1",
            "GALLERY_CRAWL_IDLE_TIMEOUT": "3"}
-    try:
-        with airflow_standalone(home, env, "image_request") as server:
-            rest = server["rest_api"]()
-            wait_for(lambda: FORM_DAGS <= {d["dag_id"] for d in rest.get("/api/v2/dags?limit=100")["dags"]},
-                     120, "every DAG to be parsed")
-            server["rest"] = rest
-            server["password"] = rest_password(home)
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def rest_password(home: Path) -> str:
-    import json
-
-    return json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+    with standalone_with_logins(Path(tempfile.mkdtemp(prefix="image-pipeline-forms-")), env, "image_request") as server:
+        rest = server["rest"]
+        wait_for(lambda: FORM_DAGS <= {d["dag_id"] for d in rest.get("/api/v2/dags?limit=100")["dags"]},
+                 120, "every DAG to be parsed")
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=chromium(), headless=True, args=FLAGS, viewport={"width": 1300, "height": 1000})
+    with with_profile(tmp_path_factory.mktemp("chromium-profile"), {"width": 1300, "height": 1000}) as context:
         yield context
-        context.close()
 
 
 @pytest.fixture(scope="module")
 def logged_in(browser, airflow):
     page = browser.new_page()
-    form.login(page, airflow["url"], "admin", airflow["password"])
+    form.login(page, airflow["url"], "admin", airflow["passwords"]["admin"])
     page.close()
     return browser
 

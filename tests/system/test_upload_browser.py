@@ -1,15 +1,17 @@
 """A photo dropped on the gallery's Upload page, in Chromium against `airflow standalone`: its picture is
 on its row within a second of the drop (the file as the browser has it), the upload's own Asset event
 starts gallery_inbox (not the watcher's poll), and the row follows the image to processed, where the
-pipeline's thumbnail replaces the dropped file, with the runs it went through. The stack and browser
-are test_gallery_browser.py's fixtures."""
+pipeline's thumbnail replaces the dropped file, with the runs it went through. The stack is
+test_gallery_browser.py's fixtures, the browser tests/system/conftest.py's."""
 
 from __future__ import annotations
 
 import base64
 
 from airflow_stack import corpus_dir, wait_for
-from system.test_gallery_browser import PROCESS_TIMEOUT, Watched, airflow, browser, site  # noqa: F401
+from support.gallery_stack import PROCESS_TIMEOUT
+from support.gallery_ui import watching
+from system.test_gallery_browser import airflow, site  # noqa: F401
 
 PICTURE_WITHIN_MS = 1000
 
@@ -43,8 +45,7 @@ def test_a_dropped_photo_is_shown_at_once_then_followed_to_its_thumbnail(browser
     photo = min((p for p in corpus_dir().iterdir() if p.suffix.lower() == ".jpg"), key=lambda p: p.stat().st_size)
     with Image.open(photo) as im:
         size = im.size
-    admin = Watched(browser, airflow, "admin")
-    try:
+    with watching(browser, airflow, "admin") as admin:
         page = admin.page
         page.goto(f"{airflow['url']}/plugin/gallery/upload")  # an empty gallery: straight to the page
         page.get_by_test_id("upload-dropzone").wait_for()
@@ -71,9 +72,6 @@ def test_a_dropped_photo_is_shown_at_once_then_followed_to_its_thumbnail(browser
                          60, "gallery_inbox's run ended on the page")
         assert first.inner_text().startswith("gallery_inbox")
         page.screenshot(path=str(tmp_path / "processed.png"), full_page=True)
-    finally:
-        admin.close()
-    assert admin.problems == []
 
     # gallery_inbox ran on the upload's own event (the uploader in its extra), not the watcher's.
     rest = airflow["rest"]
