@@ -292,7 +292,7 @@ def test_deliver_through_the_smtp_connection(dags, pipeline_env, inbox, monkeypa
 
 def test_chain_on_mongodb_through_the_mongo_connection(dags, pipeline_env, inbox, monkeypatch):
     """No MongoDB server here: the provider's MongoHook gets a mongomock client for the URI it built
-    from the ``mongo_default`` connection (tests/test_catalog_contract.py runs a real server with MONGO_URI)."""
+    from the ``mongo_default`` connection (tests/unit/core/catalog/ runs the catalog contract on a real server with MONGO_URI)."""
     import mongomock
 
     server, uris = mongomock.MongoClient(), []

@@ -1,37 +1,18 @@
-"""The request ledger (``Catalog.admit_request``) on every catalog, and the limit's arithmetic and
+"""The request ledger (``RequestLedger.admit_request``) on every catalog, and the limit's arithmetic and
 message (``core.request_limit``) that the gallery and image_request's first task share."""
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from image_pipeline.core.catalog import MongoCatalog, SqliteCatalog, to_iso
+from image_pipeline.core.catalog.roles import RequestLedger
 from image_pipeline.core.request_limit import ANONYMOUS, TooManyRequests, admit, retry_after, too_many_requests
-from unit.core.test_catalog_contract import BACKENDS
 
-
-
-@pytest.fixture(params=BACKENDS)
-def catalog(request, tmp_path):
-    """Every backend, as the catalog contract's fixture has them."""
-    if request.param == "sqlite":
-        cat = SqliteCatalog(tmp_path / "catalog.sqlite3")
-    else:
-        import mongomock
-        import pymongo
-
-        client = mongomock.MongoClient() if request.param == "mongomock" else pymongo.MongoClient(os.environ["MONGO_URI"])
-        name = f"image_pipeline_test_{uuid.uuid4().hex[:8]}"
-        cat = MongoCatalog(client[name])
-        request.addfinalizer(lambda: client.drop_database(name))
-    yield cat
-    cat.close()
-
+ROLES = (RequestLedger,)
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
 HOUR = 3600
