@@ -44,11 +44,11 @@ def walkthrough() -> list[tuple[str, dict[str, str]]]:
     return rows
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
+class RecordingHandler(SimpleHTTPRequestHandler):
     requests: list[str] = []
 
     def log_message(self, *args):
-        QuietHandler.requests.append(self.path)
+        RecordingHandler.requests.append(self.path)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def web():
 
     root = Path(tempfile.mkdtemp(prefix="image-pipeline-forms-www-"))
     make_samples(root / "img")
-    with served(root, QuietHandler) as base:
+    with served(root, RecordingHandler) as base:
         images = [p for p in sorted((root / "img").iterdir()) if p.suffix == ".jpg"]
         (root / "images").mkdir()
         (root / "images" / "async").write_text(bing_results(base, [{"murl": f"{base}/img/{p.name}",
@@ -189,7 +189,7 @@ def test_what_the_form_cannot_check_is_refused_by_the_first_task_before_any_fetc
     form.open_trigger_form(page, url, "image_request")
     form.fill(page, "Keywords", ["lighthouse/../../etc"])
     form.fill(page, "Your email", "you@example.com")
-    fetched_before = len(QuietHandler.requests)
+    fetched_before = len(RecordingHandler.requests)
     result = form.press_trigger(page)
     state = wait_for(lambda: (s := first_task_state(rest, "image_request", result.run_id, "check_request"))
                      in ("success", "failed") and s, 180, "check_request")
@@ -201,7 +201,7 @@ def test_what_the_form_cannot_check_is_refused_by_the_first_task_before_any_fetc
     log = rest.get(f"/api/v2/dags/image_request/dagRuns/{result.run_id}/taskInstances/check_request/logs/1"
                    "?full_content=true")
     assert "invalid request: keyword" in str(log)
-    assert len(QuietHandler.requests) == fetched_before  # nothing was fetched
+    assert len(RecordingHandler.requests) == fetched_before  # nothing was fetched
 
 
 def test_optional_sections_start_closed_and_hold_the_other_sources(airflow, page):

@@ -54,6 +54,7 @@ class ProcessingCatalog(Images, ImageRecorder, Similarity, Protocol):
     """What processing a batch reads and records: an image's document, its outputs, failures and
     quarantine, and the perceptual hashes its near-duplicate group is looked up in."""
 
+
 MAX_BATCHES = 1024  # Airflow's [core] max_map_length default
 # Automatic batch size: rounds of one batch per slot (a mapped task per core at once), as few rounds
 # as batches of at most MAX_AUTO_BATCH images allow. Each task costs Airflow a process, the DAG

@@ -1,4 +1,5 @@
-"""Every call the gallery makes into Airflow's internals, in one place: starting ``image_request`` as
+"""Every call the gallery makes into Airflow's internals, in one place (besides the auth manager's
+security dependencies, ``ui/auth.py``): starting ``image_request`` as
 the logged-in user (and counting that user's runs, the two held together), recording the inbox's
 Asset event for an upload, and reading back the runs that event started.
 
@@ -155,7 +156,7 @@ def _dag_bag(request: Request) -> Any:
 
 
 @dataclass(frozen=True)
-class Recorded:
+class InboxEventRecorded:
     """What became of an upload's event: recorded (its id and time), or not, and why."""
 
     recorded: bool
@@ -171,23 +172,24 @@ def _asset_id(session: Session, asset: Any) -> int | None:
     return session.scalar(select(AssetModel.id).where(AssetModel.name == asset.name, AssetModel.uri == asset.uri))
 
 
-def record_inbox_event(user: Any, extra: dict[str, Any]) -> Recorded:
+def record_inbox_event(user: Any, extra: dict[str, Any]) -> InboxEventRecorded:
     """An event of the inbox's Asset, as ``user``, with ``extra``. Not recorded (the files then wait
     for the watcher's poll), with the reason: before the DAG processor has registered the Asset, or
     while the metadata DB cannot be reached (the upload itself is kept)."""
     try:
-        with create_session() as session:
+        with create_session(scoped=False) as session:
             asset_id = _asset_id(session, INBOX_FILES)
             if asset_id is None:
-                return Recorded(False, reason=f"Airflow does not know the Asset {INBOX_FILES.name} yet (its DAGs "
-                                              f"are not parsed): the inbox's watcher will find the files")
+                return InboxEventRecorded(False, reason=f"Airflow does not know the Asset {INBOX_FILES.name} yet "
+                                                        f"(its DAGs are not parsed): the inbox's watcher will find the "
+                                                        "files")
             event = create_asset_event(body=CreateAssetEventsBody(asset_id=asset_id, extra=extra), session=session,
                                        user=user)
-            recorded = Recorded(True, id=event.id, timestamp=event.timestamp.isoformat())
+            recorded = InboxEventRecorded(True, id=event.id, timestamp=event.timestamp.isoformat())
     except OperationalError as exc:  # the metadata DB unreachable or locked: the environment's, the files are kept
         log.warning("the inbox's Asset event was not recorded (the watcher will find the files): %s", exc)
-        return Recorded(False, reason="Airflow's metadata database did not answer: the inbox's watcher will find "
-                                      "the files")
+        return InboxEventRecorded(False, reason="Airflow's metadata database did not answer: the inbox's watcher will "
+                                                "find the files")
     return recorded
 
 

@@ -37,7 +37,7 @@ from image_pipeline.core.catalog.failures import attempt_entry, counted_attempt,
 from image_pipeline.core.catalog.facts import ANY_DAY, PAGE_URL, facts_of
 from image_pipeline.core.catalog.listing import ImageFilters, check_page, decode_cursor, page_of
 from image_pipeline.core.catalog.sqlite_keyed import (
-    KEYED_TABLES, SqliteDailyMetrics, SqliteDeliveryLedger, SqliteRequestLedger, SqliteSavedRecipes,
+    CREATE_KEYED_TABLES, SqliteDailyMetrics, SqliteDeliveryLedger, SqliteRequestLedger, SqliteSavedRecipes,
 )
 
 SCHEMA_VERSION = 6  # 2: trashed_at, and tags among the terms; 3: processing's and analytics' (_create_work_indexes);
@@ -196,8 +196,8 @@ class SqliteCatalog(SqliteDeliveryLedger, SqliteDailyMetrics, SqliteSavedRecipes
         # Sorts and IN lists (a day's documents for analytics) in memory, not in a temporary file.
         self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute("CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-        for table in KEYED_TABLES:  # the delivery ledger, metrics and saved recipes (sqlite_keyed)
-            self.conn.execute(table)
+        for create_table in CREATE_KEYED_TABLES:  # the delivery ledger, metrics and saved recipes (sqlite_keyed)
+            self.conn.execute(create_table)
         if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self._migrate()
             self.refresh_facts()  # what the migration marked not derived

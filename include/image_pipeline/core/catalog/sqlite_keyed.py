@@ -1,7 +1,7 @@
 """The SQLite catalog's documents beside the images, one table each, a JSON document by key: the
 delivery ledger (by id), the daily metrics (by day), the saved recipes (by name) and the request
 ledger (by run). Each class is one role of :mod:`.roles` over the catalog's connection ``conn``;
-:class:`~.sqlite.SqliteCatalog` opens it, creates ``KEYED_TABLES`` and names these classes among
+:class:`~.sqlite.SqliteCatalog` opens it, creates ``CREATE_KEYED_TABLES`` and names these classes among
 its bases.
 None of them reads the images or their side tables (which :mod:`.sqlite` keeps by triggers)."""
 
@@ -16,7 +16,7 @@ from image_pipeline.core.catalog.base import request_window, to_iso
 from image_pipeline.core.catalog.roles import DailyMetrics, DeliveryLedger, RequestLedger, SavedRecipes
 
 # Created when the catalog is opened (the request ledger's own table: with its first entry).
-KEYED_TABLES = (
+CREATE_KEYED_TABLES = (
     "CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS metrics (day TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS recipes (name TEXT PRIMARY KEY, doc TEXT NOT NULL)",

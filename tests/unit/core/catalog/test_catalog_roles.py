@@ -125,6 +125,7 @@ def test_the_role_check_finds_a_method_in_no_role_or_in_two():
         def rename_image(self, sha256: str, name: str) -> None: ...
 
     assert role_problems(ROLES, GrownCatalog) == ["GrownCatalog.rename_image is in no role"]
+
     class ShrunkCatalog(Catalog):  # a method gone from the catalog, still in its role
         get = None
 
